@@ -1,0 +1,175 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Defaults applied by [New] to zero fields of [Config] and [HTTP2Config].
+const (
+	DefaultReadHeaderTimeout   = 10 * time.Second
+	DefaultIdleTimeout         = 120 * time.Second
+	DefaultMaxHeaderBytes      = 1 << 20
+	DefaultMaxUpgradeBodyBytes = 64 << 10
+
+	DefaultMaxConcurrentStreams   = 250
+	DefaultMaxReadFrameSize       = 1 << 20
+	DefaultMaxUploadBufferPerConn = 1 << 20
+	DefaultMaxUploadBufferStream  = 1 << 20
+	DefaultHeaderTableSize        = 4096
+	DefaultPingTimeout            = 15 * time.Second
+)
+
+// Config configures a [Server]. The zero value of every field is a safe
+// default; durations and sizes set to a negative value mean "no limit".
+type Config struct {
+	// Addr is the TCP address ListenAndServe listens on ("127.0.0.1:8080").
+	// Empty means ":http".
+	Addr string
+
+	// Handler serves every request, whichever protocol it arrived on.
+	// nil means http.DefaultServeMux.
+	Handler http.Handler
+
+	// ReadHeaderTimeout bounds the time to read a request's header on
+	// HTTP/1.1, and the time a new connection may take to show whether it
+	// speaks HTTP/1.1 or HTTP/2. Default DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+
+	// ReadTimeout and WriteTimeout are net/http's whole-request timeouts for
+	// HTTP/1.1. They are off by default, since they also cut long streams.
+	ReadTimeout, WriteTimeout time.Duration
+
+	// IdleTimeout closes HTTP/1.1 keep-alive and HTTP/2 connections that
+	// have been idle this long. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
+
+	// MaxHeaderBytes limits the size of a request header on HTTP/1.1 and is
+	// advertised as SETTINGS_MAX_HEADER_LIST_SIZE on HTTP/2.
+	// Default DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+
+	// MaxUpgradeBodyBytes is the largest request body an h2c upgrade
+	// request may carry. A larger request is not upgraded: it is served over
+	// HTTP/1.1 with its whole body. Default DefaultMaxUpgradeBodyBytes; a
+	// negative value allows only requests without a body to upgrade.
+	MaxUpgradeBodyBytes int64
+
+	// DisableH2CUpgrade turns off the "Upgrade: h2c" path: such requests are
+	// served over HTTP/1.1.
+	DisableH2CUpgrade bool
+
+	// DisableH2CPrior turns off HTTP/2 by prior knowledge: connections are
+	// not sniffed and every connection is given to net/http's HTTP/1.1
+	// server (which answers a stray HTTP/2 preface with an error).
+	DisableH2CPrior bool
+
+	// DisableHTTP2 turns off both ways into HTTP/2.
+	DisableHTTP2 bool
+
+	// HTTP2 holds the knobs of the HTTP/2 engine.
+	HTTP2 HTTP2Config
+
+	// Engine serves HTTP/2 connections. nil means the engine built on
+	// golang.org/x/net/http2, configured from HTTP2.
+	Engine Engine
+
+	// Logger receives the server's log lines: declined upgrades and bad
+	// connections at debug level, net/http's own errors at warn level.
+	// nil means slog.Default().
+	Logger *slog.Logger
+
+	// ConnState, if set, is called when a connection changes state. It is
+	// called from the connection's goroutine and must not block.
+	ConnState func(net.Conn, Protocol, ConnState)
+}
+
+// HTTP2Config holds the settings of the HTTP/2 engine. Zero fields take the
+// Default… constants.
+type HTTP2Config struct {
+	// MaxConcurrentStreams is advertised as SETTINGS_MAX_CONCURRENT_STREAMS.
+	MaxConcurrentStreams uint32
+	// MaxReadFrameSize is advertised as SETTINGS_MAX_FRAME_SIZE; it must lie
+	// within 16384..16777215.
+	MaxReadFrameSize uint32
+	// MaxUploadBufferPerConnection and MaxUploadBufferPerStream are the
+	// flow-control windows the server grants for request bodies.
+	MaxUploadBufferPerConnection int32
+	MaxUploadBufferPerStream     int32
+	// MaxDecoderHeaderTableSize and MaxEncoderHeaderTableSize bound the
+	// HPACK dynamic tables.
+	MaxDecoderHeaderTableSize uint32
+	MaxEncoderHeaderTableSize uint32
+	// ReadIdleTimeout, if positive, makes the server send a PING when the
+	// connection has been silent this long; PingTimeout is how long it then
+	// waits for the answer before closing the connection.
+	ReadIdleTimeout time.Duration
+	PingTimeout     time.Duration
+	// WriteByteTimeout closes a connection whose peer accepts no written
+	// byte for this long. Off by default.
+	WriteByteTimeout time.Duration
+}
+
+// withDefaults returns c with every zero field set to its default, and
+// negative durations and sizes turned into net/http's "no limit" zero.
+func (c Config) withDefaults() Config {
+	c.ReadHeaderTimeout = orDefault(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
+	c.ReadTimeout = orDefault(c.ReadTimeout, 0)
+	c.WriteTimeout = orDefault(c.WriteTimeout, 0)
+	c.MaxHeaderBytes = orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	c.MaxUpgradeBodyBytes = orDefault(c.MaxUpgradeBodyBytes, DefaultMaxUpgradeBodyBytes)
+	if c.Handler == nil {
+		c.Handler = http.DefaultServeMux
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.DisableHTTP2 {
+		c.DisableH2CUpgrade, c.DisableH2CPrior = true, true
+	}
+	h := &c.HTTP2
+	h.MaxConcurrentStreams = orDefault(h.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+	h.MaxReadFrameSize = orDefault(h.MaxReadFrameSize, DefaultMaxReadFrameSize)
+	h.MaxUploadBufferPerConnection = orDefault(h.MaxUploadBufferPerConnection, DefaultMaxUploadBufferPerConn)
+	h.MaxUploadBufferPerStream = orDefault(h.MaxUploadBufferPerStream, DefaultMaxUploadBufferStream)
+	h.MaxDecoderHeaderTableSize = orDefault(h.MaxDecoderHeaderTableSize, DefaultHeaderTableSize)
+	h.MaxEncoderHeaderTableSize = orDefault(h.MaxEncoderHeaderTableSize, DefaultHeaderTableSize)
+	h.PingTimeout = orDefault(h.PingTimeout, DefaultPingTimeout)
+	h.ReadIdleTimeout = orDefault(h.ReadIdleTimeout, 0)
+	h.WriteByteTimeout = orDefault(h.WriteByteTimeout, 0)
+	return c
+}
+
+// validate reports settings no engine could honour.
+func (c Config) validate() error {
+	var errs []error
+	if f := c.HTTP2.MaxReadFrameSize; f < 16384 || f > 1<<24-1 {
+		errs = append(errs, fmt.Errorf("HTTP2.MaxReadFrameSize %d is outside 16384..16777215", f))
+	}
+	if c.HTTP2.MaxUploadBufferPerStream < 0 || c.HTTP2.MaxUploadBufferPerConnection < 0 {
+		errs = append(errs, errors.New("HTTP2 upload buffers must not be negative"))
+	}
+	if c.HTTP2.MaxUploadBufferPerConnection > 0 && c.HTTP2.MaxUploadBufferPerConnection < 65535 {
+		errs = append(errs, fmt.Errorf("HTTP2.MaxUploadBufferPerConnection %d is below the protocol's initial window of 65535", c.HTTP2.MaxUploadBufferPerConnection))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("server: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// orDefault returns def for a zero v, zero for a negative v, and v otherwise.
+func orDefault[T int | int32 | int64 | uint32 | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}

@@ -1,0 +1,128 @@
+package server
+
+import (
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// conn wraps every accepted connection for as long as it lives, whatever
+// becomes of it, so the Server can count, drain and close it. Close removes
+// it from the Server's set.
+type conn struct {
+	net.Conn
+	srv *Server
+
+	// replay holds bytes already read from the connection (while sniffing,
+	// or buffered by net/http before a hijack) that Read returns first. Only
+	// the connection's single reader touches it.
+	replay []byte
+	sniff  [len(http2Preface)]byte
+
+	// info is what requests on the connection learn through their context
+	// (for an upgraded connection, a new connInfo replaces it).
+	info connInfo
+
+	proto     atomic.Pointer[Protocol] // nil until known
+	state     atomic.Int32             // a ConnState
+	upgrading atomic.Bool              // the Server itself hijacks it for h2c
+	closeOnce sync.Once
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	if len(c.replay) > 0 {
+		n := copy(p, c.replay)
+		c.replay = c.replay[n:]
+		if len(c.replay) == 0 {
+			c.replay = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// ReadFrom keeps the underlying connection's sendfile/splice path for
+// net/http's response writer.
+func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+func (c *conn) Close() error {
+	err := net.ErrClosed
+	c.closeOnce.Do(func() {
+		err = c.Conn.Close()
+		c.srv.forget(c)
+	})
+	return err
+}
+
+// protocol returns the connection's protocol, "" while it is still sniffed.
+func (c *conn) protocol() Protocol {
+	if p := c.proto.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// setState records a state change and reports it to Config.ConnState.
+func (c *conn) setState(p Protocol, s ConnState) {
+	if p != "" && c.protocol() != p {
+		c.proto.Store(&p)
+	}
+	c.state.Store(int32(s))
+	if hook := c.srv.cfg.ConnState; hook != nil {
+		hook(c, c.protocol(), s)
+	}
+}
+
+// connQueue is the net.Listener through which sniffed HTTP/1.x connections
+// reach net/http's server.
+type connQueue struct {
+	addr      net.Addr
+	ch        chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newConnQueue() *connQueue {
+	return &connQueue{
+		addr: &net.TCPAddr{},
+		ch:   make(chan net.Conn),
+		done: make(chan struct{}),
+	}
+}
+
+// push hands c to net/http. It reports false once the queue is closed.
+func (q *connQueue) push(c net.Conn) bool {
+	select {
+	case <-q.done:
+		return false
+	default:
+	}
+	select {
+	case q.ch <- c:
+		return true
+	case <-q.done:
+		return false
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.ch:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.closeOnce.Do(func() { close(q.done) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return q.addr }

@@ -1,0 +1,29 @@
+// Package server is molt's core: one cleartext port that speaks HTTP/1.1,
+// HTTP/2 reached through "Upgrade: h2c" (answered with 101 Switching
+// Protocols), and HTTP/2 by prior knowledge.
+//
+// A Server accepts connections itself, sniffs the first bytes of each one in
+// its own goroutine, and hands connections that open with the HTTP/2 preface
+// to an HTTP/2 [Engine]; every other connection goes to a net/http server.
+// An HTTP/1.1 request that asks for h2c, and passes every check the engine
+// would make after the switch, is answered with 101 and continues as stream 1
+// of an HTTP/2 connection. The same handler serves every request, however it
+// arrived, and [ProtocolOf] tells which way that was: "h1", "h2c-upgrade" or
+// "h2c-prior".
+//
+// The Server tracks every connection whatever became of it (HTTP/1.1,
+// upgraded, prior knowledge, hijacked by a handler), so [Server.Shutdown]
+// sends GOAWAY to every HTTP/2 connection, lets in-flight requests finish,
+// runs the hooks of long-lived handlers, and waits for all of them.
+//
+//	srv, err := server.New(server.Config{
+//		Addr: "127.0.0.1:8080",
+//		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+//			fmt.Fprintf(w, "hello over %s\n", server.ProtocolOf(r))
+//		}),
+//	})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	log.Fatal(srv.ListenAndServe())
+package server

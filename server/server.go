@@ -1,0 +1,396 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves HTTP/1.1, h2c upgrade and h2c prior knowledge on every
+// listener it is given. Create it with New; it can serve only once: after
+// Shutdown or Close, Serve returns http.ErrServerClosed.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	engine Engine
+	h1     *http.Server // serves the connections that queue passes it
+	queue  *connQueue
+	ctx    context.Context // base of every request context; ends with Close
+	cancel context.CancelFunc
+	stats  counters
+
+	h1Once sync.Once
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	conns     map[*conn]struct{}
+	hooks     map[int]func()
+	nextHook  int
+	connGone  chan struct{} // a value after a connection is forgotten
+
+	draining  atomic.Bool  // Shutdown or Close has begun
+	h2Started atomic.Int64 // connections handed to the engine
+}
+
+// New returns a Server for cfg, with defaults filled in. It reports
+// settings that no engine could honour.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		engine:    cfg.Engine,
+		queue:     newConnQueue(),
+		listeners: make(map[*net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		hooks:     make(map[int]func()),
+		connGone:  make(chan struct{}, 1),
+	}
+	s.stats.init()
+	if s.engine == nil {
+		e, err := newXNetEngine(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.engine = e
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.h1 = &http.Server{
+		Handler:                      http.HandlerFunc(s.serveH1),
+		ReadHeaderTimeout:            cfg.ReadHeaderTimeout,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		MaxHeaderBytes:               cfg.MaxHeaderBytes,
+		DisableGeneralOptionsHandler: true, // molt answers OPTIONS * itself, after an upgrade
+		ErrorLog:                     slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		BaseContext:                  func(net.Listener) context.Context { return s.ctx },
+		ConnContext:                  s.h1ConnContext,
+		ConnState:                    s.h1ConnState,
+		Protocols:                    new(http.Protocols),
+	}
+	s.h1.Protocols.SetHTTP1(true)
+	return s, nil
+}
+
+// Config returns the server's configuration with every default filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// ListenAndServe listens on Config.Addr and serves until Shutdown or Close.
+// It returns http.ErrServerClosed then.
+func (s *Server) ListenAndServe() error {
+	if s.draining.Load() {
+		return http.ErrServerClosed
+	}
+	addr := s.cfg.Addr
+	if addr == "" {
+		addr = ":http"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Serve accepts connections on ln and serves each in its own goroutine
+// until Shutdown or Close, which close ln; it then returns
+// http.ErrServerClosed. Serve may be called for several listeners at once.
+func (s *Server) Serve(ln net.Listener) error {
+	if !s.trackListener(&ln, true) {
+		ln.Close()
+		return http.ErrServerClosed
+	}
+	defer s.trackListener(&ln, false)
+	s.h1Once.Do(func() {
+		go func() {
+			if err := s.h1.Serve(s.queue); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("HTTP/1.1 server stopped", "err", err)
+			}
+		}()
+	})
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.draining.Load() {
+				return http.ErrServerClosed
+			}
+			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := &conn{Conn: nc, srv: s}
+		if !s.track(c) {
+			nc.Close()
+			continue
+		}
+		go s.serveConn(c)
+	}
+}
+
+// serveConn decides, from the first bytes, which protocol c speaks.
+func (s *Server) serveConn(c *conn) {
+	c.setState("", StateNew)
+	if s.cfg.DisableH2CPrior {
+		s.serveHTTP1(c)
+		return
+	}
+	prior, err := sniffPreface(c, s.cfg.ReadHeaderTimeout)
+	switch {
+	case err != nil:
+		s.stats.sniffFailures.Add(1)
+		s.log.Debug("connection closed before it showed its protocol", "remote", c.RemoteAddr(), "err", err)
+		c.Close()
+	case prior:
+		if s.draining.Load() {
+			c.Close() // nothing read but the preface: the client may retry
+			return
+		}
+		c.info = connInfo{proto: H2CPrior, srv: s, conn: c}
+		s.serveHTTP2(c, withConnInfo(s.ctx, &c.info), H2CPrior, nil, nil)
+	default:
+		s.serveHTTP1(c)
+	}
+}
+
+// serveHTTP1 hands c to net/http.
+func (s *Server) serveHTTP1(c *conn) {
+	c.setState(H1, StateNew)
+	s.stats.conns[H1].Add(1)
+	if !s.queue.push(c) {
+		c.Close()
+	}
+}
+
+// serveHTTP2 hands c to the engine and returns when the connection ends.
+func (s *Server) serveHTTP2(c *conn, ctx context.Context, p Protocol, upgrade *http.Request, settings []byte) {
+	c.setState(p, StateHTTP2)
+	s.stats.conns[p].Add(1)
+	s.h2Started.Add(1)
+	s.engine.ServeConn(c, ConnOptions{
+		Context:    ctx,
+		Handler:    http.HandlerFunc(s.serveH2),
+		SawPreface: upgrade == nil,
+		Upgrade:    upgrade,
+		Settings:   settings,
+	})
+	c.Close()
+}
+
+func (s *Server) h1ConnContext(ctx context.Context, nc net.Conn) context.Context {
+	c := nc.(*conn)
+	c.info = connInfo{proto: H1, srv: s, conn: c}
+	return withConnInfo(ctx, &c.info)
+}
+
+func (s *Server) h1ConnState(nc net.Conn, st http.ConnState) {
+	c := nc.(*conn)
+	switch st {
+	case http.StateActive:
+		c.setState(H1, StateActive)
+	case http.StateIdle:
+		c.setState(H1, StateIdle)
+	case http.StateHijacked:
+		if !c.upgrading.Load() {
+			s.stats.hijacked.Add(1)
+			c.setState(H1, StateHijacked)
+		}
+	}
+}
+
+// serveH1 is net/http's handler: it takes valid h2c upgrades and passes
+// everything else to the shared stream handler.
+func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
+	if !s.cfg.DisableH2CUpgrade && len(r.Header["Upgrade"]) > 0 && requestedUpgrade(r.Header) == "h2c" {
+		if info := connInfoOf(r); info != nil && s.serveUpgrade(w, r, info.conn) {
+			return
+		}
+	}
+	s.stats.requests.Add(1)
+	s.serveRequest(w, r)
+}
+
+// serveH2 is the engine's handler for every stream.
+func (s *Server) serveH2(w http.ResponseWriter, r *http.Request) {
+	s.stats.streams.Add(1)
+	s.serveRequest(w, r)
+}
+
+// serveRequest answers "OPTIONS *" and passes every other request to the
+// configured handler.
+func (s *Server) serveRequest(w http.ResponseWriter, r *http.Request) {
+	if r.RequestURI == "*" && r.Method == http.MethodOptions {
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	s.cfg.Handler.ServeHTTP(w, r)
+}
+
+// track adds c to the set of live connections, unless the server is
+// shutting down.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// forget removes c once it is closed.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	select {
+	case s.connGone <- struct{}{}:
+	default:
+	}
+	c.setState("", StateClosed)
+}
+
+func (s *Server) trackListener(ln *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.listeners, ln)
+		return true
+	}
+	if s.draining.Load() {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+// RegisterOnShutdown registers f to be called, in its own goroutine, when
+// Shutdown begins. Long-lived handlers (hijacked connections, HTTP/2
+// streams that never end on their own, such as WebSockets) use it to
+// close their sessions cleanly. Call the returned function when the
+// handler ends. If shutdown has already begun, f is started at once.
+func (s *Server) RegisterOnShutdown(f func()) (unregister func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		go f()
+		return func() {}
+	}
+	id := s.nextHook
+	s.nextHook++
+	s.hooks[id] = f
+	return func() {
+		s.mu.Lock()
+		delete(s.hooks, id)
+		s.mu.Unlock()
+	}
+}
+
+// beginDrain stops accepting: it marks the server draining and closes its
+// listeners. It returns the hooks to run, the connections still being
+// sniffed (which have delivered no request yet), and the number of open
+// HTTP/2 connections.
+func (s *Server) beginDrain() (hooks []func(), sniffing []*conn, h2 int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining.Store(true)
+	for ln := range s.listeners {
+		if cerr := (*ln).Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		delete(s.listeners, ln)
+	}
+	for _, f := range s.hooks {
+		hooks = append(hooks, f)
+	}
+	clear(s.hooks)
+	for c := range s.conns {
+		switch {
+		case c.protocol() == "":
+			sniffing = append(sniffing, c)
+		case ConnState(c.state.Load()) == StateHTTP2:
+			h2++
+		}
+	}
+	return hooks, sniffing, h2, err
+}
+
+// Shutdown shuts the server down gracefully: it stops accepting, sends
+// GOAWAY to every HTTP/2 connection (upgraded ones included), lets
+// in-flight requests and streams finish, closes idle connections, runs the
+// hooks registered with RegisterOnShutdown, and waits until every
+// connection, hijacked ones included, has ended. If ctx ends first, it
+// closes the remaining connections and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	hooks, sniffing, h2, lnErr := s.beginDrain()
+	for _, c := range sniffing {
+		c.Close()
+	}
+	for _, f := range hooks {
+		go f()
+	}
+	s.stats.goaways.Add(int64(h2))
+	drained := s.h2Started.Load()
+	s.engine.Drain()
+	go s.h1.Shutdown(ctx) // closes idle HTTP/1.1 connections, ends keep-alive
+
+	// A connection that reached the engine just as Drain ran may have
+	// missed it; drain again while new ones keep appearing.
+	redrain := time.NewTimer(10 * time.Millisecond)
+	defer redrain.Stop()
+	for s.openConns() > 0 {
+		select {
+		case <-ctx.Done():
+			s.Close()
+			return ctx.Err()
+		case <-s.connGone:
+		case <-redrain.C:
+			if n := s.h2Started.Load(); n != drained {
+				drained = n
+				s.engine.Drain()
+			}
+			redrain.Reset(100 * time.Millisecond)
+		}
+	}
+	s.cancel()
+	return lnErr
+}
+
+// Close closes every listener and connection at once, without waiting for
+// requests to finish.
+func (s *Server) Close() error {
+	_, _, _, err := s.beginDrain()
+	s.h1.Close()
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	s.cancel()
+	return err
+}
+
+func (s *Server) openConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

@@ -1,0 +1,270 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// DeclineReason says why a request that asked for "Upgrade: h2c" was
+// served over HTTP/1.1 instead. Stats counts declines by reason.
+type DeclineReason string
+
+// The reasons an h2c upgrade is declined.
+const (
+	// DeclineHTTP10: the request is not HTTP/1.1.
+	DeclineHTTP10 DeclineReason = "not-http/1.1"
+	// DeclineMethod: a CONNECT request, which HTTP/2 frames differently.
+	DeclineMethod DeclineReason = "method"
+	// DeclineConnection: Connection lacks the Upgrade or HTTP2-Settings token.
+	DeclineConnection DeclineReason = "connection-tokens"
+	// DeclineSettingsMissing: no HTTP2-Settings header.
+	DeclineSettingsMissing DeclineReason = "settings-missing"
+	// DeclineSettingsDuplicate: more than one HTTP2-Settings header.
+	DeclineSettingsDuplicate DeclineReason = "settings-duplicate"
+	// DeclineSettingsEncoding: HTTP2-Settings is not base64url.
+	DeclineSettingsEncoding DeclineReason = "settings-encoding"
+	// DeclineSettingsLength: HTTP2-Settings is not a whole number of settings.
+	DeclineSettingsLength DeclineReason = "settings-length"
+	// DeclineSettingsValue: a setting has an illegal value.
+	DeclineSettingsValue DeclineReason = "settings-value"
+	// DeclineBodyTooLarge: the body exceeds Config.MaxUpgradeBodyBytes.
+	DeclineBodyTooLarge DeclineReason = "body-too-large"
+	// DeclineBodyError: reading the body failed; the handler sees the error.
+	DeclineBodyError DeclineReason = "body-error"
+	// DeclineShutdown: the server is shutting down.
+	DeclineShutdown DeclineReason = "shutdown"
+	// DeclineHijack: net/http would not hand over the connection.
+	DeclineHijack DeclineReason = "hijack-failed"
+)
+
+// DeclineReasons lists every DeclineReason in a fixed order.
+var DeclineReasons = []DeclineReason{
+	DeclineHTTP10, DeclineMethod, DeclineConnection, DeclineSettingsMissing,
+	DeclineSettingsDuplicate, DeclineSettingsEncoding, DeclineSettingsLength,
+	DeclineSettingsValue, DeclineBodyTooLarge, DeclineBodyError,
+	DeclineShutdown, DeclineHijack,
+}
+
+// switchingProtocols is the whole 101 response of an h2c upgrade.
+const switchingProtocols = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+
+// requestedUpgrade returns the first protocol of r's Upgrade header that
+// molt recognises, "h2c" or "websocket", skipping unknown tokens; "" if none.
+// A websocket upgrade belongs to the handlers.
+func requestedUpgrade(h http.Header) string {
+	for _, v := range h["Upgrade"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = textproto.TrimString(tok)
+			switch {
+			case strings.EqualFold(tok, "h2c"):
+				return "h2c"
+			case strings.EqualFold(tok, "websocket"):
+				return "websocket"
+			}
+		}
+	}
+	return ""
+}
+
+// checkUpgrade makes, before anything is written, every check on an h2c
+// upgrade request that the engine would otherwise make after the 101. It
+// returns the decoded HTTP2-Settings, or the reason to decline.
+func checkUpgrade(r *http.Request) ([]byte, DeclineReason) {
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return nil, DeclineHTTP10
+	}
+	if r.Method == http.MethodConnect {
+		return nil, DeclineMethod
+	}
+	if !headerHasToken(r.Header, "Connection", "Upgrade") || !headerHasToken(r.Header, "Connection", "HTTP2-Settings") {
+		return nil, DeclineConnection
+	}
+	values := r.Header["Http2-Settings"]
+	switch {
+	case len(values) == 0:
+		return nil, DeclineSettingsMissing
+	case len(values) > 1:
+		return nil, DeclineSettingsDuplicate
+	}
+	settings, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(values[0], "="))
+	if err != nil {
+		return nil, DeclineSettingsEncoding
+	}
+	if len(settings)%6 != 0 {
+		return nil, DeclineSettingsLength
+	}
+	for b := settings; len(b) > 0; b = b[6:] {
+		s := http2.Setting{
+			ID:  http2.SettingID(binary.BigEndian.Uint16(b)),
+			Val: binary.BigEndian.Uint32(b[2:]),
+		}
+		if !validSetting(s) {
+			return nil, DeclineSettingsValue
+		}
+	}
+	return settings, ""
+}
+
+// validSetting reports whether s is legal from a client (RFC 9113 section
+// 6.5.2, RFC 8441, RFC 9218). Unknown settings are legal and ignored.
+func validSetting(s http2.Setting) bool {
+	switch s.ID {
+	case http2.SettingEnablePush, http2.SettingEnableConnectProtocol, settingNoRFC7540Priorities:
+		return s.Val <= 1
+	case http2.SettingInitialWindowSize:
+		return s.Val <= 1<<31-1
+	case http2.SettingMaxFrameSize:
+		return s.Val >= 16384 && s.Val <= 1<<24-1
+	}
+	return true
+}
+
+// settingNoRFC7540Priorities is SETTINGS_NO_RFC7540_PRIORITIES (RFC 9218).
+const settingNoRFC7540Priorities http2.SettingID = 0x9
+
+// headerHasToken reports whether the comma-separated header key of h holds
+// token, compared case-insensitively.
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h[key] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(tok), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hopByHop are the header fields that belong to one HTTP/1.1 connection and
+// must not reach the handler of stream 1 (RFC 9113 section 8.2.2).
+var hopByHop = []string{"Connection", "Upgrade", "Http2-Settings", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding"}
+
+// removeHopByHop deletes the connection-specific fields of h: the fixed
+// list, the fields named by Connection, and TE unless it is "trailers".
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = textproto.TrimString(tok); tok != "" {
+				h.Del(tok)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		delete(h, k)
+	}
+	if te := h["Te"]; len(te) > 0 && !(len(te) == 1 && strings.EqualFold(textproto.TrimString(te[0]), "trailers")) {
+		delete(h, "Te")
+	}
+}
+
+// readUpgradeBody reads r's body into memory if it fits the upgrade limit.
+// If it does not, or reading fails, r.Body is replaced by a body that
+// replays what was read, so the request can be served over HTTP/1.1
+// with its body intact.
+func (s *Server) readUpgradeBody(r *http.Request) ([]byte, DeclineReason) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, ""
+	}
+	limit := s.cfg.MaxUpgradeBodyBytes
+	if r.ContentLength > limit {
+		return nil, DeclineBodyTooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	switch {
+	case err != nil:
+		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(body), errReader{err}), Closer: r.Body}
+		return nil, DeclineBodyError
+	case int64(len(body)) > limit:
+		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(body), r.Body), Closer: r.Body}
+		return nil, DeclineBodyTooLarge
+	}
+	return body, ""
+}
+
+// replayBody is a request body that returns bytes already read first.
+type replayBody struct {
+	io.Reader
+	io.Closer
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// serveUpgrade switches r's connection to HTTP/2 if r is a valid h2c
+// upgrade request, and serves r as stream 1. It reports whether it took
+// the request; if not, the caller serves r over HTTP/1.1.
+func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *conn) bool {
+	settings, reason := checkUpgrade(r)
+	if reason == "" && s.draining.Load() {
+		reason = DeclineShutdown
+	}
+	var body []byte
+	if reason == "" {
+		body, reason = s.readUpgradeBody(r)
+	}
+	if reason == "" {
+		c.upgrading.Store(true)
+		_, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			c.upgrading.Store(false)
+			reason = DeclineHijack
+			if body != nil {
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+		} else {
+			s.switchToHTTP2(r, c, brw, body, settings)
+			return true
+		}
+	}
+	s.stats.declined[reason].Add(1)
+	s.log.Debug("h2c upgrade declined", "reason", string(reason), "remote", r.RemoteAddr, "method", r.Method, "uri", r.RequestURI)
+	return false
+}
+
+// switchToHTTP2 writes the 101 on a hijacked connection and hands it to the
+// engine with r, stripped of its HTTP/1.1 framing, as stream 1.
+func (s *Server) switchToHTTP2(r *http.Request, c *conn, brw *bufio.ReadWriter, body []byte, settings []byte) {
+	// Bytes the client sent after the request (its preface, often in the
+	// same packet) are in net/http's reader: replay them to the engine.
+	if n := brw.Reader.Buffered(); n > 0 {
+		peeked, _ := brw.Reader.Peek(n)
+		c.replay = append(slices.Clone(peeked), c.replay...)
+	}
+	_ = c.SetDeadline(time.Time{})
+	_, err := brw.WriteString(switchingProtocols)
+	if err == nil {
+		err = brw.Flush()
+	}
+	if err != nil {
+		s.log.Debug("h2c upgrade: writing 101 failed", "remote", r.RemoteAddr, "err", err)
+		c.Close()
+		return
+	}
+	s.stats.upgrades.Add(1)
+
+	ctx, cancel := context.WithCancel(withConnInfo(s.ctx, &connInfo{proto: H2CUpgrade, srv: s, conn: c}))
+	defer cancel()
+	up := r.Clone(ctx)
+	up.Proto, up.ProtoMajor, up.ProtoMinor = "HTTP/2.0", 2, 0
+	removeHopByHop(up.Header)
+	up.TransferEncoding = nil
+	up.Close = false
+	up.ContentLength = int64(len(body))
+	up.Body = http.NoBody
+	if len(body) > 0 {
+		up.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	s.serveHTTP2(c, ctx, H2CUpgrade, up, settings)
+}
