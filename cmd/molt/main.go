@@ -1,0 +1,52 @@
+// Command molt runs molt's ready-made servers.
+//
+//	molt serve [-addr 127.0.0.1:8080] [-quiet]
+//
+// serve starts a server that speaks HTTP/1.1, HTTP/2 through
+// "Upgrade: h2c" and HTTP/2 by prior knowledge on one port, with the
+// routes of a small demo (see package internal/demo). It logs one line per
+// request with the protocol, and shuts down gracefully on SIGINT or
+// SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "molt:", err)
+		os.Exit(2)
+	}
+}
+
+const usage = `usage: molt <command> [flags]
+
+commands:
+  serve   serve HTTP/1.1, h2c upgrade and h2c prior knowledge on one port
+`
+
+// run executes the command line args and returns when it is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/molt-http/molt/internal/demo"
+	"github.com/molt-http/molt/server"
+)
+
+// shutdownTimeout bounds the graceful shutdown after a signal.
+const shutdownTimeout = 10 * time.Second
+
+// serve runs `molt serve` until ctx ends, then shuts down gracefully.
+// Once the server listens, it prints how to try it to stdout.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	quiet := fs.Bool("quiet", false, "do not log requests")
+	debug := fs.Bool("debug", false, "log at debug level (declined upgrades, bad connections)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	handler := demo.Handler()
+	if !*quiet {
+		handler = logRequests(logger, handler)
+	}
+	srv, err := server.New(server.Config{Handler: handler, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `molt serving HTTP/1.1, h2c upgrade and h2c prior knowledge on http://%[1]s
+try:
+  curl -v --http2 http://%[1]s/                  # HTTP/1.1, upgraded to HTTP/2 (101)
+  curl -v --http2-prior-knowledge http://%[1]s/  # HTTP/2 straight away
+  curl -v http://%[1]s/                          # plain HTTP/1.1
+  curl --http2 --data-binary @README.md http://%[1]s/echo
+`, ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}

@@ -1,0 +1,91 @@
+// Package demo holds the routes of `molt serve`, so that the command and
+// the benchmark baselines serve exactly the same handlers.
+//
+//	GET  /           "hello" (text/plain, 5 bytes)
+//	*    /echo       the request body, whole
+//	GET  /bytes/{n}  n bytes (n at most MaxBytes)
+//	GET  /healthz    "ok"
+package demo
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// MaxBytes is the largest n that /bytes/{n} serves.
+const MaxBytes = 1 << 30
+
+var (
+	hello  = []byte("hello")
+	ok     = []byte("ok\n")
+	filler = bytes.Repeat([]byte("molt"), 8<<10) // 32 KiB
+)
+
+// Handler returns the routes of `molt serve`.
+func Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", Hello)
+	mux.HandleFunc("/echo", Echo)
+	mux.HandleFunc("GET /bytes/{n}", Bytes)
+	mux.HandleFunc("GET /healthz", Healthz)
+	return mux
+}
+
+// Hello answers "hello".
+func Hello(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+	h["Content-Length"] = []string{"5"}
+	w.Write(hello)
+}
+
+// Healthz answers "ok" while the server runs.
+func Healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(ok)
+}
+
+// Echo answers with the request body. HTTP/1.1 requires the body to be
+// read before the response starts, so there it is read whole first; on
+// HTTP/2 it streams.
+func Echo(w http.ResponseWriter, r *http.Request) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", ct)
+	if r.ProtoMajor >= 2 {
+		io.Copy(w, r.Body)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+}
+
+// Bytes answers with n bytes, n taken from the path.
+func Bytes(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
+	if err != nil || n < 0 || n > MaxBytes {
+		http.Error(w, "n must be a whole number from 0 to 1073741824", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	if r.Method == http.MethodHead {
+		return
+	}
+	for n > 0 {
+		chunk := filler[:min(n, int64(len(filler)))]
+		if _, err := w.Write(chunk); err != nil {
+			return
+		}
+		n -= int64(len(chunk))
+	}
+}
