@@ -1,0 +1,139 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"net/http"
+	"reflect"
+	"testing"
+
+	"golang.org/x/net/http2"
+)
+
+// encodeSettings is the HTTP2-Settings value for settings, unpadded.
+func encodeSettings(settings ...http2.Setting) string {
+	b := make([]byte, 0, 6*len(settings))
+	for _, s := range settings {
+		b = binary.BigEndian.AppendUint16(b, uint16(s.ID))
+		b = binary.BigEndian.AppendUint32(b, s.Val)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func TestCheckUpgrade(t *testing.T) {
+	valid := encodeSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 100}, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
+	tests := []struct {
+		name   string
+		proto  string
+		method string
+		header http.Header
+		want   DeclineReason
+	}{
+		{"valid", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, ""},
+		{"tokens in any case, split over lines", "HTTP/1.1", "POST", http.Header{"Connection": {"keep-alive, http2-settings", "UPGRADE"}, "Http2-Settings": {valid}}, ""},
+		{"padded base64url", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {base64.URLEncoding.EncodeToString([]byte{0, 3, 0, 0, 0, 100})}}, ""},
+		{"empty settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {""}}, ""},
+		{"unknown setting ignored", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: 0xf0f0, Val: 1 << 31})}}, ""},
+		{"OPTIONS", "HTTP/1.1", "OPTIONS", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, ""},
+		{"HTTP/1.0", "HTTP/1.0", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineHTTP10},
+		{"CONNECT", "HTTP/1.1", "CONNECT", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineMethod},
+		{"no Connection", "HTTP/1.1", "GET", http.Header{"Http2-Settings": {valid}}, DeclineConnection},
+		{"Connection without HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade"}, "Http2-Settings": {valid}}, DeclineConnection},
+		{"Connection without Upgrade", "HTTP/1.1", "GET", http.Header{"Connection": {"HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineConnection},
+		{"no HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}}, DeclineSettingsMissing},
+		{"two HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid, valid}}, DeclineSettingsDuplicate},
+		{"standard base64 alphabet", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {"AAMAAABk+/8A"}}, DeclineSettingsEncoding},
+		{"comma-joined values", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid + "," + valid}}, DeclineSettingsEncoding},
+		{"not a whole setting", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {base64.RawURLEncoding.EncodeToString([]byte{0, 3, 0, 0, 0})}}, DeclineSettingsLength},
+		{"ENABLE_PUSH 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 2})}}, DeclineSettingsValue},
+		{"ENABLE_CONNECT_PROTOCOL 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 2})}}, DeclineSettingsValue},
+		{"NO_RFC7540_PRIORITIES 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: 0x9, Val: 2})}}, DeclineSettingsValue},
+		{"INITIAL_WINDOW_SIZE 2^31", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 31})}}, DeclineSettingsValue},
+		{"MAX_FRAME_SIZE 16383", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 16383})}}, DeclineSettingsValue},
+		{"MAX_FRAME_SIZE 2^24", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 24})}}, DeclineSettingsValue},
+		{"MAX_FRAME_SIZE bounds legal", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 16384}, http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1<<24 - 1})}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := http.NewRequest(tt.method, "http://example.com/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Proto = tt.proto
+			r.ProtoMajor, r.ProtoMinor, _ = http.ParseHTTPVersion(tt.proto)
+			r.Header = tt.header
+			settings, got := checkUpgrade(r)
+			if got != tt.want {
+				t.Fatalf("checkUpgrade = %q, want %q", got, tt.want)
+			}
+			if got == "" && settings == nil && tt.header.Get("Http2-Settings") != "" {
+				t.Errorf("checkUpgrade returned no settings for a valid request")
+			}
+		})
+	}
+}
+
+func TestRequestedUpgrade(t *testing.T) {
+	tests := []struct {
+		header []string
+		want   string
+	}{
+		{[]string{"h2c"}, "h2c"},
+		{[]string{"H2C"}, "h2c"},
+		{[]string{"foo/1, h2c"}, "h2c"},
+		{[]string{"foo/1", " h2c "}, "h2c"},
+		{[]string{"websocket, h2c"}, "websocket"},
+		{[]string{"h2c, websocket"}, "h2c"},
+		{[]string{"WebSocket"}, "websocket"},
+		{[]string{"h2"}, ""},
+		{[]string{"h2c/1"}, ""},
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		if got := requestedUpgrade(http.Header{"Upgrade": tt.header}); got != tt.want {
+			t.Errorf("requestedUpgrade(%q) = %q, want %q", tt.header, got, tt.want)
+		}
+	}
+}
+
+func TestRemoveHopByHop(t *testing.T) {
+	h := http.Header{
+		"Connection":        {"Upgrade, HTTP2-Settings, X-Private"},
+		"Upgrade":           {"h2c"},
+		"Http2-Settings":    {"AAMAAABk"},
+		"Keep-Alive":        {"timeout=5"},
+		"Proxy-Connection":  {"keep-alive"},
+		"Transfer-Encoding": {"chunked"},
+		"Te":                {"gzip"},
+		"X-Private":         {"connection option"},
+		"Accept":            {"*/*"},
+	}
+	removeHopByHop(h)
+	if want := (http.Header{"Accept": {"*/*"}}); !reflect.DeepEqual(h, want) {
+		t.Errorf("after removeHopByHop: %v, want %v", h, want)
+	}
+	h = http.Header{"Te": {"trailers"}}
+	removeHopByHop(h)
+	if h.Get("Te") != "trailers" {
+		t.Errorf("TE: trailers was removed")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, size := range []uint32{100, 1 << 24} {
+		if _, err := New(Config{HTTP2: HTTP2Config{MaxReadFrameSize: size}}); err == nil {
+			t.Errorf("New with MaxReadFrameSize %d: no error", size)
+		}
+	}
+	if _, err := New(Config{HTTP2: HTTP2Config{MaxUploadBufferPerConnection: 1000}}); err == nil {
+		t.Errorf("New with a connection window below 65535: no error")
+	}
+	s, err := New(Config{IdleTimeout: -1, MaxUpgradeBodyBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Config()
+	if c.IdleTimeout != 0 || c.MaxUpgradeBodyBytes != 0 || c.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.HTTP2.MaxConcurrentStreams != DefaultMaxConcurrentStreams {
+		t.Errorf("defaults not applied as documented: %+v", c)
+	}
+}
