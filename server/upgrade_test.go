@@ -1,0 +1,198 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/server"
+)
+
+// TestBytesAfterUpgradeRequestAreNotLost sends the upgrade request, the
+// client preface, SETTINGS and a second request in a single write, as a
+// client that does not wait for the 101 may do: net/http has them buffered
+// when the connection is taken over, and the engine must still see them.
+func TestBytesAfterUpgradeRequestAreNotLost(t *testing.T) {
+	ts := h2ctest.NewServer(t, describe)
+	var out bytes.Buffer
+	out.WriteString("GET /first HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\n\r\n")
+	out.WriteString(http2.ClientPreface)
+	fr := http2.NewFramer(&out, nil)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "http"}, {Name: ":authority", Value: "x"}, {Name: ":path", Value: "/second"}} {
+		enc.WriteField(f)
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
+
+	c := ts.Dial(t)
+	if _, err := c.Write(out.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("want 101, got %v, %v", resp, err)
+	}
+	fr = http2.NewFramer(c, br)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	bodies := map[uint32]string{}
+	for ended := 0; ended < 2; {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("reading frames (got %v so far): %v", bodies, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.DataFrame:
+			bodies[f.StreamID] += string(f.Data())
+			if f.StreamEnded() {
+				ended++
+			}
+		case *http2.GoAwayFrame, *http2.RSTStreamFrame:
+			t.Fatalf("unexpected %v", f)
+		}
+	}
+	want := map[uint32]string{1: `h2c-upgrade HTTP/2.0 GET upgrade="" body=0`, 3: `h2c-upgrade HTTP/2.0 GET upgrade="" body=0`}
+	if bodies[1] != want[1] || bodies[3] != want[3] {
+		t.Errorf("bodies %v, want %v", bodies, want)
+	}
+}
+
+// TestUpgradeOnKeepAliveConnection upgrades a connection that has already
+// served HTTP/1.1 requests.
+func TestUpgradeOnKeepAliveConnection(t *testing.T) {
+	ts := h2ctest.NewServer(t, describe)
+	c := ts.Dial(t)
+	br := bufio.NewReader(c)
+	for range 2 {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := h2ctest.ReadBody(t, resp); !strings.HasPrefix(string(body), "h1 HTTP/1.1 GET") {
+			t.Fatalf("HTTP/1.1 request: %q", body)
+		}
+	}
+	req, _ := http.NewRequest("POST", ts.URL+"/", strings.NewReader("upgrade body"))
+	res, err := h2ctest.Upgrade(c, req, h2ctest.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Conn == nil {
+		t.Fatalf("upgrade declined: %s", res.Response.Status)
+	}
+	defer res.Conn.Close()
+	if body := string(h2ctest.ReadBody(t, res.Response)); body != `h2c-upgrade HTTP/2.0 POST upgrade="" body=12` {
+		t.Errorf("stream 1: %q", body)
+	}
+	req, _ = http.NewRequest("GET", ts.URL+"/", nil)
+	resp, err := res.Conn.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := string(h2ctest.ReadBody(t, resp)); body != `h2c-upgrade HTTP/2.0 GET upgrade="" body=0` {
+		t.Errorf("stream 3: %q", body)
+	}
+	if st := ts.Stats(); st.Connections[server.H1] != 1 || st.Connections[server.H2CUpgrade] != 1 || st.Requests != 2 || st.Streams != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestShutdownSendsGoAwayToEveryHTTP2Connection checks on the wire that
+// both an upgraded and a prior-knowledge connection get GOAWAY while a
+// stream is in flight, that the stream still completes, and that a new
+// stream is refused. x/net's h2c handler leaves upgraded connections out
+// of Shutdown; so does x/net on Go 1.27 when given a BaseConfig.
+func TestShutdownSendsGoAwayToEveryHTTP2Connection(t *testing.T) {
+	release := make(chan struct{})
+	var entered sync.WaitGroup
+	entered.Add(2)
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			entered.Done()
+			<-release
+		}
+		io.WriteString(w, "done "+string(server.ProtocolOf(r)))
+	}))
+	upgraded, err := h2ctest.Upgrade(ts.Dial(t), mustRequest(t, "GET", ts.URL+"/"), h2ctest.ClientOptions{})
+	if err != nil || upgraded.Conn == nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	h2ctest.ReadBody(t, upgraded.Response)
+	prior, err := h2ctest.NewClientConn(ts.Dial(t), h2ctest.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := map[server.Protocol]*h2ctest.ClientConn{server.H2CUpgrade: upgraded.Conn, server.H2CPrior: prior}
+	results := make(chan string, 2)
+	for _, cc := range conns {
+		go func() {
+			resp, err := cc.RoundTrip(mustRequest(t, "GET", ts.URL+"/slow"))
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			results <- string(body)
+		}()
+	}
+	entered.Wait()
+
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- ts.Shutdown(h2ctest.ShutdownContext(t)) }()
+	for p, cc := range conns {
+		for i := 0; ; i++ {
+			if _, code, ok := cc.GoAwayReceived(); ok {
+				if code != http2.ErrCodeNo {
+					t.Errorf("%s: GOAWAY with %v, want NO_ERROR", p, code)
+				}
+				break
+			}
+			if i == 10000 {
+				t.Fatalf("%s: no GOAWAY within 10s of Shutdown", p)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if _, err := cc.RoundTrip(mustRequest(t, "GET", ts.URL+"/")); !errors.Is(err, h2ctest.ErrStreamRefused) {
+			t.Errorf("%s: new stream after GOAWAY: %v, want ErrStreamRefused", p, err)
+		}
+	}
+	close(release)
+	got := []string{<-results, <-results}
+	for _, want := range []string{"done h2c-upgrade", "done h2c-prior"} {
+		if got[0] != want && got[1] != want {
+			t.Errorf("in-flight streams ended with %q, want one %q", got, want)
+		}
+	}
+	if err := <-shutdown; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if st := ts.Stats(); st.GoAways != 2 || len(st.Open) != 0 {
+		t.Errorf("after Shutdown: GoAways %d, open %v; want 2 and none", st.GoAways, st.Open)
+	}
+}
+
+func mustRequest(t *testing.T, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
