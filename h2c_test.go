@@ -415,3 +415,38 @@ func testShutdownDuringLoad(t *testing.T, mode h2ctest.Mode) {
 func retryable(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, h2ctest.ErrStreamRefused)
 }
+
+func TestHeaderLimit(t *testing.T) { h2ctest.Run(t, testHeaderLimit) }
+
+// testHeaderLimit checks that Config.MaxHeaderBytes holds on every
+// protocol: over HTTP/1.1 a request over it gets 431; over HTTP/2 the
+// limit is advertised in SETTINGS_MAX_HEADER_LIST_SIZE, so the clients
+// refuse to send the request at all. Requests under it are served.
+func testHeaderLimit(t *testing.T, mode h2ctest.Mode) {
+	ts := h2ctest.NewServer(t, inspect, func(c *server.Config) { c.MaxHeaderBytes = 8 << 10 })
+	client := ts.Client(t, mode)
+	for _, size := range []int{1 << 10, 64 << 10, 1 << 10} {
+		req, _ := http.NewRequest("GET", ts.URL+"/", nil)
+		req.Header.Set("X-Big", strings.Repeat("b", size))
+		resp, err := client.Do(req)
+		switch {
+		case size < 8<<10:
+			if err != nil {
+				t.Fatalf("%d-byte header: %v", size, err)
+			}
+			check(t, mode, resp, "GET", nil)
+		case mode == h2ctest.H1:
+			if err != nil {
+				t.Fatalf("%d-byte header: %v", size, err)
+			}
+			resp.Body.Close() // net/http closes the connection after a 431
+			if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+				t.Errorf("%d-byte header: %s, want 431", size, resp.Status)
+			}
+		default:
+			if err == nil || !strings.Contains(err.Error(), "limit") {
+				t.Errorf("%d-byte header: %v; want the client to refuse it for the advertised limit", size, err)
+			}
+		}
+	}
+}

@@ -49,9 +49,8 @@ type ConnOptions struct {
 // http.Server that never serves anything: its Shutdown runs the hook that
 // sends GOAWAY to every connection served by the http2.Server. That hook
 // exists on Go 1.26 (x/net's own server) and on Go 1.27 (x/net wraps
-// net/http's server), provided ServeConnOpts.BaseConfig stays nil: with a
-// BaseConfig, Go 1.27's wrapper serves the connection from a one-off server
-// that Shutdown never reaches.
+// net/http's server), provided that on Go 1.27 ServeConnOpts.BaseConfig
+// stays nil (see baseConfig).
 type xnetEngine struct {
 	h2      *http2.Server
 	trigger *http.Server
@@ -88,6 +87,7 @@ func newXNetEngine(c Config) (*xnetEngine, error) {
 func (e *xnetEngine) ServeConn(c net.Conn, opts ConnOptions) {
 	e.h2.ServeConn(c, &http2.ServeConnOpts{
 		Context:          opts.Context,
+		BaseConfig:       baseConfig(e.trigger),
 		Handler:          opts.Handler,
 		SawClientPreface: opts.SawPreface,
 		UpgradeRequest:   opts.Upgrade,
