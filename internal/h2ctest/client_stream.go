@@ -1,0 +1,394 @@
+package h2ctest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// clientStream is one request/response exchange. Unless noted, its fields
+// are guarded by cc.mu.
+type clientStream struct {
+	cc      *ClientConn
+	id      uint32
+	req     *http.Request
+	ctx     context.Context
+	isHead  bool
+	stopCtx func() bool // stops the cancellation watcher
+	cond    *sync.Cond  // on cc.mu; broadcast when res, buf, readErr or err change
+
+	closeBodyOnce sync.Once // for req.Body
+
+	err          error // why the stream was aborted; nil while it is healthy
+	localClosed  bool  // END_STREAM sent
+	remoteClosed bool  // END_STREAM received
+	sendWindow   int64
+	recvAvail    int64 // bytes the server may still send on the stream
+	recvUnacked  int64 // bytes consumed, not yet credited back to the stream
+
+	res           *http.Response
+	contentLength int64 // declared response body length, -1 if unknown
+	gotBytes      int64
+	buf           [][]byte    // received body data not yet read
+	readErr       error       // what Body.Read returns once buf is drained
+	trailer       http.Header // received trailers, moved to res.Trailer at EOF
+	bodyClosed    bool
+}
+
+// newStreamLocked registers a stream for req under id and starts watching
+// req's context.
+func (cc *ClientConn) newStreamLocked(req *http.Request, id uint32) *clientStream {
+	cs := &clientStream{
+		cc:            cc,
+		id:            id,
+		req:           req,
+		ctx:           req.Context(),
+		isHead:        req.Method == http.MethodHead,
+		sendWindow:    int64(cc.peerInitWindow),
+		recvAvail:     int64(cc.cfg.streamWindow),
+		contentLength: -1,
+	}
+	cs.cond = sync.NewCond(&cc.mu)
+	cc.streams[id] = cs
+	cs.stopCtx = context.AfterFunc(cs.ctx, func() {
+		cs.reset(http2.ErrCodeCancel, cs.ctx.Err())
+	})
+	return cs
+}
+
+// RoundTrip sends req on a new stream and returns the response once its
+// final headers arrive; it is safe for concurrent use. It waits for the
+// server's first SETTINGS frame, and for a free stream slot if the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS is reached.
+//
+// Header names are lowercased; hop-by-hop headers (Connection, Keep-Alive,
+// Proxy-Connection, Transfer-Encoding, Upgrade, HTTP2-Settings, and TE
+// unless "trailers") are dropped, as are Host and Content-Length, which come
+// from req.Host (or req.URL.Host) and req.ContentLength. The "trailer"
+// header is generated from the keys of req.Trailer, whose values are sent
+// after the body. Nothing else is added: no User-Agent, no Accept-Encoding.
+//
+// The response body streams, returning flow-control credit as it is read;
+// closing it early resets the stream. Cancelling req's context resets the
+// stream and makes RoundTrip or Body.Read return the context's error.
+func (cc *ClientConn) RoundTrip(req *http.Request) (*http.Response, error) {
+	cs, err := cc.startStream(req)
+	if err != nil {
+		closeRequestBody(req)
+		return nil, err
+	}
+	return cs.awaitResponse()
+}
+
+// startStream opens a stream for req and writes its HEADERS. The body, if
+// any, is sent by a separate goroutine.
+func (cc *ClientConn) startStream(req *http.Request) (*clientStream, error) {
+	fields, listSize, err := requestFields(req)
+	if err != nil {
+		return nil, err
+	}
+	ctx := req.Context()
+	if err := cc.reserveSlot(ctx, listSize); err != nil {
+		return nil, err
+	}
+	if err := cc.lockWrite(ctx); err != nil {
+		if ctx.Err() == nil {
+			err = fmt.Errorf("%w: %v", ErrStreamRefused, err)
+		}
+		cc.mu.Lock()
+		cc.reserved--
+		cc.cond.Broadcast()
+		cc.mu.Unlock()
+		return nil, err
+	}
+	defer cc.unlockWrite()
+
+	cc.mu.Lock()
+	cc.reserved--
+	if err := cc.usableLocked(); err != nil {
+		cc.cond.Broadcast()
+		cc.mu.Unlock()
+		return nil, err
+	}
+	cs := cc.newStreamLocked(req, cc.nextStreamID)
+	cc.nextStreamID += 2
+	endStream := outgoingLength(req) == 0 && len(req.Trailer) == 0
+	cs.localClosed = endStream
+	cc.mu.Unlock()
+
+	err = cc.writeHeaderBlock(cs.id, fields, endStream)
+	if err == nil {
+		err = cc.bw.Flush()
+	}
+	if err != nil {
+		err = fmt.Errorf("h2ctest: writing request headers: %w", err)
+		cc.closeWithError(err)
+		return nil, err
+	}
+	if endStream {
+		cs.closeReqBody()
+	} else {
+		go cs.writeBody()
+	}
+	return cs, nil
+}
+
+// reserveSlot waits until the server's MAX_CONCURRENT_STREAMS allows one
+// more stream and reserves it. Until the server's first SETTINGS frame has
+// been processed its limits are unknown, so that is waited for too.
+func (cc *ClientConn) reserveSlot(ctx context.Context, headerListSize uint64) error {
+	stop := context.AfterFunc(ctx, func() {
+		cc.mu.Lock()
+		cc.cond.Broadcast()
+		cc.mu.Unlock()
+	})
+	defer stop()
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for {
+		if err := cc.usableLocked(); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !cc.seenSettings {
+			cc.cond.Wait()
+			continue
+		}
+		if cc.peerMaxHeaderList != 0 && headerListSize > uint64(cc.peerMaxHeaderList) {
+			return fmt.Errorf("h2ctest: request header list of %d bytes exceeds the server's limit of %d", headerListSize, cc.peerMaxHeaderList)
+		}
+		if uint64(len(cc.streams)+cc.reserved) < uint64(cc.peerMaxStreams) {
+			cc.reserved++
+			return nil
+		}
+		cc.cond.Wait()
+	}
+}
+
+// awaitResponse waits for the final response headers or the stream's end.
+func (cs *clientStream) awaitResponse() (*http.Response, error) {
+	cs.cc.mu.Lock()
+	defer cs.cc.mu.Unlock()
+	for cs.res == nil && cs.err == nil {
+		cs.cond.Wait()
+	}
+	if cs.res != nil {
+		return cs.res, nil
+	}
+	return nil, cs.err
+}
+
+// writeBody sends the request body and trailers, then ends the stream. It
+// runs in its own goroutine.
+func (cs *clientStream) writeBody() {
+	defer cs.closeReqBody()
+	if err := cs.sendBody(); err != nil {
+		cs.reset(http2.ErrCodeCancel, err) // no-op if the stream already ended
+	}
+}
+
+func (cs *clientStream) sendBody() error {
+	req := cs.req
+	declared := outgoingLength(req)
+	if declared != 0 {
+		buf := make([]byte, 32<<10)
+		var sent int64
+		for {
+			n, rerr := req.Body.Read(buf)
+			sent += int64(n)
+			if declared > 0 && sent > declared {
+				return fmt.Errorf("h2ctest: request body longer than ContentLength %d", declared)
+			}
+			if err := cs.writeData(buf[:n]); err != nil {
+				return err
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				return rerr
+			}
+		}
+		if declared > 0 && sent != declared {
+			return fmt.Errorf("h2ctest: request body has %d bytes, ContentLength %d", sent, declared)
+		}
+	}
+
+	trailers, err := trailerFields(req.Trailer)
+	if err != nil {
+		return err
+	}
+	err = cs.cc.write(cs.ctx, cs, func(fr *http2.Framer) error {
+		if len(trailers) == 0 {
+			return fr.WriteData(cs.id, true, nil)
+		}
+		return cs.cc.writeHeaderBlock(cs.id, trailers, true)
+	})
+	if err != nil {
+		return err
+	}
+	cs.cc.mu.Lock()
+	cs.localClosed = true
+	if cs.remoteClosed {
+		cs.cc.forgetLocked(cs)
+	}
+	cs.cc.mu.Unlock()
+	return nil
+}
+
+// writeData sends p as DATA frames within the peer's frame size limit and
+// the stream and connection send windows, waiting for window as needed.
+func (cs *clientStream) writeData(p []byte) error {
+	cc := cs.cc
+	for len(p) > 0 {
+		n, err := cs.awaitSendWindow(len(p))
+		if err != nil {
+			return err
+		}
+		err = cc.write(cs.ctx, cs, func(fr *http2.Framer) error {
+			return fr.WriteData(cs.id, false, p[:n])
+		})
+		if err != nil {
+			// Nothing was sent: give the window back.
+			cc.mu.Lock()
+			cc.sendWindow += int64(n)
+			cs.sendWindow += int64(n)
+			cc.cond.Broadcast()
+			cc.mu.Unlock()
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// awaitSendWindow waits until some of want bytes may be sent and takes them
+// from the stream and connection send windows.
+func (cs *clientStream) awaitSendWindow(want int) (int, error) {
+	cc := cs.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for {
+		if cs.err != nil {
+			return 0, cs.err
+		}
+		n := min(int64(want), int64(cc.peerMaxFrame), cs.sendWindow, cc.sendWindow)
+		if n > 0 {
+			cs.sendWindow -= n
+			cc.sendWindow -= n
+			return int(n), nil
+		}
+		cc.cond.Wait()
+	}
+}
+
+// reset aborts the stream with err and, if it is still open on the wire,
+// sends RST_STREAM with code.
+func (cs *clientStream) reset(code http2.ErrCode, err error) { cs.end(err, true, code) }
+
+// fail aborts the stream with err without sending RST_STREAM, because the
+// server already considers it closed.
+func (cs *clientStream) fail(err error) { cs.end(err, false, 0) }
+
+func (cs *clientStream) end(err error, rst bool, code http2.ErrCode) {
+	cc := cs.cc
+	cc.mu.Lock()
+	live, connIncr := cs.abortLocked(err)
+	cc.mu.Unlock()
+	cs.closeReqBody()
+	if !live || !rst {
+		cc.sendWindowUpdates(0, 0, connIncr)
+		return
+	}
+	cc.write(context.Background(), nil, func(fr *http2.Framer) error {
+		if connIncr > 0 {
+			if err := fr.WriteWindowUpdate(0, connIncr); err != nil {
+				return err
+			}
+		}
+		return fr.WriteRSTStream(cs.id, code)
+	})
+}
+
+// abortLocked ends the stream with err unless it was aborted before. Data
+// still buffered is discarded unless the response was complete. It reports
+// whether the stream was open on the wire, and the connection WINDOW_UPDATE
+// increment due for discarded data.
+func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
+	if cs.err != nil {
+		return false, 0
+	}
+	cs.err = err
+	if !cs.remoteClosed {
+		connIncr = cs.cc.consumedLocked(cs.discardLocked())
+		if cs.readErr == nil {
+			cs.readErr = err
+		}
+	}
+	live = cs.cc.streams[cs.id] == cs
+	cs.cc.forgetLocked(cs)
+	cs.cond.Broadcast()
+	cs.cc.cond.Broadcast()
+	return live, connIncr
+}
+
+// forgetLocked removes a stream that is closed on the wire.
+func (cc *ClientConn) forgetLocked(cs *clientStream) {
+	if cc.streams[cs.id] != cs {
+		return
+	}
+	delete(cc.streams, cs.id)
+	cs.stopCtx()
+	cc.cond.Broadcast()
+}
+
+func (cs *clientStream) closeReqBody() {
+	cs.closeBodyOnce.Do(func() { closeRequestBody(cs.req) })
+}
+
+func closeRequestBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// outgoingLength returns the number of body bytes req will send, or -1 if
+// that is unknown (the convention of http.Request.ContentLength for clients).
+func outgoingLength(req *http.Request) int64 {
+	if req.Body == nil || req.Body == http.NoBody {
+		return 0
+	}
+	if req.ContentLength != 0 {
+		return req.ContentLength
+	}
+	return -1
+}
+
+// errBodyClosed is returned by reads from a closed response body.
+var errBodyClosed = errors.New("h2ctest: response body closed")
+
+// trailerFields returns the request trailers that have values, lowercased.
+func trailerFields(trailer http.Header) ([]hpack.HeaderField, error) {
+	var fields []hpack.HeaderField
+	for _, k := range sortedKeys(trailer) {
+		if err := validTrailerName(k); err != nil {
+			return nil, err
+		}
+		for _, v := range trailer[k] {
+			if err := validFieldValue(k, v); err != nil {
+				return nil, err
+			}
+			fields = append(fields, hpack.HeaderField{Name: strings.ToLower(k), Value: v})
+		}
+	}
+	return fields, nil
+}
