@@ -15,16 +15,17 @@ type conn struct {
 	srv *Server
 
 	// replay holds bytes already read from the connection (while sniffing,
-	// or buffered by net/http before a hijack) that Read returns first. Only
-	// the connection's single reader touches it.
+	// or buffered by net/http before a hijack) that Read returns first;
+	// pooled is the sniffing buffer behind it, returned to sniffBuffers once
+	// replay is drained. Only the connection's single reader touches them.
 	replay []byte
-	sniff  [len(http2Preface)]byte
+	pooled *[]byte
 
 	// info is what requests on the connection learn through their context
 	// (for an upgraded connection, a new connInfo replaces it).
 	info connInfo
 
-	proto     atomic.Pointer[Protocol] // nil until known
+	proto     atomic.Int32 // index into protocolNames
 	state     atomic.Int32             // a ConnState
 	upgrading atomic.Bool              // the Server itself hijacks it for h2c
 	closeOnce sync.Once
@@ -36,6 +37,10 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.replay = c.replay[n:]
 		if len(c.replay) == 0 {
 			c.replay = nil
+			if c.pooled != nil {
+				sniffBuffers.Put(c.pooled)
+				c.pooled = nil
+			}
 		}
 		return n, nil
 	}
@@ -60,18 +65,21 @@ func (c *conn) Close() error {
 	return err
 }
 
+// protocolNames gives the index stored in conn.proto its Protocol; 0 is
+// a connection still being sniffed.
+var protocolNames = [...]Protocol{"", H1, H2CUpgrade, H2CPrior}
+
 // protocol returns the connection's protocol, "" while it is still sniffed.
-func (c *conn) protocol() Protocol {
-	if p := c.proto.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func (c *conn) protocol() Protocol { return protocolNames[c.proto.Load()] }
 
 // setState records a state change and reports it to Config.ConnState.
 func (c *conn) setState(p Protocol, s ConnState) {
-	if p != "" && c.protocol() != p {
-		c.proto.Store(&p)
+	if p != "" {
+		for i, name := range protocolNames {
+			if name == p {
+				c.proto.Store(int32(i))
+			}
+		}
 	}
 	c.state.Store(int32(s))
 	if hook := c.srv.cfg.ConnState; hook != nil {

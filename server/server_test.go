@@ -268,3 +268,23 @@ func TestConnStateHook(t *testing.T) {
 		t.Errorf("states %v, want %v", events, want)
 	}
 }
+
+// TestPipelinedRequestsInOneWrite sends two HTTP/1.1 requests in a single
+// write, so the bytes read while sniffing hold more than the decision
+// needs: all of them must reach net/http. (On HTTP/2, Go's client sends
+// its preface and first frames in one write in every h2c-prior test.)
+func TestPipelinedRequestsInOneWrite(t *testing.T) {
+	ts := h2ctest.NewServer(t, describe)
+	c := ts.Dial(t)
+	io.WriteString(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	for _, want := range []string{`h1 HTTP/1.1 POST upgrade="" body=3`, `h1 HTTP/1.1 GET upgrade="" body=0`} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(h2ctest.ReadBody(t, resp)); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}

@@ -256,7 +256,8 @@ func (s *Server) switchToHTTP2(r *http.Request, c *conn, brw *bufio.ReadWriter, 
 
 	ctx, cancel := context.WithCancel(withConnInfo(s.ctx, &connInfo{proto: H2CUpgrade, srv: s, conn: c}))
 	defer cancel()
-	up := r.Clone(ctx)
+	// net/http is done with r: a shallow copy can take its header and URL.
+	up := r.WithContext(ctx)
 	up.Proto, up.ProtoMajor, up.ProtoMinor = "HTTP/2.0", 2, 0
 	removeHopByHop(up.Header)
 	up.TransferEncoding = nil
