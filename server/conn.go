@@ -26,8 +26,8 @@ type conn struct {
 	info connInfo
 
 	proto     atomic.Int32 // index into protocolNames
-	state     atomic.Int32             // a ConnState
-	upgrading atomic.Bool              // the Server itself hijacks it for h2c
+	state     atomic.Int32 // a ConnState
+	upgrading atomic.Bool  // the Server itself hijacks it for h2c
 	closeOnce sync.Once
 }
 
