@@ -17,7 +17,7 @@ const (
 	DefaultMaxUpgradeBodyBytes = 64 << 10
 
 	DefaultMaxConcurrentStreams   = 250
-	DefaultMaxReadFrameSize       = 1 << 20
+	DefaultMaxReadFrameSize       = 16384 // the protocol's own default
 	DefaultMaxUploadBufferPerConn = 1 << 20
 	DefaultMaxUploadBufferStream  = 1 << 20
 	DefaultHeaderTableSize        = 4096
