@@ -155,17 +155,6 @@ func pattern(n int, seed byte) []byte {
 	return b
 }
 
-// readAll reads and closes resp.Body.
-func readAll(t *testing.T, resp *http.Response) []byte {
-	t.Helper()
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading body: %v", err)
-	}
-	return b
-}
-
 // connWindowBalanced reports whether every byte the server may send on cc's
 // connection is either still allowed or owed back to it: no credit leaked.
 func connWindowBalanced(cc *ClientConn) bool {
@@ -226,7 +215,7 @@ func TestClientGet(t *testing.T) {
 		if resp.ContentLength != 5 {
 			t.Errorf("ContentLength = %d, want 5", resp.ContentLength)
 		}
-		if b := readAll(t, resp); string(b) != "hello" {
+		if b := ReadBody(t, resp); string(b) != "hello" {
 			t.Errorf("body = %q", b)
 		}
 	}
@@ -257,7 +246,7 @@ func TestClientHead(t *testing.T) {
 	if resp.Body != http.NoBody {
 		t.Errorf("HEAD response Body is %T, want http.NoBody", resp.Body)
 	}
-	if b := readAll(t, resp); len(b) != 0 {
+	if b := ReadBody(t, resp); len(b) != 0 {
 		t.Errorf("HEAD body has %d bytes", len(b))
 	}
 }
@@ -274,7 +263,7 @@ func TestClientOptionsAsterisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := readAll(t, resp); string(b) != "OPTIONS *" {
+	if b := ReadBody(t, resp); string(b) != "OPTIONS *" {
 		t.Errorf("server saw %q, want %q", b, "OPTIONS *")
 	}
 }
@@ -292,7 +281,7 @@ func TestClientLargeHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readAll(t, resp)
+	ReadBody(t, resp)
 	if resp.Header.Get("X-Echo") != big {
 		t.Errorf("echoed header has %d bytes, want %d", len(resp.Header.Get("X-Echo")), len(big))
 	}
@@ -330,7 +319,7 @@ func TestClientPostLargeBody(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := readAll(t, resp)
+			got := ReadBody(t, resp)
 			if !bytes.Equal(got, want) {
 				t.Errorf("echoed body differs: got %d bytes, want %d", len(got), len(want))
 			}
@@ -447,7 +436,7 @@ func TestClientTrailers(t *testing.T) {
 	if v, ok := resp.Trailer["X-Res-Trailer"]; !ok || v != nil {
 		t.Errorf("before EOF, resp.Trailer = %v; want the declared key with no value", resp.Trailer)
 	}
-	if b := readAll(t, resp); string(b) != "payload" {
+	if b := ReadBody(t, resp); string(b) != "payload" {
 		t.Errorf("body = %q", b)
 	}
 	if got := resp.Header.Get("X-Request-Trailer"); got != "request-trailer-value" {
@@ -486,7 +475,7 @@ func TestClientInformational(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := readAll(t, resp); resp.StatusCode != 200 || string(b) != "final" {
+	if b := ReadBody(t, resp); resp.StatusCode != 200 || string(b) != "final" {
 		t.Errorf("final response %d %q", resp.StatusCode, b)
 	}
 	mu.Lock()
@@ -651,7 +640,7 @@ func TestClientCloseBodyReturnsCredit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := readAll(t, resp); len(b) != 300_000 {
+	if b := ReadBody(t, resp); len(b) != 300_000 {
 		t.Errorf("got %d bytes, want 300000", len(b))
 	}
 	if !connWindowBalanced(cc) {
@@ -775,7 +764,7 @@ func TestClientGoAwayRefusesStream(t *testing.T) {
 		switch {
 		case r.err == nil && r.resp.StatusCode == 200:
 			ok++
-			readAll(t, r.resp)
+			ReadBody(t, r.resp)
 		case errors.Is(r.err, ErrStreamRefused):
 			refused++
 		default:

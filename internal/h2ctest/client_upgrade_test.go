@@ -158,7 +158,7 @@ func TestUpgradeGet(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
 		t.Errorf("stream 1 response: %s %s", resp.Proto, resp.Status)
 	}
-	if b := readAll(t, resp); string(b) != "HTTP/2.0 GET /first" {
+	if b := ReadBody(t, resp); string(b) != "HTTP/2.0 GET /first" {
 		t.Errorf("stream 1 body = %q", b)
 	}
 	// Later requests are new streams on the upgraded connection.
@@ -166,7 +166,7 @@ func TestUpgradeGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := readAll(t, resp); string(b) != "HTTP/2.0 GET /second" {
+	if b := ReadBody(t, resp); string(b) != "HTTP/2.0 GET /second" {
 		t.Errorf("stream 3 body = %q", b)
 	}
 }
@@ -195,7 +195,7 @@ func TestUpgradeWithBody(t *testing.T) {
 			if res.Conn == nil {
 				t.Fatal("upgrade declined")
 			}
-			if got := readAll(t, res.Response); !bytes.Equal(got, want) {
+			if got := ReadBody(t, res.Response); !bytes.Equal(got, want) {
 				t.Errorf("echo differs: got %d bytes, want %d", len(got), len(want))
 			}
 			if tc.trailer {
@@ -229,7 +229,7 @@ func TestUpgradeExpectContinue(t *testing.T) {
 			if res.Conn == nil {
 				t.Fatal("upgrade declined")
 			}
-			if b := readAll(t, res.Response); string(b) != "expected body" {
+			if b := ReadBody(t, res.Response); string(b) != "expected body" {
 				t.Errorf("echo = %q", b)
 			}
 			want := "[100 103]"
@@ -264,7 +264,7 @@ func TestUpgradeDeclined(t *testing.T) {
 	if res.Response.ProtoMajor != 1 || res.Response.StatusCode != 200 {
 		t.Errorf("response %s %s", res.Response.Proto, res.Response.Status)
 	}
-	if b := readAll(t, res.Response); string(b) != "declined data" {
+	if b := ReadBody(t, res.Response); string(b) != "declined data" {
 		t.Errorf("body = %q", b)
 	}
 	if !c.closed.Load() {
@@ -329,7 +329,7 @@ func TestUpgradeCancel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		readAll(t, resp)
+		ReadBody(t, resp)
 	})
 }
 
@@ -396,7 +396,7 @@ func TestUpgradeTransportDeclined(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b := readAll(t, resp); resp.ProtoMajor != 1 || string(b) != "declined x" {
+		if b := ReadBody(t, resp); resp.ProtoMajor != 1 || string(b) != "declined x" {
 			t.Errorf("request %d: %s %q", i, resp.Proto, b)
 		}
 	}
