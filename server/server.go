@@ -19,6 +19,7 @@ type Server struct {
 	log    *slog.Logger
 	engine Engine
 	h1     *http.Server // serves the connections that queue passes it
+	h2     http.Handler // the engine's handler for every stream
 	queue  *connQueue
 	ctx    context.Context // base of every request context; ends with Close
 	cancel context.CancelFunc
@@ -63,6 +64,7 @@ func New(cfg Config) (*Server, error) {
 		s.engine = e
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.h2 = http.HandlerFunc(s.serveH2)
 	s.h1 = &http.Server{
 		Handler:                      http.HandlerFunc(s.serveH1),
 		ReadHeaderTimeout:            cfg.ReadHeaderTimeout,
@@ -183,7 +185,7 @@ func (s *Server) serveHTTP2(c *conn, ctx context.Context, p Protocol, upgrade *h
 	s.h2Started.Add(1)
 	s.engine.ServeConn(c, ConnOptions{
 		Context:    ctx,
-		Handler:    http.HandlerFunc(s.serveH2),
+		Handler:    s.h2,
 		SawPreface: upgrade == nil,
 		Upgrade:    upgrade,
 		Settings:   settings,
