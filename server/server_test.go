@@ -248,24 +248,59 @@ func TestShutdownClosesWhatOutlivesItsContext(t *testing.T) {
 func TestConnStateHook(t *testing.T) {
 	var mu sync.Mutex
 	var events []string
-	done := make(chan struct{}, 1)
+	closed := make(chan struct{}, 1)
 	ts := h2ctest.NewServer(t, describe, func(c *server.Config) {
 		c.ConnState = func(_ net.Conn, p server.Protocol, s server.ConnState) {
 			mu.Lock()
 			events = append(events, fmt.Sprintf("%s/%s", p, s))
 			mu.Unlock()
 			if s == server.StateClosed {
-				done <- struct{}{}
+				closed <- struct{}{}
 			}
 		}
 	})
-	rawRoundTrip(t, ts, "GET / HTTP/1.0\r\n\r\n")
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	want := []string{"/new", "h1/new", "h1/active", "h1/closed"}
-	if !slices.Equal(events, want) {
-		t.Errorf("states %v, want %v", events, want)
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+		want []string
+	}{
+		{"h1", func(t *testing.T) {
+			rawRoundTrip(t, ts, "GET / HTTP/1.0\r\n\r\n")
+		}, []string{"/new", "h1/new", "h1/active", "h1/closed"}},
+		{"h2c-prior", func(t *testing.T) {
+			cc, err := h2ctest.NewClientConn(ts.Dial(t), h2ctest.ClientOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := cc.RoundTrip(mustRequest(t, "GET", ts.URL+"/"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h2ctest.ReadBody(t, resp)
+			cc.Close()
+		}, []string{"/new", "h2c-prior/http2", "h2c-prior/closed"}},
+		{"h2c-upgrade", func(t *testing.T) {
+			res, err := h2ctest.Upgrade(ts.Dial(t), mustRequest(t, "GET", ts.URL+"/"), h2ctest.ClientOptions{})
+			if err != nil || res.Conn == nil {
+				t.Fatalf("upgrade: %v", err)
+			}
+			h2ctest.ReadBody(t, res.Response)
+			res.Conn.Close()
+		}, []string{"/new", "h1/new", "h1/active", "h2c-upgrade/http2", "h2c-upgrade/closed"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			events = nil
+			mu.Unlock()
+			tt.run(t)
+			<-closed
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(events, tt.want) {
+				t.Errorf("states %v, want %v", events, tt.want)
+			}
+		})
 	}
 }
 
