@@ -1,0 +1,33 @@
+// Package router is molt's router: a tree of path segments that is a plain
+// http.Handler, with the pattern syntax of net/http.ServeMux (Go 1.22), so
+// handlers read wildcards with r.PathValue and the matched pattern with
+// r.Pattern, and handlers and middleware written for net/http work as
+// they are.
+//
+//	r := router.New()
+//	r.Use(logger)
+//	r.Get("/users/{id}", showUser)
+//	r.Route("/admin", func(r *router.Router) {
+//		r.Use(requireAdmin)
+//		r.Post("/users", createUser)
+//	})
+//	r.Mount("/assets", http.FileServerFS(assets))
+//	http.ListenAndServe(":8080", r)
+//
+// Precedence is decided segment by segment, from the left: a static segment
+// beats a {wildcard}, which beats {$}, which beats a final {name...} or
+// trailing-slash subtree; when the more specific branch fails further down,
+// matching backtracks to the next. So "/a/{x}" and "/{y}/b" can both be
+// registered, and "/a/b" goes to the first. net/http.ServeMux refuses such
+// pairs as conflicts; here only patterns with the same method and the same
+// shape conflict, and registering the second one panics.
+//
+// The router answers what no route does: 404 through NotFound, 405 with a
+// correct Allow header through MethodNotAllowed, OPTIONS with 204 and
+// Allow, HEAD through the GET route, an RFC 8441 extended CONNECT (how a
+// WebSocket arrives over HTTP/2) through the GET route of its path. It
+// redirects paths with "//", "/./" or "/../" to their clean form, and "/x"
+// to "/x/" (or the reverse) when only the other is registered. Matching
+// allocates nothing; setting path values allocates once per request, the
+// first time (net/http's own map).
+package router
