@@ -203,6 +203,12 @@ func TestExtendedConnectRoutesLikeGet(t *testing.T) {
 	if w := serve(r, "CONNECT", "/ws"); w.Code != 405 {
 		t.Errorf("plain CONNECT to a GET route: %d, want 405", w.Code)
 	}
+	r.Connect("/ws", reply())
+	w = httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	if w.Body.String() != "CONNECT /ws" {
+		t.Errorf("extended CONNECT with a CONNECT route: %q, want that route", w.Body.String())
+	}
 }
 
 func TestPathCleaningAndTrailingSlash(t *testing.T) {
