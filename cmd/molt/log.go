@@ -8,23 +8,30 @@ import (
 	"github.com/molt-http/molt/server"
 )
 
-// logRequests logs one line per request, with the protocol it came by.
-func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("proto", string(server.ProtocolOf(r))),
-			slog.String("method", r.Method),
-			slog.String("uri", r.RequestURI),
-			slog.Int("status", rec.status()),
-			slog.Int64("bytes", rec.bytes),
-			slog.Duration("dur", time.Since(start)),
-			slog.String("remote", r.RemoteAddr),
-		)
-	})
+// logRequests returns middleware that logs one line per request, with the
+// protocol it came by.
+func logRequests(logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rec := &statusRecorder{ResponseWriter: w}
+			next.ServeHTTP(rec, r)
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("proto", string(server.ProtocolOf(r))),
+				slog.String("method", r.Method),
+				slog.String("uri", r.RequestURI),
+				slog.Int("status", rec.status()),
+				slog.Int64("bytes", rec.bytes),
+				slog.Duration("dur", time.Since(start)),
+				slog.String("remote", r.RemoteAddr),
+			)
+		})
+	}
 }
+
+// http.ResponseController must reach the connection's writer through
+// every ResponseWriter wrapper.
+var _ interface{ Unwrap() http.ResponseWriter } = (*statusRecorder)(nil)
 
 // statusRecorder remembers the status and size of a response.
 type statusRecorder struct {

@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
+	"github.com/molt-http/molt"
 	"github.com/molt-http/molt/internal/demo"
-	"github.com/molt-http/molt/server"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -35,14 +33,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	handler := demo.Handler()
+	app := molt.New(molt.WithLogger(logger), molt.WithShutdownTimeout(shutdownTimeout))
 	if !*quiet {
-		handler = logRequests(logger, handler)
+		app.Use(logRequests(logger))
 	}
-	srv, err := server.New(server.Config{Handler: handler, Logger: logger})
-	if err != nil {
-		return err
-	}
+	demo.Register(app)
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -54,20 +50,5 @@ try:
   curl -v http://%[1]s/                          # plain HTTP/1.1
   curl --http2 --data-binary @README.md http://%[1]s/echo
 `, ln.Addr())
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return err
+	return app.Serve(ctx, ln)
 }

@@ -1,5 +1,6 @@
-// Package demo holds the routes of `molt serve`, so that the command and
-// the benchmark baselines serve exactly the same handlers.
+// Package demo holds the routes of `molt serve`, so that the command (on
+// molt's router) and the benchmark baselines (on http.ServeMux) serve
+// exactly the same handlers: both register them with Register.
 //
 //	GET  /           "hello" (text/plain, 5 bytes)
 //	*    /echo       the request body, whole
@@ -23,13 +24,26 @@ var (
 	filler = bytes.Repeat([]byte("molt"), 8<<10) // 32 KiB
 )
 
-// Handler returns the routes of `molt serve`.
-func Handler() http.Handler {
-	mux := http.NewServeMux()
+// Mux is what Register needs of a router: *http.ServeMux and
+// *router.Router (so a molt App too) have it.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+// Register registers the routes of `molt serve` on mux, in net/http's
+// pattern syntax.
+func Register(mux Mux) {
 	mux.HandleFunc("GET /{$}", Hello)
 	mux.HandleFunc("/echo", Echo)
 	mux.HandleFunc("GET /bytes/{n}", Bytes)
 	mux.HandleFunc("GET /healthz", Healthz)
+}
+
+// Handler returns the routes of `molt serve` on an *http.ServeMux, the
+// baseline that benchmarks compare molt against.
+func Handler() http.Handler {
+	mux := http.NewServeMux()
+	Register(mux)
 	return mux
 }
 
