@@ -1,6 +1,6 @@
 // Command molt runs molt's ready-made servers.
 //
-//	molt serve [-addr 127.0.0.1:8080] [-quiet]
+//	molt serve [-addr 127.0.0.1:8080] [-quiet] [-debug]
 //
 // serve starts a server that speaks HTTP/1.1, HTTP/2 through
 // "Upgrade: h2c" and HTTP/2 by prior knowledge on one port, with the
