@@ -277,12 +277,13 @@ func (m *mux) add(p *pattern, h http.Handler, middlewares int) {
 		panic(fmt.Sprintf("router: pattern %q conflicts with %q, registered earlier: same method and same path shape", p.str, old.pat.str))
 	}
 	if p.host == "" && p.static() {
-		n, key := root, ""
+		var texts []string
 		for _, s := range p.segs {
-			n = n.child(s.text)
-			key += "/" + s.text
+			texts = append(texts, s.text)
 		}
-		m.statics[key] = n.end
+		if n := root.insertRun(texts); !n.slashed {
+			m.statics["/"+strings.Join(texts, "/")] = n.end
+		}
 	}
 	m.routes = append(m.routes, rt)
 }
@@ -314,13 +315,19 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 			p = "/" // authority-form: "CONNECT host:port"
 		}
 	}
-	switch {
-	case p == "" || p[0] != '/' || strings.IndexByte(req.URL.Path, 0) >= 0:
+	if p == "" || p[0] != '/' {
 		http.Error(w, "400 bad request: malformed path", http.StatusBadRequest)
 		return
-	case (mt.mi != mCONNECT || mt.extConnect) && needsClean(p):
-		redirect(w, req, cleanPath(p))
+	}
+	switch scanPath(p, escaped && strings.IndexByte(req.URL.Path, 0) >= 0) {
+	case pathBad:
+		http.Error(w, "400 bad request: NUL in path", http.StatusBadRequest)
 		return
+	case pathUnclean:
+		if mt.mi != mCONNECT || mt.extConnect {
+			redirect(w, req, cleanPath(p))
+			return
+		}
 	}
 	if rt := m.lookup(&mt, req.Host, p); rt != nil {
 		for i, name := range rt.names {
@@ -401,24 +408,36 @@ func redirect(w http.ResponseWriter, req *http.Request, p string) {
 	w.WriteHeader(http.StatusPermanentRedirect)
 }
 
-// needsClean reports whether p has an empty, "." or ".." segment.
-func needsClean(p string) bool {
+// What scanPath found in a path.
+const (
+	pathClean = iota
+	pathUnclean // an empty, "." or ".." segment
+	pathBad     // a NUL byte
+)
+
+// scanPath checks p in one pass for a NUL byte (or takes nul from the
+// caller, for an escaped path whose NULs are still encoded) and for
+// segments that cleaning would change.
+func scanPath(p string, nul bool) int {
+	if nul {
+		return pathBad
+	}
+	unclean := false
 	for i := 0; i < len(p); i++ {
-		if p[i] != '/' {
-			continue
-		}
-		rest := p[i+1:]
-		switch {
-		case rest == "":
-		case rest[0] == '/':
-			return true
-		case rest[0] == '.':
-			if len(rest) == 1 || rest[1] == '/' || rest[1] == '.' && (len(rest) == 2 || rest[2] == '/') {
-				return true
+		switch p[i] {
+		case 0:
+			return pathBad
+		case '/':
+			rest := p[i+1:]
+			if rest != "" && (rest[0] == '/' || rest[0] == '.' && (len(rest) == 1 || rest[1] == '/' || rest[1] == '.' && (len(rest) == 2 || rest[2] == '/'))) {
+				unclean = true
 			}
 		}
 	}
-	return false
+	if unclean {
+		return pathUnclean
+	}
+	return pathClean
 }
 
 // cleanPath is path.Clean keeping a trailing slash.

@@ -7,18 +7,22 @@ import (
 	"strings"
 )
 
-// node is one position in the tree of path segments. Its children are
-// tried in precedence order: static segments, then a {param}, then, for a
-// path that ends in a slash here, {$}, then a wildcard or subtree that
-// takes the rest.
+// node is one position in the tree of path segments. A static node's
+// label is one or more whole segments joined by '/' (a run of static
+// segments that no pattern splits), so a deep static path costs a few
+// comparisons, not one per segment. Children are tried in precedence
+// order: static segments, then a {param}, then, for a path that ends in
+// a slash here, {$}, then a wildcard or subtree that takes the rest.
 type node struct {
-	label    string  // the static segment leading here
-	indices  []byte  // first bytes of statics' labels, for a quick scan
-	statics  []*node // static children
-	param    *node   // the {param} child
-	end      *leaf   // patterns that end here
-	endSlash *leaf   // patterns that end here with "/{$}"
-	multi    *leaf   // patterns with {name...} or a trailing slash here
+	label    string   // the static segments leading here, joined by '/'
+	segs     []string // the same, one by one (for escaped request paths)
+	slashed  bool     // a segment holds an escaped '/', so only escaped paths can match
+	indices  []byte   // first bytes of statics' labels, for a quick scan
+	statics  []*node  // static children
+	param    *node    // the {param} child
+	end      *leaf    // patterns that end here
+	endSlash *leaf    // patterns that end here with "/{$}"
+	multi    *leaf    // patterns with {name...} or a trailing slash here
 }
 
 // route is one registered pattern with its handler.
@@ -135,12 +139,18 @@ func (l *leaf) methods(set map[string]bool) {
 // conflicts with, if any.
 func (n *node) insert(rt *route) *route {
 	segs := rt.pat.segs
-	for i, s := range segs {
-		last := i == len(segs)-1
+	for i := 0; i < len(segs); i++ {
+		s := segs[i]
 		switch s.kind {
 		case segStatic:
-			n = n.staticChild(s.text)
-			if last {
+			j := i
+			var run []string
+			for ; j < len(segs) && segs[j].kind == segStatic; j++ {
+				run = append(run, segs[j].text)
+			}
+			n = n.insertRun(run)
+			i = j - 1
+			if j == len(segs) {
 				return leafOf(&n.end).add(rt)
 			}
 		case segParam:
@@ -148,7 +158,7 @@ func (n *node) insert(rt *route) *route {
 				n.param = &node{}
 			}
 			n = n.param
-			if last {
+			if i == len(segs)-1 {
 				return leafOf(&n.end).add(rt)
 			}
 		case segEndSlash:
@@ -167,25 +177,54 @@ func leafOf(l **leaf) *leaf {
 	return *l
 }
 
-func (n *node) staticChild(label string) *node {
-	if c := n.child(label); c != nil {
-		return c
+// insertRun returns the node reached from n by the static segments of run,
+// creating it, and splitting a label that run leaves part-way, as needed.
+func (n *node) insertRun(run []string) *node {
+	for len(run) > 0 {
+		var c *node
+		for _, s := range n.statics {
+			if s.segs[0] == run[0] {
+				c = s
+				break
+			}
+		}
+		if c == nil {
+			c = newStatic(run)
+			n.statics = append(n.statics, c)
+			n.indices = append(n.indices, c.label[0])
+			return c
+		}
+		common := 1
+		for common < len(c.segs) && common < len(run) && c.segs[common] == run[common] {
+			common++
+		}
+		if common < len(c.segs) {
+			tail := newStatic(c.segs[common:])
+			tail.indices, tail.statics, tail.param = c.indices, c.statics, c.param
+			tail.end, tail.endSlash, tail.multi = c.end, c.endSlash, c.multi
+			*c = *newStatic(c.segs[:common])
+			c.indices, c.statics = []byte{tail.label[0]}, []*node{tail}
+		}
+		n, run = c, run[common:]
 	}
-	c := &node{label: label}
-	n.statics = append(n.statics, c)
-	n.indices = append(n.indices, label[0])
-	return c
+	return n
 }
 
-// child returns the static child for segment s.
-func (n *node) child(s string) *node {
-	if s == "" {
-		return nil
+func newStatic(segs []string) *node {
+	segs = slices.Clone(segs)
+	n := &node{label: strings.Join(segs, "/"), segs: segs}
+	for _, s := range segs {
+		n.slashed = n.slashed || strings.IndexByte(s, '/') >= 0
 	}
-	c0 := s[0]
-	for i, b := range n.indices {
-		if b == c0 && n.statics[i].label == s {
-			return n.statics[i]
+	return n
+}
+
+// child returns the static child whose label is exactly s (used to find
+// the leaf of a fully static pattern).
+func (n *node) child(s string) *node {
+	for _, c := range n.statics {
+		if c.label == s {
+			return c
 		}
 	}
 	return nil
@@ -206,25 +245,44 @@ type matcher struct {
 // k is the number of values taken so far. If m.allowed is set, match
 // visits every route of the path instead and collects their methods.
 func (m *matcher) match(n *node, p string, k int) *route {
-	seg, rest, more := p, "", false
-	if i := strings.IndexByte(p, '/'); i >= 0 {
-		seg, rest, more = p[:i], p[i+1:], true
-	}
-	if len(n.statics) > 0 {
-		key := seg
-		if m.escaped && strings.IndexByte(seg, '%') >= 0 {
-			key, _ = url.PathUnescape(seg)
-		}
-		if c := n.child(key); c != nil {
-			if rt := m.next(c, more, rest, k); rt != nil {
+	if len(n.statics) > 0 && p != "" {
+		c0 := p[0]
+		for i, b := range n.indices {
+			if b != c0 && !m.escaped {
+				continue
+			}
+			c := n.statics[i]
+			rest, end, ok := m.prefix(c, p)
+			if !ok {
+				continue
+			}
+			if end {
+				if c.end != nil {
+					if rt := m.at(c.end); rt != nil {
+						return rt
+					}
+				}
+			} else if rt := m.match(c, rest, k); rt != nil {
 				return rt
 			}
 		}
 	}
-	if n.param != nil && seg != "" {
-		m.vals[k] = seg
-		if rt := m.next(n.param, more, rest, k+1); rt != nil {
-			return rt
+	if n.param != nil {
+		seg, rest, more := p, "", false
+		if i := strings.IndexByte(p, '/'); i >= 0 {
+			seg, rest, more = p[:i], p[i+1:], true
+		}
+		if seg != "" {
+			m.vals[k] = seg
+			if more {
+				if rt := m.match(n.param, rest, k+1); rt != nil {
+					return rt
+				}
+			} else if n.param.end != nil {
+				if rt := m.at(n.param.end); rt != nil {
+					return rt
+				}
+			}
 		}
 	}
 	if p == "" && n.endSlash != nil {
@@ -239,15 +297,41 @@ func (m *matcher) match(n *node, p string, k int) *route {
 	return nil
 }
 
-// next continues below c: with the rest of the path, or at its end.
-func (m *matcher) next(c *node, more bool, rest string, k int) *route {
-	if more {
-		return m.match(c, rest, k)
+// prefix reports whether p begins with c's label at a segment boundary,
+// and returns what follows the slash after it, or end if nothing does.
+func (m *matcher) prefix(c *node, p string) (rest string, end, ok bool) {
+	if !m.escaped {
+		if c.slashed || len(p) < len(c.label) || p[:len(c.label)] != c.label {
+			return "", false, false
+		}
+		switch r := p[len(c.label):]; {
+		case r == "":
+			return "", true, true
+		case r[0] == '/':
+			return r[1:], false, true
+		}
+		return "", false, false
 	}
-	if c.end != nil {
-		return m.at(c.end)
+	// An escaped path: compare segment by segment, decoded.
+	for i, want := range c.segs {
+		seg, r, more := p, "", false
+		if j := strings.IndexByte(p, '/'); j >= 0 {
+			seg, r, more = p[:j], p[j+1:], true
+		}
+		if strings.IndexByte(seg, '%') >= 0 {
+			seg, _ = url.PathUnescape(seg)
+		}
+		switch {
+		case seg != want:
+			return "", false, false
+		case i == len(c.segs)-1:
+			return r, !more, true
+		case !more:
+			return "", false, false
+		}
+		p = r
 	}
-	return nil
+	return "", false, false
 }
 
 // at picks the route of l for the request, or records l's methods.
