@@ -410,7 +410,7 @@ func redirect(w http.ResponseWriter, req *http.Request, p string) {
 
 // What scanPath found in a path.
 const (
-	pathClean = iota
+	pathClean   = iota
 	pathUnclean // an empty, "." or ".." segment
 	pathBad     // a NUL byte
 )
