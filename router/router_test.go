@@ -258,6 +258,12 @@ func TestEscapedPaths(t *testing.T) {
 	if w := serve(r, "GET", "/files/a/b"); w.Code != 404 {
 		t.Errorf("an unescaped slash splits segments: %d, want 404", w.Code)
 	}
+	r = newRouter("GET /a%2Fb", "GET /a/b")
+	for target, want := range map[string]string{"/a%2Fb": "GET /a%2Fb", "/a/b": "GET /a/b"} {
+		if w := serve(r, "GET", target); w.Body.String() != want {
+			t.Errorf("GET %s: %q, want %q (an escaped slash in a pattern is not a separator)", target, w.Body.String(), want)
+		}
+	}
 }
 
 func TestBadPaths(t *testing.T) {
