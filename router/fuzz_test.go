@@ -3,6 +3,7 @@ package router_test
 import (
 	"fmt"
 	"net/http/httptest"
+	pathpkg "path"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +73,15 @@ func refMatchOne(segs, parts []string) ([]int, map[string]string, bool) {
 	return rank, vals, true
 }
 
+// refClean is path.Clean keeping a trailing slash.
+func refClean(p string) string {
+	c := pathpkg.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
 // FuzzMatch checks the router against refMatch on random route sets and
 // paths built from a small alphabet, so that overlaps are frequent.
 func FuzzMatch(f *testing.F) {
@@ -79,7 +89,7 @@ func FuzzMatch(f *testing.F) {
 	f.Add([]byte("routes and paths"))
 	f.Add([]byte{0, 3, 0, 3, 3, 3, 5, 6, 0, 0, 1, 1, 4, 4, 2, 2})
 	patternSegs := []string{"a", "b", "c", "{}", "{}", "{...}", "{$}", ""}
-	pathSegs := []string{"a", "b", "c", "x"}
+	pathSegs := []string{"a", "b", "c", "x", "a", "b", ".", "..", ""}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		next := func() int {
 			if len(data) == 0 {
@@ -133,6 +143,12 @@ func FuzzMatch(f *testing.F) {
 			path := "/" + strings.Join(parts, "/")
 			w := httptest.NewRecorder()
 			r.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			if clean := refClean(path); clean != path {
+				if w.Code != 308 || w.Header().Get("Location") != clean {
+					t.Fatalf("routes %v, GET %s: %d to %q, want 308 to %q", routes, path, w.Code, w.Header().Get("Location"), clean)
+				}
+				continue
+			}
 			want, vals := refMatch(routes, path)
 			if want == "" {
 				if w.Code != 404 {

@@ -89,8 +89,13 @@ func parsePattern(s string) (*pattern, error) {
 			return nil, fmt.Errorf("segment %q: a wildcard must be a whole segment", seg)
 		default:
 			text, err := url.PathUnescape(seg)
-			if err != nil {
+			switch {
+			case err != nil:
 				return nil, fmt.Errorf("segment %q: %v", seg, err)
+			case text == "." || text == "..":
+				return nil, fmt.Errorf("segment %q can never match: request paths are cleaned first", seg)
+			case strings.IndexByte(text, 0) >= 0:
+				return nil, fmt.Errorf("segment %q holds a NUL byte", seg)
 			}
 			p.segs = append(p.segs, segment{kind: segStatic, text: text})
 		}

@@ -29,7 +29,10 @@ type mux struct {
 	root    *node
 	hosts   map[string]*node // roots of host-qualified patterns
 	statics map[string]*leaf // fully static, host-less patterns by path
-	routes  []*route         // in registration order
+	// staticSeen has a bit for each (length, first byte) of the paths in
+	// statics, so most paths of parameter routes skip hashing.
+	staticSeen [64]uint64
+	routes     []*route // in registration order
 
 	mws   []func(http.Handler) http.Handler
 	serve http.Handler // mws around dispatch
@@ -262,6 +265,7 @@ func (m *mux) add(p *pattern, h http.Handler, middlewares int) {
 		if s.kind == segParam || s.kind == segMulti {
 			rt.names = append(rt.names, s.text)
 		}
+		rt.rest = s.kind == segMulti
 	}
 	root := m.root
 	if host := strings.ToLower(p.host); host != "" {
@@ -282,7 +286,10 @@ func (m *mux) add(p *pattern, h http.Handler, middlewares int) {
 			texts = append(texts, s.text)
 		}
 		if n := root.insertRun(texts); !n.slashed {
-			m.statics["/"+strings.Join(texts, "/")] = n.end
+			key := "/" + strings.Join(texts, "/")
+			m.statics[key] = n.end
+			row, col := staticBit(key)
+			m.staticSeen[row] |= 1 << col
 		}
 	}
 	m.routes = append(m.routes, rt)
@@ -315,21 +322,16 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 			p = "/" // authority-form: "CONNECT host:port"
 		}
 	}
-	if p == "" || p[0] != '/' {
+	if p == "" || p[0] != '/' || strings.IndexByte(req.URL.Path, 0) >= 0 {
 		http.Error(w, "400 bad request: malformed path", http.StatusBadRequest)
 		return
 	}
-	switch scanPath(p, escaped && strings.IndexByte(req.URL.Path, 0) >= 0) {
-	case pathBad:
-		http.Error(w, "400 bad request: NUL in path", http.StatusBadRequest)
-		return
-	case pathUnclean:
-		if mt.mi != mCONNECT || mt.extConnect {
-			redirect(w, req, cleanPath(p))
-			return
-		}
-	}
-	if rt := m.lookup(&mt, req.Host, p); rt != nil {
+	// Static segments and wildcards never match an empty, "." or ".."
+	// segment, so a path that needs cleaning can only match through a
+	// final {name...}; that remainder is checked here, and every other
+	// path is checked only when it matches nothing.
+	cleaned := mt.mi != mCONNECT || mt.extConnect
+	if rt := m.lookup(&mt, req.Host, p); rt != nil && !(cleaned && rt.rest && uncleanRest(mt.vals[len(rt.names)-1], escaped)) {
 		for i, name := range rt.names {
 			if name != "" {
 				v := mt.vals[i]
@@ -341,6 +343,16 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 		}
 		req.Pattern = rt.pat.str
 		rt.handler.ServeHTTP(w, req)
+		return
+	}
+	if cleaned && needsClean(p) {
+		redirect(w, req, cleanPath(p))
+		return
+	}
+	if cleaned && escaped && needsClean(req.URL.Path) {
+		// Dot segments spelled with escapes (%2E%2E): cleaning the decoded
+		// path could change where its escaped slashes fall.
+		http.Error(w, "400 bad request: escaped dot segments in path", http.StatusBadRequest)
 		return
 	}
 	m.miss(w, req, &mt, p)
@@ -359,7 +371,7 @@ func (m *mux) lookup(mt *matcher, host, p string) *route {
 			}
 		}
 	}
-	if !mt.escaped && mt.allowed == nil {
+	if row, col := staticBit(p); !mt.escaped && mt.allowed == nil && m.staticSeen[row]&(1<<col) != 0 {
 		if l := m.statics[p]; l != nil {
 			if rt := l.pick(mt); rt != nil {
 				return rt
@@ -367,6 +379,15 @@ func (m *mux) lookup(mt *matcher, host, p string) *route {
 		}
 	}
 	return mt.match(m.root, p[1:], 0)
+}
+
+// staticBit returns the position of path p's bit in mux.staticSeen.
+func staticBit(p string) (row, col int) {
+	first := byte(0)
+	if len(p) > 1 {
+		first = p[1]
+	}
+	return len(p) & 63, int(first & 63)
 }
 
 // miss answers a request that no route takes: 204 with Allow for OPTIONS
@@ -408,36 +429,36 @@ func redirect(w http.ResponseWriter, req *http.Request, p string) {
 	w.WriteHeader(http.StatusPermanentRedirect)
 }
 
-// What scanPath found in a path.
-const (
-	pathClean   = iota
-	pathUnclean // an empty, "." or ".." segment
-	pathBad     // a NUL byte
-)
-
-// scanPath checks p in one pass for a NUL byte (or takes nul from the
-// caller, for an escaped path whose NULs are still encoded) and for
-// segments that cleaning would change.
-func scanPath(p string, nul bool) int {
-	if nul {
-		return pathBad
+// needsClean reports whether path p has an empty, "." or ".." segment.
+func needsClean(p string) bool {
+	if strings.Contains(p, "//") {
+		return true
 	}
-	unclean := false
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case 0:
-			return pathBad
-		case '/':
-			rest := p[i+1:]
-			if rest != "" && (rest[0] == '/' || rest[0] == '.' && (len(rest) == 1 || rest[1] == '/' || rest[1] == '.' && (len(rest) == 2 || rest[2] == '/'))) {
-				unclean = true
-			}
+	for i := strings.Index(p, "/."); i >= 0; {
+		rest := p[i+2:]
+		if rest == "" || rest[0] == '/' || rest[0] == '.' && (len(rest) == 1 || rest[1] == '/') {
+			return true
 		}
+		j := strings.Index(rest, "/.")
+		if j < 0 {
+			break
+		}
+		i += 2 + j
 	}
-	if unclean {
-		return pathUnclean
+	return false
+}
+
+// uncleanRest reports whether rest, what a {name...} took (the path after
+// a slash), has an empty, "." or ".." segment, decoded if escaped.
+func uncleanRest(rest string, escaped bool) bool {
+	if escaped && strings.IndexByte(rest, '%') >= 0 {
+		rest, _ = url.PathUnescape(rest)
 	}
-	return pathClean
+	if rest == "" {
+		return false
+	}
+	first, _, _ := strings.Cut(rest, "/")
+	return first == "" || first == "." || first == ".." || needsClean(rest)
 }
 
 // cleanPath is path.Clean keeping a trailing slash.

@@ -266,6 +266,41 @@ func TestEscapedPaths(t *testing.T) {
 	}
 }
 
+func TestDotSegmentsNeverReachHandlers(t *testing.T) {
+	r := newRouter("GET /files/{path...}", "GET /u/{name}", "GET /u/{name}/x")
+	tests := []struct {
+		target   string
+		code     int
+		location string
+	}{
+		{"/files/a/../../etc/passwd", 308, "/etc/passwd"},
+		{"/files/./x", 308, "/files/x"},
+		{"/files/a//b", 308, "/files/a/b"},
+		{"/files/a/..", 308, "/files"},
+		{"/u/..", 308, "/"},
+		{"/u/./x", 308, "/u/x"},
+		{"/files/%2E%2E/secret", 400, ""},
+		{"/u/%2e/x", 400, ""},
+		{"/files/a%2F..%2Fb", 400, ""},
+	}
+	for _, tt := range tests {
+		w := serve(r, "GET", tt.target)
+		if w.Code != tt.code || w.Header().Get("Location") != tt.location {
+			t.Errorf("GET %s: %d to %q (%q), want %d to %q", tt.target, w.Code, w.Header().Get("Location"), w.Body.String(), tt.code, tt.location)
+		}
+	}
+	for _, p := range []string{"/a/./b", "/a/../b", "/a/%2E%2E"} {
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "can never match") {
+					t.Errorf("pattern %q: panic %v, want one saying it can never match", p, v)
+				}
+			}()
+			newRouter(p)
+		}()
+	}
+}
+
 func TestBadPaths(t *testing.T) {
 	r := newRouter("/{x...}")
 	for _, target := range []string{"/a%00b", "/%00"} {

@@ -29,6 +29,7 @@ type node struct {
 type route struct {
 	pat         *pattern
 	names       []string // wildcard names by position ("" for a subtree)
+	rest        bool     // the last wildcard takes the rest of the path
 	handler     http.Handler
 	middlewares int
 }
@@ -272,7 +273,7 @@ func (m *matcher) match(n *node, p string, k int) *route {
 		if i := strings.IndexByte(p, '/'); i >= 0 {
 			seg, rest, more = p[:i], p[i+1:], true
 		}
-		if seg != "" {
+		if seg != "" && !m.dotSegment(seg) {
 			m.vals[k] = seg
 			if more {
 				if rt := m.match(n.param, rest, k+1); rt != nil {
@@ -295,6 +296,16 @@ func (m *matcher) match(n *node, p string, k int) *route {
 		return m.at(n.multi)
 	}
 	return nil
+}
+
+// dotSegment reports whether seg is "." or "..", decoded if need be: a
+// wildcard never takes one, so that a path that needs cleaning matches
+// nothing and is redirected to its clean form.
+func (m *matcher) dotSegment(seg string) bool {
+	if m.escaped && strings.IndexByte(seg, '%') >= 0 {
+		seg, _ = url.PathUnescape(seg)
+	}
+	return seg == "." || seg == ".."
 }
 
 // prefix reports whether p begins with c's label at a segment boundary,
