@@ -322,8 +322,12 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 			p = "/" // authority-form: "CONNECT host:port"
 		}
 	}
-	if p == "" || p[0] != '/' || strings.IndexByte(req.URL.Path, 0) >= 0 {
-		http.Error(w, "400 bad request: malformed path", http.StatusBadRequest)
+	// A path with a NUL byte gets 400. No route matches one (patterns
+	// cannot hold NUL, wildcards do not take it), so unless the path is
+	// escaped, when a decoded value could hold one, it is looked for only
+	// when nothing matched.
+	if p == "" || p[0] != '/' || escaped && strings.IndexByte(req.URL.Path, 0) >= 0 {
+		badPath(w)
 		return
 	}
 	// Static segments and wildcards never match an empty, "." or ".."
@@ -345,6 +349,10 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 		rt.handler.ServeHTTP(w, req)
 		return
 	}
+	if strings.IndexByte(p, 0) >= 0 {
+		badPath(w)
+		return
+	}
 	if cleaned && needsClean(p) {
 		redirect(w, req, cleanPath(p))
 		return
@@ -356,6 +364,10 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	m.miss(w, req, &mt, p)
+}
+
+func badPath(w http.ResponseWriter) {
+	http.Error(w, "400 bad request: malformed path", http.StatusBadRequest)
 }
 
 // lookup finds the route for path p: host-qualified patterns first, then

@@ -13,16 +13,21 @@ import (
 // comparisons, not one per segment. Children are tried in precedence
 // order: static segments, then a {param}, then, for a path that ends in
 // a slash here, {$}, then a wildcard or subtree that takes the rest.
+//
+// The fields that matching reads most come first, and a node keeps its
+// static children's first bytes and labels, so that trying a child that
+// does not match reads nothing of the child itself.
 type node struct {
-	label    string   // the static segments leading here, joined by '/'
-	segs     []string // the same, one by one (for escaped request paths)
-	slashed  bool     // a segment holds an escaped '/', so only escaped paths can match
 	indices  []byte   // first bytes of statics' labels, for a quick scan
+	labels   []string // statics' labels
 	statics  []*node  // static children
 	param    *node    // the {param} child
 	end      *leaf    // patterns that end here
 	endSlash *leaf    // patterns that end here with "/{$}"
 	multi    *leaf    // patterns with {name...} or a trailing slash here
+	slashed  bool     // a segment holds an escaped '/', so only escaped paths can match
+	label    string   // the static segments leading here, joined by '/'
+	segs     []string // the same, one by one (for escaped request paths)
 }
 
 // route is one registered pattern with its handler.
@@ -182,29 +187,26 @@ func leafOf(l **leaf) *leaf {
 // creating it, and splitting a label that run leaves part-way, as needed.
 func (n *node) insertRun(run []string) *node {
 	for len(run) > 0 {
-		var c *node
-		for _, s := range n.statics {
-			if s.segs[0] == run[0] {
-				c = s
-				break
-			}
-		}
-		if c == nil {
-			c = newStatic(run)
+		ci := slices.IndexFunc(n.statics, func(s *node) bool { return s.segs[0] == run[0] })
+		if ci < 0 {
+			c := newStatic(run)
 			n.statics = append(n.statics, c)
 			n.indices = append(n.indices, c.label[0])
+			n.labels = append(n.labels, c.label)
 			return c
 		}
+		c := n.statics[ci]
 		common := 1
 		for common < len(c.segs) && common < len(run) && c.segs[common] == run[common] {
 			common++
 		}
 		if common < len(c.segs) {
 			tail := newStatic(c.segs[common:])
-			tail.indices, tail.statics, tail.param = c.indices, c.statics, c.param
+			tail.indices, tail.labels, tail.statics, tail.param = c.indices, c.labels, c.statics, c.param
 			tail.end, tail.endSlash, tail.multi = c.end, c.endSlash, c.multi
 			*c = *newStatic(c.segs[:common])
-			c.indices, c.statics = []byte{tail.label[0]}, []*node{tail}
+			c.indices, c.labels, c.statics = []byte{tail.label[0]}, []string{tail.label}, []*node{tail}
+			n.labels[ci] = c.label
 		}
 		n, run = c, run[common:]
 	}
@@ -245,38 +247,65 @@ type matcher struct {
 // precedence order with backtracking, with the wildcard values in m.vals.
 // k is the number of values taken so far. If m.allowed is set, match
 // visits every route of the path instead and collects their methods.
+//
+// A wildcard never takes a value with a NUL byte, so a path with one
+// matches no route, and dispatch answers it with 400.
 func (m *matcher) match(n *node, p string, k int) *route {
 	if len(n.statics) > 0 && p != "" {
-		c0 := p[0]
-		for i, b := range n.indices {
-			if b != c0 && !m.escaped {
-				continue
-			}
-			c := n.statics[i]
-			rest, end, ok := m.prefix(c, p)
-			if !ok {
-				continue
-			}
-			if end {
-				if c.end != nil {
-					if rt := m.at(c.end); rt != nil {
-						return rt
-					}
+		// The children's first segments differ, so at most one of them
+		// matches (a segment with an escaped '/' only in escaped paths).
+		var c *node
+		var rest string
+		var end bool
+		if !m.escaped {
+			c0 := p[0]
+			for i, b := range n.indices {
+				if b != c0 {
+					continue
 				}
-			} else if rt := m.match(c, rest, k); rt != nil {
-				return rt
+				l := n.labels[i]
+				if len(p) < len(l) || p[:len(l)] != l || len(p) > len(l) && p[len(l)] != '/' || n.statics[i].slashed {
+					continue
+				}
+				c, end = n.statics[i], len(p) == len(l)
+				if !end {
+					rest = p[len(l)+1:]
+				}
+				break
+			}
+		} else {
+			for _, s := range n.statics {
+				if r, e, ok := m.prefix(s, p); ok {
+					c, rest, end = s, r, e
+					break
+				}
+			}
+		}
+		if c != nil {
+			if !end {
+				if rt := m.match(c, rest, k); rt != nil {
+					return rt
+				}
+			} else if c.end != nil {
+				if rt := m.at(c.end); rt != nil {
+					return rt
+				}
 			}
 		}
 	}
-	if n.param != nil {
-		seg, rest, more := p, "", false
-		if i := strings.IndexByte(p, '/'); i >= 0 {
-			seg, rest, more = p[:i], p[i+1:], true
+	if n.param != nil && p != "" {
+		// A byte loop finds the end of a short segment faster than
+		// strings.IndexByte, and sees a NUL on the way.
+		i := 0
+		for i < len(p) && !segmentStop[p[i]] {
+			i++
 		}
-		if seg != "" && !m.dotSegment(seg) {
+		seg := p[:i]
+		dot := seg != "" && seg[0] == '.' && (len(seg) == 1 || len(seg) == 2 && seg[1] == '.')
+		if (i == len(p) || p[i] == '/') && i > 0 && !dot && !(m.escaped && m.escapedDotSegment(seg)) {
 			m.vals[k] = seg
-			if more {
-				if rt := m.match(n.param, rest, k+1); rt != nil {
+			if i < len(p) {
+				if rt := m.match(n.param, p[i+1:], k+1); rt != nil {
 					return rt
 				}
 			} else if n.param.end != nil {
@@ -291,39 +320,32 @@ func (m *matcher) match(n *node, p string, k int) *route {
 			return rt
 		}
 	}
-	if n.multi != nil {
+	if n.multi != nil && strings.IndexByte(p, 0) < 0 {
 		m.vals[k] = p
 		return m.at(n.multi)
 	}
 	return nil
 }
 
-// dotSegment reports whether seg is "." or "..", decoded if need be: a
-// wildcard never takes one, so that a path that needs cleaning matches
-// nothing and is redirected to its clean form.
-func (m *matcher) dotSegment(seg string) bool {
-	if m.escaped && strings.IndexByte(seg, '%') >= 0 {
+// segmentStop marks the bytes that end a wildcard's segment: '/', and NUL,
+// which no wildcard takes.
+var segmentStop = [256]bool{'/': true, 0: true}
+
+// escapedDotSegment reports whether seg, a segment of an escaped path, is
+// "." or ".." once decoded: a wildcard never takes one, so that a path
+// that needs cleaning matches nothing and is redirected to its clean form.
+func (m *matcher) escapedDotSegment(seg string) bool {
+	if strings.IndexByte(seg, '%') >= 0 {
 		seg, _ = url.PathUnescape(seg)
 	}
 	return seg == "." || seg == ".."
 }
 
-// prefix reports whether p begins with c's label at a segment boundary,
-// and returns what follows the slash after it, or end if nothing does.
+// prefix reports whether p, an escaped path, begins with c's label at a
+// segment boundary, comparing segment by segment, decoded, and returns
+// what follows the slash after it, or end if nothing does. (match
+// compares unescaped paths itself.)
 func (m *matcher) prefix(c *node, p string) (rest string, end, ok bool) {
-	if !m.escaped {
-		if c.slashed || len(p) < len(c.label) || p[:len(c.label)] != c.label {
-			return "", false, false
-		}
-		switch r := p[len(c.label):]; {
-		case r == "":
-			return "", true, true
-		case r[0] == '/':
-			return r[1:], false, true
-		}
-		return "", false, false
-	}
-	// An escaped path: compare segment by segment, decoded.
 	for i, want := range c.segs {
 		seg, r, more := p, "", false
 		if j := strings.IndexByte(p, '/'); j >= 0 {
