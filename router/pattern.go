@@ -30,10 +30,6 @@ type pattern struct {
 	segs   []segment
 }
 
-// maxWildcards bounds the wildcards of one pattern, so matching can keep
-// their values in a fixed array on the stack.
-const maxWildcards = 32
-
 // parsePattern parses s with the syntax of net/http.ServeMux (Go 1.22).
 // Errors say what is wrong in terms of the pattern as written.
 func parsePattern(s string) (*pattern, error) {
@@ -100,22 +96,9 @@ func parsePattern(s string) (*pattern, error) {
 			p.segs = append(p.segs, segment{kind: segStatic, text: text})
 		}
 	}
-	if n := p.wildcards(); n > maxWildcards {
-		return nil, fmt.Errorf("%d wildcards; at most %d are supported", n, maxWildcards)
-	}
 	return p, nil
 }
 
-// wildcards counts the segments that capture a value (named or not).
-func (p *pattern) wildcards() int {
-	n := 0
-	for _, s := range p.segs {
-		if s.kind == segParam || s.kind == segMulti {
-			n++
-		}
-	}
-	return n
-}
 
 // static reports whether p matches exactly one path.
 func (p *pattern) static() bool {

@@ -312,7 +312,7 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 			p, escaped = ep, true
 		}
 	}
-	mt := matcher{method: req.Method, mi: methodIndex(req.Method), escaped: escaped}
+	mt := matcher{method: req.Method, mi: methodIndex(req.Method), escaped: escaped, req: req}
 	if mt.mi == anyMethod { // an empty method means GET in net/http
 		mt.method, mt.mi = http.MethodGet, mGET
 	}
@@ -331,33 +331,25 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	// Static segments and wildcards never match an empty, "." or ".."
-	// segment, so a path that needs cleaning can only match through a
-	// final {name...}; that remainder is checked here, and every other
-	// path is checked only when it matches nothing.
-	cleaned := mt.mi != mCONNECT || mt.extConnect
-	if rt := m.lookup(&mt, req.Host, p); rt != nil && !(cleaned && rt.rest && uncleanRest(mt.vals[len(rt.names)-1], escaped)) {
-		for i, name := range rt.names {
-			if name != "" {
-				v := mt.vals[i]
-				if escaped {
-					v, _ = url.PathUnescape(v)
-				}
-				req.SetPathValue(name, v)
-			}
-		}
+	// segment, and a final {name...} takes no remainder with one (unless
+	// the request is a plain CONNECT, whose path is not cleaned), so a path
+	// that needs cleaning matches nothing: it is looked for only then.
+	mt.clean = mt.mi != mCONNECT || mt.extConnect
+	if rt := m.lookup(&mt, req.Host, p); rt != nil {
 		req.Pattern = rt.pat.str
 		rt.handler.ServeHTTP(w, req)
 		return
 	}
+	mt.req = nil
 	if strings.IndexByte(p, 0) >= 0 {
 		badPath(w)
 		return
 	}
-	if cleaned && needsClean(p) {
+	if mt.clean && needsClean(p) {
 		redirect(w, req, cleanPath(p))
 		return
 	}
-	if cleaned && escaped && needsClean(req.URL.Path) {
+	if mt.clean && escaped && needsClean(req.URL.Path) {
 		// Dot segments spelled with escapes (%2E%2E): cleaning the decoded
 		// path could change where its escaped slashes fall.
 		http.Error(w, "400 bad request: escaped dot segments in path", http.StatusBadRequest)

@@ -239,14 +239,19 @@ type matcher struct {
 	mi         int  // methodIndex(method)
 	extConnect bool // an RFC 8441 CONNECT, routed like GET
 	escaped    bool // the path is the escaped form: unescape before comparing
+	clean      bool // a {name...} never takes an empty, "." or ".." segment
 	allowed    map[string]bool
-	vals       [maxWildcards]string
+	// req gets the wildcard values of the route found, as match returns
+	// it; nil when only looking.
+	req *http.Request
 }
 
 // match returns the route for path p (the path after a '/') below n, in
-// precedence order with backtracking, with the wildcard values in m.vals.
-// k is the number of values taken so far. If m.allowed is set, match
-// visits every route of the path instead and collects their methods.
+// precedence order with backtracking, and sets its wildcard values on
+// m.req on the way back (so that nothing is kept per wildcard while
+// matching). k is the number of wildcards above n. If m.allowed is set,
+// match visits every route of the path instead and collects their
+// methods.
 //
 // A wildcard never takes a value with a NUL byte, so a path with one
 // matches no route, and dispatch answers it with 400.
@@ -303,15 +308,15 @@ func (m *matcher) match(n *node, p string, k int) *route {
 		seg := p[:i]
 		dot := seg != "" && seg[0] == '.' && (len(seg) == 1 || len(seg) == 2 && seg[1] == '.')
 		if (i == len(p) || p[i] == '/') && i > 0 && !dot && !(m.escaped && m.escapedDotSegment(seg)) {
-			m.vals[k] = seg
+			var rt *route
 			if i < len(p) {
-				if rt := m.match(n.param, p[i+1:], k+1); rt != nil {
-					return rt
-				}
+				rt = m.match(n.param, p[i+1:], k+1)
 			} else if n.param.end != nil {
-				if rt := m.at(n.param.end); rt != nil {
-					return rt
-				}
+				rt = m.at(n.param.end)
+			}
+			if rt != nil {
+				m.set(rt, k, seg)
+				return rt
 			}
 		}
 	}
@@ -320,11 +325,25 @@ func (m *matcher) match(n *node, p string, k int) *route {
 			return rt
 		}
 	}
-	if n.multi != nil && strings.IndexByte(p, 0) < 0 {
-		m.vals[k] = p
-		return m.at(n.multi)
+	if n.multi != nil && strings.IndexByte(p, 0) < 0 && !(m.clean && uncleanRest(p, m.escaped)) {
+		rt := m.at(n.multi)
+		if rt != nil {
+			m.set(rt, k, p)
+		}
+		return rt
 	}
 	return nil
+}
+
+// set sets the value of rt's wildcard k on m.req, decoded.
+func (m *matcher) set(rt *route, k int, v string) {
+	if m.req == nil || rt.names[k] == "" {
+		return
+	}
+	if m.escaped {
+		v, _ = url.PathUnescape(v)
+	}
+	m.req.SetPathValue(rt.names[k], v)
 }
 
 // segmentStop marks the bytes that end a wildcard's segment: '/', and NUL,
