@@ -117,6 +117,37 @@ func TestBacktracking(t *testing.T) {
 	}
 }
 
+// A branch that fails further down leaves no path value behind.
+func TestBacktrackingSetsOnlyTheWinnersValues(t *testing.T) {
+	r := router.New()
+	r.HandleFunc("GET /a/{x}/c", reply("x"))
+	r.HandleFunc("GET /{p}/{q}/d", reply("p", "q", "x"))
+	if got, want := serve(r, "GET", "/a/b/d").Body.String(), "GET /{p}/{q}/d p=a q=b x="; got != want {
+		t.Errorf("GET /a/b/d: %q, want %q", got, want)
+	}
+}
+
+// There is no limit on the number of wildcards, as in ServeMux.
+func TestManyWildcards(t *testing.T) {
+	var pat, path, want strings.Builder
+	var ns []string
+	pat.WriteString("GET ")
+	for i := range 50 {
+		fmt.Fprintf(&pat, "/{w%d}", i)
+		fmt.Fprintf(&path, "/v%d", i)
+		ns = append(ns, fmt.Sprintf("w%d", i))
+	}
+	want.WriteString(pat.String())
+	for i, n := range ns {
+		fmt.Fprintf(&want, " %s=v%d", n, i)
+	}
+	r := router.New()
+	r.HandleFunc(pat.String(), reply(ns...))
+	if got := serve(r, "GET", path.String()).Body.String(); got != want.String() {
+		t.Errorf("GET %s: %q, want %q", path.String(), got, want.String())
+	}
+}
+
 func TestRegistrationPanics(t *testing.T) {
 	tests := []struct {
 		patterns []string
