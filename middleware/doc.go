@@ -1,0 +1,28 @@
+// Package middleware is molt's middleware set: each middleware is a
+// func(http.Handler) http.Handler, configured by an options struct where
+// it has options, and works on every protocol a molt server speaks
+// (HTTP/1.1, HTTP/2 after an h2c upgrade, HTTP/2 by prior knowledge),
+// with the router's Use and With or with any net/http handler.
+//
+//	r := router.New()
+//	r.Use(
+//		middleware.Recoverer(middleware.RecovererOptions{}),
+//		middleware.RequestID(middleware.RequestIDOptions{}),
+//		middleware.Logger(middleware.LoggerOptions{}),
+//		middleware.Compress(middleware.CompressOptions{}),
+//	)
+//
+// Every response writer that a middleware here puts in front of the next
+// handler implements Unwrap, so http.ResponseController (Flush, Hijack,
+// read and write deadlines, full duplex) reaches the server's own writer
+// through any stack of them; and they implement http.Flusher and
+// http.Hijacker for code that still asserts those. ResponseWriter is that
+// wrapper, shared by the middleware that only watch a response, and
+// available to other middleware.
+//
+// Long-lived requests are not ordinary requests: a WebSocket over
+// HTTP/1.1 is an upgrade that hijacks the connection, and over HTTP/2 an
+// extended CONNECT (RFC 8441) whose request body carries the session.
+// BodyLimit, Timeout, Compress and ETag pass such requests through
+// untouched (see IsUpgrade).
+package middleware
