@@ -21,6 +21,7 @@ import (
 	"github.com/molt-http/molt"
 	"github.com/molt-http/molt/internal/demo"
 	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/middleware"
 	"github.com/molt-http/molt/server"
 )
 
@@ -201,30 +202,6 @@ type seen struct {
 	status       int
 }
 
-// statusWriter records the status of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-var _ interface{ Unwrap() http.ResponseWriter } = (*statusWriter)(nil)
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 func TestAppMiddleware(t *testing.T) { h2ctest.Run(t, testAppMiddleware) }
 
 // testAppMiddleware checks that middleware added with app.Use sees every
@@ -236,9 +213,9 @@ func testAppMiddleware(t *testing.T, mode h2ctest.Mode) {
 	app.Use(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Seen-By", string(server.ProtocolOf(r)))
-			sw := &statusWriter{ResponseWriter: w}
+			sw := middleware.Wrap(w)
 			next.ServeHTTP(sw, r)
-			saw <- seen{server.ProtocolOf(r), r.Method, r.URL.Path, sw.status}
+			saw <- seen{server.ProtocolOf(r), r.Method, r.URL.Path, sw.Status()}
 		})
 	})
 	app.Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) {

@@ -99,7 +99,6 @@ func parsePattern(s string) (*pattern, error) {
 	return p, nil
 }
 
-
 // static reports whether p matches exactly one path.
 func (p *pattern) static() bool {
 	for _, s := range p.segs {

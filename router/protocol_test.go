@@ -8,25 +8,10 @@ import (
 	"testing"
 
 	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/middleware"
 	"github.com/molt-http/molt/router"
 	"github.com/molt-http/molt/server"
 )
-
-// statusOf records the status a handler wrote; it keeps Unwrap so
-// http.ResponseController still reaches the connection.
-type statusOf struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusOf) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusOf) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func TestMiddlewareSeesEveryAnswerOnEveryProtocol(t *testing.T) {
 	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
@@ -35,13 +20,14 @@ func TestMiddlewareSeesEveryAnswerOnEveryProtocol(t *testing.T) {
 		r := router.New()
 		r.Use(func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-				sw := &statusOf{ResponseWriter: w}
+				sw := middleware.Wrap(w)
 				next.ServeHTTP(sw, req)
-				if sw.code == 0 {
-					sw.code = 200
+				code := sw.Status()
+				if code == 0 {
+					code = 200
 				}
 				mu.Lock()
-				seen = append(seen, fmt.Sprintf("%s %s %s %d %q", server.ProtocolOf(req), req.Method, req.URL.Path, sw.code, req.Pattern))
+				seen = append(seen, fmt.Sprintf("%s %s %s %d %q", server.ProtocolOf(req), req.Method, req.URL.Path, code, req.Pattern))
 				mu.Unlock()
 			})
 		})
