@@ -12,6 +12,7 @@ import (
 type requestInfo struct {
 	id       string     // the request ID (RequestID)
 	clientIP netip.Addr // the client's address (ClientIP)
+	user     string     // the authenticated user name (BasicAuth)
 }
 
 type infoKey struct{}
