@@ -13,6 +13,10 @@ type requestInfo struct {
 	id       string     // the request ID (RequestID)
 	clientIP netip.Addr // the client's address (ClientIP)
 	user     string     // the authenticated user name (BasicAuth)
+
+	// idField backs the value of RequestID's response header field, so
+	// that setting it allocates nothing more.
+	idField [1]string
 }
 
 type infoKey struct{}
