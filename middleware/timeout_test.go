@@ -1,0 +1,419 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/middleware"
+)
+
+// tmoShort is a deadline that handlers in these tests overrun on purpose:
+// they wait for their context to expire, never for a span of time.
+const tmoShort = 20 * time.Millisecond
+
+// tmoLong is a deadline that no handler here comes near.
+const tmoLong = time.Minute
+
+// tmoGet sends a GET for path with the given header fields and returns
+// the response with its body read.
+func tmoGet(t *testing.T, c *http.Client, url string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp, string(h2ctest.ReadBody(t, resp))
+}
+
+// TestTimeoutOverrun: a handler that has not started its response by the
+// deadline gets the timeout answer sent for it, and everything it tries
+// afterwards fails with http.ErrHandlerTimeout.
+func TestTimeoutOverrun(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		tests := []struct {
+			name     string
+			opts     middleware.TimeoutOptions
+			status   int
+			body     string
+			ctype    string
+			extraHdr string // a header field the answer must carry
+		}{
+			{"default", middleware.TimeoutOptions{Duration: tmoShort}, 503, "Service Unavailable\n", "text/plain; charset=utf-8", ""},
+			{"status and body", middleware.TimeoutOptions{Duration: tmoShort, Status: 504, Body: "too slow"}, 504, "too slow", "text/plain; charset=utf-8", ""},
+			{"handler", middleware.TimeoutOptions{Duration: tmoShort, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, `{"error":"timeout"}`)
+			})}, 503, `{"error":"timeout"}`, "application/json", "Retry-After"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				proceed := make(chan struct{})
+				results := make(chan []error, 1)
+				h := middleware.Timeout(tt.opts)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("X-Late", "never sent")
+					<-r.Context().Done()
+					<-proceed // the client has the timeout answer
+					rc := http.NewResponseController(w)
+					var errs []error
+					errs = append(errs, r.Context().Err())
+					_, err := w.Write([]byte("late"))
+					errs = append(errs, err)
+					errs = append(errs, rc.Flush())
+					_, _, err = rc.Hijack()
+					errs = append(errs, err)
+					errs = append(errs, rc.SetWriteDeadline(time.Now().Add(time.Hour)))
+					errs = append(errs, rc.SetReadDeadline(time.Now().Add(time.Hour)))
+					errs = append(errs, rc.EnableFullDuplex())
+					w.WriteHeader(http.StatusTeapot) // must do nothing
+					results <- errs
+				}))
+				ts := h2ctest.NewServer(t, h)
+				c := ts.Client(t, mode)
+				resp, body := tmoGet(t, c, ts.URL+"/")
+				close(proceed)
+				if resp.StatusCode != tt.status || body != tt.body {
+					t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, tt.status, tt.body)
+				}
+				if got := resp.Header.Get("Content-Type"); got != tt.ctype {
+					t.Errorf("Content-Type %q, want %q", got, tt.ctype)
+				}
+				if tt.extraHdr != "" && resp.Header.Get(tt.extraHdr) == "" {
+					t.Errorf("answer lacks %s", tt.extraHdr)
+				}
+				if got := resp.Header.Get("X-Late"); got != "" {
+					t.Errorf("the handler's header field reached the answer: X-Late %q", got)
+				}
+				if resp.ProtoMajor != h2ctest.WantProto(mode) {
+					t.Errorf("response over %s in mode %s", resp.Proto, mode)
+				}
+				errs := <-results
+				if !errors.Is(errs[0], context.DeadlineExceeded) {
+					t.Errorf("ctx.Err() = %v, want DeadlineExceeded", errs[0])
+				}
+				for i, what := range []string{"Write", "Flush", "Hijack", "SetWriteDeadline", "SetReadDeadline", "EnableFullDuplex"} {
+					if err := errs[i+1]; !errors.Is(err, http.ErrHandlerTimeout) {
+						t.Errorf("%s after the deadline: %v, want http.ErrHandlerTimeout", what, err)
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestTimeoutHandlerStartedFirst: once the handler has begun its response,
+// the deadline only cancels its context; the response is the handler's to
+// the end, and writes after the deadline go through.
+func TestTimeoutHandlerStartedFirst(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		late := make(chan []error, 1)
+		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Handler", "yes")
+			w.Header().Set("Trailer", "X-Trailer")
+			w.WriteHeader(http.StatusAccepted)
+			rc := http.NewResponseController(w)
+			var errs []error
+			errs = append(errs, rc.Flush())
+			_, err := io.WriteString(w, "before,")
+			errs = append(errs, err)
+			<-r.Context().Done()
+			errs = append(errs, r.Context().Err())
+			_, err = io.WriteString(w, "after")
+			errs = append(errs, err)
+			errs = append(errs, rc.Flush())
+			w.Header().Set("X-Trailer", "end")
+			late <- errs
+		}))
+		ts := h2ctest.NewServer(t, h)
+		resp, body := tmoGet(t, ts.Client(t, mode), ts.URL+"/")
+		if resp.StatusCode != http.StatusAccepted || body != "before,after" {
+			t.Errorf("got %d %q, want 202 %q", resp.StatusCode, body, "before,after")
+		}
+		if got := resp.Header.Get("X-Handler"); got != "yes" {
+			t.Errorf("X-Handler %q, want yes", got)
+		}
+		if got := resp.Trailer.Get("X-Trailer"); got != "end" {
+			t.Errorf("trailer X-Trailer %q, want end", got)
+		}
+		errs := <-late
+		for i, want := range []error{nil, nil, context.DeadlineExceeded, nil, nil} {
+			if !errors.Is(errs[i], want) {
+				t.Errorf("step %d: %v, want %v", i, errs[i], want)
+			}
+		}
+	})
+}
+
+// TestTimeoutInTime: a handler that finishes in time is served as if
+// Timeout were not there, header fields set without a write included, and
+// its context carries the deadline.
+func TestTimeoutInTime(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/implicit", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Implicit", "kept")
+		})
+		mux.HandleFunc("/deadline", func(w http.ResponseWriter, r *http.Request) {
+			d, ok := r.Context().Deadline()
+			if !ok || time.Until(d) > tmoLong {
+				http.Error(w, fmt.Sprintf("deadline %v, %v", d, ok), http.StatusInternalServerError)
+				return
+			}
+			io.WriteString(w, "has deadline")
+		})
+		mux.HandleFunc("/early-hints", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			io.WriteString(w, "final")
+		})
+		ts := h2ctest.NewServer(t, middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(mux))
+		c := ts.Client(t, mode)
+		resp, body := tmoGet(t, c, ts.URL+"/implicit")
+		if resp.StatusCode != 200 || body != "" || resp.Header.Get("X-Implicit") != "kept" {
+			t.Errorf("/implicit: %d %q, X-Implicit %q", resp.StatusCode, body, resp.Header.Get("X-Implicit"))
+		}
+		resp, body = tmoGet(t, c, ts.URL+"/deadline")
+		if resp.StatusCode != 200 || body != "has deadline" {
+			t.Errorf("/deadline: %d %q", resp.StatusCode, body)
+		}
+		resp, body = tmoGet(t, c, ts.URL+"/early-hints")
+		if resp.StatusCode != 200 || body != "final" || resp.Header.Get("Link") != "" {
+			t.Errorf("/early-hints: %d %q, Link %q", resp.StatusCode, body, resp.Header.Get("Link"))
+		}
+	})
+}
+
+// TestTimeoutLateAnswer: a handler that begins its response only after
+// the deadline, or returns after it without writing, gets the timeout
+// answer every time, even when it gets to the lock before the timer.
+func TestTimeoutLateAnswer(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		tests := []struct {
+			name    string
+			handler http.HandlerFunc
+		}{
+			{"answers its context", func(w http.ResponseWriter, r *http.Request) {
+				<-r.Context().Done()
+				http.Error(w, r.Context().Err().Error(), http.StatusInternalServerError)
+			}},
+			{"returns silently", func(w http.ResponseWriter, r *http.Request) {
+				<-r.Context().Done()
+				w.Header().Set("X-Late", "dropped")
+			}},
+			{"flushes", func(w http.ResponseWriter, r *http.Request) {
+				<-r.Context().Done()
+				http.NewResponseController(w).Flush()
+			}},
+			{"informational", func(w http.ResponseWriter, r *http.Request) {
+				<-r.Context().Done()
+				w.WriteHeader(http.StatusEarlyHints)
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ts := h2ctest.NewServer(t, middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(tt.handler))
+				c := ts.Client(t, mode)
+				for range 5 {
+					resp, body := tmoGet(t, c, ts.URL+"/")
+					if resp.StatusCode != 503 || body != "Service Unavailable\n" || resp.Header.Get("X-Late") != "" {
+						t.Fatalf("got %d %q (X-Late %q), want the timeout answer", resp.StatusCode, body, resp.Header.Get("X-Late"))
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestTimeoutRace races handler writes against the deadline on many
+// requests at once: every response must be wholly the timeout answer or
+// wholly the handler's, and -race must stay quiet.
+func TestTimeoutRace(t *testing.T) {
+	const n = 20
+	want := strings.Repeat("x", 100)
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		finished := make(chan struct{}, n+1)
+		h := middleware.Timeout(middleware.TimeoutOptions{Duration: time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() { finished <- struct{}{} }()
+			// Start writing around the deadline, before or after it.
+			time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+			w.Header().Set("X-Handler", "yes")
+			for range 100 {
+				if _, err := io.WriteString(w, "x"); err != nil {
+					return
+				}
+			}
+		}))
+		ts := h2ctest.NewServer(t, h)
+		c := ts.Client(t, mode)
+		tmoGet(t, c, ts.URL+"/") // in h2c-upgrade mode, the upgrade
+		var clients sync.WaitGroup
+		for range n {
+			clients.Add(1)
+			go func() {
+				defer clients.Done()
+				resp, err := c.Get(ts.URL + "/")
+				if err != nil {
+					t.Errorf("GET: %v", err)
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					t.Errorf("reading body: %v", err)
+					return
+				}
+				switch {
+				case resp.StatusCode == 503 && string(b) == "Service Unavailable\n" && resp.Header.Get("X-Handler") == "":
+				case resp.StatusCode == 200 && string(b) == want && resp.Header.Get("X-Handler") == "yes":
+				default:
+					t.Errorf("mixed response: %d, X-Handler %q, body %q", resp.StatusCode, resp.Header.Get("X-Handler"), b)
+				}
+			}()
+		}
+		clients.Wait()
+		for range n + 1 { // late handlers are done before the test ends
+			<-finished
+		}
+	})
+}
+
+// TestTimeoutPanic: a panic of the handler reaches the middleware around
+// Timeout, in the serving goroutine.
+func TestTimeoutPanic(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		recovered := make(chan any, 1)
+		recoverer := func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer func() {
+					if p := recover(); p != nil {
+						recovered <- p
+						http.Error(w, "recovered", http.StatusInternalServerError)
+					}
+				}()
+				next.ServeHTTP(w, r)
+			})
+		}
+		h := recoverer(middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			panic("boom")
+		})))
+		ts := h2ctest.NewServer(t, h)
+		resp, body := tmoGet(t, ts.Client(t, mode), ts.URL+"/")
+		if resp.StatusCode != 500 || body != "recovered\n" {
+			t.Errorf("got %d %q, want 500 %q", resp.StatusCode, body, "recovered\n")
+		}
+		if p := <-recovered; p != "boom" {
+			t.Errorf("recovered %v, want boom", p)
+		}
+	})
+}
+
+// TestTimeoutUpgradePassesThrough: an HTTP/1.1 upgrade and a CONNECT get
+// neither a deadline nor the guarded writer. An Upgrade field is not
+// allowed on HTTP/2, and the h2ctest client cannot send a CONNECT, so the
+// upgrade reaches the server as HTTP/1.1 and the CONNECT by prior
+// knowledge only.
+func TestTimeoutUpgradePassesThrough(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := r.Context().Deadline(); ok {
+				http.Error(w, "deadline set", http.StatusInternalServerError)
+				return
+			}
+			// The guarded writer would hide the server's writer.
+			if _, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+				http.Error(w, "wrapped", http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("X-Method", r.Method)
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "untouched")
+		}))
+		ts := h2ctest.NewServer(t, h)
+		c := ts.Client(t, mode)
+		var req *http.Request
+		if mode == h2ctest.H1 {
+			req, _ = http.NewRequest(http.MethodGet, ts.URL+"/", nil)
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+		} else {
+			req, _ = http.NewRequest(http.MethodConnect, ts.URL, nil)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := h2ctest.ReadBody(t, resp)
+		if resp.StatusCode != 200 || string(body) != "untouched" || resp.Header.Get("X-Method") != req.Method {
+			t.Errorf("got %d %q (X-Method %q), want 200 untouched", resp.StatusCode, body, resp.Header.Get("X-Method"))
+		}
+	}, h2ctest.H1, h2ctest.H2CPrior)
+}
+
+func TestTimeoutInvalidOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opts middleware.TimeoutOptions
+		want string
+	}{
+		{"zero", middleware.TimeoutOptions{}, "middleware: Timeout: Duration must be positive, got 0s"},
+		{"negative", middleware.TimeoutOptions{Duration: -time.Second}, "middleware: Timeout: Duration must be positive, got -1s"},
+		{"status 200", middleware.TimeoutOptions{Duration: time.Second, Status: 200}, "middleware: Timeout: Status must be within 400..599, got 200"},
+		{"status 600", middleware.TimeoutOptions{Duration: time.Second, Status: 600}, "middleware: Timeout: Status must be within 400..599, got 600"},
+		{"handler and body", middleware.TimeoutOptions{Duration: time.Second, Body: "x", Handler: http.NotFoundHandler()}, "middleware: Timeout: Handler is set together with Status or Body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != tt.want {
+					t.Errorf("panic %v, want %q", p, tt.want)
+				}
+			}()
+			middleware.Timeout(tt.opts)
+		})
+	}
+}
+
+// TestTimeoutUnwrap: the guarded writer hands out nothing, so
+// ResponseController finds only what the writer implements itself.
+func TestTimeoutUnwrap(t *testing.T) {
+	done := make(chan struct{})
+	h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			t.Error("the handler's writer has no Unwrap")
+			return
+		}
+		if inner := u.Unwrap(); inner != nil {
+			t.Errorf("Unwrap returned %T, want nil", inner)
+		}
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("Flush before the deadline: %v", err)
+		}
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	<-done
+	if !rec.Flushed {
+		t.Error("Flush did not reach the recorder")
+	}
+}
