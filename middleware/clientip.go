@@ -1,0 +1,426 @@
+package middleware
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// ClientIPOptions configures ClientIP. The zero value trusts no proxy: the
+// client is the peer of the connection, and forwarding headers are
+// ignored.
+type ClientIPOptions struct {
+	// TrustedProxies are the networks of the proxies in front of the
+	// server, such as netip.MustParsePrefix("10.0.0.0/8"). Only a peer in
+	// one of them is believed when it says, in the forwarding header, whom
+	// it forwards for. IPv4 prefixes also match IPv4-mapped IPv6
+	// addresses. Default: none.
+	TrustedProxies []netip.Prefix
+
+	// Header names the forwarding header that the trusted proxies write:
+	// "Forwarded" (RFC 7239), "X-Forwarded-For", or another field holding
+	// a comma-separated list of addresses, such as "X-Real-Ip" or
+	// "CF-Connecting-IP". Default "": Forwarded if the request has that
+	// field, else X-Forwarded-For. Name the one your proxies set if you
+	// can: a proxy that appends only to X-Forwarded-For passes a client's
+	// own Forwarded field on unchanged, and the default would read it.
+	Header string
+}
+
+// ClientIP finds the address of the client that sent the request, for
+// middleware and handlers after it (see ClientIPFrom and ClientAddr), and
+// for Logger.
+//
+// If the peer of the connection (r.RemoteAddr) is not a trusted proxy, the
+// peer is the client, whatever the request's headers say. If it is, the
+// forwarding header is walked from the right, the hop nearest to the
+// server first: each entry is the address that the proxy before it saw,
+// and the walk goes on only while that address is itself a trusted proxy.
+// The first untrusted address is the client; if every address is
+// trusted, the leftmost one is. An entry that is not an address (garbage,
+// an IPv6 zone, and in Forwarded an element without exactly one for=, an
+// obfuscated identifier such as "_hidden", or "unknown") stops the walk,
+// and the client is the last address reached: the peer, or the trusted
+// proxy that wrote the entry. So nothing that a client writes in a header
+// can place it anywhere but where an untrusted hop is.
+//
+// Several fields of the header count as one list, in order (RFC 9110
+// section 5.3). Empty list elements are skipped. With Header left empty,
+// a request that has a Forwarded field is judged by it alone and its
+// X-Forwarded-For is ignored: Forwarded is the standard, and reading
+// both would let a client choose between them. Addresses are reported
+// with IPv4-mapped IPv6 addresses unmapped; the port, if any, is dropped.
+//
+// ClientIP does not change r.RemoteAddr. It works alike on every protocol.
+// ClientIP panics if a trusted prefix is invalid or Header is not a valid
+// field name.
+func ClientIP(o ClientIPOptions) func(http.Handler) http.Handler {
+	c := &clientIPConfig{}
+	for _, p := range o.TrustedProxies {
+		if !p.IsValid() {
+			panic(fmt.Sprintf("middleware: ClientIP: invalid trusted proxy prefix %v", p))
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		c.trusted = append(c.trusted, p.Masked())
+	}
+	switch h := http.CanonicalHeaderKey(o.Header); {
+	case h == "":
+	case !httpguts.ValidHeaderFieldName(h):
+		panic(fmt.Sprintf("middleware: ClientIP: invalid header name %q", o.Header))
+	case h == "Forwarded":
+		c.forwarded = true
+	default:
+		c.list = h
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r, info := withInfo(r)
+			info.clientIP = c.clientIP(r)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// ClientIPFrom returns the client's address that ClientIP found for the
+// request whose context is ctx; ok is false if ClientIP did not run or
+// r.RemoteAddr held no IP address (a Unix socket, say).
+func ClientIPFrom(ctx context.Context) (addr netip.Addr, ok bool) {
+	if info := infoFrom(ctx); info != nil && info.clientIP.IsValid() {
+		return info.clientIP, true
+	}
+	return netip.Addr{}, false
+}
+
+// ClientAddr returns the client's address of r: the one ClientIP found,
+// or else the host of r.RemoteAddr, or the zero Addr if that is not an IP
+// address either.
+func ClientAddr(r *http.Request) netip.Addr {
+	if a, ok := ClientIPFrom(r.Context()); ok {
+		return a
+	}
+	return parseRemoteAddr(r.RemoteAddr)
+}
+
+// clientIPConfig is ClientIPOptions resolved.
+type clientIPConfig struct {
+	trusted   []netip.Prefix
+	forwarded bool   // read Forwarded only
+	list      string // read this list field only (canonical name)
+}
+
+func (c *clientIPConfig) isTrusted(a netip.Addr) bool {
+	a = a.WithZone("")
+	for _, p := range c.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP returns the client's address of r, or the zero Addr if
+// r.RemoteAddr is not an IP address.
+func (c *clientIPConfig) clientIP(r *http.Request) netip.Addr {
+	peer := parseRemoteAddr(r.RemoteAddr)
+	if !peer.IsValid() || !c.isTrusted(peer) {
+		return peer
+	}
+	walk := hopWalk{c: c}
+	switch {
+	case c.forwarded:
+		walk.forwarded(r.Header["Forwarded"])
+	case c.list != "":
+		walk.list(r.Header[c.list])
+	case len(r.Header["Forwarded"]) > 0:
+		walk.forwarded(r.Header["Forwarded"])
+	default:
+		walk.list(r.Header["X-Forwarded-For"])
+	}
+	return walk.result(peer)
+}
+
+// parseRemoteAddr returns the IP address of a RemoteAddr ("ip:port", or a
+// bare ip), unmapped, or the zero Addr.
+func parseRemoteAddr(s string) netip.Addr {
+	if s == "" || s[0] == '@' || s[0] == '/' { // Unix sockets
+		return netip.Addr{}
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// hopWalk finds the client in a list of hops read from left to right,
+// with the answer of the walk from the right (see ClientIP) and without
+// storing the list. The answer depends only on the rightmost hop that
+// stops the walk, invalid or untrusted, and the hops after it.
+type hopWalk struct {
+	c     *clientIPConfig
+	n     int        // hops seen
+	first netip.Addr // the leftmost hop
+	stop  int        // the rightmost stopping hop so far: hopStopNone, hopStopInvalid or hopStopUntrusted
+	addr  netip.Addr // for hopStopUntrusted that hop; for hopStopInvalid the hop after it, if any
+}
+
+const (
+	hopStopNone = iota
+	hopStopInvalid
+	hopStopUntrusted
+)
+
+// hop records the next hop; an invalid Addr is a hop that is not an
+// address.
+func (w *hopWalk) hop(a netip.Addr) {
+	switch {
+	case !a.IsValid():
+		w.stop, w.addr = hopStopInvalid, netip.Addr{}
+	case !w.c.isTrusted(a):
+		w.stop, w.addr = hopStopUntrusted, a
+	case w.stop == hopStopInvalid && !w.addr.IsValid():
+		w.addr = a
+	}
+	if w.n == 0 {
+		w.first = a
+	}
+	w.n++
+}
+
+// result returns the client, given the peer that sent the list.
+func (w *hopWalk) result(peer netip.Addr) netip.Addr {
+	switch {
+	case w.stop != hopStopNone && w.addr.IsValid():
+		return w.addr
+	case w.stop != hopStopNone || w.n == 0:
+		return peer // the hop next to the server is not an address
+	}
+	return w.first
+}
+
+// list walks fields such as X-Forwarded-For: comma-separated addresses,
+// each optionally with a port ("192.0.2.1", "192.0.2.1:4711", "2001:db8::1",
+// "[2001:db8::1]:4711").
+func (w *hopWalk) list(fields []string) {
+	for _, v := range fields {
+		for len(v) > 0 {
+			var e string
+			if i := strings.IndexByte(v, ','); i >= 0 {
+				e, v = v[:i], v[i+1:]
+			} else {
+				e, v = v, ""
+			}
+			if e = strings.Trim(e, " \t"); e != "" {
+				w.hop(parseHopAddr(e))
+			}
+		}
+	}
+}
+
+// parseHopAddr parses an address with an optional port, or returns the
+// zero Addr. Zones are refused: they mean nothing beyond one host.
+func parseHopAddr(s string) netip.Addr {
+	var a netip.Addr
+	if s[0] == '[' || strings.Count(s, ":") == 1 {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return netip.Addr{}
+		}
+		a = ap.Addr()
+	} else {
+		var err error
+		if a, err = netip.ParseAddr(s); err != nil {
+			return netip.Addr{}
+		}
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// forwarded walks Forwarded fields (RFC 7239 section 4): elements
+// separated by commas, each of pairs separated by semicolons, each pair
+// token=token or token=quoted-string. The node of each element's for=
+// is the hop. A field that breaks the syntax counts as an invalid hop where
+// it breaks, and the rest of that field is skipped: what it meant is
+// unknown.
+func (w *hopWalk) forwarded(fields []string) {
+	for _, v := range fields {
+		w.forwardedField(v)
+	}
+}
+
+func (w *hopWalk) forwardedField(v string) {
+	i := 0
+	for {
+		var (
+			node   string
+			nFor   int
+			pairs  int
+			usable = true // node needs no unescaping
+		)
+		for {
+			i = fwdSkipOWS(v, i)
+			if i < len(v) && v[i] == ';' {
+				i++
+				continue
+			}
+			if i == len(v) || v[i] == ',' {
+				break
+			}
+			start := i
+			for i < len(v) && fwdTokenChar(v[i]) {
+				i++
+			}
+			name := v[start:i]
+			if name == "" || i == len(v) || v[i] != '=' {
+				w.hop(netip.Addr{})
+				return
+			}
+			i++
+			var val string
+			escaped := false
+			if i < len(v) && v[i] == '"' {
+				i++
+				start = i
+				for i < len(v) && v[i] != '"' {
+					if v[i] == '\\' {
+						escaped = true
+						i++
+					}
+					i++
+				}
+				if i >= len(v) {
+					w.hop(netip.Addr{}) // unterminated quoted-string
+					return
+				}
+				val = v[start:i]
+				i++
+			} else {
+				start = i
+				for i < len(v) && !strings.ContainsRune(",; \t\"", rune(v[i])) {
+					i++
+				}
+				val = v[start:i]
+			}
+			pairs++
+			if strings.EqualFold(name, "for") {
+				nFor++
+				node, usable = val, !escaped
+			}
+			i = fwdSkipOWS(v, i)
+			if i < len(v) && v[i] != ';' && v[i] != ',' {
+				w.hop(netip.Addr{})
+				return
+			}
+		}
+		if pairs > 0 { // an empty element is skipped
+			if nFor == 1 && usable {
+				w.hop(parseForwardedNode(node))
+			} else {
+				w.hop(netip.Addr{})
+			}
+		}
+		if i == len(v) {
+			return
+		}
+		i++ // the comma
+	}
+}
+
+// parseForwardedNode parses a Forwarded node (RFC 7239 section 6): an IPv4
+// address or a bracketed IPv6 address, with an optional port, which may be
+// obfuscated. "unknown", obfuscated identifiers ("_hidden") and anything
+// else give the zero Addr. An unbracketed IPv6 address without a port is
+// accepted as well.
+func parseForwardedNode(s string) netip.Addr {
+	if s == "" || s[0] == '_' || strings.EqualFold(s, "unknown") {
+		return netip.Addr{}
+	}
+	var host, port string
+	hasPort := false
+	if s[0] == '[' {
+		j := strings.IndexByte(s, ']')
+		if j < 0 {
+			return netip.Addr{}
+		}
+		host = s[1:j]
+		switch rest := s[j+1:]; {
+		case rest == "":
+		case rest[0] == ':':
+			port, hasPort = rest[1:], true
+		default:
+			return netip.Addr{}
+		}
+		if strings.IndexByte(host, ':') < 0 { // brackets hold IPv6 only
+			return netip.Addr{}
+		}
+	} else {
+		switch strings.Count(s, ":") {
+		case 0:
+			host = s
+		case 1:
+			i := strings.IndexByte(s, ':')
+			host, port, hasPort = s[:i], s[i+1:], true
+			if strings.IndexByte(host, '.') < 0 {
+				return netip.Addr{}
+			}
+		default:
+			host = s
+		}
+	}
+	if hasPort && !validForwardedPort(port) {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+// validForwardedPort reports whether s is 1 to 5 digits or an obfuscated
+// port ("_" and letters, digits, ".", "_", "-").
+func validForwardedPort(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == '_' {
+		for i := 1; i < len(s); i++ {
+			c := s[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				return false
+			}
+		}
+		return len(s) > 1
+	}
+	if len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func fwdSkipOWS(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+func fwdTokenChar(c byte) bool {
+	return c < 0x80 && httpguts.IsTokenRune(rune(c))
+}
