@@ -1,0 +1,241 @@
+package middleware_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/middleware"
+)
+
+func prefixes(ss ...string) []netip.Prefix {
+	var ps []netip.Prefix
+	for _, s := range ss {
+		ps = append(ps, netip.MustParsePrefix(s))
+	}
+	return ps
+}
+
+// clientIPOf runs ClientIP with opts on a request from remoteAddr with the
+// given header fields, and returns what ClientIPFrom reports ("" for not
+// ok).
+func clientIPOf(t *testing.T, opts middleware.ClientIPOptions, remoteAddr string, header http.Header) string {
+	t.Helper()
+	var got string
+	h := middleware.ClientIP(opts)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := middleware.ClientIPFrom(r.Context())
+		if ok {
+			got = a.String()
+		}
+		if c := middleware.ClientAddr(r); c != a {
+			t.Errorf("ClientAddr %v, ClientIPFrom %v", c, a)
+		}
+	}))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.RemoteAddr = remoteAddr
+	req.Header = header
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	return got
+}
+
+func TestClientIP(t *testing.T) {
+	trusted := middleware.ClientIPOptions{TrustedProxies: prefixes("10.0.0.0/8", "2001:db8:ffff::/48")}
+	const proxy = "10.0.0.1:5555"
+	xff := func(vs ...string) http.Header { return http.Header{"X-Forwarded-For": vs} }
+	fwd := func(vs ...string) http.Header { return http.Header{"Forwarded": vs} }
+	tests := []struct {
+		name   string
+		opts   middleware.ClientIPOptions
+		remote string
+		header http.Header
+		want   string
+	}{
+		// Nobody trusted: the peer, whatever the headers say.
+		{"no proxies", middleware.ClientIPOptions{}, "192.0.2.7:1234", nil, "192.0.2.7"},
+		{"forged XFF, nobody trusted", middleware.ClientIPOptions{}, "192.0.2.7:1234", xff("203.0.113.5"), "192.0.2.7"},
+		{"forged Forwarded, nobody trusted", middleware.ClientIPOptions{}, "192.0.2.7:1234", fwd("for=203.0.113.5"), "192.0.2.7"},
+		{"forged XFF, untrusted peer", trusted, "192.0.2.7:1234", xff("203.0.113.5, 10.0.0.2"), "192.0.2.7"},
+		{"forged X-Real-Ip, untrusted peer", middleware.ClientIPOptions{TrustedProxies: prefixes("10.0.0.0/8"), Header: "X-Real-Ip"}, "192.0.2.7:1234", http.Header{"X-Real-Ip": {"203.0.113.5"}}, "192.0.2.7"},
+		{"IPv6 peer", middleware.ClientIPOptions{}, "[2001:db8::7]:443", nil, "2001:db8::7"},
+		{"IPv4-mapped peer", middleware.ClientIPOptions{}, "[::ffff:192.0.2.7]:443", nil, "192.0.2.7"},
+		{"peer without port", middleware.ClientIPOptions{}, "192.0.2.7", nil, "192.0.2.7"},
+		{"unix socket peer", trusted, "@", xff("203.0.113.5"), ""},
+		{"empty peer", trusted, "", xff("203.0.113.5"), ""},
+
+		// X-Forwarded-For from a trusted proxy.
+		{"trusted proxy, no header", trusted, proxy, nil, "10.0.0.1"},
+		{"one hop", trusted, proxy, xff("203.0.113.5"), "203.0.113.5"},
+		{"chain of proxies", trusted, proxy, xff("203.0.113.5, 10.0.0.2, 10.0.0.3"), "203.0.113.5"},
+		{"client prepends a forgery", trusted, proxy, xff("6.6.6.6, 203.0.113.5, 10.0.0.2"), "203.0.113.5"},
+		{"all trusted: the leftmost", trusted, proxy, xff("10.0.0.9, 10.0.0.2"), "10.0.0.9"},
+		{"garbage nearest: the peer", trusted, proxy, xff("203.0.113.5, garbage"), "10.0.0.1"},
+		{"garbage after a trusted hop", trusted, proxy, xff("6.6.6.6, garbage, 10.0.0.2"), "10.0.0.2"},
+		{"garbage beyond the client", trusted, proxy, xff("garbage, 203.0.113.5"), "203.0.113.5"},
+		{"port", trusted, proxy, xff("203.0.113.5:4711"), "203.0.113.5"},
+		{"IPv6", trusted, proxy, xff("2001:db8::1"), "2001:db8::1"},
+		{"IPv6 with port", trusted, proxy, xff("[2001:db8::1]:4711"), "2001:db8::1"},
+		{"IPv6 trusted hop", trusted, proxy, xff("203.0.113.5, 2001:db8:ffff::2"), "203.0.113.5"},
+		{"IPv4-mapped hop", trusted, proxy, xff("::ffff:203.0.113.5"), "203.0.113.5"},
+		{"IPv4-mapped trusted hop", trusted, proxy, xff("203.0.113.5, ::ffff:10.0.0.2"), "203.0.113.5"},
+		{"zone", trusted, proxy, xff("fe80::1%eth0"), "10.0.0.1"},
+		{"zone hides nothing beyond it", trusted, proxy, xff("6.6.6.6, fe80::1%eth0"), "10.0.0.1"},
+		{"bad port", trusted, proxy, xff("203.0.113.5:99999"), "10.0.0.1"},
+		{"unbracketed IPv6 with port", trusted, proxy, xff("2001:db8::1:4711:1:1:1:1:1"), "10.0.0.1"},
+		{"empty elements", trusted, proxy, xff(" 203.0.113.5 ,, 10.0.0.2 ,"), "203.0.113.5"},
+		{"empty field", trusted, proxy, xff(""), "10.0.0.1"},
+		{"several fields", trusted, proxy, xff("6.6.6.6, 203.0.113.5", "10.0.0.2"), "203.0.113.5"},
+		{"several fields, client in the last", trusted, proxy, xff("6.6.6.6", "203.0.113.5, 10.0.0.2"), "203.0.113.5"},
+		{"huge list", trusted, proxy, xff(strings.Repeat("6.6.6.6, ", 10000) + "203.0.113.5"), "203.0.113.5"},
+
+		// Forwarded (RFC 7239) from a trusted proxy.
+		{"Forwarded", trusted, proxy, fwd("for=203.0.113.5"), "203.0.113.5"},
+		{"Forwarded with other pairs", trusted, proxy, fwd("for=192.0.2.60;proto=http;by=203.0.113.43"), "192.0.2.60"},
+		{"Forwarded pair order and case", trusted, proxy, fwd("Proto=https; FOR=192.0.2.60"), "192.0.2.60"},
+		{"Forwarded quoted IPv6 with port", trusted, proxy, fwd(`for="[2001:db8:cafe::17]:4711"`), "2001:db8:cafe::17"},
+		{"Forwarded quoted IPv6", trusted, proxy, fwd(`for="[2001:db8:cafe::17]"`), "2001:db8:cafe::17"},
+		{"Forwarded quoted IPv4 with port", trusted, proxy, fwd(`for="192.0.2.43:47011"`), "192.0.2.43"},
+		{"Forwarded obfuscated port", trusted, proxy, fwd(`for="192.0.2.43:_abc-1"`), "192.0.2.43"},
+		{"Forwarded chain", trusted, proxy, fwd("for=198.51.100.17, for=10.0.0.2"), "198.51.100.17"},
+		{"Forwarded chain across fields", trusted, proxy, fwd("for=6.6.6.6, for=198.51.100.17", "for=10.0.0.2;proto=https"), "198.51.100.17"},
+		{"Forwarded obfuscated identifier", trusted, proxy, fwd(`for=_hidden`), "10.0.0.1"},
+		{"Forwarded obfuscated behind a proxy", trusted, proxy, fwd(`for="_gazonk", for=10.0.0.2`), "10.0.0.2"},
+		{"Forwarded unknown", trusted, proxy, fwd("for=unknown"), "10.0.0.1"},
+		{"Forwarded unknown behind a proxy", trusted, proxy, fwd("for=unknown, for=10.0.0.2"), "10.0.0.2"},
+		{"Forwarded unknown hides nothing beyond it", trusted, proxy, fwd("for=6.6.6.6, for=unknown, for=10.0.0.2"), "10.0.0.2"},
+		{"Forwarded obfuscated hides nothing beyond it", trusted, proxy, fwd("for=6.6.6.6, for=_x"), "10.0.0.1"},
+		{"Forwarded unknown beyond the client", trusted, proxy, fwd("for=unknown, for=203.0.113.5"), "203.0.113.5"},
+		{"Forwarded two for", trusted, proxy, fwd("for=203.0.113.5;for=6.6.6.6"), "10.0.0.1"},
+		{"Forwarded no for", trusted, proxy, fwd("proto=https;by=10.0.0.1"), "10.0.0.1"},
+		{"Forwarded empty elements", trusted, proxy, fwd(" , for=203.0.113.5 ,; , "), "203.0.113.5"},
+		{"Forwarded comma in quotes", trusted, proxy, fwd(`for="203.0.113.5, 10.0.0.2"`), "10.0.0.1"},
+		{"Forwarded escape in quotes", trusted, proxy, fwd(`for="\203.0.113.5"`), "10.0.0.1"},
+		{"Forwarded quoted pair with comma", trusted, proxy, fwd(`for=203.0.113.5;ext="a,b\"c;d", for=10.0.0.2`), "203.0.113.5"},
+		{"Forwarded unterminated quote", trusted, proxy, fwd(`for=203.0.113.5, for="10.0.0.2`), "10.0.0.1"},
+		{"Forwarded broken field, good field after", trusted, proxy, fwd(`for=6.6.6.6, for="x`, "for=203.0.113.5"), "203.0.113.5"},
+		{"Forwarded broken field nearest", trusted, proxy, fwd("for=203.0.113.5", `for="x`), "10.0.0.1"},
+		{"Forwarded missing =", trusted, proxy, fwd("for 203.0.113.5"), "10.0.0.1"},
+		{"Forwarded junk after quotes", trusted, proxy, fwd(`for="203.0.113.5"x`), "10.0.0.1"},
+		{"Forwarded bracketed IPv4", trusted, proxy, fwd(`for="[192.0.2.43]"`), "10.0.0.1"},
+		{"Forwarded bad port", trusted, proxy, fwd(`for="192.0.2.43:port"`), "10.0.0.1"},
+		{"Forwarded IPv6 with zone", trusted, proxy, fwd(`for="[fe80::1%25eth0]"`), "10.0.0.1"},
+		{"Forwarded IPv6 unbracketed", trusted, proxy, fwd(`for="2001:db8::1"`), "2001:db8::1"},
+		{"Forwarded IPv6 junk after bracket", trusted, proxy, fwd(`for="[2001:db8::1]x"`), "10.0.0.1"},
+		{"Forwarded empty value", trusted, proxy, fwd("for="), "10.0.0.1"},
+
+		// Which header: Forwarded first by default, or the one named.
+		{"Forwarded preferred", trusted, proxy, http.Header{"Forwarded": {"for=203.0.113.5"}, "X-Forwarded-For": {"6.6.6.6"}}, "203.0.113.5"},
+		{"Header X-Forwarded-For", middleware.ClientIPOptions{TrustedProxies: trusted.TrustedProxies, Header: "x-forwarded-for"}, proxy, http.Header{"Forwarded": {"for=6.6.6.6"}, "X-Forwarded-For": {"203.0.113.5"}}, "203.0.113.5"},
+		{"Header Forwarded, only XFF", middleware.ClientIPOptions{TrustedProxies: trusted.TrustedProxies, Header: "Forwarded"}, proxy, xff("203.0.113.5"), "10.0.0.1"},
+		{"Header X-Real-Ip", middleware.ClientIPOptions{TrustedProxies: trusted.TrustedProxies, Header: "X-Real-Ip"}, proxy, http.Header{"X-Real-Ip": {"203.0.113.5"}, "X-Forwarded-For": {"6.6.6.6"}}, "203.0.113.5"},
+
+		// Prefixes are normalised.
+		{"unmasked prefix", middleware.ClientIPOptions{TrustedProxies: prefixes("10.1.2.3/8")}, proxy, xff("203.0.113.5"), "203.0.113.5"},
+		{"IPv4-mapped prefix", middleware.ClientIPOptions{TrustedProxies: prefixes("::ffff:10.0.0.0/104")}, proxy, xff("203.0.113.5"), "203.0.113.5"},
+		{"IPv4-mapped peer, IPv4 prefix", trusted, "[::ffff:10.0.0.1]:5555", xff("203.0.113.5"), "203.0.113.5"},
+		{"trusted zoned peer", middleware.ClientIPOptions{TrustedProxies: prefixes("fe80::/10")}, "[fe80::1%eth0]:80", xff("203.0.113.5"), "203.0.113.5"},
+	}
+	for _, tc := range tests {
+		if got := clientIPOf(t, tc.opts, tc.remote, tc.header); got != tc.want {
+			t.Errorf("%s: RemoteAddr %q, header %q: client %q, want %q", tc.name, tc.remote, tc.header, got, tc.want)
+		}
+	}
+}
+
+func TestClientAddrWithoutClientIP(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.7:1234":         "192.0.2.7",
+		"[2001:db8::7]:1234":     "2001:db8::7",
+		"[::ffff:192.0.2.7]:443": "192.0.2.7",
+		"@":                      "invalid IP",
+		"garbage":                "invalid IP",
+	} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = remote
+		req.Header.Set("X-Forwarded-For", "203.0.113.5")
+		if got := middleware.ClientAddr(req).String(); got != want {
+			t.Errorf("RemoteAddr %q: ClientAddr %q, want %q", remote, got, want)
+		}
+		if a, ok := middleware.ClientIPFrom(req.Context()); ok {
+			t.Errorf("ClientIPFrom without ClientIP: %v, true", a)
+		}
+	}
+}
+
+func TestClientIPBadOptions(t *testing.T) {
+	for _, o := range []middleware.ClientIPOptions{
+		{TrustedProxies: []netip.Prefix{{}}},
+		{Header: "X Forwarded"},
+		{Header: "X-Forwarded-For:"},
+	} {
+		func() {
+			defer func() {
+				msg := fmt.Sprint(recover())
+				if !strings.HasPrefix(msg, "middleware: ClientIP: ") {
+					t.Errorf("%+v: panic %q, want one starting with %q", o, msg, "middleware: ClientIP: ")
+				}
+			}()
+			middleware.ClientIP(o)
+		}()
+	}
+}
+
+// Over the wire, in every mode: a forged header from an untrusted peer is
+// ignored; from a trusted one it is believed.
+func TestClientIPOverTheWire(t *testing.T) { h2ctest.Run(t, testClientIPOverTheWire) }
+
+func testClientIPOverTheWire(t *testing.T, mode h2ctest.Mode) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, ok := middleware.ClientIPFrom(r.Context())
+		fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddr(r))
+	})
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+		header  [2]string
+		want    string
+	}{
+		{"untrusted peer, forged XFF", nil, [2]string{"X-Forwarded-For", "203.0.113.5"}, "127.0.0.1 true 127.0.0.1"},
+		{"untrusted peer, forged Forwarded", prefixes("10.0.0.0/8"), [2]string{"Forwarded", "for=203.0.113.5"}, "127.0.0.1 true 127.0.0.1"},
+		{"trusted peer, XFF", prefixes("127.0.0.0/8"), [2]string{"X-Forwarded-For", "6.6.6.6, 203.0.113.5"}, "203.0.113.5 true 203.0.113.5"},
+		{"trusted peer, Forwarded IPv6", prefixes("127.0.0.0/8"), [2]string{"Forwarded", `for="[2001:db8::5]:80"`}, "2001:db8::5 true 2001:db8::5"},
+		{"trusted peer, garbage", prefixes("127.0.0.0/8"), [2]string{"X-Forwarded-For", "203.0.113.5, <script>"}, "127.0.0.1 true 127.0.0.1"},
+	} {
+		ts := h2ctest.NewServer(t, middleware.ClientIP(middleware.ClientIPOptions{TrustedProxies: tc.trusted})(echo))
+		req, _ := http.NewRequest("GET", ts.URL+"/", nil)
+		req.Header.Set(tc.header[0], tc.header[1])
+		resp, err := ts.Client(t, mode).Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := string(h2ctest.ReadBody(t, resp)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// ClientIP allocates nothing beyond the request info it shares with the
+// other middleware, even while it walks a forwarding header.
+func BenchmarkClientIP(b *testing.B) {
+	h := middleware.ClientIP(middleware.ClientIPOptions{TrustedProxies: prefixes("10.0.0.0/8")})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for name, hdr := range map[string]http.Header{
+		"none":      {},
+		"xff":       {"X-Forwarded-For": {"203.0.113.5, 10.0.0.2"}},
+		"forwarded": {"Forwarded": {`for="[2001:db8::1]:4711";proto=https, for=10.0.0.2`}},
+	} {
+		b.Run(name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/", nil)
+			req.RemoteAddr = "10.0.0.1:1234"
+			req.Header = hdr
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, req)
+			}
+		})
+	}
+}
