@@ -92,15 +92,15 @@ type cors struct {
 	// Header values, built once; each slice has len == cap, so a later
 	// Add by another handler copies it instead of writing into it.
 	methodsValue, headersValue, exposedValue, maxAgeValue []string
-	preflightVary                                         []string
+	corsPreflightVary                                     []string
 }
 
 var (
-	headerStar      = []string{"*"}
-	headerTrue      = []string{"true"}
-	headerOrigin    = []string{"Origin"}
-	preflightVary   = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"}
-	preflightVaryPN = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"}
+	corsStar            = []string{"*"}
+	corsTrue            = []string{"true"}
+	corsVaryOrigin      = []string{"Origin"}
+	corsPreflightVary   = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"}
+	corsPreflightVaryPN = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"}
 )
 
 // CORS returns middleware that implements Cross-Origin Resource Sharing
@@ -174,7 +174,7 @@ func newCORS(opts CORSOptions) *cors {
 		switch {
 		case m == "*":
 			c.anyMethod = true
-		case !isToken(m):
+		case !corsIsToken(m):
 			panic(fmt.Sprintf("middleware: CORS: AllowedMethods: %q is not a method", m))
 		default:
 			c.methods = append(c.methods, m)
@@ -190,7 +190,7 @@ func newCORS(opts CORSOptions) *cors {
 		switch {
 		case h == "*":
 			c.anyHeader = true
-		case !isToken(h):
+		case !corsIsToken(h):
 			panic(fmt.Sprintf("middleware: CORS: AllowedHeaders: %q is not a header field name", h))
 		default:
 			c.headers = append(c.headers, http.CanonicalHeaderKey(h))
@@ -203,7 +203,7 @@ func newCORS(opts CORSOptions) *cors {
 		switch {
 		case h == "*" && opts.AllowCredentials:
 			panic(`middleware: CORS: ExposedHeaders "*" has no effect with AllowCredentials; list the fields`)
-		case h != "*" && !isToken(h):
+		case h != "*" && !corsIsToken(h):
 			panic(fmt.Sprintf("middleware: CORS: ExposedHeaders: %q is not a header field name", h))
 		case h == "*":
 			exposed = append(exposed, h)
@@ -221,9 +221,9 @@ func newCORS(opts CORSOptions) *cors {
 	case opts.MaxAge > 0:
 		c.maxAgeValue = []string{strconv.FormatInt(max(1, int64(opts.MaxAge/time.Second)), 10)}
 	}
-	c.preflightVary = preflightVary
+	c.corsPreflightVary = corsPreflightVary
 	if c.pna {
-		c.preflightVary = preflightVaryPN
+		c.corsPreflightVary = corsPreflightVaryPN
 	}
 	return c
 }
@@ -235,7 +235,7 @@ func parseOriginPattern(o string) (originPattern, error) {
 		return originPattern{prefix: o}, nil
 	}
 	scheme, rest, ok := strings.Cut(o, "://")
-	if !ok || !isScheme(scheme) {
+	if !ok || !corsIsScheme(scheme) {
 		return originPattern{}, fmt.Errorf(`is not an origin: want "scheme://host[:port]", "null" or "*"`)
 	}
 	wildcard := strings.HasPrefix(rest, "*.")
@@ -246,7 +246,7 @@ func parseOriginPattern(o string) (originPattern, error) {
 	if wildcard {
 		host = host[1:]
 	}
-	if host == "" || !isHostChars(host) || hasPort && (port == "" || strings.Trim(port, "0123456789") != "") {
+	if host == "" || !corsIsHostChars(host) || hasPort && (port == "" || strings.Trim(port, "0123456789") != "") {
 		return originPattern{}, fmt.Errorf(`is not an origin: want "scheme://host[:port]" with no path, or a "*." wildcard right after "://"`)
 	}
 	o = strings.ToLower(o)
@@ -256,34 +256,34 @@ func parseOriginPattern(o string) (originPattern, error) {
 	return originPattern{prefix: o}, nil
 }
 
-func isScheme(s string) bool {
-	if s == "" || !isAlpha(s[0]) {
+func corsIsScheme(s string) bool {
+	if s == "" || !corsIsAlpha(s[0]) {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
-		if c := s[i]; !isAlpha(c) && !isDigit(c) && c != '+' && c != '-' && c != '.' {
+		if c := s[i]; !corsIsAlpha(c) && !corsIsDigit(c) && c != '+' && c != '-' && c != '.' {
 			return false
 		}
 	}
 	return true
 }
 
-// isHostChars reports whether s holds only what a serialized origin's
+// corsIsHostChars reports whether s holds only what a serialized origin's
 // host can: letters, digits, '-', '.', and the brackets and colons of an
 // IPv6 literal.
-func isHostChars(s string) bool {
+func corsIsHostChars(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isAlpha(c) && !isDigit(c) && c != '-' && c != '.' && c != '[' && c != ']' {
+		if c := s[i]; !corsIsAlpha(c) && !corsIsDigit(c) && c != '-' && c != '.' && c != '[' && c != ']' {
 			return false
 		}
 	}
 	return true
 }
 
-func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func corsIsAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func corsIsDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-func isToken(s string) bool {
+func corsIsToken(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -313,7 +313,7 @@ func (p *originPattern) match(origin string) bool {
 		return false
 	}
 	for i := 0; i < len(sub); i++ {
-		if c := sub[i]; !isAlpha(c) && !isDigit(c) && c != '-' && c != '.' {
+		if c := sub[i]; !corsIsAlpha(c) && !corsIsDigit(c) && c != '-' && c != '.' {
 			return false
 		}
 	}
@@ -355,7 +355,7 @@ func (c *cors) actual(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	o, ok := "", c.any
 	if !c.any {
-		h["Vary"] = append(h["Vary"], headerOrigin...)
+		h["Vary"] = append(h["Vary"], corsVaryOrigin...)
 		o, ok = c.origin(r)
 	}
 	if !ok {
@@ -369,12 +369,12 @@ func (c *cors) actual(w http.ResponseWriter, r *http.Request) {
 
 func (c *cors) allowOrigin(h http.Header, origin string) {
 	if c.any {
-		h["Access-Control-Allow-Origin"] = headerStar
+		h["Access-Control-Allow-Origin"] = corsStar
 	} else {
 		h["Access-Control-Allow-Origin"] = []string{origin}
 	}
 	if c.credentials {
-		h["Access-Control-Allow-Credentials"] = headerTrue
+		h["Access-Control-Allow-Credentials"] = corsTrue
 	}
 }
 
@@ -382,7 +382,7 @@ func (c *cors) allowOrigin(h http.Header, origin string) {
 // only if everything it asks for is allowed.
 func (c *cors) preflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h["Vary"] = append(h["Vary"], c.preflightVary...)
+	h["Vary"] = append(h["Vary"], c.corsPreflightVary...)
 	defer w.WriteHeader(http.StatusNoContent)
 
 	o, ok := c.origin(r)
@@ -390,10 +390,10 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	method := r.Header["Access-Control-Request-Method"]
-	if len(method) != 1 || !isToken(method[0]) {
+	if len(method) != 1 || !corsIsToken(method[0]) {
 		return
 	}
-	if !c.anyMethod && !containsString(c.methods, method[0]) {
+	if !c.anyMethod && !corsContains(c.methods, method[0]) {
 		return
 	}
 	asked, ok := c.checkHeaders(r.Header["Access-Control-Request-Headers"])
@@ -417,7 +417,7 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request) {
 		h["Access-Control-Max-Age"] = c.maxAgeValue
 	}
 	if c.pna && r.Header.Get("Access-Control-Request-Private-Network") == "true" {
-		h["Access-Control-Allow-Private-Network"] = headerTrue
+		h["Access-Control-Allow-Private-Network"] = corsTrue
 	}
 }
 
@@ -440,10 +440,10 @@ func (c *cors) checkHeaders(vals []string) (string, bool) {
 		if f == "" {
 			continue
 		}
-		if !isToken(f) {
+		if !corsIsToken(f) {
 			return "", false
 		}
-		if !c.anyHeader && !containsFold(c.headers, f) {
+		if !c.anyHeader && !corsContainsFold(c.headers, f) {
 			return "", false
 		}
 		n++
@@ -454,7 +454,7 @@ func (c *cors) checkHeaders(vals []string) (string, bool) {
 	return list, true
 }
 
-func containsString(list []string, s string) bool {
+func corsContains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
 			return true
@@ -463,7 +463,7 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-func containsFold(list []string, s string) bool {
+func corsContainsFold(list []string, s string) bool {
 	for _, v := range list {
 		if strings.EqualFold(v, s) {
 			return true

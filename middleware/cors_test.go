@@ -25,7 +25,7 @@ var corsFields = []string{
 	"Vary",
 }
 
-const preflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
+const corsTestPreflightVary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 
 type corsCase struct {
 	name   string
@@ -63,7 +63,7 @@ var corsOptions = []middleware.CORSOptions{
 	},
 }
 
-func preflightHeaders(origin, method, headers string) map[string]string {
+func corsPreflight(origin, method, headers string) map[string]string {
 	h := map[string]string{"Origin": origin, "Access-Control-Request-Method": method}
 	if headers != "" {
 		h["Access-Control-Request-Headers"] = headers
@@ -79,21 +79,21 @@ var corsCases = []corsCase{
 		want: map[string]string{"Access-Control-Allow-Origin": "*"}},
 	{name: "default/null origin", method: "POST", header: map[string]string{"Origin": "null"}, code: 200, next: true,
 		want: map[string]string{"Access-Control-Allow-Origin": "*"}},
-	{name: "default/preflight", method: "OPTIONS", header: preflightHeaders("https://x.com", "POST", "content-type, X-Requested-With"), code: 204,
+	{name: "default/preflight", method: "OPTIONS", header: corsPreflight("https://x.com", "POST", "content-type, X-Requested-With"), code: 204,
 		want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD, POST",
-			"Access-Control-Allow-Headers": "Accept, Accept-Language, Content-Language, Content-Type, X-Requested-With", "Vary": preflightVary}},
-	{name: "default/preflight no headers asked", method: "OPTIONS", header: preflightHeaders("https://x.com", "GET", ""), code: 204,
-		want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD, POST", "Vary": preflightVary}},
-	{name: "default/preflight method not allowed", method: "OPTIONS", header: preflightHeaders("https://x.com", "DELETE", ""), code: 204,
-		want: map[string]string{"Vary": preflightVary}},
-	{name: "default/preflight method case", method: "OPTIONS", header: preflightHeaders("https://x.com", "post", ""), code: 204,
-		want: map[string]string{"Vary": preflightVary}},
-	{name: "default/preflight header not allowed", method: "OPTIONS", header: preflightHeaders("https://x.com", "GET", "content-type,authorization"), code: 204,
-		want: map[string]string{"Vary": preflightVary}},
-	{name: "default/preflight garbage header list", method: "OPTIONS", header: preflightHeaders("https://x.com", "GET", "content-type;x=1"), code: 204,
-		want: map[string]string{"Vary": preflightVary}},
-	{name: "default/preflight garbage origin", method: "OPTIONS", header: preflightHeaders("https://x.com https://y.com", "GET", ""), code: 204,
-		want: map[string]string{"Vary": preflightVary}},
+			"Access-Control-Allow-Headers": "Accept, Accept-Language, Content-Language, Content-Type, X-Requested-With", "Vary": corsTestPreflightVary}},
+	{name: "default/preflight no headers asked", method: "OPTIONS", header: corsPreflight("https://x.com", "GET", ""), code: 204,
+		want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, HEAD, POST", "Vary": corsTestPreflightVary}},
+	{name: "default/preflight method not allowed", method: "OPTIONS", header: corsPreflight("https://x.com", "DELETE", ""), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary}},
+	{name: "default/preflight method case", method: "OPTIONS", header: corsPreflight("https://x.com", "post", ""), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary}},
+	{name: "default/preflight header not allowed", method: "OPTIONS", header: corsPreflight("https://x.com", "GET", "content-type,authorization"), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary}},
+	{name: "default/preflight garbage header list", method: "OPTIONS", header: corsPreflight("https://x.com", "GET", "content-type;x=1"), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary}},
+	{name: "default/preflight garbage origin", method: "OPTIONS", header: corsPreflight("https://x.com https://y.com", "GET", ""), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary}},
 	{name: "default/plain OPTIONS", method: "OPTIONS", header: map[string]string{"Origin": "https://x.com"}, code: 204,
 		want: map[string]string{"Access-Control-Allow-Origin": "*"}}, // the router's own answer
 
@@ -145,20 +145,20 @@ var corsCases = []corsCase{
 		want: map[string]string{"Vary": "Origin"}},
 	{name: "wildcard/other scheme", opts: 1, method: "GET", header: map[string]string{"Origin": "http://x.b.com"}, code: 200, next: true,
 		want: map[string]string{"Vary": "Origin"}},
-	{name: "list/preflight", opts: 1, method: "OPTIONS", header: preflightHeaders("https://a.com", "PUT", "X-TOKEN,content-type"), code: 204,
+	{name: "list/preflight", opts: 1, method: "OPTIONS", header: corsPreflight("https://a.com", "PUT", "X-TOKEN,content-type"), code: 204,
 		want: map[string]string{"Access-Control-Allow-Origin": "https://a.com", "Access-Control-Allow-Credentials": "true",
 			"Access-Control-Allow-Methods": "GET, PUT, DELETE", "Access-Control-Allow-Headers": "X-Token, Content-Type",
-			"Access-Control-Max-Age": "600", "Vary": preflightVary}},
-	{name: "list/preflight default header not listed", opts: 1, method: "OPTIONS", header: preflightHeaders("https://a.com", "PUT", "x-requested-with"), code: 204,
-		want: map[string]string{"Vary": preflightVary}},
-	{name: "list/preflight method not listed", opts: 1, method: "OPTIONS", header: preflightHeaders("https://a.com", "POST", ""), code: 204,
-		want: map[string]string{"Vary": preflightVary}},
-	{name: "list/preflight origin not listed", opts: 1, method: "OPTIONS", header: preflightHeaders("https://evil.com", "GET", ""), code: 204,
-		want: map[string]string{"Vary": preflightVary}},
+			"Access-Control-Max-Age": "600", "Vary": corsTestPreflightVary}},
+	{name: "list/preflight default header not listed", opts: 1, method: "OPTIONS", header: corsPreflight("https://a.com", "PUT", "x-requested-with"), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary}},
+	{name: "list/preflight method not listed", opts: 1, method: "OPTIONS", header: corsPreflight("https://a.com", "POST", ""), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary}},
+	{name: "list/preflight origin not listed", opts: 1, method: "OPTIONS", header: corsPreflight("https://evil.com", "GET", ""), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary}},
 	{name: "list/preflight private network not enabled", opts: 1, method: "OPTIONS",
 		header: map[string]string{"Origin": "https://a.com", "Access-Control-Request-Method": "GET", "Access-Control-Request-Private-Network": "true"}, code: 204,
 		want: map[string]string{"Access-Control-Allow-Origin": "https://a.com", "Access-Control-Allow-Credentials": "true",
-			"Access-Control-Allow-Methods": "GET, PUT, DELETE", "Access-Control-Max-Age": "600", "Vary": preflightVary}},
+			"Access-Control-Allow-Methods": "GET, PUT, DELETE", "Access-Control-Max-Age": "600", "Vary": corsTestPreflightVary}},
 	{name: "list/plain OPTIONS", opts: 1, method: "OPTIONS", header: map[string]string{"Origin": "https://a.com"}, code: 204,
 		want: map[string]string{"Access-Control-Allow-Origin": "https://a.com", "Access-Control-Allow-Credentials": "true",
 			"Access-Control-Expose-Headers": "X-Total, Etag", "Vary": "Origin"}},
@@ -171,21 +171,21 @@ var corsCases = []corsCase{
 			"Access-Control-Request-Private-Network": "true"}, code: 204,
 		want: map[string]string{"Access-Control-Allow-Origin": "null", "Access-Control-Allow-Methods": "PURGE",
 			"Access-Control-Allow-Headers": "authorization,x-any", "Access-Control-Max-Age": "0",
-			"Access-Control-Allow-Private-Network": "true", "Vary": preflightVary + ", Access-Control-Request-Private-Network"}},
-	{name: "null/preflight bad method", opts: 2, method: "OPTIONS", header: preflightHeaders("null", "GET/1", ""), code: 204,
-		want: map[string]string{"Vary": preflightVary + ", Access-Control-Request-Private-Network"}},
-	{name: "null/preflight bad header name", opts: 2, method: "OPTIONS", header: preflightHeaders("https://a.com", "GET", "x-a, x(b)"), code: 204,
-		want: map[string]string{"Vary": preflightVary + ", Access-Control-Request-Private-Network"}},
+			"Access-Control-Allow-Private-Network": "true", "Vary": corsTestPreflightVary + ", Access-Control-Request-Private-Network"}},
+	{name: "null/preflight bad method", opts: 2, method: "OPTIONS", header: corsPreflight("null", "GET/1", ""), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary + ", Access-Control-Request-Private-Network"}},
+	{name: "null/preflight bad header name", opts: 2, method: "OPTIONS", header: corsPreflight("https://a.com", "GET", "x-a, x(b)"), code: 204,
+		want: map[string]string{"Vary": corsTestPreflightVary + ", Access-Control-Request-Private-Network"}},
 
 	// AllowOriginFunc.
 	{name: "func/allowed", opts: 3, method: "GET", header: map[string]string{"Origin": "https://z.example"}, code: 200, next: true,
 		want: map[string]string{"Access-Control-Allow-Origin": "https://z.example", "Access-Control-Expose-Headers": "*", "Vary": "Origin"}},
 	{name: "func/refused", opts: 3, method: "GET", header: map[string]string{"Origin": "https://z.example.com"}, code: 200, next: true,
 		want: map[string]string{"Vary": "Origin"}},
-	{name: "func/preflight", opts: 3, method: "OPTIONS", header: preflightHeaders("https://z.example", "HEAD", "Accept"), code: 204,
+	{name: "func/preflight", opts: 3, method: "OPTIONS", header: corsPreflight("https://z.example", "HEAD", "Accept"), code: 204,
 		want: map[string]string{"Access-Control-Allow-Origin": "https://z.example", "Access-Control-Allow-Methods": "GET, HEAD, POST",
 			"Access-Control-Allow-Headers": "Accept, Accept-Language, Content-Language, Content-Type, X-Requested-With",
-			"Access-Control-Max-Age":       "1", "Vary": preflightVary}},
+			"Access-Control-Max-Age":       "1", "Vary": corsTestPreflightVary}},
 }
 
 func TestCORS(t *testing.T) {

@@ -48,7 +48,7 @@ func EarlyHints(opts EarlyHintsOptions) func(http.Handler) http.Handler {
 			if r.Method == http.MethodGet && r.ProtoAtLeast(1, 1) && !IsUpgrade(r) {
 				send := links
 				if linksFunc != nil {
-					send = appendValidLinks(links[:len(links):len(links)], linksFunc(r))
+					send = earlyHintsAppendLinks(links[:len(links):len(links)], linksFunc(r))
 				}
 				if len(send) > 0 {
 					_ = server.EarlyHints(w, r, send...)
@@ -59,7 +59,7 @@ func EarlyHints(opts EarlyHintsOptions) func(http.Handler) http.Handler {
 	}
 }
 
-func appendValidLinks(dst, links []string) []string {
+func earlyHintsAppendLinks(dst, links []string) []string {
 	for _, l := range links {
 		if l != "" && httpguts.ValidHeaderFieldValue(l) {
 			dst = append(dst, l)

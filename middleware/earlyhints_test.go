@@ -15,8 +15,8 @@ import (
 	"github.com/molt-http/molt/middleware"
 )
 
-// informational is what a client saw before the final response.
-type informational struct {
+// earlyHintsGot is what a client saw before the final response.
+type earlyHintsGot struct {
 	code int
 	link []string
 	all  textproto.MIMEHeader
@@ -77,10 +77,10 @@ func TestEarlyHints(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				var mu sync.Mutex
-				var got []informational
+				var got []earlyHintsGot
 				trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
 					mu.Lock()
-					got = append(got, informational{code, h.Values("Link"), h})
+					got = append(got, earlyHintsGot{code, h.Values("Link"), h})
 					mu.Unlock()
 					return nil
 				}}
@@ -104,15 +104,15 @@ func TestEarlyHints(t *testing.T) {
 				mu.Lock()
 				defer mu.Unlock()
 				if len(got) != len(tc.want) {
-					t.Fatalf("%d informational responses %v, want %d", len(got), got, len(tc.want))
+					t.Fatalf("%d earlyHintsGot responses %v, want %d", len(got), got, len(tc.want))
 				}
 				for i, inf := range got {
 					if inf.code != http.StatusEarlyHints || !slices.Equal(inf.link, tc.want[i]) {
-						t.Errorf("informational %d: %d %q, want 103 %q", i, inf.code, inf.link, tc.want[i])
+						t.Errorf("earlyHintsGot %d: %d %q, want 103 %q", i, inf.code, inf.link, tc.want[i])
 					}
 					for k := range inf.all {
 						if k != "Link" {
-							t.Errorf("informational %d carries %s: %q", i, k, inf.all[k])
+							t.Errorf("earlyHintsGot %d carries %s: %q", i, k, inf.all[k])
 						}
 					}
 				}

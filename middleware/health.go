@@ -21,10 +21,10 @@ type HealthOptions struct {
 }
 
 var (
-	healthOK        = []byte("ok\n")
-	headerPlainText = []string{"text/plain; charset=utf-8"}
-	headerNoStore   = []string{"no-store"}
-	headerNosniff   = []string{"nosniff"}
+	healthOK          = []byte("ok\n")
+	healthContentType = []string{"text/plain; charset=utf-8"}
+	healthNoStore     = []string{"no-store"}
+	healthNosniff     = []string{"nosniff"}
 )
 
 // Health returns middleware that answers health checks (a load balancer's
@@ -53,9 +53,9 @@ func Health(opts HealthOptions) func(http.Handler) http.Handler {
 				return
 			}
 			h := w.Header()
-			h["Content-Type"] = headerPlainText
-			h["Cache-Control"] = headerNoStore
-			h["X-Content-Type-Options"] = headerNosniff
+			h["Content-Type"] = healthContentType
+			h["Cache-Control"] = healthNoStore
+			h["X-Content-Type-Options"] = healthNosniff
 			if check != nil {
 				if err := check(r.Context()); err != nil {
 					w.WriteHeader(http.StatusServiceUnavailable)

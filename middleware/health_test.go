@@ -21,10 +21,10 @@ func TestHealth(t *testing.T) {
 			w.Write([]byte("next " + r.Method + " " + r.URL.Path))
 		})
 		plain := h2ctest.NewServer(t, middleware.Health(middleware.HealthOptions{})(next))
-		checked := h2ctest.NewServer(t, markContext(middleware.Health(middleware.HealthOptions{
+		checked := h2ctest.NewServer(t, healthMarkContext(middleware.Health(middleware.HealthOptions{
 			Path: "/ready",
 			Check: func(ctx context.Context) error {
-				if ctx.Value(ctxKey{}) == "marked" {
+				if ctx.Value(healthCtxKey{}) == "marked" {
 					sawCtx.Store(true)
 				}
 				if failing.Load() {
@@ -82,12 +82,12 @@ func TestHealth(t *testing.T) {
 	})
 }
 
-type ctxKey struct{}
+type healthCtxKey struct{}
 
-// markContext puts a value in the request's context, for a test to find.
-func markContext(h http.Handler) http.Handler {
+// healthMarkContext puts a value in the request's context, for a test to find.
+func healthMarkContext(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, "marked")))
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), healthCtxKey{}, "marked")))
 	})
 }
 
@@ -104,7 +104,7 @@ func TestHealthInvalidPath(t *testing.T) {
 func TestHealthAllocs(t *testing.T) {
 	h := middleware.Health(middleware.HealthOptions{})(http.NotFoundHandler())
 	req, _ := http.NewRequest("GET", "/healthz", nil)
-	w := &discardWriter{h: http.Header{}}
+	w := &healthDiscardWriter{h: http.Header{}}
 	allocs := testing.AllocsPerRun(100, func() {
 		clear(w.h)
 		h.ServeHTTP(w, req)
@@ -114,9 +114,9 @@ func TestHealthAllocs(t *testing.T) {
 	}
 }
 
-// discardWriter is a ResponseWriter that keeps nothing but its header.
-type discardWriter struct{ h http.Header }
+// healthDiscardWriter is a ResponseWriter that keeps nothing but its header.
+type healthDiscardWriter struct{ h http.Header }
 
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(int)             {}
+func (w *healthDiscardWriter) Header() http.Header         { return w.h }
+func (w *healthDiscardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *healthDiscardWriter) WriteHeader(int)             {}
