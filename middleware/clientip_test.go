@@ -239,3 +239,61 @@ func BenchmarkClientIP(b *testing.B) {
 		})
 	}
 }
+
+// FuzzClientIP checks ClientIP against a plain walk from the right over
+// X-Forwarded-For, and that no Forwarded field makes it panic or invent
+// an address: go test -fuzz FuzzClientIP ./middleware
+func FuzzClientIP(f *testing.F) {
+	f.Add("203.0.113.5, 10.0.0.2", `for="[2001:db8::1]:80";proto=https, for=10.0.0.2`)
+	f.Add("6.6.6.6, garbage, 10.0.0.2", `for=unknown, for="_x", for=10.1.1.1`)
+	f.Add(",, ::ffff:10.0.0.3 , [2001:db8::2]:1", `for="a\"b", for="10.0.0.2`)
+	opts := middleware.ClientIPOptions{TrustedProxies: prefixes("10.0.0.0/8", "2001:db8::/32")}
+	trusted := func(a netip.Addr) bool {
+		for _, p := range opts.TrustedProxies {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	peer := netip.MustParseAddr("10.0.0.1")
+	f.Fuzz(func(t *testing.T, xff, fwd string) {
+		// The reference: split, parse each entry, walk from the right.
+		var hops []string
+		for e := range strings.SplitSeq(xff, ",") {
+			if e = strings.Trim(e, " \t"); e != "" {
+				hops = append(hops, e)
+			}
+		}
+		want := peer
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(hops[i])
+			if err != nil {
+				ap, err2 := netip.ParseAddrPort(hops[i])
+				if err2 != nil {
+					break
+				}
+				a = ap.Addr()
+			}
+			if a.Zone() != "" {
+				break
+			}
+			want = a.Unmap()
+			if !trusted(want) {
+				break
+			}
+		}
+		got := clientIPOf(t, opts, "10.0.0.1:1", http.Header{"X-Forwarded-For": {xff}})
+		if got != want.String() {
+			t.Errorf("X-Forwarded-For %q: %s, want %s", xff, got, want)
+		}
+
+		got = clientIPOf(t, opts, "10.0.0.1:1", http.Header{"Forwarded": {fwd}, "X-Forwarded-For": {"6.6.6.6"}})
+		if got == "6.6.6.6" || got == "" {
+			t.Errorf("Forwarded %q: %q", fwd, got)
+		}
+		if !strings.Contains(strings.ToLower(fwd), "for") && got != peer.String() {
+			t.Errorf("Forwarded %q has no for=, yet the client is %s", fwd, got)
+		}
+	})
+}
