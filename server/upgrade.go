@@ -254,7 +254,11 @@ func (s *Server) switchToHTTP2(r *http.Request, c *conn, brw *bufio.ReadWriter, 
 	}
 	s.stats.upgrades.Add(1)
 
-	ctx, cancel := context.WithCancel(withConnInfo(s.ctx, &connInfo{proto: H2CUpgrade, srv: s, conn: c}))
+	// The request becomes stream 1; its context carries what net/http
+	// puts in every request's (the engine adds them to later streams).
+	ctx := context.WithValue(s.ctx, http.ServerContextKey, r.Context().Value(http.ServerContextKey))
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.LocalAddr())
+	ctx, cancel := context.WithCancel(withConnInfo(ctx, &connInfo{proto: H2CUpgrade, srv: s, conn: c}))
 	defer cancel()
 	// net/http is done with r: a shallow copy can take its header and URL.
 	up := r.WithContext(ctx)

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -195,4 +197,26 @@ func mustRequest(t *testing.T, method, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// Every request's context, stream 1 of an upgraded connection included,
+// carries net/http's ServerContextKey and LocalAddrContextKey.
+func TestRequestContextsCarryServerAndLocalAddr(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+			addr, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+			fmt.Fprintf(w, "%v %v", srv != nil, addr)
+		}))
+		c := ts.Client(t, mode)
+		for i := range 2 { // stream 1 and stream 3 after an upgrade
+			resp, err := c.Get(ts.URL + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := string(h2ctest.ReadBody(t, resp)), "true "+ts.Addr; got != want {
+				t.Errorf("request %d: %q, want %q", i+1, got, want)
+			}
+		}
+	})
 }
