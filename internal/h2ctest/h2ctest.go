@@ -9,7 +9,7 @@
 //
 //	func testHello(t *testing.T, mode h2ctest.Mode) {
 //		ts := h2ctest.NewServer(t, handler)
-//		resp, err := ts.Client(mode).Get(ts.URL + "/")
+//		resp, err := ts.Client(t, mode).Get(ts.URL + "/")
 //		...
 //	}
 package h2ctest
