@@ -118,7 +118,10 @@ const compSniffLen = 512
 // MinSize bytes. Then Compress sets Content-Encoding, deletes
 // Content-Length and Accept-Ranges (ranges of the coded body are not
 // served), and makes a strong ETag weak by prefixing W/, since the bytes
-// differ from those the tag was computed over.
+// differ from those the tag was computed over. A 304 to a client that
+// accepts a coding gets its strong ETag weakened as well, to match the
+// 200 it stands for (Compress cannot see whether that body was under
+// MinSize; a tag weakened needlessly still matches If-None-Match).
 //
 // Every response that could have been compressed for some client gets
 // "Vary: Accept-Encoding", whether or not this one was, so that caches
@@ -456,7 +459,15 @@ func (cw *compressWriter) decideEarly() {
 	switch {
 	case !ok:
 		cw.commitIdentity(false)
-	case cw.enc == nil || cw.head || cw.status == http.StatusNotModified:
+	case cw.status == http.StatusNotModified:
+		if cw.enc != nil {
+			// The tag must be the one the 200 would carry, which would
+			// be coded for this client (barring a body under MinSize,
+			// which a 304 does not show).
+			weakenETag(cw.w.Header())
+		}
+		cw.commitIdentity(true)
+	case cw.enc == nil || cw.head:
 		cw.commitIdentity(true)
 	default:
 		if n, known := cw.contentLength(); known {
@@ -514,6 +525,13 @@ func (cw *compressWriter) addVary(h http.Header) {
 	h["Vary"] = append(v, "Accept-Encoding")
 }
 
+// weakenETag makes a strong ETag in h weak.
+func weakenETag(h http.Header) {
+	if et := h["Etag"]; len(et) > 0 && strings.HasPrefix(et[0], `"`) {
+		et[0] = "W/" + et[0]
+	}
+}
+
 // commitIdentity sends the header, with Vary if vary, and the body held
 // back so far, and lets the rest of the body pass through.
 func (cw *compressWriter) commitIdentity(vary bool) error {
@@ -533,9 +551,7 @@ func (cw *compressWriter) commitCompress() error {
 	delete(h, "Accept-Ranges")
 	cw.vals[1] = cw.enc.name
 	h["Content-Encoding"] = cw.vals[1:2:2]
-	if et := h["Etag"]; len(et) > 0 && strings.HasPrefix(et[0], `"`) {
-		et[0] = "W/" + et[0]
-	}
+	weakenETag(h)
 	cw.addVary(h)
 	cw.w.WriteHeader(cw.status)
 	cw.encw = cw.enc.get(cw.w)
