@@ -80,8 +80,8 @@ func (h *bodyLimitHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lw := &bodyLimitWriter{w: w, r: r, h: h}
 	r2 := new(http.Request)
 	*r2 = *r
-	r2.Body = &limitedBody{
-		ReadCloser: http.MaxBytesReader(serverWriter(w), r.Body, h.o.Limit),
+	r2.Body = &bodyLimitBody{
+		ReadCloser: http.MaxBytesReader(bodyLimitServerWriter(w), r.Body, h.o.Limit),
 		lw:         lw,
 	}
 	h.next.ServeHTTP(lw, r2)
@@ -97,9 +97,9 @@ func (h *bodyLimitHandler) answer(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
 }
 
-// serverWriter follows the Unwrap chain from w down to the last writer,
-// the server's own unless a writer in between hides it.
-func serverWriter(w http.ResponseWriter) http.ResponseWriter {
+// bodyLimitServerWriter follows the Unwrap chain from w down to the last
+// writer, the server's own unless a writer in between hides it.
+func bodyLimitServerWriter(w http.ResponseWriter) http.ResponseWriter {
 	for {
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
@@ -113,14 +113,14 @@ func serverWriter(w http.ResponseWriter) http.ResponseWriter {
 	}
 }
 
-// limitedBody is the request body under BodyLimit: it tells the writer
+// bodyLimitBody is the request body under BodyLimit: it tells the writer
 // when the limit was hit.
-type limitedBody struct {
+type bodyLimitBody struct {
 	io.ReadCloser // from http.MaxBytesReader
 	lw            *bodyLimitWriter
 }
 
-func (b *limitedBody) Read(p []byte) (int, error) {
+func (b *bodyLimitBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if _, ok := err.(*http.MaxBytesError); ok {
 		b.lw.hit.Store(true)

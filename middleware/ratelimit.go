@@ -122,7 +122,7 @@ func newRateLimiter(o RateLimitOptions) *rateLimiter {
 		o.MaxKeys = DefaultRateLimitMaxKeys
 	}
 	if o.Key == nil {
-		o.Key = clientKey
+		o.Key = rateLimitKey
 	}
 	if o.now == nil {
 		o.now = time.Now
@@ -196,9 +196,9 @@ func (l *rateLimiter) seconds(n float64) int64 {
 	return int64(math.Ceil(n/float64(l.every) - 1e-9))
 }
 
-// clientKey is RateLimit's default Key: the client's address, with IPv6
+// rateLimitKey is RateLimit's default Key: the client's address, with IPv6
 // addresses cut to their /64.
-func clientKey(r *http.Request) string {
+func rateLimitKey(r *http.Request) string {
 	var a netip.Addr
 	if info := infoFrom(r.Context()); info != nil && info.clientIP.IsValid() {
 		a = info.clientIP

@@ -155,8 +155,8 @@ func TestRateLimitKeys(t *testing.T) {
 			r, info = withInfo(r)
 			info.clientIP = netip.MustParseAddr(tt.clientIP)
 		}
-		if got := clientKey(r); got != tt.want {
-			t.Errorf("clientKey(%q, ClientIP %q) = %q, want %q", tt.remote, tt.clientIP, got, tt.want)
+		if got := rateLimitKey(r); got != tt.want {
+			t.Errorf("rateLimitKey(%q, ClientIP %q) = %q, want %q", tt.remote, tt.clientIP, got, tt.want)
 		}
 	}
 }
