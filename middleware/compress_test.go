@@ -933,3 +933,53 @@ func BenchmarkCompress(b *testing.B) {
 		})
 	}
 }
+
+// compFailing is a ResponseWriter whose connection breaks after n bytes.
+type compFailing struct {
+	h http.Header
+	n int
+}
+
+func (w *compFailing) Header() http.Header { return w.h }
+func (w *compFailing) WriteHeader(int)     {}
+func (w *compFailing) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		n := w.n
+		w.n = 0
+		return n, io.ErrClosedPipe
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestCompressWriteError checks that a broken connection reaches the
+// handler as an error, and that the encoder goes back to its pool fit for
+// the next response.
+func TestCompressWriteError(t *testing.T) {
+	big := bytes.Repeat(compText, 20)
+	for _, enc := range []string{"zstd", "br", "gzip"} {
+		var werr error
+		h := middleware.Compress(middleware.CompressOptions{Encodings: []string{enc}})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			for range 50 {
+				if _, werr = w.Write(big); werr != nil {
+					return
+				}
+				http.NewResponseController(w).Flush()
+			}
+		}))
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Accept-Encoding", enc)
+		h.ServeHTTP(&compFailing{h: make(http.Header), n: 100}, req)
+		if werr == nil {
+			t.Errorf("%s: the handler saw no error from a broken connection", enc)
+		}
+		for range 3 { // the pool hands the same encoder back, most likely
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if got := compDecode(t, enc, w.Body.Bytes()); !bytes.Equal(got, bytes.Repeat(big, 50)) {
+				t.Fatalf("%s: after an error, a body of %d bytes, want %d", enc, len(got), 50*len(big))
+			}
+		}
+	}
+}
