@@ -72,10 +72,12 @@ func TestResponseWriterKeepsFlushAndHijack(t *testing.T) {
 			rc := http.NewResponseController(w)
 			switch r.URL.Path {
 			case "/stream":
+				// The client's reading the first line before the handler
+				// returns proves the flush; its error is not checked, since
+				// the client may already have read the line and reset the
+				// stream by the time Flush returns.
 				io.WriteString(w, "first\n")
-				if err := rc.Flush(); err != nil {
-					t.Errorf("Flush: %v", err)
-				}
+				rc.Flush()
 				<-flushed
 				io.WriteString(w, "second\n")
 			case "/hijack":
