@@ -417,3 +417,27 @@ func TestTimeoutUnwrap(t *testing.T) {
 		t.Error("Flush did not reach the recorder")
 	}
 }
+
+// TestTimeoutHijackInTime: a handler that hijacks the connection before
+// the deadline owns it; the timer writes nothing. Only HTTP/1.1 can be
+// hijacked.
+func TestTimeoutHijackInTime(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			defer c.Close()
+			<-r.Context().Done() // the deadline passes while we own the connection
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
+			brw.Flush()
+		}))
+		ts := h2ctest.NewServer(t, h)
+		resp, body := tmoGet(t, ts.Client(t, mode), ts.URL+"/")
+		if resp.StatusCode != 200 || body != "hijacked" {
+			t.Errorf("got %d %q, want 200 hijacked", resp.StatusCode, body)
+		}
+	}, h2ctest.H1)
+}
