@@ -11,6 +11,7 @@ import (
 
 	"github.com/molt-http/molt"
 	"github.com/molt-http/molt/internal/demo"
+	"github.com/molt-http/molt/middleware"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -22,7 +23,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	quiet := fs.Bool("quiet", false, "do not log requests")
+	quiet := fs.Bool("quiet", false, "do not log requests (and leave out the recoverer and request IDs: the bare core, for benchmarks)")
 	debug := fs.Bool("debug", false, "log at debug level (declined upgrades, bad connections)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -35,7 +36,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	app := molt.New(molt.WithLogger(logger), molt.WithShutdownTimeout(shutdownTimeout))
 	if !*quiet {
-		app.Use(logRequests(logger))
+		app.Use(
+			middleware.Recoverer(middleware.RecovererOptions{Logger: logger}),
+			middleware.RequestID(middleware.RequestIDOptions{}),
+			middleware.Logger(middleware.LoggerOptions{Logger: logger}),
+		)
 	}
 	demo.Register(app)
 
