@@ -264,45 +264,22 @@ func (m *compTypes) match(ct string) bool {
 }
 
 // negotiate picks the encoding for a request with the given
-// Accept-Encoding field values, or nil for none. It does not allocate,
-// and its time is linear in the length of the values.
+// Accept-Encoding field values, or nil for none: the one with the highest
+// weight, ties going to the server's order, unless identity weighs more.
+// It does not allocate, and its time is linear in the length of the
+// values.
 func (c *compressor) negotiate(values []string) *compCoding {
 	if len(values) == 0 {
 		return nil
 	}
-	weights := [3]int{-1, -1, -1} // per server encoding, in thousandths; -1: not listed
-	star, identity := -1, -1
-	for _, v := range values {
-		for v != "" {
-			var elem string
-			elem, v, _ = strings.Cut(v, ",")
-			name, q, ok := compParseCoding(elem)
-			if !ok {
-				continue
-			}
-			switch {
-			case name == "*":
-				star = compLowerWeight(star, q)
-			case strings.EqualFold(name, "identity"):
-				identity = compLowerWeight(identity, q)
-			default:
-				if strings.EqualFold(name, "x-gzip") {
-					name = compGzip
-				}
-				for i, e := range c.encs {
-					if strings.EqualFold(name, e.name) {
-						weights[i] = compLowerWeight(weights[i], q)
-					}
-				}
-			}
-		}
+	var names [3]string
+	for i, e := range c.encs {
+		names[i] = e.name
 	}
+	var weights [3]int
+	identity := codingWeights(values, names[:len(c.encs)], weights[:len(c.encs)])
 	best, bestQ := -1, 0
-	for i := range c.encs {
-		q := weights[i]
-		if q < 0 {
-			q = star // not listed: "*" speaks for it, and absent refuses it
-		}
+	for i, q := range weights[:len(c.encs)] {
 		if q > bestQ {
 			best, bestQ = i, q
 		}
@@ -311,68 +288,6 @@ func (c *compressor) negotiate(values []string) *compCoding {
 		return nil
 	}
 	return c.encs[best]
-}
-
-// lowerWeight returns the weight of a coding listed with weight q, when it
-// was listed before with weight old (-1 if not): the lower one.
-func compLowerWeight(old, q int) int {
-	if old < 0 || q < old {
-		return q
-	}
-	return old
-}
-
-// parseCoding parses one element of Accept-Encoding:
-//
-//	codings [ OWS ";" OWS "q=" qvalue ]
-//
-// returning the coding and its weight in thousandths, or ok false if the
-// element is empty or malformed.
-func compParseCoding(s string) (name string, q int, ok bool) {
-	name, params, hasParams := strings.Cut(s, ";")
-	name = strings.Trim(name, " \t")
-	if !httpguts.ValidHeaderFieldName(name) { // a token; "*" is one
-		return "", 0, false
-	}
-	if !hasParams {
-		return name, 1000, true
-	}
-	params = strings.Trim(params, " \t")
-	if len(params) < 2 || (params[0] != 'q' && params[0] != 'Q') || params[1] != '=' {
-		return "", 0, false
-	}
-	q, ok = compParseQ(params[2:])
-	if !ok {
-		return "", 0, false
-	}
-	return name, q, true
-}
-
-// parseQValue parses a qvalue (RFC 9110 section 12.4.2), "0" to "1" with
-// at most three decimals, into thousandths.
-func compParseQ(s string) (int, bool) {
-	if len(s) == 0 || len(s) > 5 || (s[0] != '0' && s[0] != '1') {
-		return 0, false
-	}
-	q := int(s[0]-'0') * 1000
-	if len(s) == 1 {
-		return q, true
-	}
-	if s[1] != '.' {
-		return 0, false
-	}
-	scale := 100
-	for _, d := range []byte(s[2:]) {
-		if d < '0' || d > '9' {
-			return 0, false
-		}
-		q += int(d-'0') * scale
-		scale /= 10
-	}
-	if q > 1000 {
-		return 0, false
-	}
-	return q, true
 }
 
 // The states of a compressWriter.

@@ -303,10 +303,12 @@ func (s *static) variant(r *http.Request, name string) (string, fs.File, fs.File
 	if len(ae) == 0 {
 		return "", nil, nil
 	}
-	var q [len(staticEncodings)]int
+	var names [len(staticEncodings)]string
 	for i, e := range staticEncodings {
-		q[i] = staticAcceptQ(ae, e.coding)
+		names[i] = e.coding
 	}
+	var q [len(staticEncodings)]int
+	codingWeights(ae, names[:], q[:])
 	for {
 		best := -1
 		for i := range q {
@@ -365,68 +367,4 @@ func (s *static) etag(name string, fi fs.FileInfo, rs io.ReadSeeker) (string, er
 	etag := `"` + base64.RawURLEncoding.EncodeToString(hash.Sum(nil)[:18]) + `"`
 	s.hashes.Store(name, hashedETag{fi.Size(), etag})
 	return etag, nil
-}
-
-// staticAcceptQ returns the weight, in thousandths, that the Accept-Encoding
-// values give coding (RFC 9110 section 12.5.3): its own entry's, else
-// that of "*", else 0. A malformed weight counts as 0.
-func staticAcceptQ(values []string, coding string) int {
-	own, star := -1, -1
-	for _, v := range values {
-		for elem := range strings.SplitSeq(v, ",") {
-			name, params, _ := strings.Cut(elem, ";")
-			name = strings.Trim(name, " \t")
-			var target *int
-			switch {
-			case strings.EqualFold(name, coding):
-				target = &own
-			case name == "*":
-				target = &star
-			default:
-				continue
-			}
-			q := 1000
-			for p := range strings.SplitSeq(params, ";") {
-				k, val, _ := strings.Cut(strings.Trim(p, " \t"), "=")
-				if strings.EqualFold(k, "q") {
-					q = staticParseQ(val)
-				}
-			}
-			*target = max(*target, q)
-		}
-	}
-	switch {
-	case own >= 0:
-		return own
-	case star >= 0:
-		return star
-	}
-	return 0
-}
-
-// staticParseQ parses a weight, "0" to "1" with up to three decimals, into
-// thousandths; anything else is 0.
-func staticParseQ(s string) int {
-	if s == "" || len(s) > 5 || s[0] != '0' && s[0] != '1' {
-		return 0
-	}
-	q := int(s[0]-'0') * 1000
-	if len(s) == 1 {
-		return q
-	}
-	if s[1] != '.' {
-		return 0
-	}
-	scale := 100
-	for i := 2; i < len(s); i++ {
-		if !corsIsDigit(s[i]) {
-			return 0
-		}
-		q += int(s[i]-'0') * scale
-		scale /= 10
-	}
-	if q > 1000 {
-		return 0
-	}
-	return q
 }
