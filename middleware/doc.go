@@ -16,7 +16,10 @@
 // handler implements Unwrap, so http.ResponseController (Flush, Hijack,
 // read and write deadlines, full duplex) reaches the server's own writer
 // through any stack of them; and they implement http.Flusher and
-// http.Hijacker for code that still asserts those. ResponseWriter is that
+// http.Hijacker for code that still asserts those. Timeout's writer is
+// the one exception by design: it implements those operations itself, so
+// that it can refuse them once the deadline has passed, and its Unwrap
+// returns nil. ResponseWriter is that
 // wrapper, shared by the middleware that only watch a response, and
 // available to other middleware.
 //
