@@ -41,6 +41,6 @@ for ((round = 0; round < ROUNDS; round++)); do
 			-test.cpu 1 -test.count 1 -test.benchtime "$BENCHTIME" -test.benchmem >>"$OUT"
 	done
 done
-go run golang.org/x/perf/cmd/benchstat@latest -col '/stack@(molt chi echo)' -filter '/stack:' "$OUT" | tee "${OUT%.txt}.benchstat.txt"
-go run golang.org/x/perf/cmd/benchstat@latest -col '/compressor@(molt-gzip chi-gzip gin-gzip molt-zstd molt-br)' -filter '/compressor:' "$OUT" | tee -a "${OUT%.txt}.benchstat.txt"
+go run golang.org/x/perf/cmd/benchstat@latest -col '/stack@(molt chi echo)' -filter '.name:Stack' "$OUT" | tee "${OUT%.txt}.benchstat.txt"
+go run golang.org/x/perf/cmd/benchstat@latest -col '/compressor@(molt-gzip chi-gzip gin-gzip molt-zstd molt-br)' -filter '.name:Compress64K' "$OUT" | tee -a "${OUT%.txt}.benchstat.txt"
 echo "# raw output: $OUT; benchstat: ${OUT%.txt}.benchstat.txt (in $here)" >&2
