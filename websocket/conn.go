@@ -1,0 +1,430 @@
+package websocket
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/molt-http/molt/server"
+)
+
+// closeTimeout bounds every wait of the closing handshake: for the
+// write lock, for the peer's close frame, for the close frame's write.
+const closeTimeout = 5 * time.Second
+
+// aLongTimeAgo is a deadline in the past, to interrupt a blocked read or
+// write at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// errClosed is returned by operations on a closed Conn.
+var errClosed = errors.New("websocket: use of closed connection")
+
+// Conn is a WebSocket connection, over an HTTP/1.1 connection taken over
+// after the handshake or over an HTTP/2 stream (RFC 8441).
+//
+// Reads (Read, AppendMessage, Reader) must come from one goroutine at a
+// time; they also answer pings and the peer's close, so an application
+// that only writes should still read, if only to discard. Writes (Write,
+// Writer, Ping, Close) may come from any number of goroutines: a data
+// message is never interleaved with another, and control frames go
+// between the frames of a message written with Writer.
+//
+// A context passed to a read or write that ends during the operation
+// interrupts it and fails the connection: it is closed at once, after a
+// best-effort close frame 1008 (policy violation) for a read; the
+// operation returns the context's error. Deadlines (SetReadDeadline,
+// SetWriteDeadline) work the same way: when one passes, the operation
+// fails and the connection is closed.
+type Conn struct {
+	req         *http.Request
+	http2       bool
+	netConn     net.Conn                 // HTTP/1.1: the hijacked connection
+	rc          *http.ResponseController // HTTP/2: the stream's writer
+	body        io.ReadCloser            // HTTP/2: the stream's inbound half
+	br          *bufio.Reader
+	bw          *bufio.Writer
+	subprotocol string
+	onPing      func([]byte)
+	onPong      func([]byte)
+
+	// permessage-deflate
+	deflate   bool
+	dp        deflateParams
+	threshold int
+	wflate    *flate.Writer // kept across messages with context takeover or a small window
+	rflate    io.ReadCloser // kept across messages with the peer's context takeover
+	rwindow   window
+
+	readLimit atomic.Int64
+
+	// write side
+	msgSem   chan struct{} // held for a whole data message
+	frameSem chan struct{} // held while one frame is written
+	whdr     [maxHeaderLen]byte
+	wsink    byteSink // compressed output
+	wctx     ctxWatch
+	mw       messageWriter
+	wclosed  bool // a close frame was written; guarded by frameSem
+
+	// read side
+	rsem      chan struct{} // held by the reading goroutine
+	rctx      ctxWatch
+	rhdr      [maxHeaderLen]byte
+	h         frameHeader
+	remaining int64 // unread payload bytes of the current data frame
+	maskPos   int
+	inMsg     bool // a data message is being read
+	lastFrame bool // the current data frame has FIN
+	msgType   MessageType
+	msgComp   bool
+	msgRead   int64
+	utf8      utf8State
+	tailPos   int // bytes of inflateTail given to the decompressor
+	msgFlate  io.ReadCloser
+	ctrl      [maxControlPayload]byte
+	readErr   error // sticky: once a read fails, every later read does
+	rawEOF    bool  // the compressed message's frames are all read
+	one       [1]byte
+	mr        messageReader
+	raw       rawReader
+
+	// closing
+	closeSent atomic.Bool
+	closeRcvd chan struct{} // closed when the peer's close frame arrived
+	closed    chan struct{} // closed by CloseNow
+	closeOnce sync.Once
+	unhook    func()
+	// dlMu orders deadline changes with CloseNow: over HTTP/2 the stream's
+	// writer must not be touched once the handler may have returned.
+	dlMu sync.Mutex
+
+	pingMu sync.Mutex
+	pings  map[string]chan struct{}
+}
+
+// newConn builds a Conn over its transport and registers it with the
+// serving molt server's shutdown hooks.
+func newConn(r *http.Request, opts *Options) *Conn {
+	c := &Conn{
+		req:       r,
+		onPing:    opts.OnPing,
+		onPong:    opts.OnPong,
+		threshold: opts.compressionThreshold(),
+		msgSem:    make(chan struct{}, 1),
+		frameSem:  make(chan struct{}, 1),
+		rsem:      make(chan struct{}, 1),
+		closeRcvd: make(chan struct{}),
+		closed:    make(chan struct{}),
+	}
+	c.readLimit.Store(opts.readLimit())
+	c.mr.c = c
+	c.raw.c = c
+	c.mw.c = c
+	c.rctx.init(c.interruptRead)
+	c.wctx.init(c.interruptWrite)
+	return c
+}
+
+func (c *Conn) start() {
+	if srv := server.FromRequest(c.req); srv != nil {
+		c.unhook = srv.RegisterOnShutdown(func() {
+			c.Close(StatusGoingAway, "server shutting down")
+		})
+	}
+}
+
+func (c *Conn) setDeflate(p deflateParams) {
+	c.deflate = true
+	c.dp = p
+	if p.serverMaxBits < 15 || !p.serverNoContext {
+		c.wflate = newWindowWriter(&c.wsink, p.serverMaxBits)
+	}
+}
+
+// Subprotocol returns the negotiated subprotocol, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// Request returns the handshake request. Its context is the handler's:
+// over HTTP/1.1 it may end once the handler returns.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// HTTP2 reports whether the connection is an HTTP/2 stream (RFC 8441).
+func (c *Conn) HTTP2() bool { return c.http2 }
+
+// SetReadDeadline sets the deadline for reads, including the wait for the
+// peer's close in Close; a zero t means none. A read that reaches it
+// fails the connection. Over HTTP/2 it goes through
+// http.ResponseController.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	if c.isClosed() {
+		return errClosed
+	}
+	if c.http2 {
+		return c.rc.SetReadDeadline(t)
+	}
+	return c.netConn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the deadline for writes; a zero t means none. A
+// write that reaches it fails the connection.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	if c.isClosed() {
+		return errClosed
+	}
+	if c.http2 {
+		return c.rc.SetWriteDeadline(t)
+	}
+	return c.netConn.SetWriteDeadline(t)
+}
+
+// SetReadLimit sets the largest message, after decompression, that later
+// reads accept; a larger one fails the connection with close 1009. A
+// negative n means no limit.
+func (c *Conn) SetReadLimit(n int64) { c.readLimit.Store(n) }
+
+func (c *Conn) interruptRead() { c.SetReadDeadline(aLongTimeAgo) }
+
+func (c *Conn) interruptWrite() { c.SetWriteDeadline(aLongTimeAgo) }
+
+// CloseNow closes the connection at once, without a close handshake.
+// Blocked reads and writes return. Over HTTP/2 it returns once no write
+// is under way, and the stream ends when the handler returns.
+func (c *Conn) CloseNow() error {
+	err := errClosed
+	c.closeOnce.Do(func() {
+		err = nil
+		if c.unhook != nil {
+			c.unhook()
+		}
+		c.rctx.stop()
+		c.wctx.stop()
+		c.dlMu.Lock()
+		close(c.closed)
+		if c.http2 {
+			c.rc.SetReadDeadline(aLongTimeAgo)
+			c.rc.SetWriteDeadline(aLongTimeAgo)
+			err = c.body.Close()
+		} else {
+			err = c.netConn.Close()
+		}
+		c.dlMu.Unlock()
+		if c.http2 {
+			// Wait out a write in progress (its deadline has passed), and
+			// keep the lock: the writer is not to be used again.
+			c.frameSem <- struct{}{}
+		}
+	})
+	return err
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close performs the closing handshake: it sends a close frame with code
+// and reason (at most 123 bytes of UTF-8), waits for the peer's close
+// frame (at most 5 seconds; a concurrent read sees it and returns a
+// *CloseError, or else Close reads and discards messages until it
+// arrives), then closes the connection. code must be one that may be
+// sent: 1000-1003, 1007-1011 or 3000-4999. Calling Close again, or after
+// the peer's close, only finishes closing.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if !validCode(code) {
+		return errors.New("websocket: invalid close code " + code.String())
+	}
+	if len(reason) > maxCloseReasonSize {
+		return errors.New("websocket: close reason longer than 123 bytes")
+	}
+	if c.closeSent.Swap(true) {
+		<-c.waitClosed()
+		return nil
+	}
+	err := c.writeClose(code, reason)
+	if err == nil {
+		c.awaitPeerClose()
+	}
+	if cerr := c.CloseNow(); err == nil && cerr != nil && cerr != errClosed {
+		err = cerr
+	}
+	return err
+}
+
+// waitClosed returns a channel that is closed once the connection is
+// closed, or after closeTimeout (when it closes the connection itself).
+func (c *Conn) waitClosed() <-chan struct{} {
+	select {
+	case <-c.closed:
+		return c.closed
+	default:
+	}
+	t := time.NewTimer(closeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.closed:
+	case <-t.C:
+		c.CloseNow()
+	}
+	return c.closed
+}
+
+// awaitPeerClose waits, bounded by closeTimeout, for the peer's close
+// frame: seen by a concurrent reader, or read here.
+func (c *Conn) awaitPeerClose() {
+	t := time.NewTimer(closeTimeout)
+	defer t.Stop()
+	select {
+	case <-c.closeRcvd:
+		return
+	case <-c.closed:
+		return
+	case <-t.C:
+		return
+	case c.rsem <- struct{}{}:
+	}
+	defer func() { <-c.rsem }()
+	if c.readErr != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(closeTimeout))
+	for i := 0; ; i++ {
+		if _, err := c.nextMessage(); err != nil {
+			return
+		}
+		if err := c.discardMessage(); err != nil {
+			return
+		}
+	}
+}
+
+// writeClose writes a close frame, waiting at most closeTimeout for the
+// write lock and the write itself. A code of 0 sends an empty close.
+func (c *Conn) writeClose(code StatusCode, reason string) error {
+	t := time.NewTimer(closeTimeout)
+	defer t.Stop()
+	select {
+	case c.frameSem <- struct{}{}:
+	case <-c.closed:
+		return errClosed
+	case <-t.C:
+		return errors.New("websocket: timed out waiting to write the close frame")
+	}
+	defer func() { <-c.frameSem }()
+	if c.wclosed || c.isClosed() {
+		return errClosed
+	}
+	c.wclosed = true
+	var p [maxControlPayload]byte
+	n := 0
+	if code != 0 {
+		p[0], p[1] = byte(code>>8), byte(code)
+		n = 2 + copy(p[2:], reason)
+	}
+	c.SetWriteDeadline(time.Now().Add(closeTimeout))
+	if err := c.writeFrame(true, false, opClose, p[:n]); err != nil {
+		return err
+	}
+	return c.flush()
+}
+
+// ctxWatch interrupts an operation when its context ends, with one
+// context.AfterFunc registration per distinct context rather than per
+// call, so that a loop with one context does not allocate.
+type ctxWatch struct {
+	mu          sync.Mutex // guards ctx, stopf and stopped
+	stopped     bool
+	ctx         context.Context
+	stopf       func() bool
+	fire        func()
+	interrupt   func()
+	active      atomic.Bool
+	interrupted atomic.Bool
+}
+
+func (w *ctxWatch) init(interrupt func()) {
+	w.interrupt = interrupt
+	w.fire = func() {
+		if w.active.Load() {
+			w.interrupted.Store(true)
+			w.interrupt()
+		}
+	}
+}
+
+// begin starts watching ctx for one operation; it fails if ctx has ended.
+func (w *ctxWatch) begin(ctx context.Context) error {
+	if ctx.Done() != nil {
+		w.mu.Lock()
+		if ctx != w.ctx && !w.stopped {
+			if w.stopf != nil {
+				w.stopf()
+			}
+			w.ctx = ctx
+			w.stopf = context.AfterFunc(ctx, w.fire)
+		}
+		w.mu.Unlock()
+	}
+	w.active.Store(true)
+	if err := ctx.Err(); err != nil {
+		w.active.Store(false)
+		return err
+	}
+	return nil
+}
+
+// end stops watching; it reports whether the context interrupted the
+// operation.
+func (w *ctxWatch) end() bool {
+	w.active.Store(false)
+	return w.interrupted.Load()
+}
+
+func (w *ctxWatch) context() context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ctx
+}
+
+// stop drops the registration for good, when the connection closes.
+func (w *ctxWatch) stop() {
+	w.active.Store(false)
+	w.mu.Lock()
+	w.stopped = true
+	if w.stopf != nil {
+		w.stopf()
+	}
+	w.ctx, w.stopf = nil, nil
+	w.mu.Unlock()
+}
+
+// acquire takes sem unless ctx ends or the connection closes first.
+func (c *Conn) acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return errClosed
+	}
+}

@@ -1,0 +1,351 @@
+package websocket_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/websocket"
+)
+
+// echoHandler echoes every message with its type and reports the error
+// its read loop ended with on done (if non-nil).
+func echoHandler(opts websocket.Options, done chan<- error) http.Handler {
+	return websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		var buf []byte
+		for {
+			typ, msg, err := c.AppendMessage(ctx, buf[:0])
+			if err != nil {
+				if done != nil {
+					done <- err
+				}
+				return
+			}
+			buf = msg
+			if err := c.Write(ctx, typ, msg); err != nil {
+				if done != nil {
+					done <- err
+				}
+				return
+			}
+		}
+	}, opts)
+}
+
+func wsOK(t testing.TB, c *wsClient, mode h2ctest.Mode) {
+	t.Helper()
+	want := http.StatusSwitchingProtocols
+	if mode != h2ctest.H1 {
+		want = http.StatusOK
+	}
+	if c.status != want {
+		t.Fatalf("handshake status %d, want %d", c.status, want)
+	}
+}
+
+func TestEcho(t *testing.T) { h2ctest.Run(t, testEcho) }
+
+func testEcho(t *testing.T, mode h2ctest.Mode) {
+	ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, nil))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	sizes := []int{0, 1, 125, 126, 127, 65535, 65536, 1 << 20}
+	for _, n := range sizes {
+		for _, op := range []byte{1, 2} {
+			payload := bytes.Repeat([]byte("a"), n)
+			c.send(true, 0, op, payload)
+			gotOp, got, rsv1 := c.message()
+			if gotOp != op || !bytes.Equal(got, payload) || rsv1 {
+				t.Fatalf("size %d op %d: echo op %d, %d bytes, rsv1 %v", n, op, gotOp, len(got), rsv1)
+			}
+		}
+	}
+	// Fragmented, with a ping between fragments: the pong comes first.
+	c.send(false, 0, 1, []byte("hel"))
+	c.send(true, 0, 9, []byte("ping!"))
+	c.send(false, 0, 0, []byte("lo "))
+	c.send(true, 0, 0, []byte("world"))
+	f, err := c.next()
+	if err != nil || f.op != 10 || string(f.payload) != "ping!" {
+		t.Fatalf("got %+v, %v; want pong \"ping!\"", f, err)
+	}
+	if op, got, _ := c.message(); op != 1 || string(got) != "hello world" {
+		t.Fatalf("fragmented echo: op %d %q", op, got)
+	}
+	// Close handshake started by the client.
+	c.send(true, 0, 8, closePayload(1000, "bye"))
+	if code, _ := c.expectClose(); code != 1000 {
+		t.Fatalf("close echo code %d, want 1000", code)
+	}
+	c.expectEOF()
+}
+
+// TestProtocolErrors sends what a server must refuse and checks the
+// close code it answers with.
+func TestProtocolErrors(t *testing.T) { h2ctest.Run(t, testProtocolErrors) }
+
+func testProtocolErrors(t *testing.T, mode h2ctest.Mode) {
+	type step struct {
+		fin     bool
+		rsv, op byte
+		payload []byte
+		unmask  bool
+	}
+	bad := []byte{0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64}
+	cases := []struct {
+		name  string
+		steps []step
+		want  int
+	}{
+		{"unmasked", []step{{fin: true, op: 1, payload: []byte("hi"), unmask: true}}, 1002},
+		{"rsv1 without deflate", []step{{fin: true, rsv: 4, op: 1, payload: []byte("hi")}}, 1002},
+		{"rsv2", []step{{fin: true, rsv: 2, op: 1, payload: []byte("hi")}}, 1002},
+		{"rsv3 on ping", []step{{fin: true, rsv: 1, op: 9}}, 1002},
+		{"opcode 3", []step{{fin: true, op: 3}}, 1002},
+		{"opcode 7", []step{{fin: true, op: 7, payload: []byte("x")}}, 1002},
+		{"opcode 11", []step{{fin: true, op: 11}}, 1002},
+		{"opcode 15", []step{{fin: true, op: 15, payload: []byte("x")}}, 1002},
+		{"ping 126 bytes", []step{{fin: true, op: 9, payload: make([]byte, 126)}}, 1002},
+		{"fragmented ping", []step{{fin: false, op: 9, payload: []byte("a")}, {fin: true, op: 0, payload: []byte("b")}}, 1002},
+		{"continuation first", []step{{fin: true, op: 0, payload: []byte("x")}}, 1002},
+		{"text inside fragmented", []step{{fin: false, op: 1, payload: []byte("a")}, {fin: true, op: 1, payload: []byte("b")}}, 1002},
+		{"invalid utf8", []step{{fin: true, op: 1, payload: bad}}, 1007},
+		{"invalid utf8 first fragment", []step{{fin: false, op: 1, payload: bad[:13]}}, 1007},
+		{"utf8 truncated at end", []step{{fin: true, op: 1, payload: []byte{0x61, 0xe2, 0x82}}}, 1007},
+		{"utf8 split then bad", []step{{fin: false, op: 1, payload: []byte{0xe2}}, {fin: true, op: 0, payload: []byte{0x28, 0xa1}}}, 1007},
+		{"close 1 byte", []step{{fin: true, op: 8, payload: []byte{3}}}, 1002},
+		{"close code 999", []step{{fin: true, op: 8, payload: closePayload(999, "")}}, 1002},
+		{"close code 1004", []step{{fin: true, op: 8, payload: closePayload(1004, "")}}, 1002},
+		{"close code 1005", []step{{fin: true, op: 8, payload: closePayload(1005, "")}}, 1002},
+		{"close code 1006", []step{{fin: true, op: 8, payload: closePayload(1006, "")}}, 1002},
+		{"close code 1015", []step{{fin: true, op: 8, payload: closePayload(1015, "")}}, 1002},
+		{"close code 2999", []step{{fin: true, op: 8, payload: closePayload(2999, "")}}, 1002},
+		{"close code 5000", []step{{fin: true, op: 8, payload: closePayload(5000, "")}}, 1002},
+		{"close bad utf8 reason", []step{{fin: true, op: 8, payload: append(closePayload(1000, ""), 0xff)}}, 1007},
+		{"too big", []step{{fin: true, op: 2, payload: make([]byte, 1025)}}, 1009},
+		{"too big in fragments", []step{{fin: false, op: 2, payload: make([]byte, 1000)}, {fin: true, op: 0, payload: make([]byte, 100)}}, 1009},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			ts := h2ctest.NewServer(t, echoHandler(websocket.Options{ReadLimit: 1024}, done))
+			c := dialWS(t, ts, mode, "/", nil)
+			wsOK(t, c, mode)
+			for _, s := range tc.steps {
+				key := testKey
+				if s.unmask {
+					key = nil
+				}
+				c.raw(frame(s.fin, s.rsv, s.op, s.payload, key))
+			}
+			code, _ := c.expectClose()
+			if code != tc.want {
+				t.Fatalf("close code %d, want %d", code, tc.want)
+			}
+			c.send(true, 0, 8, closePayload(code, ""))
+			c.expectEOF()
+			err := <-done
+			if got := websocket.CloseStatus(err); got != websocket.StatusCode(tc.want) {
+				t.Fatalf("server read error %v (status %d), want status %d", err, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCloseCodes checks the codes a peer may send are accepted and the
+// reason reaches the handler.
+func TestCloseCodes(t *testing.T) { h2ctest.Run(t, testCloseCodes) }
+
+func testCloseCodes(t *testing.T, mode h2ctest.Mode) {
+	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999, 0} {
+		done := make(chan error, 1)
+		ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, done))
+		c := dialWS(t, ts, mode, "/", nil)
+		wsOK(t, c, mode)
+		payload := closePayload(code, "reason é")
+		wantCode := code
+		if code == 0 {
+			payload, wantCode = nil, 1005
+		}
+		c.send(true, 0, 8, payload)
+		got, _ := c.expectClose()
+		if got != wantCode {
+			t.Fatalf("code %d: echoed %d", code, got)
+		}
+		c.expectEOF()
+		err := <-done
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || int(ce.Code) != wantCode {
+			t.Fatalf("code %d: handler got %v", code, err)
+		}
+		if code != 0 && ce.Reason != "reason é" {
+			t.Fatalf("reason %q", ce.Reason)
+		}
+	}
+}
+
+// TestServerClose checks Close's handshake and the close Handler sends
+// when its function returns.
+func TestServerClose(t *testing.T) { h2ctest.Run(t, testServerClose) }
+
+func testServerClose(t *testing.T, mode h2ctest.Mode) {
+	closeErr := make(chan error, 1)
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		if err := c.Write(ctx, websocket.Text, []byte("hi")); err != nil {
+			t.Error(err)
+		}
+		if r := c.Request(); r.URL.Path != "/x" || c.HTTP2() != (mode != h2ctest.H1) {
+			t.Errorf("Request path %q, HTTP2 %v", r.URL.Path, c.HTTP2())
+		}
+		closeErr <- c.Close(4001, "done here")
+	}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/x", nil)
+	wsOK(t, c, mode)
+	if op, msg, _ := c.message(); op != 1 || string(msg) != "hi" {
+		t.Fatalf("got %d %q", op, msg)
+	}
+	code, reason := c.expectClose()
+	if code != 4001 || reason != "done here" {
+		t.Fatalf("close %d %q", code, reason)
+	}
+	c.send(true, 0, 8, closePayload(code, ""))
+	c.expectEOF()
+	if err := <-closeErr; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// TestHandlerReturnCloses checks Handler closes with 1000 when fn returns.
+func TestHandlerReturnCloses(t *testing.T) { h2ctest.Run(t, testHandlerReturnCloses) }
+
+func testHandlerReturnCloses(t *testing.T, mode h2ctest.Mode) {
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	if code, _ := c.expectClose(); code != 1000 {
+		t.Fatalf("close code %d, want 1000", code)
+	}
+	c.send(true, 0, 8, closePayload(1000, ""))
+	c.expectEOF()
+}
+
+// TestWriter checks a message written with Writer is one frame per Write
+// and a final frame, with pongs allowed in between.
+func TestWriter(t *testing.T) { h2ctest.Run(t, testWriter) }
+
+func testWriter(t *testing.T, mode h2ctest.Mode) {
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		w, err := c.Writer(ctx, websocket.Binary)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, s := range []string{"one", "two", "three"} {
+			if _, err := w.Write([]byte(s)); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+		if _, err := w.Write([]byte("x")); err == nil {
+			t.Error("Write after Close succeeded")
+		}
+		c.Read(ctx) // until the client's close
+	}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	want := []rframe{{false, 0, 2, []byte("one")}, {false, 0, 0, []byte("two")}, {false, 0, 0, []byte("three")}, {true, 0, 0, []byte{}}}
+	for i, w := range want {
+		f, err := c.next()
+		if err != nil || f.fin != w.fin || f.op != w.op || !bytes.Equal(f.payload, w.payload) {
+			t.Fatalf("frame %d: %+v %v, want %+v", i, f, err, w)
+		}
+	}
+	c.send(true, 0, 8, closePayload(1000, ""))
+	if code, _ := c.expectClose(); code != 1000 {
+		t.Fatalf("close %d", code)
+	}
+}
+
+// TestReaderStream reads a fragmented message with Reader.
+func TestReaderStream(t *testing.T) { h2ctest.Run(t, testReaderStream) }
+
+func testReaderStream(t *testing.T, mode h2ctest.Mode) {
+	got := make(chan string, 1)
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		typ, r, err := c.Reader(ctx)
+		if err != nil || typ != websocket.Text {
+			t.Errorf("Reader: %v %v", typ, err)
+			return
+		}
+		var b strings.Builder
+		buf := make([]byte, 3)
+		for {
+			n, err := r.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				if err.Error() != "EOF" {
+					t.Errorf("read: %v", err)
+				}
+				break
+			}
+		}
+		got <- b.String()
+		c.Read(ctx)
+	}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	c.send(false, 0, 1, []byte("stream"))
+	c.send(false, 0, 0, []byte("ed "))
+	c.send(true, 0, 0, []byte("κόσμε"))
+	if s := <-got; s != "streamed κόσμε" {
+		t.Fatalf("got %q", s)
+	}
+	c.send(true, 0, 8, closePayload(1000, ""))
+	c.expectClose()
+}
+
+// TestPingPong checks Ping waits for its pong and the hooks run.
+func TestPingPong(t *testing.T) { h2ctest.Run(t, testPingPong) }
+
+func testPingPong(t *testing.T, mode h2ctest.Mode) {
+	var mu sync.Mutex
+	var pings []string
+	pinged := make(chan error, 1)
+	opts := websocket.Options{OnPing: func(p []byte) {
+		mu.Lock()
+		pings = append(pings, string(p))
+		mu.Unlock()
+	}}
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		go func() { pinged <- c.Ping(ctx, []byte("are you there")) }()
+		c.Read(ctx)
+	}, opts))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	f, err := c.next()
+	if err != nil || f.op != 9 || string(f.payload) != "are you there" {
+		t.Fatalf("got %+v %v, want the server's ping", f, err)
+	}
+	c.send(true, 0, 10, f.payload)
+	if err := <-pinged; err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	c.send(true, 0, 9, []byte("client ping"))
+	if f, err := c.next(); err != nil || f.op != 10 || string(f.payload) != "client ping" {
+		t.Fatalf("got %+v %v, want pong", f, err)
+	}
+	c.send(true, 0, 8, closePayload(1000, ""))
+	c.expectClose()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(pings) != 1 || pings[0] != "client ping" {
+		t.Fatalf("OnPing saw %q", pings)
+	}
+}

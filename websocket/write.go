@@ -1,0 +1,335 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// Write writes p as one message of type typ. With permessage-deflate
+// negotiated, a message of at least Options.CompressionThreshold bytes is
+// compressed. Write is safe for concurrent use; messages do not
+// interleave.
+func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	if typ != Text && typ != Binary {
+		return fmt.Errorf("websocket: invalid message type %d", int(typ))
+	}
+	if err := c.acquire(ctx, c.msgSem); err != nil {
+		return err
+	}
+	defer func() { <-c.msgSem }()
+	if err := c.acquire(ctx, c.frameSem); err != nil {
+		return err
+	}
+	if err := c.beginWrite(ctx); err != nil {
+		<-c.frameSem
+		return err
+	}
+	err := c.writeMessage(byte(typ), p)
+	if err == nil {
+		err = c.flush()
+	}
+	return c.endWrite(err)
+}
+
+// beginWrite checks that frames may still be written and starts watching
+// ctx. The caller holds frameSem.
+func (c *Conn) beginWrite(ctx context.Context) error {
+	if c.wclosed || c.isClosed() {
+		return errClosed
+	}
+	return c.wctx.begin(ctx)
+}
+
+// endWrite releases frameSem and, if the write failed, fails the
+// connection; it returns the error to report.
+func (c *Conn) endWrite(err error) error {
+	interrupted := c.wctx.end()
+	<-c.frameSem
+	if err == nil {
+		return nil
+	}
+	if interrupted {
+		cause := context.Canceled
+		if ctx := c.wctx.context(); ctx != nil && context.Cause(ctx) != nil {
+			cause = context.Cause(ctx)
+		}
+		err = fmt.Errorf("websocket: write interrupted: %w", cause)
+	} else if !errors.Is(err, errClosed) {
+		err = fmt.Errorf("websocket: write: %w", err)
+	}
+	c.CloseNow()
+	return err
+}
+
+func (c *Conn) writeMessage(op byte, p []byte) error {
+	if !c.deflate || len(p) < c.threshold {
+		return c.writeFrame(true, false, op, p)
+	}
+	c.wsink.b = c.wsink.b[:0]
+	fw := c.wflate
+	if fw == nil {
+		fw = getFlateWriter(&c.wsink)
+	}
+	fw.Write(p)
+	fw.Flush()
+	c.releaseFlate(fw)
+	err := c.writeFrame(true, true, op, trimTail(c.wsink.b))
+	c.trimSink()
+	return err
+}
+
+// releaseFlate ends a message's use of the compressor fw.
+func (c *Conn) releaseFlate(fw *flate.Writer) {
+	switch {
+	case fw != c.wflate:
+		putFlateWriter(fw)
+	case c.dp.serverNoContext:
+		fw.Reset(&c.wsink)
+	}
+}
+
+// trimSink drops a compression buffer grown by an unusually large message.
+func (c *Conn) trimSink() {
+	if cap(c.wsink.b) > 1<<20 {
+		c.wsink.b = nil
+	}
+}
+
+// trimTail removes the sync-flush marker that ends a compressed message.
+func trimTail(b []byte) []byte {
+	if n := len(b) - len(deflateTail); n >= 0 && string(b[n:]) == deflateTail {
+		return b[:n]
+	}
+	return b
+}
+
+// writeFrame buffers one frame. The caller holds frameSem.
+func (c *Conn) writeFrame(fin, rsv1 bool, op byte, p []byte) error {
+	n := putHeader(c.whdr[:], fin, rsv1, op, len(p))
+	if _, err := c.bw.Write(c.whdr[:n]); err != nil {
+		return err
+	}
+	_, err := c.bw.Write(p)
+	return err
+}
+
+// flush sends the buffered frames. The caller holds frameSem.
+func (c *Conn) flush() error {
+	if err := c.bw.Flush(); err != nil {
+		return err
+	}
+	if c.http2 {
+		return c.rc.Flush()
+	}
+	return nil
+}
+
+// writeControl writes one control frame, waiting for the frame lock
+// unless the connection closes first. Pongs use it.
+func (c *Conn) writeControl(op byte, p []byte) error {
+	if err := c.acquire(context.Background(), c.frameSem); err != nil {
+		return err
+	}
+	if c.wclosed || c.isClosed() {
+		<-c.frameSem
+		return errClosed
+	}
+	err := c.writeFrame(true, false, op, p)
+	if err == nil {
+		err = c.flush()
+	}
+	<-c.frameSem
+	if err != nil {
+		c.CloseNow()
+	}
+	return err
+}
+
+// Ping sends a ping with data (at most 125 bytes) and waits for the pong
+// that echoes it, or for ctx to end. The pong is seen by the connection's
+// reader: Ping needs a concurrent Read (or Reader) to return.
+func (c *Conn) Ping(ctx context.Context, data []byte) error {
+	if len(data) > maxControlPayload {
+		return errors.New("websocket: ping payload over 125 bytes")
+	}
+	ch := make(chan struct{})
+	key := string(data)
+	c.pingMu.Lock()
+	if c.pings == nil {
+		c.pings = make(map[string]chan struct{})
+	}
+	if old, ok := c.pings[key]; ok {
+		ch = old
+	} else {
+		c.pings[key] = ch
+	}
+	c.pingMu.Unlock()
+	forget := func() {
+		c.pingMu.Lock()
+		if c.pings[key] == ch {
+			delete(c.pings, key)
+		}
+		c.pingMu.Unlock()
+	}
+	if err := c.acquire(ctx, c.frameSem); err != nil {
+		forget()
+		return err
+	}
+	if err := c.beginWrite(ctx); err != nil {
+		<-c.frameSem
+		forget()
+		return err
+	}
+	err := c.writeFrame(true, false, opPing, data)
+	if err == nil {
+		err = c.flush()
+	}
+	if err := c.endWrite(err); err != nil {
+		forget()
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		forget()
+		return ctx.Err()
+	case <-c.closed:
+		forget()
+		return errClosed
+	}
+}
+
+// gotPong releases the Ping waiting for the pong's payload, if any.
+func (c *Conn) gotPong(p []byte) {
+	c.pingMu.Lock()
+	if ch, ok := c.pings[string(p)]; ok {
+		close(ch)
+		delete(c.pings, string(p))
+	}
+	c.pingMu.Unlock()
+}
+
+// Writer returns a writer for one message of type typ, sent as one frame
+// per Write call (a fragmented message) and finished by Close, which
+// every Writer needs. Until then other messages wait; control frames
+// (pongs, pings, a close) may go between its frames. ctx bounds every
+// write of the message. With permessage-deflate negotiated the message
+// is compressed as a stream; a Write whose data the compressor holds
+// back sends no frame.
+func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if typ != Text && typ != Binary {
+		return nil, fmt.Errorf("websocket: invalid message type %d", int(typ))
+	}
+	if err := c.acquire(ctx, c.msgSem); err != nil {
+		return nil, err
+	}
+	w := &c.mw
+	w.ctx = ctx
+	w.op = byte(typ)
+	w.first = true
+	w.done = false
+	w.fw = nil
+	if c.deflate {
+		c.wsink.b = c.wsink.b[:0]
+		w.fw = c.wflate
+		if w.fw == nil {
+			w.fw = getFlateWriter(&c.wsink)
+		}
+	}
+	return w, nil
+}
+
+// messageWriter is the io.WriteCloser that Writer returns; one per Conn.
+type messageWriter struct {
+	c     *Conn
+	ctx   context.Context
+	op    byte
+	first bool
+	done  bool
+	fw    *flate.Writer // compressor of this message, nil if plain
+}
+
+var errWriterClosed = errors.New("websocket: write to a closed message writer")
+
+// Write sends p as one frame of the message.
+func (w *messageWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errWriterClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c := w.c
+	payload := p
+	if w.fw != nil {
+		c.wsink.b = c.wsink.b[:0]
+		w.fw.Write(p)
+		payload = c.wsink.b
+		if len(payload) == 0 {
+			return len(p), nil
+		}
+	}
+	if err := w.frame(false, payload); err != nil {
+		w.abort()
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close sends the message's final frame and lets other messages go.
+func (w *messageWriter) Close() error {
+	if w.done {
+		return errWriterClosed
+	}
+	c := w.c
+	var payload []byte
+	if w.fw != nil {
+		c.wsink.b = c.wsink.b[:0]
+		w.fw.Flush()
+		payload = trimTail(c.wsink.b)
+	}
+	err := w.frame(true, payload)
+	w.abort()
+	c.trimSink()
+	return err
+}
+
+// frame writes and flushes one frame of the message.
+func (w *messageWriter) frame(fin bool, p []byte) error {
+	c := w.c
+	if err := c.acquire(w.ctx, c.frameSem); err != nil {
+		return err
+	}
+	if err := c.beginWrite(w.ctx); err != nil {
+		<-c.frameSem
+		return err
+	}
+	op := byte(opContinuation)
+	if w.first {
+		op = w.op
+	}
+	err := c.writeFrame(fin, w.first && w.fw != nil, op, p)
+	if err == nil {
+		err = c.flush()
+	}
+	w.first = false
+	return c.endWrite(err)
+}
+
+// abort ends the message, releasing the compressor and the message lock.
+func (w *messageWriter) abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if w.fw != nil {
+		w.c.releaseFlate(w.fw)
+		w.fw = nil
+	}
+	<-w.c.msgSem
+}
