@@ -147,6 +147,8 @@ type ClientConn struct {
 	peerInitWindow    uint32
 	peerMaxStreams    uint32
 	peerMaxHeaderList uint32 // 0 means unlimited
+	// peerConnectProtocol is SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (RFC 8441).
+	peerConnectProtocol bool
 
 	sendWindow  int64 // connection-level send window
 	recvAvail   int64 // bytes the peer may still send on the connection

@@ -129,6 +129,12 @@ func (cc *ClientConn) onSettings(f *http2.SettingsFrame) error {
 			cc.peerMaxHeaderList = s.Val
 		case http2.SettingHeaderTableSize:
 			tableSize = &s.Val
+		case http2.SettingEnableConnectProtocol:
+			// RFC 8441 §3: once 1, a server may not take it back.
+			if cc.peerConnectProtocol && s.Val == 0 {
+				return http2.ConnectionError(http2.ErrCodeProtocol)
+			}
+			cc.peerConnectProtocol = s.Val == 1
 		}
 		return nil
 	})

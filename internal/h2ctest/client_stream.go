@@ -94,6 +94,24 @@ func (cc *ClientConn) startStream(req *http.Request) (*clientStream, error) {
 	if err != nil {
 		return nil, err
 	}
+	endStream := outgoingLength(req) == 0 && len(req.Trailer) == 0
+	cs, err := cc.openStream(req, fields, listSize, endStream, false)
+	if err != nil {
+		return nil, err
+	}
+	if endStream {
+		cs.closeReqBody()
+	} else {
+		go cs.writeBody()
+	}
+	return cs, nil
+}
+
+// openStream reserves a stream slot, registers a stream for req under the
+// next ID and writes fields as its HEADERS, with END_STREAM if endStream.
+// If extended is set, the server must have enabled extended CONNECT in
+// its SETTINGS (RFC 8441 §3).
+func (cc *ClientConn) openStream(req *http.Request, fields []hpack.HeaderField, listSize uint64, endStream, extended bool) (*clientStream, error) {
 	ctx := req.Context()
 	if err := cc.reserveSlot(ctx, listSize); err != nil {
 		return nil, err
@@ -112,14 +130,17 @@ func (cc *ClientConn) startStream(req *http.Request) (*clientStream, error) {
 
 	cc.mu.Lock()
 	cc.reserved--
-	if err := cc.usableLocked(); err != nil {
+	err := cc.usableLocked()
+	if err == nil && extended && !cc.peerConnectProtocol {
+		err = ErrNoExtendedConnect
+	}
+	if err != nil {
 		cc.cond.Broadcast()
 		cc.mu.Unlock()
 		return nil, err
 	}
 	cs := cc.newStreamLocked(req, cc.nextStreamID)
 	cc.nextStreamID += 2
-	endStream := outgoingLength(req) == 0 && len(req.Trailer) == 0
 	cs.localClosed = endStream
 	cc.mu.Unlock()
 
@@ -131,11 +152,6 @@ func (cc *ClientConn) startStream(req *http.Request) (*clientStream, error) {
 		err = fmt.Errorf("h2ctest: writing request headers: %w", err)
 		cc.closeWithError(err)
 		return nil, err
-	}
-	if endStream {
-		cs.closeReqBody()
-	} else {
-		go cs.writeBody()
 	}
 	return cs, nil
 }
