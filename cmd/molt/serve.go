@@ -54,6 +54,8 @@ try:
   curl -v --http2-prior-knowledge http://%[1]s/  # HTTP/2 straight away
   curl -v http://%[1]s/                          # plain HTTP/1.1
   curl --http2 --data-binary @README.md http://%[1]s/echo
+  ws://%[1]s/ws: a WebSocket echo (HTTP/1.1, or HTTP/2 by extended CONNECT); in a browser's console:
+    s = new WebSocket("ws://%[1]s/ws"); s.onmessage = e => console.log(e.data); s.onopen = () => s.send("hi")
 `, ln.Addr())
 	return app.Serve(ctx, ln)
 }

@@ -6,13 +6,22 @@
 //	*    /echo       the request body, whole
 //	GET  /bytes/{n}  n bytes (n at most MaxBytes)
 //	GET  /healthz    "ok"
+//	     /ws         a WebSocket echo: each message back with its type, over
+//	                 HTTP/1.1 (RFC 6455) and HTTP/2 (RFC 8441 extended
+//	                 CONNECT), permessage-deflate on, any origin
+//
+// Importing demo imports molt's websocket package, which switches on
+// extended CONNECT (GODEBUG=http2xconnect=1) for the whole process.
 package demo
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/molt-http/molt/websocket"
 )
 
 // MaxBytes is the largest n that /bytes/{n} serves.
@@ -37,6 +46,10 @@ func Register(mux Mux) {
 	mux.HandleFunc("/echo", Echo)
 	mux.HandleFunc("GET /bytes/{n}", Bytes)
 	mux.HandleFunc("GET /healthz", Healthz)
+	// No method in the pattern: a WebSocket arrives as GET over HTTP/1.1
+	// and as CONNECT over HTTP/2, and a ServeMux has no rule that sends an
+	// extended CONNECT to a GET route (molt's router has).
+	mux.HandleFunc("/ws", WebSocket.ServeHTTP)
 }
 
 // Handler returns the routes of `molt serve` on an *http.ServeMux, the
@@ -101,5 +114,36 @@ func Bytes(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		n -= int64(len(chunk))
+	}
+}
+
+// WebSocket is the /ws endpoint: it sends every message back with its
+// type until the client closes. It accepts any Origin, since it is a demo
+// (a real endpoint keeps the same-origin default), and negotiates
+// permessage-deflate without context takeover.
+var WebSocket http.Handler = websocket.Handler(wsEcho, websocket.Options{
+	AllowAnyOrigin: true,
+	Compression:    websocket.CompressionNoContextTakeover,
+})
+
+// wsKeepBuffer is the largest message buffer wsEcho keeps for the next
+// message; a larger one (up to the 32 MiB read limit) is let go.
+const wsKeepBuffer = 64 << 10
+
+// wsEcho echoes messages on c, reusing one buffer, until a read or a write
+// fails (the client closed, or the server is shutting down).
+func wsEcho(ctx context.Context, c *websocket.Conn) {
+	var buf []byte
+	for {
+		typ, msg, err := c.AppendMessage(ctx, buf[:0])
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+		if buf = msg; cap(buf) > wsKeepBuffer {
+			buf = nil
+		}
 	}
 }
