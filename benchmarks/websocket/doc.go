@@ -1,0 +1,18 @@
+// Package websocket compares WebSocket echo round trips of molt's
+// websocket package with gorilla/websocket and coder/websocket, in one
+// run: binary messages of 16 B, 1 KiB and 64 KiB, one at a time on one
+// connection over loopback, over HTTP/1.1 for all three and over HTTP/2
+// (RFC 8441 extended CONNECT, h2c prior knowledge) for molt, the only one
+// of them that can serve a WebSocket on an HTTP/2 stream.
+//
+// Every server runs in-process, so that testing's allocation counts see
+// it, and runs its idiomatic fastest echo loop (servers.go, molt.go). The
+// client is the package's own (client.go, h2.go): it sends one prebuilt
+// masked frame per round trip and reads the echo without allocating
+// (TestClientAllocs), so its cost is the same for every server and the
+// allocations a benchmark reports are the server's. The floor (floor.go)
+// is no library but a bare frame echo, to show what the loopback and the
+// client cost by themselves.
+//
+//	cd benchmarks/websocket && ./bench.sh
+package websocket

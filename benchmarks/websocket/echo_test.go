@@ -1,0 +1,315 @@
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/molt-http/molt/server"
+)
+
+// An echoServer is one of the servers under comparison.
+type echoServer struct {
+	name  string
+	h2    bool // reachable over HTTP/2 with extended CONNECT
+	start func(tb testing.TB) (addr string)
+}
+
+// echoServers are the servers of the comparison: molt's websocket package
+// on molt's server; gorilla/websocket and coder/websocket on net/http's
+// server (they hijack, so they cannot serve HTTP/2 streams); and the floor.
+var echoServers = []echoServer{
+	{"molt", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho()) }},
+	{"gorilla", false, func(tb testing.TB) string { return startHTTP(tb, GorillaEcho()) }},
+	{"coder", false, func(tb testing.TB) string { return startHTTP(tb, CoderEcho()) }},
+	{"floor", true, startFloor},
+}
+
+// A transport is a way the client reaches the server.
+type transport struct {
+	name string
+	dial func(addr, path string) (*client, error)
+}
+
+var transports = []transport{
+	{"h1", dialH1},
+	{"h2c-prior", dialH2},
+}
+
+// benchSizes are the message sizes of the benchmarks.
+var benchSizes = []struct {
+	name string
+	n    int
+}{
+	{"16B", 16},
+	{"1KiB", 1 << 10},
+	{"64KiB", 64 << 10},
+}
+
+// listen opens a loopback listener on a free port.
+func listen(tb testing.TB) net.Listener {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	return ln
+}
+
+// tracked wraps h so that waitHandlers can wait for its calls to return:
+// a hijacked connection is out of the server's reach, and its handler
+// returns only once the client has closed.
+func tracked(h http.Handler) (http.Handler, *sync.WaitGroup) {
+	wg := new(sync.WaitGroup)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wg.Add(1)
+		defer wg.Done()
+		h.ServeHTTP(w, r)
+	}), wg
+}
+
+// waitHandlers waits at most 10 seconds for wg.
+func waitHandlers(tb testing.TB, name string, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		tb.Errorf("%s: handlers still running 10s after the clients closed", name)
+	}
+}
+
+// startMolt serves h with molt's server (HTTP/1.1, h2c upgrade and h2c
+// prior knowledge on one port) and stops it when tb ends; the clients,
+// registered later, are closed first.
+func startMolt(tb testing.TB, h http.Handler) string {
+	tb.Helper()
+	h, wg := tracked(h)
+	srv, err := server.New(server.Config{Handler: h, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatalf("server.New: %v", err)
+	}
+	ln := listen(tb)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	tb.Cleanup(func() {
+		waitHandlers(tb, "molt", wg)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			tb.Errorf("molt Shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			tb.Errorf("molt Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// startHTTP serves h with net/http's server and stops it when tb ends.
+func startHTTP(tb testing.TB, h http.Handler) string {
+	tb.Helper()
+	h, wg := tracked(h)
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(slog.DiscardHandler, slog.LevelWarn),
+	}
+	ln := listen(tb)
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	tb.Cleanup(func() {
+		waitHandlers(tb, "net/http", wg)
+		hs.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			tb.Errorf("net/http Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// startFloor serves the floor (serveFloor) on its own accept loop and
+// stops it when tb ends.
+func startFloor(tb testing.TB) string {
+	tb.Helper()
+	ln := listen(tb)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { serveFloor(c) })
+		}
+	})
+	tb.Cleanup(func() {
+		ln.Close()
+		waitHandlers(tb, "floor", &wg)
+	})
+	return ln.Addr().String()
+}
+
+// dial opens a client to srv over tr, closed (close 1000 expected back)
+// when tb ends.
+func dial(tb testing.TB, srv echoServer, tr transport, addr string) *client {
+	tb.Helper()
+	c, err := tr.dial(addr, "/ws")
+	if err != nil {
+		tb.Fatalf("%s over %s: %v", srv.name, tr.name, err)
+	}
+	tb.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			tb.Errorf("%s over %s: close: %v", srv.name, tr.name, err)
+		}
+	})
+	return c
+}
+
+// payload returns n bytes: printable ASCII for a text message (so valid
+// UTF-8), random bytes for a binary one.
+func payload(op byte, n int, rng *rand.Rand) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		if op == opText {
+			p[i] = byte(' ' + rng.IntN(95))
+		} else {
+			p[i] = byte(rng.Uint32())
+		}
+	}
+	return p
+}
+
+func maskKey(rng *rand.Rand) [4]byte {
+	var k [4]byte
+	for i := range k {
+		k[i] = byte(rng.Uint32())
+	}
+	return k
+}
+
+// TestEcho checks that every server echoes text and binary messages of
+// every size the benchmarks use (and the length encodings' edges) byte for
+// byte, with their type, over every transport it supports, and answers
+// the client's close 1000 with a close 1000; so that no server can look
+// fast by not doing the work.
+func TestEcho(t *testing.T) {
+	sizes := []int{0, 1, 16, 125, 126, 1 << 10, 65535, 64 << 10, 64<<10 + 1, 1 << 20}
+	for _, srv := range echoServers {
+		for _, tr := range transports {
+			if tr.name != "h1" && !srv.h2 {
+				continue
+			}
+			t.Run(srv.name+"/"+tr.name, func(t *testing.T) {
+				c := dial(t, srv, tr, srv.start(t))
+				c.SetDeadline(time.Now().Add(time.Minute))
+				rng := rand.New(rand.NewPCG(1, 2))
+				for _, n := range sizes {
+					for _, op := range []byte{opText, opBinary} {
+						p := payload(op, n, rng)
+						gotOp, got, err := c.RoundTrip(maskedFrame(op, p, maskKey(rng)))
+						if err != nil {
+							t.Fatalf("%d-byte message of type %d: %v", n, op, err)
+						}
+						if gotOp != op || !bytes.Equal(got, p) {
+							t.Fatalf("%d-byte message of type %d: echo of type %d, %d bytes, equal %v",
+								n, op, gotOp, len(got), bytes.Equal(got, p))
+						}
+					}
+				}
+				c.SetDeadline(time.Time{})
+			})
+		}
+	}
+}
+
+// TestClientAllocs checks that the benchmark client allocates nothing per
+// round trip, over HTTP/1.1 and HTTP/2, so that the allocations the
+// benchmarks report (the whole process's) are the server's. It runs
+// against the floor server, which allocates nothing either: zero in total
+// means zero on both sides.
+func TestClientAllocs(t *testing.T) {
+	for _, tr := range transports {
+		for _, size := range benchSizes {
+			t.Run(tr.name+"/"+size.name, func(t *testing.T) {
+				srv := echoServers[len(echoServers)-1]
+				c := dial(t, srv, tr, srv.start(t))
+				rng := rand.New(rand.NewPCG(3, 4))
+				f := maskedFrame(opBinary, payload(opBinary, size.n, rng), maskKey(rng))
+				var err error
+				allocs := testing.AllocsPerRun(500, func() {
+					var msg []byte
+					if _, msg, err = c.RoundTrip(f); err == nil && len(msg) != size.n {
+						err = fmt.Errorf("echo of %d bytes, want %d", len(msg), size.n)
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if allocs != 0 {
+					t.Errorf("%v allocations per round trip, want 0", allocs)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkEcho measures one round trip per operation: the client sends a
+// binary message of the size and reads the echo. Each server runs
+// in-process with the client on one connection over loopback; allocs/op
+// are the server's (the client's are zero, TestClientAllocs). rt/s is
+// round trips per second, 1e9 / ns/op.
+func BenchmarkEcho(b *testing.B) {
+	for _, tr := range transports {
+		b.Run("proto="+tr.name, func(b *testing.B) {
+			for _, size := range benchSizes {
+				b.Run("size="+size.name, func(b *testing.B) {
+					for _, srv := range echoServers {
+						if tr.name != "h1" && !srv.h2 {
+							continue
+						}
+						b.Run("server="+srv.name, func(b *testing.B) {
+							benchEcho(b, srv, tr, size.n)
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+func benchEcho(b *testing.B, srv echoServer, tr transport, n int) {
+	c := dial(b, srv, tr, srv.start(b))
+	rng := rand.New(rand.NewPCG(5, 6))
+	p := payload(opBinary, n, rng)
+	f := maskedFrame(opBinary, p, maskKey(rng))
+	// Steady state: the buffers of both sides have grown to the message.
+	for range 100 {
+		if _, _, err := c.RoundTrip(f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var msg []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if _, msg, err = c.RoundTrip(f); err != nil {
+			b.Fatal(err)
+		}
+		if len(msg) != n {
+			b.Fatalf("echo of %d bytes, want %d", len(msg), n)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
+	if !bytes.Equal(msg, p) {
+		b.Fatal("the last echo differs from the message")
+	}
+}

@@ -1,0 +1,29 @@
+package websocket
+
+import (
+	"context"
+	"net/http"
+
+	moltws "github.com/molt-http/molt/websocket"
+)
+
+// MoltEcho is molt's websocket package in its allocation-free loop:
+// AppendMessage into a reused buffer, then Write. It is mounted with
+// websocket.Handler (which closes the connection when the loop ends),
+// accepts any origin, and leaves compression at its default (disabled;
+// the benchmark client offers none anyway).
+func MoltEcho() http.Handler {
+	return moltws.Handler(func(ctx context.Context, c *moltws.Conn) {
+		var buf []byte
+		for {
+			typ, msg, err := c.AppendMessage(ctx, buf[:0])
+			if err != nil {
+				return
+			}
+			buf = msg
+			if err := c.Write(ctx, typ, buf); err != nil {
+				return
+			}
+		}
+	}, moltws.Options{AllowAnyOrigin: true})
+}
