@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -22,14 +23,16 @@ import (
 // RFC 8441 over HTTP/2 by prior knowledge with the client's own framing
 // code (h2Stream), and handles only what the benchmark client sends:
 // unfragmented data frames and the close, which it echoes and returns.
-func serveFloor(conn net.Conn) {
+// Over HTTP/2 it gives the received data back in WINDOW_UPDATEs once
+// batch bytes have piled up (0: after every DATA frame).
+func serveFloor(conn net.Conn, batch uint32) {
 	defer conn.Close()
 	br := bufio.NewReader(conn)
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	pre, err := br.Peek(len(http2.ClientPreface))
 	if err == nil && string(pre) == http2.ClientPreface {
 		br.Discard(len(pre))
-		s, err := acceptH2(conn, br)
+		s, err := acceptH2(conn, br, batch)
 		if err != nil {
 			return
 		}
@@ -53,19 +56,23 @@ func serveFloor(conn net.Conn) {
 
 // acceptH2 is the server side of dialH2, after the preface: SETTINGS with
 // ENABLE_CONNECT_PROTOCOL=1, then a CONNECT on stream 1, answered 200.
-func acceptH2(conn net.Conn, br *bufio.Reader) (*h2Stream, error) {
+func acceptH2(conn net.Conn, br *bufio.Reader, batch uint32) (*h2Stream, error) {
 	s := newH2Stream(conn, br)
+	s.batch = batch
 	if err := s.writeSettings(true); err != nil {
 		return nil, err
 	}
 	for {
-		f, err := s.next()
+		ev, err := s.next()
 		if err != nil {
 			return nil, err
 		}
-		if h, ok := f.(*http2.MetaHeadersFrame); ok {
+		if ev.kind == evData {
+			return nil, errors.New("DATA before the CONNECT")
+		}
+		if ev.kind == evHeaders {
 			status := "200"
-			if h.PseudoValue("method") != "CONNECT" || h.PseudoValue("protocol") != "websocket" {
+			if ev.pseudo("method") != "CONNECT" || ev.pseudo("protocol") != "websocket" {
 				status = "400"
 			}
 			var hb bytes.Buffer
@@ -144,10 +151,19 @@ func floorLoop(br *bufio.Reader, w io.Writer) {
 	}
 }
 
-// unmask XORs p with the masking key, eight bytes at a time.
+// unmask XORs p with the masking key, 32 bytes per iteration (more than
+// twice as fast as 8 at a time: one bounds check for four words).
 func unmask(p []byte, key [4]byte) {
 	k := uint64(binary.LittleEndian.Uint32(key[:]))
 	k |= k << 32
+	for len(p) >= 32 {
+		x := p[:32:32]
+		binary.LittleEndian.PutUint64(x[0:], binary.LittleEndian.Uint64(x[0:])^k)
+		binary.LittleEndian.PutUint64(x[8:], binary.LittleEndian.Uint64(x[8:])^k)
+		binary.LittleEndian.PutUint64(x[16:], binary.LittleEndian.Uint64(x[16:])^k)
+		binary.LittleEndian.PutUint64(x[24:], binary.LittleEndian.Uint64(x[24:])^k)
+		p = p[32:]
+	}
 	for len(p) >= 8 {
 		binary.LittleEndian.PutUint64(p, binary.LittleEndian.Uint64(p)^k)
 		p = p[8:]

@@ -3,8 +3,10 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -15,28 +17,77 @@ import (
 // streamID is the one stream the HTTP/2 client opens.
 const streamID = 1
 
-// windowBatch is how many received bytes the client lets pile up before
-// it gives them back to the server in WINDOW_UPDATEs.
-const windowBatch = 1 << 20
+// maxFrameSize is the largest frame payload this side accepts: the
+// protocol's default, which it never raises.
+const maxFrameSize = 16384
+
+// Frame types and flags of RFC 9113, section 6.
+const (
+	frameData         = 0x0
+	frameHeaders      = 0x1
+	frameRSTStream    = 0x3
+	frameSettings     = 0x4
+	framePing         = 0x6
+	frameGoAway       = 0x7
+	frameWindowUpdate = 0x8
+
+	flagEndStream  = 0x1
+	flagAck        = 0x1
+	flagEndHeaders = 0x4
+	flagPadded     = 0x8
+	flagPriority   = 0x20
+)
 
 // h2Stream carries the WebSocket bytes of one extended CONNECT stream
-// (RFC 8441) over x/net's Framer: Read returns the payload of the
-// server's DATA frames, Write sends DATA frames within the server's flow
-// control windows. It handles the frames that come in between (SETTINGS,
-// PING, WINDOW_UPDATE) itself and allocates nothing per frame.
+// (RFC 8441): Read returns the payload of the peer's DATA frames, Write
+// sends DATA frames within the peer's flow control windows. It handles the
+// frames that come in between (SETTINGS, PING, WINDOW_UPDATE) itself. It
+// writes with x/net's Framer but reads frames with its own few lines,
+// because the Framer allocates every frame but DATA (a WINDOW_UPDATE per
+// message from x/net's server would count as the server's allocation);
+// it allocates nothing per frame.
 type h2Stream struct {
-	fr  *http2.Framer
-	bw  *bufio.Writer
-	cur []byte // unread payload of the current DATA frame
-	eof bool   // the server ended the stream
+	fr   *http2.Framer // for writing
+	bw   *bufio.Writer
+	br   *bufio.Reader
+	hdr  [9]byte
+	rbuf [maxFrameSize]byte
+	cur  []byte // unread payload of the current DATA frame
+	eof  bool   // the peer ended the stream
 
-	maxFrame   int   // the server's SETTINGS_MAX_FRAME_SIZE
-	initWindow int64 // the server's SETTINGS_INITIAL_WINDOW_SIZE
-	connWindow int64 // what the client may still send on the connection
-	strWindow  int64 // ... and on the stream
+	batch      uint32 // received bytes to pile up before giving them back
+	maxFrame   int    // the peer's SETTINGS_MAX_FRAME_SIZE
+	initWindow int64  // the peer's SETTINGS_INITIAL_WINDOW_SIZE
+	connWindow int64  // what this side may still send on the connection
+	strWindow  int64  // ... and on the stream
 	unacked    uint32
-	settings   bool // the server's first SETTINGS arrived
-	connect    bool // the server's SETTINGS_ENABLE_CONNECT_PROTOCOL is 1
+	settings   bool // the peer's first SETTINGS arrived
+	connect    bool // the peer's SETTINGS_ENABLE_CONNECT_PROTOCOL is 1
+	dec        *hpack.Decoder
+}
+
+// Kinds of h2Event.
+const (
+	evNone    = iota // a frame next handled itself
+	evData           // a DATA frame of stream 1
+	evHeaders        // a HEADERS frame of stream 1
+)
+
+// An h2Event is what next returns.
+type h2Event struct {
+	kind      int
+	data      []byte
+	endStream bool
+	fields    []hpack.HeaderField
+}
+
+func (e h2Event) pseudo(name string) string {
+	for _, f := range e.fields {
+		if f.Name == ":"+name {
+			return f.Value
+		}
+	}
+	return ""
 }
 
 // dialH2 opens a WebSocket to ws://addr/path over HTTP/2 by prior
@@ -87,24 +138,23 @@ func handshakeH2(conn net.Conn, addr, path string) (*h2Stream, error) {
 		return nil, err
 	}
 	for {
-		f, err := s.next()
+		ev, err := s.next()
 		if err != nil {
 			return nil, fmt.Errorf("waiting for the CONNECT response: %w", err)
 		}
-		h, ok := f.(*http2.MetaHeadersFrame)
-		if !ok {
-			if f != nil {
-				return nil, fmt.Errorf("%v before the CONNECT response", f.Header())
-			}
+		switch ev.kind {
+		case evNone:
 			continue
+		case evData:
+			return nil, errors.New("DATA before the CONNECT response")
 		}
-		if st := h.PseudoValue("status"); st != "200" {
+		if st := ev.pseudo("status"); st != "200" {
 			return nil, fmt.Errorf("CONNECT answered %s, want 200", st)
 		}
-		if h.StreamEnded() {
+		if ev.endStream {
 			return nil, errors.New("CONNECT response ended the stream")
 		}
-		for _, hf := range h.RegularFields() {
+		for _, hf := range ev.fields {
 			if hf.Name == "sec-websocket-extensions" {
 				return nil, fmt.Errorf("extension %q accepted, none offered", hf.Value)
 			}
@@ -114,26 +164,26 @@ func handshakeH2(conn net.Conn, addr, path string) (*h2Stream, error) {
 }
 
 // newH2Stream returns the stream of an HTTP/2 connection whose frames are
-// read from br and written to conn.
+// read from br and written to conn. It gives received data back to the
+// peer in batches of 1 MiB.
 func newH2Stream(conn net.Conn, br *bufio.Reader) *h2Stream {
 	bw := bufio.NewWriterSize(conn, 128<<10)
-	s := &h2Stream{
-		fr:         http2.NewFramer(bw, br),
+	return &h2Stream{
+		fr:         http2.NewFramer(bw, nil),
 		bw:         bw,
+		br:         br,
+		batch:      1 << 20,
 		maxFrame:   16384,
 		initWindow: 65535,
 		connWindow: 65535,
 		strWindow:  65535,
+		dec:        hpack.NewDecoder(4096, nil),
 	}
-	s.fr.SetReuseFrames()
-	s.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	s.fr.MaxHeaderListSize = 1 << 20
-	return s
 }
 
 // writeSettings sends the first SETTINGS, with a large receive window so
 // that the peer is never held up by this side (which gives the window back
-// in batches of windowBatch) and, from a server, ENABLE_CONNECT_PROTOCOL=1.
+// in batches) and, from a server, ENABLE_CONNECT_PROTOCOL=1.
 func (s *h2Stream) writeSettings(server bool) error {
 	settings := []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 1 << 30}}
 	if server {
@@ -149,95 +199,132 @@ func (s *h2Stream) writeSettings(server bool) error {
 }
 
 // next reads one frame and handles the connection-level ones. It returns
-// the frames of stream 1 that are the caller's business (DATA, HEADERS)
-// and nil for the others.
-func (s *h2Stream) next() (http2.Frame, error) {
-	f, err := s.fr.ReadFrame()
-	if err != nil {
-		return nil, err
+// the DATA and HEADERS frames of stream 1, which are the caller's
+// business; the data is valid until the next call.
+func (s *h2Stream) next() (h2Event, error) {
+	if _, err := io.ReadFull(s.br, s.hdr[:]); err != nil {
+		return h2Event{}, err
 	}
-	switch f := f.(type) {
-	case *http2.SettingsFrame:
-		if f.IsAck() {
-			return nil, nil
-		}
-		err := f.ForeachSetting(func(st http2.Setting) error {
-			switch st.ID {
-			case http2.SettingMaxFrameSize:
-				s.maxFrame = int(st.Val)
-			case http2.SettingInitialWindowSize:
-				s.strWindow += int64(st.Val) - s.initWindow
-				s.initWindow = int64(st.Val)
-			case http2.SettingEnableConnectProtocol:
-				s.connect = st.Val == 1
+	n := int(s.hdr[0])<<16 | int(s.hdr[1])<<8 | int(s.hdr[2])
+	typ, flags := s.hdr[3], s.hdr[4]
+	stream := binary.BigEndian.Uint32(s.hdr[5:]) & (1<<31 - 1)
+	if n > maxFrameSize {
+		return h2Event{}, fmt.Errorf("frame of type %d and %d bytes", typ, n)
+	}
+	p := s.rbuf[:n]
+	if _, err := io.ReadFull(s.br, p); err != nil {
+		return h2Event{}, err
+	}
+	if (typ == frameData || typ == frameHeaders) && stream != streamID {
+		return h2Event{}, fmt.Errorf("frame of type %d on stream %d", typ, stream)
+	}
+	switch typ {
+	case frameData, frameHeaders:
+		if flags&flagPadded != 0 {
+			if n == 0 || int(p[0]) >= n {
+				return h2Event{}, fmt.Errorf("frame of type %d with bad padding", typ)
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+			p = p[1 : n-int(p[0])]
+		}
+		ev := h2Event{kind: evHeaders, endStream: flags&flagEndStream != 0}
+		if typ == frameData {
+			ev.kind = evData
+			ev.data = p
+			return ev, s.consumed(uint32(n))
+		}
+		if flags&flagPriority != 0 {
+			if len(p) < 5 {
+				return h2Event{}, errors.New("short HEADERS")
+			}
+			p = p[5:]
+		}
+		if flags&flagEndHeaders == 0 {
+			return h2Event{}, errors.New("HEADERS with CONTINUATION: not supported")
+		}
+		var err error
+		ev.fields, err = s.dec.DecodeFull(p)
+		return ev, err
+	case frameSettings:
+		if flags&flagAck != 0 {
+			return h2Event{}, nil
+		}
+		for ; len(p) >= 6; p = p[6:] {
+			v := binary.BigEndian.Uint32(p[2:])
+			switch http2.SettingID(binary.BigEndian.Uint16(p)) {
+			case http2.SettingMaxFrameSize:
+				s.maxFrame = int(v)
+			case http2.SettingInitialWindowSize:
+				s.strWindow += int64(v) - s.initWindow
+				s.initWindow = int64(v)
+			case http2.SettingEnableConnectProtocol:
+				s.connect = v == 1
+			}
 		}
 		s.settings = true
 		if err := s.fr.WriteSettingsAck(); err != nil {
-			return nil, err
+			return h2Event{}, err
 		}
-		return nil, s.bw.Flush()
-	case *http2.WindowUpdateFrame:
-		switch f.StreamID {
+		return h2Event{}, s.bw.Flush()
+	case frameWindowUpdate:
+		if n != 4 {
+			return h2Event{}, errors.New("bad WINDOW_UPDATE")
+		}
+		inc := int64(binary.BigEndian.Uint32(p) & (1<<31 - 1))
+		switch stream {
 		case 0:
-			s.connWindow += int64(f.Increment)
+			s.connWindow += inc
 		case streamID:
-			s.strWindow += int64(f.Increment)
+			s.strWindow += inc
 		}
-		return nil, nil
-	case *http2.PingFrame:
-		if f.IsAck() {
-			return nil, nil
+		return h2Event{}, nil
+	case framePing:
+		if flags&flagAck != 0 || n != 8 {
+			return h2Event{}, nil
 		}
-		if err := s.fr.WritePing(true, f.Data); err != nil {
-			return nil, err
+		if err := s.fr.WritePing(true, [8]byte(p)); err != nil {
+			return h2Event{}, err
 		}
-		return nil, s.bw.Flush()
-	case *http2.GoAwayFrame:
-		return nil, fmt.Errorf("GOAWAY %v", f.ErrCode)
-	case *http2.RSTStreamFrame:
-		return nil, fmt.Errorf("RST_STREAM %v", f.ErrCode)
-	case *http2.DataFrame, *http2.MetaHeadersFrame:
-		if f.Header().StreamID != streamID {
-			return nil, fmt.Errorf("%v on an unknown stream", f.Header())
-		}
-		return f, nil
+		return h2Event{}, s.bw.Flush()
+	case frameGoAway:
+		return h2Event{}, errors.New("GOAWAY")
+	case frameRSTStream:
+		return h2Event{}, fmt.Errorf("RST_STREAM on stream %d", stream)
 	}
-	return nil, nil
+	return h2Event{}, nil
 }
 
-// Read returns the payload of the server's DATA frames on stream 1.
+// consumed counts n received bytes of flow-controlled data, and gives
+// them back to the peer in WINDOW_UPDATEs (connection and stream) once
+// batch of them have piled up.
+func (s *h2Stream) consumed(n uint32) error {
+	s.unacked += n
+	if s.unacked < s.batch || s.unacked == 0 {
+		return nil
+	}
+	if err := s.fr.WriteWindowUpdate(0, s.unacked); err != nil {
+		return err
+	}
+	if err := s.fr.WriteWindowUpdate(streamID, s.unacked); err != nil {
+		return err
+	}
+	s.unacked = 0
+	return s.bw.Flush()
+}
+
+// Read returns the payload of the peer's DATA frames on stream 1.
 func (s *h2Stream) Read(p []byte) (int, error) {
 	for len(s.cur) == 0 {
 		if s.eof {
-			return 0, errors.New("server ended the stream")
+			return 0, errors.New("peer ended the stream")
 		}
-		f, err := s.next()
+		ev, err := s.next()
 		if err != nil {
 			return 0, err
 		}
-		switch f := f.(type) {
-		case *http2.DataFrame:
-			s.cur = f.Data()
-			s.eof = f.StreamEnded()
-			s.unacked += f.Length
-			if s.unacked >= windowBatch {
-				if err := s.fr.WriteWindowUpdate(0, s.unacked); err != nil {
-					return 0, err
-				}
-				if err := s.fr.WriteWindowUpdate(streamID, s.unacked); err != nil {
-					return 0, err
-				}
-				if err := s.bw.Flush(); err != nil {
-					return 0, err
-				}
-				s.unacked = 0
-			}
-		case *http2.MetaHeadersFrame:
+		switch ev.kind {
+		case evData:
+			s.cur, s.eof = ev.data, ev.endStream
+		case evHeaders:
 			s.eof = true // trailers
 		}
 	}
@@ -260,12 +347,12 @@ func (s *h2Stream) Write(p []byte) (int, error) {
 			if err := s.bw.Flush(); err != nil {
 				return written, err
 			}
-			f, err := s.next()
+			ev, err := s.next()
 			if err != nil {
 				return written, err
 			}
-			if f != nil {
-				return written, fmt.Errorf("%v while waiting for flow control window", f.Header())
+			if ev.kind != evNone {
+				return written, errors.New("DATA or HEADERS while waiting for flow control window")
 			}
 			continue
 		}
