@@ -119,7 +119,7 @@ func (cc *ClientConn) connect(ctx context.Context, u *url.URL, pseudo []hpack.He
 		ProtoMajor: 2,
 		Header:     header,
 	}).WithContext(ctx)
-	cs, err := cc.openStream(req, fields, size, false, extended)
+	cs, err := cc.openStream(req, fields, size, false, extended, true)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,9 @@ func (s *Stream) Response() *http.Response { return s.res }
 func (s *Stream) ID() uint32 { return s.cs.id }
 
 // Read reads DATA received on the stream. It returns io.EOF once the
-// server ended the stream, and an error if the stream was reset.
+// server ended the stream, and an error if the stream was reset; data that
+// arrived before the server's RST_STREAM is read first, as with x/net's
+// transport, so a test can tell what came before the reset.
 func (s *Stream) Read(p []byte) (int, error) { return s.res.Body.Read(p) }
 
 // Write sends p in DATA frames, waiting for flow-control window as needed.
@@ -211,6 +213,23 @@ func (s *Stream) Close() error {
 }
 
 var _ io.ReadWriteCloser = (*Stream)(nil)
+
+// failKeepingData ends a tunnel the server reset: like fail, except that
+// data already received stays readable, followed by err.
+func (cs *clientStream) failKeepingData(err error) {
+	cc := cs.cc
+	cc.mu.Lock()
+	if cs.err == nil && cs.readErr == nil {
+		cs.readErr = err
+	}
+	kept := cs.buf
+	cs.buf = nil // abortLocked must not discard it
+	_, connIncr := cs.abortLocked(err)
+	cs.buf = kept
+	cc.mu.Unlock()
+	cs.closeReqBody()
+	cc.sendWindowUpdates(0, 0, connIncr)
+}
 
 // ClientConn returns an HTTP/2 connection to ts in mode H2CPrior (preface
 // right away) or H2CUpgrade (an HTTP/1.1 "GET /" upgraded to h2c, whose

@@ -366,3 +366,35 @@ func TestExtendedConnectBadArguments(t *testing.T) {
 		t.Errorf("stream %d answered %d, want stream 1 answered 200", s.ID(), s.Response().StatusCode)
 	}
 }
+
+// TestExtendedConnectResetKeepsData checks that data the server sent before
+// resetting a tunnel is read before the reset's error.
+func TestExtendedConnectResetKeepsData(t *testing.T) {
+	checkNoLeaks(t)
+	addr := startRaw(t, []http2.Setting{{ID: http2.SettingEnableConnectProtocol, Val: 1}}, func(s *rawServer) {
+		id := s.readHeaders()
+		if id == 0 {
+			return
+		}
+		s.hbuf.Reset()
+		s.henc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		s.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: s.hbuf.Bytes(), EndHeaders: true})
+		s.fr.WriteData(id, false, []byte("before the reset"))
+		s.fr.WriteRSTStream(id, http2.ErrCodeInternal)
+		s.drain()
+	})
+	cc := dialH2(t, addr, ClientOptions{})
+	s, err := cc.ExtendedConnect(streamContext(t), "/", "websocket", nil)
+	if err != nil {
+		t.Fatalf("ExtendedConnect: %v", err)
+	}
+	defer s.Close()
+	got, err := io.ReadAll(s)
+	var se http2.StreamError
+	if string(got) != "before the reset" || !errors.As(err, &se) || se.Code != http2.ErrCodeInternal {
+		t.Fatalf("read %q, %v; want \"before the reset\" and a stream error INTERNAL_ERROR", got, err)
+	}
+	if !connWindowBalanced(cc) {
+		t.Error("connection flow-control credit leaked")
+	}
+}

@@ -414,7 +414,11 @@ func (cc *ClientConn) onRSTStream(f *http2.RSTStreamFrame) error {
 	if f.ErrCode == http2.ErrCodeRefusedStream {
 		err = fmt.Errorf("%w: %w", ErrStreamRefused, err)
 	}
-	cs.fail(err)
+	if cs.tunnel {
+		cs.failKeepingData(err)
+	} else {
+		cs.fail(err)
+	}
 	return nil
 }
 

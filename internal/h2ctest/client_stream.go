@@ -25,6 +25,7 @@ type clientStream struct {
 	cond    *sync.Cond  // on cc.mu; broadcast when res, buf, readErr or err change
 
 	closeBodyOnce sync.Once // for req.Body
+	tunnel        bool      // opened by Connect or ExtendedConnect; set before the stream is shared
 
 	err          error // why the stream was aborted; nil while it is healthy
 	localClosed  bool  // END_STREAM sent
@@ -95,7 +96,7 @@ func (cc *ClientConn) startStream(req *http.Request) (*clientStream, error) {
 		return nil, err
 	}
 	endStream := outgoingLength(req) == 0 && len(req.Trailer) == 0
-	cs, err := cc.openStream(req, fields, listSize, endStream, false)
+	cs, err := cc.openStream(req, fields, listSize, endStream, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +111,8 @@ func (cc *ClientConn) startStream(req *http.Request) (*clientStream, error) {
 // openStream reserves a stream slot, registers a stream for req under the
 // next ID and writes fields as its HEADERS, with END_STREAM if endStream.
 // If extended is set, the server must have enabled extended CONNECT in
-// its SETTINGS (RFC 8441 §3).
-func (cc *ClientConn) openStream(req *http.Request, fields []hpack.HeaderField, listSize uint64, endStream, extended bool) (*clientStream, error) {
+// its SETTINGS (RFC 8441 §3). tunnel marks a CONNECT stream.
+func (cc *ClientConn) openStream(req *http.Request, fields []hpack.HeaderField, listSize uint64, endStream, extended, tunnel bool) (*clientStream, error) {
 	ctx := req.Context()
 	if err := cc.reserveSlot(ctx, listSize); err != nil {
 		return nil, err
@@ -142,6 +143,7 @@ func (cc *ClientConn) openStream(req *http.Request, fields []hpack.HeaderField, 
 	cs := cc.newStreamLocked(req, cc.nextStreamID)
 	cc.nextStreamID += 2
 	cs.localClosed = endStream
+	cs.tunnel = tunnel
 	cc.mu.Unlock()
 
 	err = cc.writeHeaderBlock(cs.id, fields, endStream)
