@@ -2,10 +2,12 @@ package websocket
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -202,11 +204,17 @@ func (c *Conn) acceptHTTP1(w http.ResponseWriter, r *http.Request) error {
 	}
 	nc.SetDeadline(time.Time{})
 	c.netConn = nc
-	c.br = brw.Reader
-	c.bw = brw.Writer
-	if c.br == nil {
-		c.br = bufio.NewReader(nc)
+	// Read from the connection itself, not through net/http's reader,
+	// which would cancel the request's context on a read error; start
+	// with what that reader had buffered (frames sent right after the
+	// handshake).
+	var src io.Reader = nc
+	if brw.Reader != nil && brw.Reader.Buffered() > 0 {
+		buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), nc)
 	}
+	c.br = bufio.NewReaderSize(src, 4096)
+	c.bw = brw.Writer
 	if c.bw == nil {
 		c.bw = bufio.NewWriter(nc)
 	}

@@ -211,17 +211,23 @@ func (c *Conn) CloseNow() error {
 		c.wctx.stop()
 		c.dlMu.Lock()
 		close(c.closed)
-		if c.http2 {
-			c.rc.SetReadDeadline(aLongTimeAgo)
-			c.rc.SetWriteDeadline(aLongTimeAgo)
-			err = c.body.Close()
-		} else {
+		if !c.http2 {
 			err = c.netConn.Close()
+			c.dlMu.Unlock()
+			return
 		}
-		c.dlMu.Unlock()
-		if c.http2 {
-			// Wait out a write in progress (its deadline has passed), and
-			// keep the lock: the writer is not to be used again.
+		// Closing the body ends reads. Take the frame lock and keep it,
+		// for the stream's writer is not to be used again (the handler
+		// may return next); a write in progress is cut short by a past
+		// deadline, which resets the stream, else the stream ends cleanly
+		// when the handler returns.
+		err = c.body.Close()
+		select {
+		case c.frameSem <- struct{}{}:
+			c.dlMu.Unlock()
+		default:
+			c.rc.SetWriteDeadline(aLongTimeAgo)
+			c.dlMu.Unlock()
 			c.frameSem <- struct{}{}
 		}
 	})

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bytes"
 	"io"
 	"strconv"
 	"strings"
@@ -184,8 +185,12 @@ func getFlateReader(r io.Reader, dict []byte) io.ReadCloser {
 	return flate.NewReaderDict(r, dict)
 }
 
+// noInput parks a pooled decompressor: a reader with ReadByte, so that
+// Reset does not allocate a bufio.Reader around it.
+var noInput = bytes.NewReader(nil)
+
 func putFlateReader(fr io.ReadCloser) {
-	fr.(flate.Resetter).Reset(nil, nil)
+	fr.(flate.Resetter).Reset(noInput, nil)
 	flateReaders.Put(fr)
 }
 

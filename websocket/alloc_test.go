@@ -1,0 +1,87 @@
+package websocket_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+
+	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/websocket"
+)
+
+// TestEchoAllocs checks that a steady echo loop with AppendMessage and
+// Write allocates nothing per message once its buffer has grown, plain
+// and with permessage-deflate (no context takeover).
+func TestEchoAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures allocations")
+	}
+	cases := []struct {
+		name    string
+		opts    websocket.Options
+		offer   string
+		payload []byte
+	}{
+		{"16B", websocket.Options{}, "", bytes.Repeat([]byte("x"), 16)},
+		{"64KiB", websocket.Options{}, "", bytes.Repeat([]byte("x"), 64<<10)},
+		{"deflate 1KiB", websocket.Options{Compression: websocket.CompressionNoContextTakeover}, "permessage-deflate", bytes.Repeat([]byte("compressible "), 80)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if raceEnabled && tc.offer != "" {
+				t.Skip("sync.Pool drops items under the race detector")
+			}
+			ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+				var buf []byte
+				for {
+					typ, msg, err := c.AppendMessage(ctx, buf[:0])
+					if err != nil {
+						return
+					}
+					buf = msg
+					if c.Write(ctx, typ, msg) != nil {
+						return
+					}
+				}
+			}, tc.opts))
+			hdr := map[string][]string{}
+			if tc.offer != "" {
+				hdr["Sec-WebSocket-Extensions"] = []string{tc.offer}
+			}
+			c := dialWS(t, ts, h2ctest.H1, "/", hdr)
+			wsOK(t, c, h2ctest.H1)
+			var out []byte
+			if tc.offer != "" {
+				out = frame(true, 4, 2, newDeflater().compress(tc.payload, true), testKey)
+			} else {
+				out = frame(true, 0, 2, tc.payload, testKey)
+			}
+			// The echo's length: learn it once, then read exactly that.
+			c.raw(out)
+			_, first, _ := c.message()
+			hdrLen := 2
+			if len(first) > 125 {
+				hdrLen = 4
+			}
+			if len(first) > 65535 {
+				hdrLen = 10
+			}
+			in := make([]byte, hdrLen+len(first))
+			roundTrip := func() {
+				if _, err := c.nc.Write(out); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(c.br, in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 10 {
+				roundTrip()
+			}
+			if a := testing.AllocsPerRun(200, roundTrip); a != 0 {
+				t.Fatalf("%.2f allocations per echoed message, want 0", a)
+			}
+		})
+	}
+}

@@ -1,0 +1,178 @@
+package websocket_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/middleware"
+	"github.com/molt-http/molt/websocket"
+	"golang.org/x/net/http2"
+)
+
+// TestShutdown checks Shutdown closes an open WebSocket with 1001 and
+// waits for it, in every mode.
+func TestShutdown(t *testing.T) { h2ctest.Run(t, testShutdown) }
+
+func testShutdown(t *testing.T, mode h2ctest.Mode) {
+	done := make(chan error, 1)
+	ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, done))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	c.send(true, 0, 1, []byte("before"))
+	if _, m, _ := c.message(); string(m) != "before" {
+		t.Fatalf("echo %q", m)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- ts.Shutdown(h2ctest.ShutdownContext(t)) }()
+	code, reason := c.expectClose()
+	if code != 1001 {
+		t.Fatalf("close %d %q, want 1001", code, reason)
+	}
+	c.send(true, 0, 8, closePayload(1001, ""))
+	c.expectEOF()
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-done; websocket.CloseStatus(err) != 1001 {
+		t.Fatalf("handler's read ended with %v, want the peer's close 1001", err)
+	}
+}
+
+// TestReadContext checks a read whose context ends fails the connection
+// with 1008 and returns the context's error.
+func TestReadContext(t *testing.T) { h2ctest.Run(t, testReadContext) }
+
+func testReadContext(t *testing.T, mode h2ctest.Mode) {
+	readErr := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The ping hook runs inside the blocked read: the cancel happens
+	// during it.
+	opts := websocket.Options{OnPing: func([]byte) { cancel() }}
+	ts := h2ctest.NewServer(t, websocket.Handler(func(_ context.Context, c *websocket.Conn) {
+		_, _, err := c.Read(ctx)
+		readErr <- err
+	}, opts))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	c.send(true, 0, 9, nil)
+	if f, err := c.next(); err != nil || f.op != 10 {
+		t.Fatalf("got %+v %v, want pong", f, err)
+	}
+	if code, _ := c.expectClose(); code != 1008 {
+		t.Fatalf("close %d, want 1008", code)
+	}
+	if err := <-readErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read: %v, want context.Canceled", err)
+	}
+}
+
+// TestReadDeadline checks SetReadDeadline interrupts a read.
+func TestReadDeadline(t *testing.T) { h2ctest.Run(t, testReadDeadline) }
+
+func testReadDeadline(t *testing.T, mode h2ctest.Mode) {
+	readErr := make(chan error, 1)
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		if err := c.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+			t.Error(err)
+		}
+		_, _, err := c.Read(ctx)
+		readErr <- err
+	}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	if err := <-readErr; websocket.CloseStatus(err) != websocket.StatusAbnormalClosure {
+		t.Fatalf("Read: %v, want an abnormal closure", err)
+	}
+}
+
+// TestMiddlewareStack runs an echo behind molt's usual middleware and
+// through Upgrade and ConnFrom.
+func TestMiddlewareStack(t *testing.T) { h2ctest.Run(t, testMiddlewareStack) }
+
+func testMiddlewareStack(t *testing.T, mode h2ctest.Mode) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	stack := func(h http.Handler) http.Handler {
+		h = middleware.Timeout(middleware.TimeoutOptions{Duration: time.Minute})(h)
+		h = middleware.Compress(middleware.CompressOptions{})(h)
+		h = middleware.Logger(middleware.LoggerOptions{Logger: logger})(h)
+		h = middleware.RequestID(middleware.RequestIDOptions{})(h)
+		return middleware.Recoverer(middleware.RecovererOptions{})(h)
+	}
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := websocket.ConnFrom(r)
+		if c == nil {
+			t.Error("ConnFrom: nil")
+			return
+		}
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if c.Write(r.Context(), typ, msg) != nil {
+				return
+			}
+		}
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/handler", stack(echoHandler(websocket.Options{}, nil)))
+	mux.Handle("/upgrade", stack(websocket.Upgrade(websocket.Options{})(echo)))
+	ts := h2ctest.NewServer(t, mux)
+	for _, path := range []string{"/handler", "/upgrade"} {
+		c := dialWS(t, ts, mode, path, http.Header{"Accept-Encoding": {"gzip"}})
+		wsOK(t, c, mode)
+		if c.header.Get("X-Request-Id") == "" {
+			t.Errorf("%s: no X-Request-Id on the handshake response", path)
+		}
+		c.send(true, 0, 1, []byte(strings.Repeat("through the stack ", 100)))
+		if op, m, _ := c.message(); op != 1 || len(m) != 1800 {
+			t.Fatalf("%s: echo op %d, %d bytes", path, op, len(m))
+		}
+		c.send(true, 0, 8, closePayload(1000, ""))
+		if code, _ := c.expectClose(); code != 1000 {
+			t.Fatalf("%s: close %d", path, code)
+		}
+	}
+}
+
+// TestGODEBUG checks importing the package enabled extended CONNECT (the
+// HTTP/2 tests see SETTINGS_ENABLE_CONNECT_PROTOCOL=1), and that
+// GODEBUG=http2xconnect=0 in the environment keeps it off.
+func TestGODEBUG(t *testing.T) {
+	if os.Getenv("MOLT_WS_OPTOUT_CHILD") == "1" {
+		ts := h2ctest.NewServer(t, http.NotFoundHandler())
+		nc := ts.Dial(t)
+		io.WriteString(nc, http2.ClientPreface)
+		fr := http2.NewFramer(nc, bufio.NewReader(nc))
+		fr.WriteSettings()
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf := f.(*http2.SettingsFrame)
+		if v, ok := sf.Value(http2.SettingEnableConnectProtocol); ok && v == 1 {
+			t.Fatal("extended CONNECT advertised despite GODEBUG=http2xconnect=0")
+		}
+		return
+	}
+	if g := os.Getenv("GODEBUG"); !strings.Contains(g, "http2xconnect=1") {
+		t.Fatalf("GODEBUG %q lacks http2xconnect=1", g)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestGODEBUG$", "-test.v")
+	cmd.Env = append(os.Environ(), "MOLT_WS_OPTOUT_CHILD=1", "GODEBUG=http2xconnect=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestGODEBUG") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
