@@ -650,6 +650,23 @@ func cfExtra() []cfCase {
 		{id: "X.3.4", path: "/small", offer: "permessage-deflate", accept: &deflate, run: failCase(1009, func(c *cfConn) {
 			c.compressed(cfBinary, make([]byte, 8*cfReadLimit), 0)
 		})},
+		// Over HTTP/2 a clean close ends the stream with END_STREAM (RFC
+		// 8441 §5: RST_STREAM stands for a TCP reset), whether the client
+		// or the server began the close.
+		{id: "X.5.1", run: func(c *cfConn) {
+			c.send(true, 0, cfClose, cfCloseBody(1000, ""))
+			c.expectClose(1000)
+			if c.endErr != nil {
+				c.t.Fatalf("after the close handshake the stream ended with %v, want END_STREAM", c.endErr)
+			}
+		}},
+		{id: "X.5.2", run: func(c *cfConn) {
+			c.send(true, 0, cfPing, make([]byte, 126))
+			c.expectClose(1002)
+			if c.endErr != nil {
+				c.t.Fatalf("after the close handshake the stream ended with %v, want END_STREAM", c.endErr)
+			}
+		}},
 		// A compressed message that is invalid deflate data.
 		{id: "X.4.1", offer: "permessage-deflate", accept: &deflate, run: func(c *cfConn) {
 			c.send(true, 4, cfBinary, []byte{0xff, 0xff, 0xff, 0xff, 0xff})
