@@ -308,7 +308,7 @@ func (c *Conn) awaitPeerClose() {
 		return
 	}
 	c.SetReadDeadline(time.Now().Add(closeTimeout))
-	for i := 0; ; i++ {
+	for {
 		if _, err := c.nextMessage(); err != nil {
 			return
 		}
