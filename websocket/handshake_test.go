@@ -1,6 +1,7 @@
 package websocket_test
 
 import (
+	"bufio"
 	"context"
 	"net/http"
 	"testing"
@@ -117,5 +118,29 @@ func testNotWebSocket(t *testing.T, mode h2ctest.Mode) {
 	h2ctest.ReadBody(t, resp)
 	if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Sec-WebSocket-Version") != "13" {
 		t.Fatalf("status %d, Sec-WebSocket-Version %q", resp.StatusCode, resp.Header.Get("Sec-WebSocket-Version"))
+	}
+}
+
+// TestFramesWithHandshake checks frames sent in the same packet as the
+// handshake, buffered by net/http before the hijack, are read.
+func TestFramesWithHandshake(t *testing.T) {
+	ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, nil))
+	nc := ts.Dial(t)
+	req := "GET / HTTP/1.1\r\nHost: " + ts.Addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	msg := append([]byte(req), frame(true, 0, 1, []byte("early"), testKey)...)
+	msg = append(msg, frame(true, 0, 2, []byte("bird"), testKey)...)
+	if _, err := nc.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	c := &wsClient{t: t, nc: nc, w: nc, br: bufio.NewReader(nc)}
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	for _, want := range []string{"early", "bird"} {
+		if _, got, _ := c.message(); string(got) != want {
+			t.Fatalf("echo %q, want %q", got, want)
+		}
 	}
 }
