@@ -117,6 +117,14 @@ func maskBytes(key [4]byte, pos int, b []byte) int {
 		k := binary.LittleEndian.Uint32(key[:])
 		k = bits.RotateLeft32(k, -8*(pos&3))
 		k64 := uint64(k) | uint64(k)<<32
+		for len(b) >= 32 { // four words per iteration, one bounds check
+			_ = b[31]
+			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k64)
+			binary.LittleEndian.PutUint64(b[8:], binary.LittleEndian.Uint64(b[8:])^k64)
+			binary.LittleEndian.PutUint64(b[16:], binary.LittleEndian.Uint64(b[16:])^k64)
+			binary.LittleEndian.PutUint64(b[24:], binary.LittleEndian.Uint64(b[24:])^k64)
+			b = b[32:]
+		}
 		for len(b) >= 8 {
 			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k64)
 			b = b[8:]

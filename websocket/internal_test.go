@@ -84,7 +84,7 @@ func TestUTF8Validator(t *testing.T) {
 
 func TestMask(t *testing.T) {
 	key := [4]byte{1, 2, 3, 4}
-	for n := range 40 {
+	for n := range 100 { // every path: bytes, words, four words at a time
 		for pos := range 4 {
 			b := bytes.Repeat([]byte{0xAA}, n)
 			want := make([]byte, n)
@@ -95,6 +95,14 @@ func TestMask(t *testing.T) {
 				t.Fatalf("n %d pos %d: %x, want %x", n, pos, b, want)
 			}
 		}
+	}
+}
+
+func BenchmarkMask64K(b *testing.B) {
+	buf := make([]byte, 64<<10)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		maskBytes([4]byte{1, 2, 3, 4}, 1, buf)
 	}
 }
 

@@ -55,14 +55,6 @@ const (
 	interopCompressedMax = 64 << 10
 )
 
-// interopCheckStreamEnd turns on the check that an HTTP/2 WebSocket ends
-// with its stream closed cleanly after the close handshake (RFC 8441
-// section 5: RST_STREAM is an abnormal closure, like a TCP reset). It is
-// off for a known defect: Conn.CloseNow sets a write deadline in the past
-// on the stream, and x/net answers a passed write deadline with
-// RST_STREAM INTERNAL_ERROR (code 2) in place of END_STREAM. Turn it on
-// with the fix.
-const interopCheckStreamEnd = false
 
 // interopRequirePeers reports whether a missing tool must fail the test.
 func interopRequirePeers() bool { return os.Getenv("MOLT_REQUIRE_PEERS") == "1" }
@@ -395,7 +387,7 @@ func TestNodeHTTP2ExtendedConnect(t *testing.T) {
 	if rep.Close.Code != 1000 {
 		t.Errorf("the server answered the close with %d %q, want 1000", rep.Close.Code, rep.Close.Reason)
 	}
-	if rep.StreamRSTCode != 0 && interopCheckStreamEnd {
+	if rep.StreamRSTCode != 0 {
 		t.Errorf("the stream ended with RST_STREAM code %d, want a clean end (END_STREAM both ways, or NO_ERROR)", rep.StreamRSTCode)
 	}
 	interopCheckServer(t, seen, true, len(interopWantNode))
