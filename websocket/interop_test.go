@@ -55,7 +55,6 @@ const (
 	interopCompressedMax = 64 << 10
 )
 
-
 // interopRequirePeers reports whether a missing tool must fail the test.
 func interopRequirePeers() bool { return os.Getenv("MOLT_REQUIRE_PEERS") == "1" }
 
