@@ -253,13 +253,14 @@ func (c *Conn) acceptHTTP2(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Handler returns an http.Handler that accepts each request with opts and
+// Handler returns a handler that accepts each request with opts and
 // calls fn with the connection and a context that ends when the
 // connection closes (or the request's context ends). When fn returns, the
 // connection is closed with 1000 (normal closure) unless it is already
 // closed; if fn panics, with 1011 (internal error) before the panic goes
-// on. Use it as a route: r.Get("/ws", websocket.Handler(fn, opts)).
-func Handler(fn func(ctx context.Context, c *Conn), opts Options) http.Handler {
+// on. Use it as a route: r.Get("/ws", websocket.Handler(fn, opts)) (an
+// http.HandlerFunc, so the router's Get takes it).
+func Handler(fn func(ctx context.Context, c *Conn), opts Options) http.HandlerFunc {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, &opts)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/molt-http/molt/router"
 	"github.com/molt-http/molt/websocket"
 )
 
@@ -124,4 +125,20 @@ func ExampleCloseStatus() {
 	err := fmt.Errorf("read: %w", &websocket.CloseError{Code: websocket.StatusGoingAway, Reason: "bye"})
 	fmt.Println(int(websocket.CloseStatus(err)), int(websocket.CloseStatus(io.EOF)), websocket.CloseStatus(err))
 	// Output: 1001 -1 going away
+}
+
+// A WebSocket route on molt's router: r.Get serves it over HTTP/1.1 (GET
+// with Upgrade) and over HTTP/2 (extended CONNECT, which the router routes
+// like GET).
+func ExampleHandler_router() {
+	r := router.New()
+	r.Get("/ws", websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		for {
+			typ, msg, err := c.Read(ctx)
+			if err != nil || c.Write(ctx, typ, msg) != nil {
+				return
+			}
+		}
+	}, websocket.Options{Subprotocols: []string{"chat.v1"}}))
+	_ = r // serve it with molt.New, server.New or http.ListenAndServe
 }
