@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -347,5 +348,79 @@ func testPingPong(t *testing.T, mode h2ctest.Mode) {
 	defer mu.Unlock()
 	if len(pings) != 1 || pings[0] != "client ping" {
 		t.Fatalf("OnPing saw %q", pings)
+	}
+}
+
+func TestConcurrentWrites(t *testing.T) { h2ctest.Run(t, testConcurrentWrites) }
+
+// Writes from many goroutines at once, and a Writer streaming a
+// fragmented message among them, never interleave inside a message: the
+// client gets every message whole, each exactly once.
+func testConcurrentWrites(t *testing.T, mode h2ctest.Mode) {
+	const writers, each = 8, 25
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		var wg sync.WaitGroup
+		for g := range writers {
+			wg.Go(func() {
+				for i := range each {
+					// Sizes around the frame header's length thresholds.
+					msg := bytes.Repeat([]byte{byte('a' + g)}, 100+i*1000)
+					copy(msg, fmt.Sprintf("%d/%d:", g, i))
+					if err := c.Write(ctx, websocket.Binary, msg); err != nil {
+						t.Errorf("writer %d: %v", g, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			w, err := c.Writer(ctx, websocket.Text)
+			if err != nil {
+				t.Errorf("Writer: %v", err)
+				return
+			}
+			for i := range 10 {
+				fmt.Fprintf(w, "part %d;", i)
+			}
+			if err := w.Close(); err != nil {
+				t.Errorf("Writer.Close: %v", err)
+			}
+		})
+		wg.Wait()
+		c.Read(ctx) // until the client closes
+	}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+
+	seen := map[string]bool{}
+	var text string
+	for range writers*each + 1 {
+		op, got, _ := c.message()
+		if op == 1 {
+			text = string(got)
+			continue
+		}
+		head, _, ok := bytes.Cut(got, []byte(":"))
+		var g, i int
+		if _, err := fmt.Sscanf(string(head), "%d/%d", &g, &i); !ok || err != nil {
+			t.Fatalf("a message with no header: %.40q", got)
+		}
+		want := bytes.Repeat([]byte{byte('a' + g)}, 100+i*1000)
+		copy(want, fmt.Sprintf("%d/%d:", g, i))
+		if !bytes.Equal(got, want) || seen[string(head)] {
+			t.Fatalf("message %s: %d bytes, corrupted or repeated", head, len(got))
+		}
+		seen[string(head)] = true
+	}
+	var wantText strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&wantText, "part %d;", i)
+	}
+	if len(seen) != writers*each || text != wantText.String() {
+		t.Fatalf("%d binary messages, text %q", len(seen), text)
+	}
+	c.send(true, 0, 8, closePayload(1000, ""))
+	if code, _ := c.expectClose(); code != 1000 {
+		t.Errorf("close answered with %d", code)
 	}
 }
