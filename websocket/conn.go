@@ -134,9 +134,14 @@ func newConn(r *http.Request, opts *Options) *Conn {
 
 func (c *Conn) start() {
 	if srv := server.FromRequest(c.req); srv != nil {
-		c.unhook = srv.RegisterOnShutdown(func() {
+		unhook := srv.RegisterOnShutdown(func() {
 			c.Close(StatusGoingAway, "server shutting down")
 		})
+		// During a shutdown the hook runs at once, and its CloseNow
+		// reads unhook.
+		c.dlMu.Lock()
+		c.unhook = unhook
+		c.dlMu.Unlock()
 	}
 }
 
@@ -204,8 +209,11 @@ func (c *Conn) CloseNow() error {
 	err := errClosed
 	c.closeOnce.Do(func() {
 		err = nil
-		if c.unhook != nil {
-			c.unhook()
+		c.dlMu.Lock()
+		unhook := c.unhook
+		c.dlMu.Unlock()
+		if unhook != nil {
+			unhook()
 		}
 		c.rctx.stop()
 		c.wctx.stop()
@@ -365,26 +373,40 @@ type ctxWatch struct {
 func (w *ctxWatch) init(interrupt func()) {
 	w.interrupt = interrupt
 	w.fire = func() {
-		if w.active.Load() {
-			w.interrupted.Store(true)
-			w.interrupt()
+		if !w.active.Load() {
+			return
 		}
+		// The registration may be for an earlier operation's context
+		// that ended just as this operation began with another.
+		w.mu.Lock()
+		ctx := w.ctx
+		w.mu.Unlock()
+		if ctx == nil || ctx.Err() == nil {
+			return
+		}
+		w.interrupted.Store(true)
+		w.interrupt()
 	}
 }
 
 // begin starts watching ctx for one operation; it fails if ctx has ended.
+// A context that cannot end drops the registration of an earlier one.
 func (w *ctxWatch) begin(ctx context.Context) error {
-	if ctx.Done() != nil {
-		w.mu.Lock()
-		if ctx != w.ctx && !w.stopped {
-			if w.stopf != nil {
-				w.stopf()
-			}
-			w.ctx = ctx
-			w.stopf = context.AfterFunc(ctx, w.fire)
-		}
-		w.mu.Unlock()
+	watch := ctx
+	if ctx.Done() == nil {
+		watch = nil
 	}
+	w.mu.Lock()
+	if watch != w.ctx && !w.stopped {
+		if w.stopf != nil {
+			w.stopf()
+		}
+		w.ctx, w.stopf = watch, nil
+		if watch != nil {
+			w.stopf = context.AfterFunc(watch, w.fire)
+		}
+	}
+	w.mu.Unlock()
 	w.active.Store(true)
 	if err := ctx.Err(); err != nil {
 		w.active.Store(false)

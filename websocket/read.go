@@ -375,6 +375,14 @@ func (c *Conn) endMessage() {
 	}
 }
 
+// abandonMessage ends the current message on an error path. That may run
+// inside the decompressor's Read (reading the next frame header), so the
+// decompressor is dropped rather than pooled: the Read still uses it.
+func (c *Conn) abandonMessage() {
+	c.inMsg = false
+	c.msgFlate = nil
+}
+
 // discardMessage reads the rest of the current message and drops it.
 func (c *Conn) discardMessage() error {
 	var buf [512]byte
@@ -434,7 +442,7 @@ func (c *Conn) gotClose(p []byte) error {
 		ce.Reason = string(p[2:])
 	}
 	c.readErr = ce
-	c.endMessage()
+	c.abandonMessage()
 	close(c.closeRcvd)
 	if !c.closeSent.Swap(true) {
 		var code StatusCode
@@ -456,7 +464,7 @@ func (c *Conn) fail(code StatusCode, reason string) error {
 		return c.readErr
 	}
 	c.readErr = fmt.Errorf("websocket: %s: %w", reason, &CloseError{Code: code, Reason: reason})
-	c.endMessage()
+	c.abandonMessage()
 	if !c.closeSent.Swap(true) {
 		if c.writeClose(code, reason) == nil {
 			c.drain()
@@ -519,7 +527,7 @@ func (c *Conn) transportErr(err error) error {
 		}
 		c.readErr = fmt.Errorf("websocket: connection lost: %w (%w)", err, &CloseError{Code: StatusAbnormalClosure})
 	}
-	c.endMessage()
+	c.abandonMessage()
 	c.CloseNow()
 	return c.readErr
 }
