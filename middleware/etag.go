@@ -342,9 +342,6 @@ func etagListMatch(values []string, tag string, weak bool) bool {
 	if tagWeak {
 		tag = tag[2:]
 	}
-	if !weak && tagWeak {
-		return false
-	}
 	for _, v := range values {
 		for {
 			v = etagTrimSep(v)
@@ -369,7 +366,7 @@ func etagListMatch(values []string, tag string, weak bool) bool {
 			if end == len(v) {
 				return false
 			}
-			if v[:end+1] == tag && (weak || !isWeak) {
+			if v[:end+1] == tag && (weak || !isWeak && !tagWeak) {
 				return true
 			}
 			v = v[end+1:]
