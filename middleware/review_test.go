@@ -3,6 +3,8 @@ package middleware_test
 import (
 	"net/http"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/middleware"
@@ -37,6 +39,45 @@ func testReviewETagIfMatchStarWeak(t *testing.T, mode h2ctest.Mode) {
 		body := h2ctest.ReadBody(t, resp)
 		if resp.StatusCode != 200 || string(body) != "body" {
 			t.Errorf("%s: If-Match: * gave %d %q, want 200 %q", tt.name, resp.StatusCode, body, "body")
+		}
+	}
+}
+
+// A precompressed variant whose If-Match fails gets a 412 without the
+// variant's Content-Length: the 412 has no body.
+func TestReviewStaticPrecompressed412(t *testing.T) { h2ctest.Run(t, testReviewStaticPrecompressed412) }
+
+func testReviewStaticPrecompressed412(t *testing.T, mode h2ctest.Mode) {
+	mod := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	fsys := fstest.MapFS{
+		"app.js":    {Data: []byte(`console.log("app")`), ModTime: mod},
+		"app.js.gz": {Data: []byte("GZ:app, some bytes"), ModTime: mod},
+	}
+	ts := h2ctest.NewServer(t, middleware.Static(fsys, middleware.StaticOptions{Precompressed: true})(http.NotFoundHandler()))
+	client := ts.Client(t, mode)
+	for _, field := range []string{"If-Match", "If-Unmodified-Since"} {
+		for i := range 2 { // twice: an HTTP/1.1 connection must stay in sync
+			req, _ := http.NewRequest("GET", ts.URL+"/app.js", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			if field == "If-Match" {
+				req.Header.Set("If-Match", `"other"`)
+			} else {
+				req.Header.Set("If-Unmodified-Since", "Sat, 01 Mar 2020 12:00:00 GMT")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("%s #%d: %v", field, i, err)
+			}
+			body := h2ctest.ReadBody(t, resp)
+			if resp.StatusCode != http.StatusPreconditionFailed || len(body) != 0 {
+				t.Errorf("%s #%d: %d with %d bytes, want 412 without a body", field, i, resp.StatusCode, len(body))
+			}
+			if cl := resp.Header.Get("Content-Length"); cl != "" && cl != "0" {
+				t.Errorf("%s #%d: Content-Length %q on a 412 without a body", field, i, cl)
+			}
+			if ce := resp.Header.Get("Content-Encoding"); ce != "" {
+				t.Errorf("%s #%d: Content-Encoding %q on a 412 without a body", field, i, ce)
+			}
 		}
 	}
 }

@@ -264,6 +264,7 @@ func (s *static) serveFile(w http.ResponseWriter, r *http.Request, name string, 
 			// is set, as if the writer compressed on the fly; here the
 			// size is known. It replaces it for ranges, drops it for 304.
 			h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+			w = staticVariantWriter{w}
 		}
 	}
 	defer f.Close()
@@ -285,6 +286,38 @@ func (s *static) serveFile(w http.ResponseWriter, r *http.Request, name string, 
 		h["Etag"] = []string{etag}
 	}
 	http.ServeContent(w, r, path.Base(name), fi.ModTime(), rs)
+}
+
+// staticVariantWriter is the writer ServeContent gets for a precompressed
+// variant. ServeContent answers a failed If-Match or If-Unmodified-Since
+// with a bare 412, which must not keep the Content-Length and
+// Content-Encoding that Static set for the variant's body.
+type staticVariantWriter struct{ http.ResponseWriter }
+
+var (
+	_ io.ReaderFrom                             = staticVariantWriter{}
+	_ interface{ Unwrap() http.ResponseWriter } = staticVariantWriter{}
+)
+
+func (w staticVariantWriter) WriteHeader(code int) {
+	if code == http.StatusPreconditionFailed {
+		h := w.Header()
+		delete(h, "Content-Length")
+		delete(h, "Content-Encoding")
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
+func (w staticVariantWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom copies r to the body through the wrapped writer's ReadFrom,
+// when it has one.
+func (w staticVariantWriter) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, r)
 }
 
 func staticEncodingExt(coding string) string {
