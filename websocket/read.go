@@ -342,8 +342,17 @@ func (c *Conn) readData(p []byte) (int, error) {
 		c.rwindow.write(p[:n])
 	}
 	if err == io.EOF && !c.rawEOF {
-		// The compressed data ended before the message did.
-		return 0, c.fail(StatusInvalidFramePayloadData, "invalid compressed data")
+		// The compressed data ended with a final block (BFINAL set, which
+		// RFC 7692, section 7.2.3.4, allows) before the message did: drop
+		// the rest of the message's payload.
+		var buf [512]byte
+		for !c.rawEOF {
+			if _, rerr := c.readRaw(buf[:]); rerr == io.EOF {
+				c.rawEOF = true
+			} else if rerr != nil {
+				return 0, rerr
+			}
+		}
 	}
 	return c.endData(p[:n], err)
 }

@@ -133,3 +133,26 @@ func testAcceptDuringShutdown(t *testing.T, mode h2ctest.Mode) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// TestDeflateFinalBlock sends a message compressed with a DEFLATE block
+// that has BFINAL set, which RFC 7692 (section 7.2.3.4) allows a sender
+// to use: its own example, "Hello" with a trailing 0x00.
+func TestDeflateFinalBlock(t *testing.T) { h2ctest.Run(t, testDeflateFinalBlock) }
+
+func testDeflateFinalBlock(t *testing.T, mode h2ctest.Mode) {
+	opts := websocket.Options{Compression: websocket.CompressionNoContextTakeover}
+	ts := h2ctest.NewServer(t, echoHandler(opts, nil))
+	hdr := http.Header{"Sec-WebSocket-Extensions": {"permessage-deflate"}}
+	c := dialWS(t, ts, mode, "/", hdr)
+	wsOK(t, c, mode)
+	for range 2 {
+		c.send(true, 4, 1, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00})
+		if op, got, _ := c.message(); op != 1 || string(got) != "Hello" {
+			t.Fatalf("echo op %d %q, want text \"Hello\"", op, got)
+		}
+	}
+	c.send(true, 0, 8, closePayload(1000, ""))
+	if code, _ := c.expectClose(); code != 1000 {
+		t.Fatalf("close %d, want 1000", code)
+	}
+}
