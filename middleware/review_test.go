@@ -1,7 +1,10 @@
 package middleware_test
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -79,5 +82,46 @@ func testReviewStaticPrecompressed412(t *testing.T, mode h2ctest.Mode) {
 				t.Errorf("%s #%d: Content-Encoding %q on a 412 without a body", field, i, ce)
 			}
 		}
+	}
+}
+
+// Middleware inside Timeout that record what they learn about a request
+// (RequestID, ClientIP) run on the handler's goroutine; Logger outside
+// reads it after Timeout answered, while that goroutine is still running.
+func TestReviewTimeoutInfoNoRace(t *testing.T) {
+	release := make(chan struct{})
+	returned := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(returned)
+		<-release
+	})
+	h := middleware.Logger(middleware.LoggerOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})(
+		middleware.Timeout(middleware.TimeoutOptions{Duration: 10 * time.Millisecond})(
+			middleware.RequestID(middleware.RequestIDOptions{})(
+				middleware.ClientIP(middleware.ClientIPOptions{})(slow))))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	close(release)
+	<-returned
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", rec.Code)
+	}
+}
+
+// What RequestID and ClientIP inside Timeout find still reaches Logger
+// outside it when the handler returns in time.
+func TestReviewTimeoutInfoReachesLogger(t *testing.T) {
+	rec := newLogRecorder(slog.LevelInfo)
+	h := middleware.Logger(middleware.LoggerOptions{Logger: rec.logger()})(
+		middleware.Timeout(middleware.TimeoutOptions{Duration: time.Minute})(
+			middleware.RequestID(middleware.RequestIDOptions{Generate: func() string { return "id-1" }})(
+				middleware.ClientIP(middleware.ClientIPOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Write([]byte("ok"))
+				})))))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.RemoteAddr = "192.0.2.7:1234"
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if m := rec.next(t); m["request_id"] != "id-1" || m["remote"] != "192.0.2.7" {
+		t.Errorf("request_id %q, remote %q; want id-1, 192.0.2.7", m["request_id"], m["remote"])
 	}
 }

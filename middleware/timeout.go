@@ -65,6 +65,11 @@ type TimeoutOptions struct {
 // for anything else. Informational (1xx) responses pass through before
 // the deadline and do not count as the start of the response.
 //
+// What middleware inside Timeout find out about the request (RequestID,
+// ClientIP, BasicAuth) reaches the middleware outside it (Logger,
+// Recoverer) when the handler returns or panics, not while a handler cut
+// off by the timeout answer still runs.
+//
 // A panic in the handler is raised again in the serving goroutine while
 // Timeout waits for the handler, so Recoverer and net/http see it; once
 // the timeout answer was sent nothing waits any more, and a panic of the
@@ -110,6 +115,21 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	done := make(chan struct{})
 	panicked := make(chan any, 1)
 	r2 := r.WithContext(ctx)
+	// The handler's goroutine gets its own copy of what middleware learn
+	// about the request, copied back once it returned or panicked: after
+	// a timeout answer the middleware outside read theirs while it runs.
+	outer := infoFrom(r.Context())
+	var inner *requestInfo
+	if outer != nil {
+		ic := &infoContext{Context: ctx, info: *outer}
+		inner = &ic.info
+		r2 = r.WithContext(ic)
+	}
+	copyBack := func() {
+		if outer != nil {
+			outer.id, outer.clientIP, outer.user = inner.id, inner.clientIP, inner.user
+		}
+	}
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -123,8 +143,10 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	select {
 	case <-done:
+		copyBack()
 		return
 	case p := <-panicked:
+		copyBack()
 		panic(p)
 	case <-ctx.Done():
 	}
@@ -139,7 +161,9 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The response is the handler's: it may use w until it returns.
 	select {
 	case <-done:
+		copyBack()
 	case p := <-panicked:
+		copyBack()
 		panic(p)
 	}
 }
