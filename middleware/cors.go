@@ -242,7 +242,10 @@ func parseOriginPattern(o string) (originPattern, error) {
 	if wildcard {
 		rest = rest[1:] // keep the dot in the suffix
 	}
-	host, port, hasPort := strings.Cut(rest, ":")
+	host, port, hasPort := rest, "", false
+	if i := strings.LastIndexByte(rest, ':'); i > strings.LastIndexByte(rest, ']') {
+		host, port, hasPort = rest[:i], rest[i+1:], true
+	}
 	if wildcard {
 		host = host[1:]
 	}
@@ -272,6 +275,9 @@ func corsIsScheme(s string) bool {
 // host can: letters, digits, '-', '.', and the brackets and colons of an
 // IPv6 literal.
 func corsIsHostChars(s string) bool {
+	if s[0] == '[' || strings.ContainsAny(s, "[]:") {
+		return len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' && strings.Trim(s[1:len(s)-1], "0123456789abcdefABCDEF:.") == ""
+	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !corsIsAlpha(c) && !corsIsDigit(c) && c != '-' && c != '.' && c != '[' && c != ']' {
 			return false

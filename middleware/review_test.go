@@ -125,3 +125,29 @@ func TestReviewTimeoutInfoReachesLogger(t *testing.T) {
 		t.Errorf("request_id %q, remote %q; want id-1, 192.0.2.7", m["request_id"], m["remote"])
 	}
 }
+
+// An IPv6 literal is a host an origin can have (corsIsHostChars allows
+// its brackets and colons).
+func TestReviewCORSIPv6Origin(t *testing.T) {
+	h := middleware.CORS(middleware.CORSOptions{AllowedOrigins: []string{"http://[::1]:8080", "http://[2001:db8::1]"}})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, o := range []string{"http://[::1]:8080", "http://[2001:db8::1]"} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Origin", o)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != o {
+			t.Errorf("Origin %s: Access-Control-Allow-Origin %q", o, got)
+		}
+	}
+	for _, bad := range []string{"http://[::1", "http://::1", "http://[::1]x", "http://a:b:80"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%q: no panic", bad)
+				}
+			}()
+			middleware.CORS(middleware.CORSOptions{AllowedOrigins: []string{bad}})
+		}()
+	}
+}
