@@ -636,19 +636,19 @@ func cfExtra() []cfCase {
 		})},
 		// The read limit: a message over it is refused with 1009 as soon as
 		// its length is known, whole or fragmented; one at the limit passes.
-		{id: "X.3.1", path: "/small", run: echoCase(cfBinary, cfPattern(cfReadLimit, 3))},
+		{id: "X.3.1", path: "/small", run: echoCase(cfBinary, cfPattern(rframeLimit, 3))},
 		{id: "X.3.2", path: "/small", run: failCase(1009, func(c *cfConn) {
 			// Only the header of a frame one byte over the limit.
 			c.raw([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 1, 1, 2, 3, 4})
 		})},
 		{id: "X.3.3", path: "/small", run: failCase(1009, func(c *cfConn) {
-			c.send(false, 0, cfBinary, cfPattern(cfReadLimit/2, 1))
-			c.send(false, 0, cfCont, cfPattern(cfReadLimit/2, 2))
+			c.send(false, 0, cfBinary, cfPattern(rframeLimit/2, 1))
+			c.send(false, 0, cfCont, cfPattern(rframeLimit/2, 2))
 			c.send(true, 0, cfCont, []byte{1})
 		})},
 		// A small compressed frame that inflates past the read limit.
 		{id: "X.3.4", path: "/small", offer: "permessage-deflate", accept: &deflate, run: failCase(1009, func(c *cfConn) {
-			c.compressed(cfBinary, make([]byte, 8*cfReadLimit), 0)
+			c.compressed(cfBinary, make([]byte, 8*rframeLimit), 0)
 		})},
 		// Over HTTP/2 a clean close ends the stream with END_STREAM (RFC
 		// 8441 §5: RST_STREAM stands for a TCP reset), whether the client

@@ -55,15 +55,15 @@ const (
 // payload.
 const cfNoCode = -1
 
-// cfReadLimit is the read limit of the /small endpoint.
-const cfReadLimit = 1 << 20
+// rframeLimit is the read limit of the /small endpoint.
+const rframeLimit = 1 << 20
 
 // cfServer starts a molt server with the suite's endpoints:
 //
 //	/echo      echoes each message with its type; permessage-deflate
 //	           without context takeover
 //	/echo-ctx  the same with context takeover
-//	/small     /echo with a read limit of cfReadLimit
+//	/small     /echo with a read limit of rframeLimit
 //	/frag?n=N  echoes each message through Writer, N bytes per Write, so
 //	           one frame per N bytes and an empty final frame
 func cfServer(t *testing.T) *h2ctest.Server {
@@ -111,7 +111,7 @@ func cfServer(t *testing.T) *h2ctest.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/echo", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, 0)))
 	mux.Handle("/echo-ctx", websocket.Handler(echo, opts(websocket.CompressionContextTakeover, 0)))
-	mux.Handle("/small", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, cfReadLimit)))
+	mux.Handle("/small", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, rframeLimit)))
 	mux.Handle("/frag", websocket.Handler(frag, opts(websocket.CompressionNoContextTakeover, 0)))
 	return h2ctest.NewServer(t, mux)
 }
@@ -435,52 +435,18 @@ func (c *cfConn) compressed(op byte, payload []byte, size int) {
 	}
 }
 
-// cfRead is a frame from the server.
-type cfRead struct {
-	fin     bool
-	rsv     byte
-	op      byte
-	payload []byte
-}
-
-func (f cfRead) String() string {
-	return fmt.Sprintf("frame fin=%v rsv=%d op=%d len=%d", f.fin, f.rsv, f.op, len(f.payload))
-}
-
 // next reads one frame from the server, failing the test on a malformed
 // one: masked, a control frame over 125 bytes or fragmented, an unknown
 // opcode, or RSV2/RSV3 set.
-func (c *cfConn) next() (cfRead, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return cfRead{}, err
-	}
-	f := cfRead{fin: h[0]&0x80 != 0, rsv: h[0] >> 4 & 7, op: h[0] & 0xF}
-	if h[1]&0x80 != 0 {
-		c.t.Fatalf("the server sent a masked frame")
-	}
-	n := uint64(h[1] & 0x7F)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return f, err
+func (c *cfConn) next() (rframe, error) {
+	f, err := readFrame(c.br, 64<<20)
+	if err != nil {
+		if errors.Is(err, errBadServerFrame) {
+			c.t.Fatalf("the server sent a %v", err)
 		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return f, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 64<<20 {
-		c.t.Fatalf("the server sent a frame of %d bytes", n)
-	}
-	f.payload = make([]byte, n)
-	if _, err := io.ReadFull(c.br, f.payload); err != nil {
 		return f, err
 	}
+	n := len(f.payload)
 	switch {
 	case f.op >= 3 && f.op <= 7 || f.op > 0xA:
 		c.t.Fatalf("the server sent reserved opcode %d", f.op)
@@ -495,7 +461,7 @@ func (c *cfConn) next() (cfRead, error) {
 }
 
 // mustNext reads a frame, failing the test if the connection ended.
-func (c *cfConn) mustNext(what string) cfRead {
+func (c *cfConn) mustNext(what string) rframe {
 	c.t.Helper()
 	f, err := c.next()
 	if err != nil {

@@ -150,34 +150,50 @@ type rframe struct {
 	payload []byte
 }
 
-// next reads one frame from the server; server frames must be unmasked.
-func (c *wsClient) next() (rframe, error) {
+func (f rframe) String() string {
+	return fmt.Sprintf("frame fin=%v rsv=%d op=%d len=%d", f.fin, f.rsv, f.op, len(f.payload))
+}
+
+// errBadServerFrame is readFrame's error for a frame no server may send.
+var errBadServerFrame = errors.New("bad server frame")
+
+// readFrame reads one server frame from br. A masked frame, or one longer
+// than max bytes, is an errBadServerFrame.
+func readFrame(br *bufio.Reader, max uint64) (rframe, error) {
 	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+	if _, err := io.ReadFull(br, h[:]); err != nil {
 		return rframe{}, err
 	}
 	f := rframe{fin: h[0]&0x80 != 0, rsv: h[0] >> 4 & 7, op: h[0] & 15}
 	if h[1]&0x80 != 0 {
-		return f, errors.New("masked server frame")
+		return f, fmt.Errorf("%w: masked", errBadServerFrame)
 	}
 	n := uint64(h[1] & 127)
 	switch n {
 	case 126:
 		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
+		if _, err := io.ReadFull(br, b[:]); err != nil {
 			return f, err
 		}
 		n = uint64(binary.BigEndian.Uint16(b[:]))
 	case 127:
 		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
+		if _, err := io.ReadFull(br, b[:]); err != nil {
 			return f, err
 		}
 		n = binary.BigEndian.Uint64(b[:])
 	}
+	if n > max {
+		return f, fmt.Errorf("%w: %d bytes long", errBadServerFrame, n)
+	}
 	f.payload = make([]byte, n)
-	_, err := io.ReadFull(c.br, f.payload)
+	_, err := io.ReadFull(br, f.payload)
 	return f, err
+}
+
+// next reads one frame from the server; server frames must be unmasked.
+func (c *wsClient) next() (rframe, error) {
+	return readFrame(c.br, 1<<40)
 }
 
 // message reads one data message, reassembled, skipping nothing: a
