@@ -282,10 +282,12 @@ func (m *mux) add(p *pattern, h http.Handler, middlewares int) {
 	}
 	if p.host == "" && p.static() {
 		var texts []string
+		slashed := false // only escaped paths can match: the tree serves them
 		for _, s := range p.segs {
 			texts = append(texts, s.text)
+			slashed = slashed || strings.IndexByte(s.text, '/') >= 0
 		}
-		if n := root.insertRun(texts); !n.slashed {
+		if n := root.insertRun(texts); !slashed {
 			key := "/" + strings.Join(texts, "/")
 			m.statics[key] = n.end
 			row, col := staticBit(key)

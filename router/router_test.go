@@ -295,6 +295,24 @@ func TestEscapedPaths(t *testing.T) {
 			t.Errorf("GET %s: %q, want %q (an escaped slash in a pattern is not a separator)", target, w.Body.String(), want)
 		}
 	}
+	// The escaped slash sits in a label that a later pattern split off:
+	// the static path below it still needs the escaped form.
+	r = newRouter("GET /a%2Fb/c", "GET /a%2Fb/d")
+	if w := serve(r, "GET", "/a/b/d"); w.Code != 404 {
+		t.Errorf("GET /a/b/d with only /a%%2Fb/d registered: %d %q, want 404", w.Code, w.Body.String())
+	}
+	if w := serve(r, "GET", "/a%2Fb/d"); w.Body.String() != "GET /a%2Fb/d" {
+		t.Errorf("GET /a%%2Fb/d: %d %q", w.Code, w.Body.String())
+	}
+	// A segment that begins with an escaped slash: "//x" has an empty
+	// segment instead, which is cleaned, never matched.
+	r = newRouter("GET /%2Fx")
+	if w := serve(r, "GET", "//x"); w.Code != http.StatusPermanentRedirect || w.Header().Get("Location") != "/x" {
+		t.Errorf("GET //x with only /%%2Fx registered: %d to %q, want 308 to /x", w.Code, w.Header().Get("Location"))
+	}
+	if w := serve(r, "GET", "/%2Fx"); w.Body.String() != "GET /%2Fx" {
+		t.Errorf("GET /%%2Fx: %d %q", w.Code, w.Body.String())
+	}
 }
 
 func TestDotSegmentsNeverReachHandlers(t *testing.T) {

@@ -18,16 +18,33 @@ import (
 // static children's first bytes and labels, so that trying a child that
 // does not match reads nothing of the child itself.
 type node struct {
-	indices  []byte   // first bytes of statics' labels, for a quick scan
-	labels   []string // statics' labels
-	statics  []*node  // static children
-	param    *node    // the {param} child
-	end      *leaf    // patterns that end here
-	endSlash *leaf    // patterns that end here with "/{$}"
-	multi    *leaf    // patterns with {name...} or a trailing slash here
-	slashed  bool     // a segment holds an escaped '/', so only escaped paths can match
-	label    string   // the static segments leading here, joined by '/'
-	segs     []string // the same, one by one (for escaped request paths)
+	indices  []byte       // kids' first bytes, ascending; see kidIndex
+	kids     []kid        // static children, in the order of indices
+	from     *[256]uint16 // with many kids: from[b] is the first index whose byte is >= b
+	param    *node        // the {param} child
+	end      *leaf        // patterns that end here
+	endSlash *leaf        // patterns that end here with "/{$}"
+	multi    *leaf        // patterns with {name...} or a trailing slash here
+	slashed  bool         // a segment holds an escaped '/', so only escaped paths can match
+	label    string       // the static segments leading here, joined by '/'
+	segs     []string     // the same, one by one (for escaped request paths)
+}
+
+// kid is a static child with its label, kept in the parent.
+type kid struct {
+	label string
+	n     *node
+}
+
+// kidIndex is the byte under which a node indexes its static child c: the
+// label's first byte, or '/' if only escaped paths can match c. An
+// unescaped segment never begins with '/' (it would be empty), so the
+// scan of unescaped paths never looks at such a child.
+func kidIndex(c *node) byte {
+	if c.slashed {
+		return '/'
+	}
+	return c.label[0]
 }
 
 // route is one registered pattern with its handler.
@@ -187,30 +204,69 @@ func leafOf(l **leaf) *leaf {
 // creating it, and splitting a label that run leaves part-way, as needed.
 func (n *node) insertRun(run []string) *node {
 	for len(run) > 0 {
-		ci := slices.IndexFunc(n.statics, func(s *node) bool { return s.segs[0] == run[0] })
+		ci := slices.IndexFunc(n.kids, func(k kid) bool { return k.n.segs[0] == run[0] })
 		if ci < 0 {
 			c := newStatic(run)
-			n.statics = append(n.statics, c)
-			n.indices = append(n.indices, c.label[0])
-			n.labels = append(n.labels, c.label)
+			n.addKid(c)
 			return c
 		}
-		c := n.statics[ci]
+		c := n.kids[ci].n
 		common := 1
 		for common < len(c.segs) && common < len(run) && c.segs[common] == run[common] {
 			common++
 		}
 		if common < len(c.segs) {
 			tail := newStatic(c.segs[common:])
-			tail.indices, tail.labels, tail.statics, tail.param = c.indices, c.labels, c.statics, c.param
+			tail.indices, tail.kids, tail.from, tail.param = c.indices, c.kids, c.from, c.param
 			tail.end, tail.endSlash, tail.multi = c.end, c.endSlash, c.multi
 			*c = *newStatic(c.segs[:common])
-			c.indices, c.labels, c.statics = []byte{tail.label[0]}, []string{tail.label}, []*node{tail}
-			n.labels[ci] = c.label
+			c.addKid(tail)
+			// c's label, and maybe its index byte, changed.
+			n.removeKid(ci)
+			n.addKid(c)
 		}
 		n, run = c, run[common:]
 	}
 	return n
+}
+
+// addKid adds the static child c, keeping indices ascending.
+func (n *node) addKid(c *node) {
+	b := kidIndex(c)
+	at, _ := slices.BinarySearch(n.indices, b+1) // after its equals
+	n.indices = slices.Insert(n.indices, at, b)
+	n.kids = slices.Insert(n.kids, at, kid{c.label, c})
+	n.index()
+}
+
+// removeKid removes the static child at index i.
+func (n *node) removeKid(i int) {
+	n.indices = slices.Delete(n.indices, i, i+1)
+	n.kids = slices.Delete(n.kids, i, i+1)
+	n.index()
+}
+
+// manyKids is the number of static children from which a node keeps a
+// table of where each first byte begins, instead of scanning from the
+// start.
+const manyKids = 8
+
+// index rebuilds n.from after n.indices changed.
+func (n *node) index() {
+	if len(n.indices) < manyKids {
+		n.from = nil
+		return
+	}
+	if n.from == nil {
+		n.from = new([256]uint16)
+	}
+	i := 0
+	for b := range 256 {
+		for i < len(n.indices) && int(n.indices[i]) < b {
+			i++
+		}
+		n.from[b] = uint16(i)
+	}
 }
 
 func newStatic(segs []string) *node {
@@ -225,9 +281,9 @@ func newStatic(segs []string) *node {
 // child returns the static child whose label is exactly s (used to find
 // the leaf of a fully static pattern).
 func (n *node) child(s string) *node {
-	for _, c := range n.statics {
-		if c.label == s {
-			return c
+	for _, k := range n.kids {
+		if k.label == s {
+			return k.n
 		}
 	}
 	return nil
@@ -256,32 +312,39 @@ type matcher struct {
 // A wildcard never takes a value with a NUL byte, so a path with one
 // matches no route, and dispatch answers it with 400.
 func (m *matcher) match(n *node, p string, k int) *route {
-	if len(n.statics) > 0 && p != "" {
+	if len(n.indices) > 0 && p != "" {
 		// The children's first segments differ, so at most one of them
-		// matches (a segment with an escaped '/' only in escaped paths).
+		// matches. An empty segment (p[0] == '/') matches none.
 		var c *node
 		var rest string
 		var end bool
 		if !m.escaped {
 			c0 := p[0]
-			for i, b := range n.indices {
-				if b != c0 {
+			i := 0
+			if n.from != nil {
+				i = int(n.from[c0])
+			}
+			for ; i < len(n.indices) && c0 != '/'; i++ {
+				if b := n.indices[i]; b != c0 {
+					if b > c0 {
+						break
+					}
 					continue
 				}
-				l := n.labels[i]
-				if len(p) < len(l) || p[:len(l)] != l || len(p) > len(l) && p[len(l)] != '/' || n.statics[i].slashed {
+				l := n.kids[i].label
+				if len(p) < len(l) || p[:len(l)] != l || len(p) > len(l) && p[len(l)] != '/' {
 					continue
 				}
-				c, end = n.statics[i], len(p) == len(l)
+				c, end = n.kids[i].n, len(p) == len(l)
 				if !end {
 					rest = p[len(l)+1:]
 				}
 				break
 			}
 		} else {
-			for _, s := range n.statics {
-				if r, e, ok := m.prefix(s, p); ok {
-					c, rest, end = s, r, e
+			for _, k := range n.kids {
+				if r, e, ok := m.prefix(k.n, p); ok {
+					c, rest, end = k.n, r, e
 					break
 				}
 			}
