@@ -33,7 +33,25 @@ type node struct {
 // kid is a static child with its label, kept in the parent.
 type kid struct {
 	label string
+	head  uint64 // load8 of the label's first 8 bytes, zero-padded
+	mask  uint64 // the bits of head that the label fills
 	n     *node
+}
+
+func newKid(c *node) kid {
+	k := kid{label: c.label, n: c}
+	for i := 0; i < len(c.label) && i < 8; i++ {
+		k.head |= uint64(c.label[i]) << (8 * i)
+		k.mask |= 0xff << (8 * i)
+	}
+	return k
+}
+
+// load8 returns the first 8 bytes of s, little-endian, in one load.
+func load8(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // kidIndex is the byte under which a node indexes its static child c: the
@@ -235,7 +253,7 @@ func (n *node) addKid(c *node) {
 	b := kidIndex(c)
 	at, _ := slices.BinarySearch(n.indices, b+1) // after its equals
 	n.indices = slices.Insert(n.indices, at, b)
-	n.kids = slices.Insert(n.kids, at, kid{c.label, c})
+	n.kids = slices.Insert(n.kids, at, newKid(c))
 	n.index()
 }
 
@@ -331,11 +349,23 @@ func (m *matcher) match(n *node, p string, k int) *route {
 					}
 					continue
 				}
-				l := n.kids[i].label
-				if len(p) < len(l) || p[:len(l)] != l || len(p) > len(l) && p[len(l)] != '/' {
+				k := &n.kids[i]
+				l := k.label
+				if len(p) < len(l) {
 					continue
 				}
-				c, end = n.kids[i].n, len(p) == len(l)
+				if len(p) >= 8 {
+					// The first eight bytes as one word.
+					if load8(p)&k.mask != k.head || len(l) > 8 && p[8:len(l)] != l[8:] {
+						continue
+					}
+				} else if p[:len(l)] != l {
+					continue
+				}
+				if len(p) > len(l) && p[len(l)] != '/' {
+					continue
+				}
+				c, end = k.n, len(p) == len(l)
 				if !end {
 					rest = p[len(l)+1:]
 				}
