@@ -329,103 +329,114 @@ type matcher struct {
 //
 // A wildcard never takes a value with a NUL byte, so a path with one
 // matches no route, and dispatch answers it with 400.
+//
+// Below a static child that leaves nothing here to fall back on, match
+// goes on in its loop instead of calling itself.
 func (m *matcher) match(n *node, p string, k int) *route {
-	if len(n.indices) > 0 && p != "" {
-		// The children's first segments differ, so at most one of them
-		// matches. An empty segment (p[0] == '/') matches none.
-		var c *node
-		var rest string
-		var end bool
-		if !m.escaped {
-			c0 := p[0]
-			i := 0
-			if n.from != nil {
-				i = int(n.from[c0])
-			}
-			for ; i < len(n.indices) && c0 != '/'; i++ {
-				if b := n.indices[i]; b != c0 {
-					if b > c0 {
-						break
-					}
-					continue
+	for {
+		if len(n.indices) > 0 && p != "" {
+			// The children's first segments differ, so at most one of them
+			// matches. An empty segment (p[0] == '/') matches none.
+			var c *node
+			var rest string
+			var end bool
+			if !m.escaped {
+				c0 := p[0]
+				i := 0
+				if n.from != nil {
+					i = int(n.from[c0])
 				}
-				k := &n.kids[i]
-				l := k.label
-				if len(p) < len(l) {
-					continue
-				}
-				if len(p) >= 8 {
-					// The first eight bytes as one word.
-					if load8(p)&k.mask != k.head || len(l) > 8 && p[8:len(l)] != l[8:] {
+				for ; i < len(n.indices) && c0 != '/'; i++ {
+					if b := n.indices[i]; b != c0 {
+						if b > c0 {
+							break
+						}
 						continue
 					}
-				} else if p[:len(l)] != l {
-					continue
-				}
-				if len(p) > len(l) && p[len(l)] != '/' {
-					continue
-				}
-				c, end = k.n, len(p) == len(l)
-				if !end {
-					rest = p[len(l)+1:]
-				}
-				break
-			}
-		} else {
-			for _, k := range n.kids {
-				if r, e, ok := m.prefix(k.n, p); ok {
-					c, rest, end = k.n, r, e
+					k := &n.kids[i]
+					l := k.label
+					if len(p) < len(l) {
+						continue
+					}
+					if len(p) >= 8 {
+						// The first eight bytes as one word.
+						if load8(p)&k.mask != k.head || len(l) > 8 && p[8:len(l)] != l[8:] {
+							continue
+						}
+					} else if p[:len(l)] != l {
+						continue
+					}
+					if len(p) > len(l) && p[len(l)] != '/' {
+						continue
+					}
+					c, end = k.n, len(p) == len(l)
+					if !end {
+						rest = p[len(l)+1:]
+					}
 					break
 				}
-			}
-		}
-		if c != nil {
-			if !end {
-				if rt := m.match(c, rest, k); rt != nil {
-					return rt
-				}
-			} else if c.end != nil {
-				if rt := m.at(c.end); rt != nil {
-					return rt
+			} else {
+				for _, k := range n.kids {
+					if r, e, ok := m.prefix(k.n, p); ok {
+						c, rest, end = k.n, r, e
+						break
+					}
 				}
 			}
-		}
-	}
-	if n.param != nil && p != "" {
-		// A byte loop finds the end of a short segment faster than
-		// strings.IndexByte, and sees a NUL on the way.
-		i := 0
-		for i < len(p) && !segmentStop[p[i]] {
-			i++
-		}
-		seg := p[:i]
-		dot := seg != "" && seg[0] == '.' && (len(seg) == 1 || len(seg) == 2 && seg[1] == '.')
-		if (i == len(p) || p[i] == '/') && i > 0 && !dot && !(m.escaped && m.escapedDotSegment(seg)) {
-			var rt *route
-			if i < len(p) {
-				rt = m.match(n.param, p[i+1:], k+1)
-			} else if n.param.end != nil {
-				rt = m.at(n.param.end)
+			if c != nil {
+				if !end {
+					if n.param == nil && n.multi == nil {
+						// Nothing here to fall back on: go on below c
+						// without a call.
+						n, p = c, rest
+						continue
+					}
+					if rt := m.match(c, rest, k); rt != nil {
+						return rt
+					}
+				} else if c.end != nil {
+					if rt := m.at(c.end); rt != nil {
+						return rt
+					}
+				}
 			}
-			if rt != nil {
-				m.set(rt, k, seg)
+		}
+		if n.param != nil && p != "" {
+			// A byte loop finds the end of a short segment faster than
+			// strings.IndexByte, and sees a NUL on the way.
+			i := 0
+			for i < len(p) && !segmentStop[p[i]] {
+				i++
+			}
+			seg := p[:i]
+			dot := seg != "" && seg[0] == '.' && (len(seg) == 1 || len(seg) == 2 && seg[1] == '.')
+			if (i == len(p) || p[i] == '/') && i > 0 && !dot && !(m.escaped && m.escapedDotSegment(seg)) {
+				var rt *route
+				if i < len(p) {
+					rt = m.match(n.param, p[i+1:], k+1)
+				} else if n.param.end != nil {
+					rt = m.at(n.param.end)
+				}
+				if rt != nil {
+					m.set(rt, k, seg)
+					return rt
+				}
+			}
+		}
+		if p == "" && n.endSlash != nil {
+			if rt := m.at(n.endSlash); rt != nil {
 				return rt
 			}
 		}
-	}
-	if p == "" && n.endSlash != nil {
-		if rt := m.at(n.endSlash); rt != nil {
+		if n.multi != nil && strings.IndexByte(p, 0) < 0 && !(m.clean && uncleanRest(p, m.escaped)) {
+			rt := m.at(n.multi)
+			if rt != nil {
+				m.set(rt, k, p)
+			}
 			return rt
 		}
+		return nil
 	}
-	if n.multi != nil && strings.IndexByte(p, 0) < 0 && !(m.clean && uncleanRest(p, m.escaped)) {
-		rt := m.at(n.multi)
-		if rt != nil {
-			m.set(rt, k, p)
-		}
-		return rt
-	}
-	return nil
 }
 
 // set sets the value of rt's wildcard k on m.req, decoded.
