@@ -75,6 +75,10 @@ func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
 // ServeHTTP dispatches req through the router's middleware to the handler
 // of the most specific matching route.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if len(r.mux.mws) == 0 {
+		r.mux.dispatch(w, req) // a direct call, not through a method value
+		return
+	}
 	r.mux.serve.ServeHTTP(w, req)
 }
 
