@@ -56,6 +56,15 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
+// WriteBuffers writes bufs with one writev system call where the
+// connection underneath supports it (net.Buffers.WriteTo), so that a
+// handler that hijacked the connection, molt's websocket package for one,
+// can send a frame's header and a large payload together without copying
+// the payload. net.Buffers cannot see through a wrapper by itself.
+func (c *conn) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	return bufs.WriteTo(c.Conn)
+}
+
 func (c *conn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {

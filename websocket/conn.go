@@ -68,6 +68,8 @@ type Conn struct {
 	msgSem   chan struct{} // held for a whole data message
 	frameSem chan struct{} // held while one frame is written
 	whdr     [maxHeaderLen]byte
+	wvec     [2][]byte   // header and payload of a large frame, for writev
+	wbufs    net.Buffers // over wvec
 	wsink    byteSink // compressed output
 	wctx     ctxWatch
 	mw       messageWriter

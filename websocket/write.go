@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -107,14 +108,41 @@ func trimTail(b []byte) []byte {
 	return b
 }
 
-// writeFrame buffers one frame. The caller holds frameSem.
+// writeFrame buffers one frame, or, over HTTP/1.1, sends a frame too large
+// for the buffer at once. The caller holds frameSem.
 func (c *Conn) writeFrame(fin, rsv1 bool, op byte, p []byte) error {
 	n := putHeader(c.whdr[:], fin, rsv1, op, len(p))
+	if c.netConn != nil && c.bw.Buffered() == 0 && n+len(p) > c.bw.Available() {
+		return c.writeVector(c.whdr[:n], p)
+	}
 	if _, err := c.bw.Write(c.whdr[:n]); err != nil {
 		return err
 	}
 	_, err := c.bw.Write(p)
 	return err
+}
+
+// writeVector writes hdr and p to the hijacked connection in one writev
+// system call where the connection allows: through the buffer, they
+// would cost two write calls (the buffer's worth, then the rest) and a
+// copy.
+func (c *Conn) writeVector(hdr, p []byte) error {
+	c.wvec = [2][]byte{hdr, p}
+	c.wbufs = c.wvec[:]
+	var err error
+	if w, ok := c.netConn.(buffersWriter); ok {
+		_, err = w.WriteBuffers(&c.wbufs)
+	} else {
+		_, err = c.wbufs.WriteTo(c.netConn)
+	}
+	c.wvec = [2][]byte{} // keep no reference to p
+	return err
+}
+
+// buffersWriter is a connection that writes net.Buffers with one system
+// call although it wraps the net.Conn that can: molt's server's.
+type buffersWriter interface {
+	WriteBuffers(*net.Buffers) (int64, error)
 }
 
 // flush sends the buffered frames. The caller holds frameSem.
