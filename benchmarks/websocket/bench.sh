@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # bench.sh compares WebSocket echo round trips of molt, gorilla/websocket
-# and coder/websocket (and the floor, see floor.go) with BenchmarkEcho:
-# 16 B, 1 KiB and 64 KiB binary messages over HTTP/1.1, and molt (and the
-# floor) over HTTP/2 with extended CONNECT.
+# and coder/websocket (and the floor, see floor.go): 16 B, 1 KiB and
+# 64 KiB binary messages over HTTP/1.1, and molt (and the floor) over
+# HTTP/2 with extended CONNECT. BenchmarkEcho measures latency, one round
+# trip at a time on one connection; BenchmarkEchoConcurrent measures
+# throughput, 16 connections at once, where what a server costs per
+# message shows.
 #
 # It builds the test binary once, runs the tests (TestEcho: every server
 # echoes every size byte for byte; TestClientAllocs: the client allocates
@@ -27,7 +30,7 @@
 #              (default "molt gorilla coder floor")
 #   OUT        raw output file (default results/bench-<date>.txt)
 #
-# With the defaults it takes about 3 minutes.
+# With the defaults it takes about 6 minutes.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-6}
@@ -65,17 +68,17 @@ for ((round = 0; round < ROUNDS; round++)); do
 	done
 	echo "# round $((round + 1))/$ROUNDS: ${order[*]} (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 	for s in "${order[@]}"; do
-		"$work/ws.test" -test.run '^$' -test.bench "^BenchmarkEcho\$/^proto=/^size=/^server=$s\$" \
+		"$work/ws.test" -test.run '^$' -test.bench "^BenchmarkEcho(Concurrent)?\$/^proto=/^size=/^server=$s\$" \
 			-test.cpu "$CPU" -test.count 1 -test.benchtime "$BENCHTIME" -test.benchmem >>"$OUT"
 	done
 done
 echo "# raw output: $OUT (in $here)" >&2
 
-# medians prints a markdown table of the medians in $OUT: a row per
-# transport and size, a column per server, "µs per round trip, round trips
-# per second, allocs per message" in each cell.
+# medians prints a markdown table of the medians of benchmark $1 in $OUT:
+# a row per transport and size, a column per server, "µs per round trip,
+# round trips per second, allocs per message" in each cell.
 medians() {
-	awk '$1 ~ /^BenchmarkEcho\/.*\/server=/ {
+	awk -v bench="$1" '$1 ~ "^" bench "/.*/server=" {
 		split($1, p, "/")
 		row = p[2] " " p[3]; sub(/proto=/, "", row); sub(/size=/, "", row)
 		s = p[4]; sub(/^server=/, "", s); sub(/-[0-9]+$/, "", s)
@@ -117,10 +120,14 @@ medians() {
 
 summary=${OUT%.txt}.benchstat.txt
 {
-	go run golang.org/x/perf/cmd/benchstat@latest -row '/proto /size' -col "/server@($SERVERS)" "$OUT"
+	go run golang.org/x/perf/cmd/benchstat@latest -row '.name /proto /size' -col "/server@($SERVERS)" "$OUT"
 	echo
-	echo "Medians of $ROUNDS runs (GOMAXPROCS=$CPU): time per round trip, round trips per second, allocations per message"
+	echo "BenchmarkEcho, one connection: medians of $ROUNDS runs (GOMAXPROCS=$CPU): time per round trip, round trips per second, allocations per message"
 	echo
-	medians
+	medians BenchmarkEcho
+	echo
+	echo "BenchmarkEchoConcurrent, 16 connections: medians of $ROUNDS runs (GOMAXPROCS=$CPU): time per round trip (all connections together), round trips per second, allocations per message"
+	echo
+	medians BenchmarkEchoConcurrent
 } | tee "$summary"
 echo "# benchstat and medians: $summary (in $here)" >&2

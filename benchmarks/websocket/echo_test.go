@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -314,6 +315,78 @@ func benchEcho(b *testing.B, srv echoServer, tr transport, n int) {
 	if !bytes.Equal(msg, p) {
 		b.Fatal("the last echo differs from the message")
 	}
+}
+
+// concurrentConns is the number of connections of BenchmarkEchoConcurrent.
+const concurrentConns = 16
+
+// BenchmarkEchoConcurrent measures throughput instead of latency:
+// concurrentConns clients, each on a connection of its own, send a
+// message and read its echo over and over, all at once; an operation is
+// one round trip on any of them. With client and server sharing the
+// machine's CPUs, the figure is bound by CPU time per message rather than
+// by loopback wake-ups, so it shows what a server costs per message; the
+// client's share is the same for every server.
+func BenchmarkEchoConcurrent(b *testing.B) {
+	for _, tr := range transports {
+		b.Run("proto="+tr.name, func(b *testing.B) {
+			for _, size := range benchSizes {
+				b.Run("size="+size.name, func(b *testing.B) {
+					for _, srv := range echoServers {
+						if tr.name != "h1" && !srv.h2 {
+							continue
+						}
+						b.Run("server="+srv.name, func(b *testing.B) {
+							benchEchoConcurrent(b, srv, tr, size.n)
+						})
+					}
+				})
+			}
+		})
+	}
+}
+
+func benchEchoConcurrent(b *testing.B, srv echoServer, tr transport, n int) {
+	procs := runtime.GOMAXPROCS(0)
+	if concurrentConns%procs != 0 {
+		b.Skipf("GOMAXPROCS %d does not divide %d connections", procs, concurrentConns)
+	}
+	addr := srv.start(b)
+	rng := rand.New(rand.NewPCG(7, 8))
+	p := payload(opBinary, n, rng)
+	f := maskedFrame(opBinary, p, maskKey(rng))
+	clients := make(chan *client, concurrentConns)
+	for range concurrentConns {
+		c := dial(b, srv, tr, addr)
+		for range 100 { // steady state, as in benchEcho
+			if _, _, err := c.RoundTrip(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+		clients <- c
+	}
+	b.SetParallelism(concurrentConns / procs)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := <-clients
+		var msg []byte
+		for pb.Next() {
+			var err error
+			if _, msg, err = c.RoundTrip(f); err != nil {
+				b.Error(err)
+				return
+			}
+			if len(msg) != n {
+				b.Errorf("echo of %d bytes, want %d", len(msg), n)
+				return
+			}
+		}
+		if msg != nil && !bytes.Equal(msg, p) {
+			b.Error("the last echo differs from the message")
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rt/s")
 }
 
 // TestUnmask checks the floor's unmask against the definition, for every
