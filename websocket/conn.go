@@ -70,7 +70,7 @@ type Conn struct {
 	whdr     [maxHeaderLen]byte
 	wvec     [2][]byte   // header and payload of a large frame, for writev
 	wbufs    net.Buffers // over wvec
-	wsink    byteSink // compressed output
+	wsink    byteSink    // compressed output
 	wctx     ctxWatch
 	mw       messageWriter
 	wclosed  bool // a close frame was written; guarded by frameSem
