@@ -353,14 +353,14 @@ func (m *matcher) match(n *node, p string, k int) *route {
 						}
 						continue
 					}
-					k := &n.kids[i]
-					l := k.label
+					kd := &n.kids[i]
+					l := kd.label
 					if len(p) < len(l) {
 						continue
 					}
 					if len(p) >= 8 {
 						// The first eight bytes as one word.
-						if load8(p)&k.mask != k.head || len(l) > 8 && p[8:len(l)] != l[8:] {
+						if load8(p)&kd.mask != kd.head || len(l) > 8 && p[8:len(l)] != l[8:] {
 							continue
 						}
 					} else if p[:len(l)] != l {
@@ -369,7 +369,7 @@ func (m *matcher) match(n *node, p string, k int) *route {
 					if len(p) > len(l) && p[len(l)] != '/' {
 						continue
 					}
-					c, end = k.n, len(p) == len(l)
+					c, end = kd.n, len(p) == len(l)
 					if !end {
 						rest = p[len(l)+1:]
 					}
@@ -386,8 +386,6 @@ func (m *matcher) match(n *node, p string, k int) *route {
 			if c != nil {
 				if !end {
 					if n.param == nil && n.multi == nil {
-						// Nothing here to fall back on: go on below c
-						// without a call.
 						n, p = c, rest
 						continue
 					}
