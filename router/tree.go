@@ -416,7 +416,11 @@ func (m *matcher) match(n *node, p string, k int) *route {
 					rt = m.at(n.param.end)
 				}
 				if rt != nil {
-					m.set(rt, k, seg)
+					if name := rt.names[k]; m.req != nil && !m.escaped && name != "" {
+						m.req.SetPathValue(name, seg) // inlined: no call to set per value
+					} else {
+						m.set(rt, k, seg)
+					}
 					return rt
 				}
 			}
