@@ -270,7 +270,11 @@ func TestClientAllocs(t *testing.T) {
 // in-process with the client on one connection over loopback; allocs/op
 // are the server's (the client's are zero, TestClientAllocs). rt/s is
 // round trips per second, 1e9 / ns/op.
-func BenchmarkEcho(b *testing.B) {
+func BenchmarkEcho(b *testing.B) { runEchoBenchmarks(b, benchEcho) }
+
+// runEchoBenchmarks runs bench as sub-benchmarks proto=/size=/server= for
+// every transport, message size and server that supports the transport.
+func runEchoBenchmarks(b *testing.B, bench func(b *testing.B, srv echoServer, tr transport, n int)) {
 	for _, tr := range transports {
 		b.Run("proto="+tr.name, func(b *testing.B) {
 			for _, size := range benchSizes {
@@ -280,7 +284,7 @@ func BenchmarkEcho(b *testing.B) {
 							continue
 						}
 						b.Run("server="+srv.name, func(b *testing.B) {
-							benchEcho(b, srv, tr, size.n)
+							bench(b, srv, tr, size.n)
 						})
 					}
 				})
@@ -327,24 +331,7 @@ const concurrentConns = 16
 // machine's CPUs, the figure is bound by CPU time per message rather than
 // by loopback wake-ups, so it shows what a server costs per message; the
 // client's share is the same for every server.
-func BenchmarkEchoConcurrent(b *testing.B) {
-	for _, tr := range transports {
-		b.Run("proto="+tr.name, func(b *testing.B) {
-			for _, size := range benchSizes {
-				b.Run("size="+size.name, func(b *testing.B) {
-					for _, srv := range echoServers {
-						if tr.name != "h1" && !srv.h2 {
-							continue
-						}
-						b.Run("server="+srv.name, func(b *testing.B) {
-							benchEchoConcurrent(b, srv, tr, size.n)
-						})
-					}
-				})
-			}
-		})
-	}
-}
+func BenchmarkEchoConcurrent(b *testing.B) { runEchoBenchmarks(b, benchEchoConcurrent) }
 
 func benchEchoConcurrent(b *testing.B, srv echoServer, tr transport, n int) {
 	procs := runtime.GOMAXPROCS(0)
