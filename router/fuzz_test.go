@@ -83,13 +83,15 @@ func refClean(p string) string {
 }
 
 // FuzzMatch checks the router against refMatch on random route sets and
-// paths built from a small alphabet, so that overlaps are frequent.
+// paths built from a small alphabet, so that overlaps are frequent. The
+// long segments reach the word-at-a-time label compare: labels and paths
+// of 8 bytes and more that differ only after the eighth byte.
 func FuzzMatch(f *testing.F) {
 	f.Add([]byte{1, 2, 3, 9, 4, 5, 6, 7, 8, 0, 1, 2})
 	f.Add([]byte("routes and paths"))
 	f.Add([]byte{0, 3, 0, 3, 3, 3, 5, 6, 0, 0, 1, 1, 4, 4, 2, 2})
-	patternSegs := []string{"a", "b", "c", "{}", "{}", "{...}", "{$}", ""}
-	pathSegs := []string{"a", "b", "c", "x", "a", "b", ".", "..", ""}
+	patternSegs := []string{"a", "b", "c", "{}", "{}", "{...}", "{$}", "", "abcdefghi", "abcdefgh"}
+	pathSegs := []string{"a", "b", "c", "x", "a", "b", ".", "..", "", "abcdefghi", "abcdefghj", "abcdefgh"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		next := func() int {
 			if len(data) == 0 {
