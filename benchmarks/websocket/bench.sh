@@ -30,7 +30,7 @@
 #              (default "molt gorilla coder floor")
 #   OUT        raw output file (default results/bench-<date>.txt)
 #
-# With the defaults it takes about 6 minutes.
+# With the defaults it takes about 5 minutes.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-6}
