@@ -1,15 +1,22 @@
 package middleware_test
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/netip"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/middleware"
+	"github.com/molt-http/molt/server"
 )
 
 func prefixes(ss ...string) []netip.Prefix {
@@ -331,4 +338,164 @@ func FuzzClientIP(f *testing.F) {
 			t.Errorf("Forwarded %q has no for=, yet the client is %s", fwd, got)
 		}
 	})
+}
+
+// TestClientIPSpoofing attacks the documented stack, ClientIP in front of
+// a RateLimit of one request an hour, with a client that rotates forged
+// Forwarded, X-Forwarded-For and X-Real-Ip fields, IPv4 and IPv6: straight
+// to the server, and behind a proxy that appends to X-Forwarded-For and
+// passes the other fields on, as nginx, AWS ALB and httputil.ReverseProxy
+// do. Whatever the options, the client stays one client: every request
+// but the first gets 429.
+func TestClientIPSpoofing(t *testing.T) { h2ctest.Run(t, testClientIPSpoofing) }
+
+func testClientIPSpoofing(t *testing.T, mode h2ctest.Mode) {
+	const attacker = "127.0.0.2" // the proxy is 127.0.0.1, the only one trusted
+	for _, tc := range []struct {
+		name    string
+		opts    middleware.ClientIPOptions
+		proxied bool
+		want    string // the client the first request is counted against
+	}{
+		{"direct, defaults", middleware.ClientIPOptions{}, false, attacker},
+		{"proxied, defaults", middleware.ClientIPOptions{}, true, "127.0.0.1"},
+		{"proxied, X-Forwarded-For", middleware.ClientIPOptions{
+			Header:         "X-Forwarded-For",
+			TrustedProxies: middleware.TrustedProxies{Prefixes: prefixes("127.0.0.1/32")},
+		}, true, attacker},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := h2ctest.NewServer(t, middleware.ClientIP(tc.opts)(
+				middleware.RateLimit(middleware.RateLimitOptions{Requests: 1, Period: time.Hour})(
+					http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						fmt.Fprint(w, middleware.ClientAddr(r))
+					}))))
+			target := backend.URL
+			client := &http.Client{Transport: fromAddr(t, h2ctest.NewTransport(mode), attacker), Timeout: time.Minute}
+			if tc.proxied {
+				proxy := httptest.NewServer(nginxLikeProxy(t, backend.URL, h2ctest.NewTransport(mode)))
+				t.Cleanup(proxy.Close)
+				target = proxy.URL
+				client.Transport = fromAddr(t, &http.Transport{}, attacker)
+			}
+			const n = 40
+			for i := range n {
+				forged := fmt.Sprintf("198.51.100.%d", i)
+				if i%2 == 1 {
+					forged = fmt.Sprintf("2001:db8:%x::1", i)
+				}
+				req, _ := http.NewRequest("GET", target+"/", nil)
+				req.Header.Set("Forwarded", fmt.Sprintf(`for="%s"`, forged))
+				req.Header.Set("X-Forwarded-For", forged)
+				req.Header.Set("X-Real-Ip", forged)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				body := string(h2ctest.ReadBody(t, resp))
+				switch {
+				case i == 0 && (resp.StatusCode != http.StatusOK || body != tc.want):
+					t.Fatalf("request 0: %d %q, want 200 %q", resp.StatusCode, body, tc.want)
+				case i > 0 && resp.StatusCode != http.StatusTooManyRequests:
+					t.Fatalf("request %d, forged %s: %d %q, want 429: the forged address got a fresh allowance", i, forged, resp.StatusCode, body)
+				}
+			}
+		})
+	}
+}
+
+// fromAddr makes rt dial from the local address ip, so that a test client
+// on loopback can be told apart from a proxy on 127.0.0.1.
+func fromAddr(t *testing.T, rt http.RoundTripper, ip string) http.RoundTripper {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	switch rt := rt.(type) {
+	case *http.Transport:
+		rt.DialContext = d.DialContext
+		t.Cleanup(rt.CloseIdleConnections)
+	case *h2ctest.UpgradeTransport:
+		rt.DialContext = d.DialContext
+		t.Cleanup(rt.CloseIdleConnections)
+	default:
+		t.Fatalf("fromAddr: %T", rt)
+	}
+	return rt
+}
+
+// nginxLikeProxy returns a reverse proxy to backend that does what nginx
+// does with proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for:
+// it appends the peer to X-Forwarded-For and passes Forwarded and
+// X-Real-Ip on as the client sent them.
+func nginxLikeProxy(t *testing.T, backend string, rt http.RoundTripper) http.Handler {
+	u, err := url.Parse(backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		t.Cleanup(c.CloseIdleConnections)
+	}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Header["Forwarded"] = pr.In.Header["Forwarded"]
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			pr.SetXForwarded()
+		},
+		Transport: rt,
+	}
+}
+
+// A proxy on the same host may reach the server through a Unix socket;
+// TrustedProxies.Unix trusts it, in every mode. Without it, a Unix peer
+// is untrusted, and the client unknown.
+func TestClientIPUnixProxy(t *testing.T) { h2ctest.Run(t, testClientIPUnixProxy) }
+
+func testClientIPUnixProxy(t *testing.T, mode h2ctest.Mode) {
+	for _, tc := range []struct {
+		name    string
+		proxies middleware.TrustedProxies
+		want    string
+	}{
+		{"Unix trusted", middleware.TrustedProxies{Unix: true}, "203.0.113.5 true 203.0.113.5"},
+		{"Unix not trusted", middleware.TrustedProxies{Prefixes: prefixes("0.0.0.0/0", "::/0")}, "invalid IP false invalid IP"},
+	} {
+		h := middleware.ClientIP(middleware.ClientIPOptions{Header: "X-Forwarded-For", TrustedProxies: tc.proxies})(
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				a, ok := middleware.ClientIPFrom(r.Context())
+				fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddr(r))
+			}))
+		srv, err := server.New(server.Config{Handler: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sock := filepath.Join(t.TempDir(), "app.sock")
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+
+		rt := h2ctest.NewTransport(mode)
+		dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}
+		switch rt := rt.(type) {
+		case *http.Transport:
+			rt.DialContext = dial
+			defer rt.CloseIdleConnections()
+		case *h2ctest.UpgradeTransport:
+			rt.DialContext = dial
+			defer rt.CloseIdleConnections()
+		}
+		req, _ := http.NewRequest("GET", "http://app.sock/", nil)
+		req.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.5")
+		resp, err := (&http.Client{Transport: rt, Timeout: time.Minute}).Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := string(h2ctest.ReadBody(t, resp)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
 }
