@@ -10,69 +10,135 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
+// TrustedProxies says which peers of a connection are proxies trusted to
+// say, in a forwarding header, whom they forward for. The zero value
+// trusts none. ClientIP takes one, and so can other middleware that
+// believes what proxies say, so that one list serves them all.
+type TrustedProxies struct {
+	// Prefixes are the networks of the trusted proxies, such as
+	// netip.MustParsePrefix("10.0.0.0/8"); one proxy is a /32 or a /128.
+	// IPv4 prefixes also match IPv4-mapped IPv6 addresses.
+	Prefixes []netip.Prefix
+
+	// Unix trusts a peer on a Unix domain socket: a proxy on the same
+	// host that reaches the server through a socket file (nginx's
+	// proxy_pass http://unix:/run/app.sock, say).
+	Unix bool
+}
+
+// isZero reports whether t trusts no proxy.
+func (t TrustedProxies) isZero() bool { return len(t.Prefixes) == 0 && !t.Unix }
+
+// trustSet is TrustedProxies checked and normalised: prefixes masked, and
+// IPv4-mapped prefixes unmapped.
+type trustSet struct {
+	prefixes []netip.Prefix
+	unix     bool
+}
+
+// compile checks t and returns it normalised; it panics, naming the
+// middleware mw, if a prefix is invalid.
+func (t TrustedProxies) compile(mw string) trustSet {
+	s := trustSet{unix: t.Unix}
+	for _, p := range t.Prefixes {
+		if !p.IsValid() {
+			panic(fmt.Sprintf("middleware: %s: invalid trusted proxy prefix %v", mw, p))
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		s.prefixes = append(s.prefixes, p.Masked())
+	}
+	return s
+}
+
+// contains reports whether a is in one of the trusted networks.
+func (s *trustSet) contains(a netip.Addr) bool {
+	a = a.WithZone("")
+	for _, p := range s.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// peer returns the IP address of the peer of a request, given its
+// RemoteAddr (the zero Addr for a Unix socket or anything else that is
+// not an IP address), and whether that peer is a trusted proxy.
+func (s *trustSet) peer(remoteAddr string) (addr netip.Addr, trusted bool) {
+	if isUnixRemoteAddr(remoteAddr) {
+		return netip.Addr{}, s.unix
+	}
+	a := parseRemoteAddr(remoteAddr)
+	return a, a.IsValid() && s.contains(a)
+}
+
+// isUnixRemoteAddr reports whether a RemoteAddr is that of a Unix socket
+// peer: net/http reports an unnamed one as "@", a named one by its path.
+func isUnixRemoteAddr(s string) bool {
+	return s != "" && (s[0] == '@' || s[0] == '/')
+}
+
 // ClientIPOptions configures ClientIP. The zero value trusts no proxy: the
 // client is the peer of the connection, and forwarding headers are
-// ignored.
+// ignored. To read a forwarding header, name it in Header and name the
+// proxies that set it in TrustedProxies; one without the other is an
+// error.
 type ClientIPOptions struct {
-	// TrustedProxies are the networks of the proxies in front of the
-	// server, such as netip.MustParsePrefix("10.0.0.0/8"). Only a peer in
-	// one of them is believed when it says, in the forwarding header, whom
-	// it forwards for. IPv4 prefixes also match IPv4-mapped IPv6
-	// addresses. Default: none.
-	TrustedProxies []netip.Prefix
-
-	// Header names the forwarding header that the trusted proxies write:
+	// Header names the forwarding header that the trusted proxies set:
 	// "Forwarded" (RFC 7239), "X-Forwarded-For", or another field holding
 	// a comma-separated list of addresses, such as "X-Real-Ip" or
-	// "CF-Connecting-IP". Default "": Forwarded if the request has that
-	// field, else X-Forwarded-For. Name the one your proxies set if you
-	// can: a proxy that appends only to X-Forwarded-For passes a client's
-	// own Forwarded field on unchanged, and the default would read it.
+	// "CF-Connecting-IP". Only that field is read. Default "": none.
+	//
+	// Name the field your proxies write, not just one they pass on: a
+	// proxy that appends to X-Forwarded-For (nginx, AWS ALB,
+	// httputil.ReverseProxy) passes a client's own Forwarded or X-Real-Ip
+	// field through unchanged.
 	Header string
+
+	// TrustedProxies are the proxies trusted to set Header. Only a peer
+	// among them is believed when it says whom it forwards for. Default:
+	// none.
+	TrustedProxies TrustedProxies
 }
 
 // ClientIP finds the address of the client that sent the request, for
 // middleware and handlers after it (see ClientIPFrom and ClientAddr), and
 // for Logger.
 //
-// If the peer of the connection (r.RemoteAddr) is not a trusted proxy, the
-// peer is the client, whatever the request's headers say. If it is, the
-// forwarding header is walked from the right, the hop nearest to the
-// server first: each entry is the address that the proxy before it saw,
-// and the walk goes on only while that address is itself a trusted proxy.
-// The first untrusted address is the client; if every address is
-// trusted, the leftmost one is. An entry that is not an address (garbage,
-// an IPv6 zone, and in Forwarded an element without exactly one for=, an
-// obfuscated identifier such as "_hidden", or "unknown") stops the walk,
-// and the client is the last address reached: the peer, or the trusted
-// proxy that wrote the entry. So nothing that a client writes in a header
-// can place it anywhere but where an untrusted hop is.
+// By default the client is the peer of the connection (r.RemoteAddr) and
+// no header is read. With Header and TrustedProxies set, a request whose
+// peer is a trusted proxy is judged by Header: the field is walked from
+// the right, the hop nearest to the server first. Each entry is the
+// address that the proxy before it saw, and the walk goes on only while
+// that address is itself a trusted proxy. The first untrusted address is
+// the client; if every address is trusted, the leftmost one is. An entry
+// that is not an address (garbage, an IPv6 zone, and in Forwarded an
+// element without exactly one for=, an obfuscated identifier such as
+// "_hidden", or "unknown") stops the walk, and the client is the last
+// address reached: the peer, or the trusted proxy that wrote the entry.
+// So nothing that a client writes in a header can place it anywhere but
+// where an untrusted hop is. A peer that is not a trusted proxy is the
+// client, whatever the request's headers say.
 //
 // Several fields of the header count as one list, in order (RFC 9110
-// section 5.3). Empty list elements are skipped. With Header left empty,
-// a request that has a Forwarded field is judged by it alone and its
-// X-Forwarded-For is ignored: Forwarded is the standard, and reading
-// both would let a client choose between them. Addresses are reported
+// section 5.3). Empty list elements are skipped. Addresses are reported
 // with IPv4-mapped IPv6 addresses unmapped; the port, if any, is dropped.
 //
 // ClientIP does not change r.RemoteAddr. It works alike on every protocol.
-// ClientIP panics if a trusted prefix is invalid or Header is not a valid
-// field name.
+// ClientIP panics if a trusted prefix is invalid, Header is not a valid
+// field name, or one of Header and TrustedProxies is set without the
+// other.
 func ClientIP(o ClientIPOptions) func(http.Handler) http.Handler {
-	c := &clientIPConfig{}
-	for _, p := range o.TrustedProxies {
-		if !p.IsValid() {
-			panic(fmt.Sprintf("middleware: ClientIP: invalid trusted proxy prefix %v", p))
-		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		c.trusted = append(c.trusted, p.Masked())
-	}
+	c := &clientIPConfig{trust: o.TrustedProxies.compile("ClientIP")}
 	switch h := http.CanonicalHeaderKey(o.Header); {
-	case h == "":
-	case !httpguts.ValidHeaderFieldName(h):
+	case !httpguts.ValidHeaderFieldName(h) && h != "":
 		panic(fmt.Sprintf("middleware: ClientIP: invalid header name %q", o.Header))
+	case h == "" && !o.TrustedProxies.isZero():
+		panic("middleware: ClientIP: TrustedProxies without a Header: name the forwarding header the proxies set")
+	case h != "" && o.TrustedProxies.isZero():
+		panic(fmt.Sprintf("middleware: ClientIP: Header %q without TrustedProxies: name the proxies trusted to set it", o.Header))
 	case h == "Forwarded":
 		c.forwarded = true
 	default:
@@ -89,7 +155,8 @@ func ClientIP(o ClientIPOptions) func(http.Handler) http.Handler {
 
 // ClientIPFrom returns the client's address that ClientIP found for the
 // request whose context is ctx; ok is false if ClientIP did not run or
-// r.RemoteAddr held no IP address (a Unix socket, say).
+// found no IP address: r.RemoteAddr held none (a Unix socket, say) and no
+// trusted forwarding header named one.
 func ClientIPFrom(ctx context.Context) (addr netip.Addr, ok bool) {
 	if info := infoFrom(ctx); info != nil && info.clientIP.IsValid() {
 		return info.clientIP, true
@@ -109,38 +176,24 @@ func ClientAddr(r *http.Request) netip.Addr {
 
 // clientIPConfig is ClientIPOptions resolved.
 type clientIPConfig struct {
-	trusted   []netip.Prefix
-	forwarded bool   // read Forwarded only
-	list      string // read this list field only (canonical name)
+	trust     trustSet
+	forwarded bool   // read Forwarded
+	list      string // else read this list field (canonical name), if not ""
 }
 
-func (c *clientIPConfig) isTrusted(a netip.Addr) bool {
-	a = a.WithZone("")
-	for _, p := range c.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// clientIP returns the client's address of r, or the zero Addr if
-// r.RemoteAddr is not an IP address.
+// clientIP returns the client's address of r, or the zero Addr if there
+// is none: r.RemoteAddr is not an IP address (a Unix socket, say) and no
+// trusted header named one.
 func (c *clientIPConfig) clientIP(r *http.Request) netip.Addr {
-	peer := parseRemoteAddr(r.RemoteAddr)
-	if !peer.IsValid() || !c.isTrusted(peer) {
+	peer, trusted := c.trust.peer(r.RemoteAddr)
+	if !trusted {
 		return peer
 	}
-	walk := hopWalk{c: c}
-	switch {
-	case c.forwarded:
+	walk := hopWalk{trust: &c.trust}
+	if c.forwarded {
 		walk.forwarded(r.Header["Forwarded"])
-	case c.list != "":
+	} else {
 		walk.list(r.Header[c.list])
-	case len(r.Header["Forwarded"]) > 0:
-		walk.forwarded(r.Header["Forwarded"])
-	default:
-		walk.list(r.Header["X-Forwarded-For"])
 	}
 	return walk.result(peer)
 }
@@ -148,7 +201,7 @@ func (c *clientIPConfig) clientIP(r *http.Request) netip.Addr {
 // parseRemoteAddr returns the IP address of a RemoteAddr ("ip:port", or a
 // bare ip), unmapped, or the zero Addr.
 func parseRemoteAddr(s string) netip.Addr {
-	if s == "" || s[0] == '@' || s[0] == '/' { // Unix sockets
+	if s == "" || isUnixRemoteAddr(s) {
 		return netip.Addr{}
 	}
 	if ap, err := netip.ParseAddrPort(s); err == nil {
@@ -165,7 +218,7 @@ func parseRemoteAddr(s string) netip.Addr {
 // storing the list. The answer depends only on the rightmost hop that
 // stops the walk, invalid or untrusted, and the hops after it.
 type hopWalk struct {
-	c     *clientIPConfig
+	trust *trustSet
 	n     int        // hops seen
 	first netip.Addr // the leftmost hop
 	stop  int        // the rightmost stopping hop so far: hopStopNone, hopStopInvalid or hopStopUntrusted
@@ -184,7 +237,7 @@ func (w *hopWalk) hop(a netip.Addr) {
 	switch {
 	case !a.IsValid():
 		w.stop, w.addr = hopStopInvalid, netip.Addr{}
-	case !w.c.isTrusted(a):
+	case !w.trust.contains(a):
 		w.stop, w.addr = hopStopUntrusted, a
 	case w.stop == hopStopInvalid && !w.addr.IsValid():
 		w.addr = a

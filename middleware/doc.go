@@ -23,6 +23,15 @@
 // wrapper, shared by the middleware that only watch a response, and
 // available to other middleware.
 //
+// Client addresses are not taken from the request's headers unless asked:
+// ClientIP's client is the peer of the connection, and it reads a
+// forwarding header only when its options name both the header and the
+// proxies trusted to set it (TrustedProxies, which can also trust a proxy
+// on a Unix socket). RateLimit, which counts requests against that
+// address, forgets a client only once its bucket is full again, so that
+// more clients than it tracks cannot win fresh allowances by rotating
+// addresses.
+//
 // Long-lived requests are not ordinary requests: a WebSocket over
 // HTTP/1.1 is an upgrade that hijacks the connection, and over HTTP/2 an
 // extended CONNECT (RFC 8441) whose request body carries the session.

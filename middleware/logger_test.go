@@ -303,7 +303,7 @@ func TestLoggerRemote(t *testing.T) {
 	} {
 		rec := newLogRecorder(slog.LevelDebug)
 		h := middleware.Logger(middleware.LoggerOptions{Logger: rec.logger()})(
-			middleware.ClientIP(middleware.ClientIPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})(logTestHandler))
+			middleware.ClientIP(middleware.ClientIPOptions{Header: "X-Forwarded-For", TrustedProxies: middleware.TrustedProxies{Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})(logTestHandler))
 		req := httptest.NewRequest("GET", "/", nil)
 		req.RemoteAddr = tc.remoteAddr
 		if tc.xff != "" {

@@ -1,7 +1,7 @@
 package middleware
 
 import (
-	"container/list"
+	"container/heap"
 	"fmt"
 	"math"
 	"net/http"
@@ -40,9 +40,15 @@ type RateLimitOptions struct {
 	Key func(r *http.Request) string
 
 	// MaxKeys bounds the number of clients tracked, and so the memory
-	// used: when a new client comes and MaxKeys are tracked, the one
-	// seen least recently is forgotten (and starts afresh, with a full
-	// bucket, if it comes back). Default DefaultRateLimitMaxKeys.
+	// used. A client is forgotten only once its bucket is full again,
+	// when forgetting it loses nothing: a new bucket starts full too. A
+	// new client that comes while MaxKeys are tracked takes the place of
+	// one whose bucket is full, if there is one; if not, it shares one
+	// overflow bucket (of Burst, refilled at the same rate) with every
+	// other client not tracked, until a place frees up. So a client
+	// cannot win a fresh allowance by pushing itself out of the table
+	// with other keys, and the whole server never allows more than
+	// MaxKeys+1 clients would get. Default DefaultRateLimitMaxKeys.
 	MaxKeys int
 
 	// Handler, if set, writes the answer to a request over the limit,
@@ -69,8 +75,11 @@ type RateLimitOptions struct {
 //	RateLimit-Remaining: requests it may make right now (after this one)
 //	RateLimit-Reset:     seconds, rounded up, until its bucket is full again
 //
-// Clients are tracked in memory, at most MaxKeys of them (least recently
-// seen are forgotten first), so one RateLimit limits one server process.
+// Clients are tracked in memory, at most MaxKeys of them, so one RateLimit
+// limits one server process. A client is forgotten only when its bucket
+// is full again; while every tracked client is still spending, new ones
+// share one overflow bucket (see MaxKeys), so rotating keys (IPv6
+// prefixes, say) is no way around the limit.
 // It works alike on every protocol: each HTTP/2 stream is a request.
 // RateLimit panics if Requests is not positive, or Period, Burst or
 // MaxKeys is negative.
@@ -86,19 +95,23 @@ func RateLimit(o RateLimitOptions) func(http.Handler) http.Handler {
 }
 
 // rateLimiter is RateLimit's state: the options and the clients' buckets,
-// in order of use.
+// in a heap by the time each is full again.
 type rateLimiter struct {
 	o     RateLimitOptions
 	every rate.Limit // tokens per second
 
-	mu      sync.Mutex
-	buckets map[string]*list.Element // of *rateBucket
-	lru     list.List                // most recently used at the front
+	mu       sync.Mutex
+	buckets  map[string]*rateBucket
+	full     bucketHeap  // the same buckets, the one full again first on top
+	overflow *rateBucket // shared by the clients not tracked; never in the heap
 }
 
+// rateBucket is one client's token bucket, or the overflow bucket.
 type rateBucket struct {
-	key string
-	lim *rate.Limiter
+	key    string
+	lim    *rate.Limiter
+	fullAt time.Time // when lim is full again
+	index  int       // in rateLimiter.full; -1 for the overflow bucket
 }
 
 func newRateLimiter(o RateLimitOptions) *rateLimiter {
@@ -127,48 +140,66 @@ func newRateLimiter(o RateLimitOptions) *rateLimiter {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	return &rateLimiter{
+	l := &rateLimiter{
 		o:       o,
 		every:   rate.Limit(float64(o.Requests) / o.Period.Seconds()),
-		buckets: make(map[string]*list.Element),
+		buckets: make(map[string]*rateBucket),
 	}
+	l.overflow = &rateBucket{lim: rate.NewLimiter(l.every, o.Burst), index: -1}
+	return l
 }
 
-// bucket returns the limiter of key, making it if need be and forgetting
-// the least recently used one if there are too many.
-func (l *rateLimiter) bucket(key string) *rate.Limiter {
+// bucketLocked returns the bucket of key. A new client gets a bucket of
+// its own if fewer than MaxKeys are tracked, or the place of a client
+// whose bucket is full again; otherwise the overflow bucket.
+func (l *rateLimiter) bucketLocked(key string, now time.Time) *rateBucket {
+	if b, ok := l.buckets[key]; ok {
+		return b
+	}
+	if len(l.full) < l.o.MaxKeys {
+		b := &rateBucket{key: key, lim: rate.NewLimiter(l.every, l.o.Burst), fullAt: now}
+		heap.Push(&l.full, b)
+		l.buckets[key] = b
+		return b
+	}
+	b := l.full[0]
+	if b.lim.TokensAt(now) < float64(l.o.Burst) {
+		return l.overflow // every tracked client is still spending
+	}
+	// b is full, as a new bucket would be: hand it over as it is.
+	delete(l.buckets, b.key)
+	b.key = key
+	l.buckets[key] = b
+	return b
+}
+
+// take takes a token from key's bucket at now, if it has one, and
+// returns whether it did and the tokens left.
+func (l *rateLimiter) take(key string, now time.Time) (ok bool, tokens float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e, ok := l.buckets[key]; ok {
-		l.lru.MoveToFront(e)
-		return e.Value.(*rateBucket).lim
+	b := l.bucketLocked(key, now)
+	ok = b.lim.AllowN(now, 1)
+	tokens = min(max(b.lim.TokensAt(now), 0), float64(l.o.Burst))
+	if b.index >= 0 {
+		b.fullAt = now.Add(l.duration(float64(l.o.Burst) - tokens))
+		heap.Fix(&l.full, b.index)
 	}
-	if l.lru.Len() >= l.o.MaxKeys {
-		old := l.lru.Back()
-		l.lru.Remove(old)
-		delete(l.buckets, old.Value.(*rateBucket).key)
-	}
-	b := &rateBucket{key: key, lim: rate.NewLimiter(l.every, l.o.Burst)}
-	l.buckets[key] = l.lru.PushFront(b)
-	return b.lim
+	return ok, tokens
 }
 
 // keys returns the number of clients tracked.
 func (l *rateLimiter) keys() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.lru.Len()
+	return len(l.buckets)
 }
 
 // serve takes a token for r, sets the header fields, and reports whether
 // r may go on; if not, it has answered it.
 func (l *rateLimiter) serve(w http.ResponseWriter, r *http.Request) bool {
-	now := l.o.now()
-	lim := l.bucket(l.o.Key(r))
-	ok := lim.AllowN(now, 1)
-	tokens := lim.TokensAt(now)
+	ok, tokens := l.take(l.o.Key(r), l.o.now())
 	burst := float64(l.o.Burst)
-	tokens = min(max(tokens, 0), burst)
 
 	h := w.Header()
 	h.Set("RateLimit-Limit", strconv.Itoa(l.o.Burst))
@@ -184,6 +215,12 @@ func (l *rateLimiter) serve(w http.ResponseWriter, r *http.Request) bool {
 		http.Error(w, http.StatusText(http.StatusTooManyRequests), http.StatusTooManyRequests)
 	}
 	return false
+}
+
+// duration returns the time the bucket takes to gain n tokens, at most
+// 1<<62 nanoseconds (146 years).
+func (l *rateLimiter) duration(n float64) time.Duration {
+	return time.Duration(min(n/float64(l.every)*float64(time.Second), 1<<62))
 }
 
 // seconds returns the whole seconds, rounded up, that the bucket takes to
@@ -213,4 +250,30 @@ func rateLimitKey(r *http.Request) string {
 		return p.String()
 	}
 	return a.String()
+}
+
+// bucketHeap is a heap of buckets (container/heap), the one full again
+// first on top.
+type bucketHeap []*rateBucket
+
+func (h bucketHeap) Len() int           { return len(h) }
+func (h bucketHeap) Less(i, j int) bool { return h[i].fullAt.Before(h[j].fullAt) }
+
+func (h bucketHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+
+func (h *bucketHeap) Push(x any) {
+	b := x.(*rateBucket)
+	b.index = len(*h)
+	*h = append(*h, b)
+}
+
+func (h *bucketHeap) Pop() any {
+	old := *h
+	b := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return b
 }

@@ -161,40 +161,64 @@ func TestRateLimitKeys(t *testing.T) {
 	}
 }
 
-// TestRateLimitMaxKeys: memory stays bounded by MaxKeys, and the client
-// seen least recently is the one forgotten.
+// TestRateLimitMaxKeys: memory stays bounded by MaxKeys; a client is
+// forgotten only once its bucket is full again, the one full first; until
+// then new clients share the overflow bucket, and a spent client stays
+// spent however many others come.
 func TestRateLimitMaxKeys(t *testing.T) {
 	clock := newRLClock()
-	l := newRateLimiter(RateLimitOptions{Requests: 1, Period: time.Hour, MaxKeys: 3, Key: rlByHeader, now: clock.now})
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l.serve(w, r) {
-			rlOK(w, r)
-		}
-	})
+	newLimiter := func(maxKeys int) (*rateLimiter, http.Handler) {
+		l := newRateLimiter(RateLimitOptions{Requests: 1, Period: time.Hour, MaxKeys: maxKeys, Key: rlByHeader, now: clock.now})
+		return l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if l.serve(w, r) {
+				rlOK(w, r)
+			}
+		})
+	}
+	l, h := newLimiter(3)
 	for i := range 1000 {
 		rlServe(h, strconv.Itoa(i))
 		if n := l.keys(); n > 3 {
 			t.Fatalf("after %d clients, %d tracked; want at most 3", i+1, n)
 		}
 	}
-	if n := l.keys(); n != 3 {
-		t.Fatalf("%d tracked, want 3", n)
+	if n := l.keys(); n != 3 || len(l.full) != 3 {
+		t.Fatalf("%d tracked, %d in the heap; want 3 and 3", n, len(l.full))
 	}
-	l = newRateLimiter(RateLimitOptions{Requests: 1, Period: time.Hour, MaxKeys: 3, Key: rlByHeader, now: clock.now})
-	for _, k := range []string{"a", "b", "c", "a", "d"} { // "a" seen again: "b" is forgotten
-		rlServe(h, k)
+
+	l, h = newLimiter(3)
+	steps := []struct {
+		advance time.Duration
+		key     string
+		want    rlWant
+	}{
+		{0, "a", rlWant{200, "1", "0", "3600", ""}},                    // full again at 60m
+		{0, "b", rlWant{200, "1", "0", "3600", ""}},                    // at 60m
+		{20 * time.Minute, "c", rlWant{200, "1", "0", "3600", ""}},     // at 80m
+		{0, "d", rlWant{200, "1", "0", "3600", ""}},                    // all three spent: d takes the overflow
+		{0, "e", rlWant{429, "1", "0", "3600", "3600"}},                // which e shares
+		{0, "a", rlWant{429, "1", "0", "2400", "2400"}},                // a is not forgotten: still spent
+		{30 * time.Minute, "f", rlWant{429, "1", "0", "1800", "1800"}}, // 50m: nobody full yet, the overflow half back
+		{10 * time.Minute, "f", rlWant{200, "1", "0", "3600", ""}},     // 60m: a and b are full again; f takes a's place
+		{0, "g", rlWant{200, "1", "0", "3600", ""}},                    // and g b's
+		{0, "h", rlWant{429, "1", "0", "1200", "1200"}},                // c is not full yet: the overflow
+		{0, "c", rlWant{429, "1", "0", "1200", "1200"}},                // c is tracked, still spending
+		{0, "a", rlWant{429, "1", "0", "1200", "1200"}},                // a, forgotten when full, comes back: the overflow
+		{20 * time.Minute, "h", rlWant{200, "1", "0", "3600", ""}},     // 80m: c is full; h takes its place
+		{0, "c", rlWant{200, "1", "0", "3600", ""}},                    // c, forgotten, gets the overflow, full again
 	}
-	if got := rlServe(h, "a").Code; got != 429 {
-		t.Errorf("a (tracked, spent): %d, want 429", got)
+	for i, s := range steps {
+		clock.advance(s.advance)
+		rec := rlServe(h, s.key)
+		rlCheck(t, fmt.Sprintf("step %d (%s)", i, s.key), rec.Code, rec.Header(), s.want)
 	}
-	if got := rlServe(h, "b").Code; got != 200 {
-		t.Errorf("b (forgotten, so new): %d, want 200", got)
+	for _, k := range []string{"f", "g", "h"} {
+		if _, ok := l.buckets[k]; !ok {
+			t.Errorf("%s not tracked", k)
+		}
 	}
-	if _, ok := l.buckets["c"]; ok {
-		t.Error("c is still tracked after b came back; want it forgotten")
-	}
-	if n := len(l.buckets); n != 3 || l.lru.Len() != 3 {
-		t.Errorf("map %d, list %d; want 3 and 3", n, l.lru.Len())
+	if n := l.keys(); n != 3 || len(l.full) != 3 {
+		t.Errorf("%d tracked, %d in the heap; want 3 and 3", n, len(l.full))
 	}
 }
 
@@ -268,5 +292,97 @@ func TestRateLimitInvalidOptions(t *testing.T) {
 			}()
 			RateLimit(tt.opts)
 		}()
+	}
+}
+
+// TestRateLimitKeyChurn attacks a live server, in every mode, with more
+// clients than MaxKeys (IPv6 /64s named by a trusted proxy's
+// X-Forwarded-For, with a new host in the /64 every round) that come back
+// round after round, so that every new one pushes another out of the
+// table. Forgetting a client must not hand it a full bucket again: the
+// server allows at most what MaxKeys+1 clients' bursts hold (the tracked
+// clients and the overflow bucket), the clients that got a place get
+// their whole burst, and at most MaxKeys are tracked at any time.
+func TestRateLimitKeyChurn(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		for _, tc := range []struct{ maxKeys, clients, rounds, burst int }{
+			{100, 101, 5, 1}, // issue 10: 101 /64s and MaxKeys 100 were all allowed
+			{10, 40, 6, 3},
+		} {
+			clock := newRLClock() // stopped: no token comes back during the test
+			l := newRateLimiter(RateLimitOptions{Requests: tc.burst, Period: time.Hour, MaxKeys: tc.maxKeys, now: clock.now})
+			ts := h2ctest.NewServer(t, ClientIP(churnClientIPOptions)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if l.serve(w, r) {
+					rlOK(w, r)
+				}
+			})))
+			c := ts.Client(t, mode)
+			allowed := 0
+			for round := range tc.rounds {
+				for i := range tc.clients {
+					req, _ := http.NewRequest(http.MethodGet, ts.URL+"/", nil)
+					req.Header.Set("X-Forwarded-For", fmt.Sprintf("2001:db8:%x::%x", i, round+1))
+					resp, err := c.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					h2ctest.ReadBody(t, resp)
+					switch resp.StatusCode {
+					case http.StatusOK:
+						allowed++
+					case http.StatusTooManyRequests:
+					default:
+						t.Fatalf("status %d", resp.StatusCode)
+					}
+					if n := l.keys(); n > tc.maxKeys {
+						t.Fatalf("%d clients tracked, MaxKeys %d", n, tc.maxKeys)
+					}
+				}
+			}
+			budget := (min(tc.clients, tc.maxKeys) + 1) * tc.burst
+			if allowed > budget || allowed < tc.maxKeys*tc.burst {
+				t.Errorf("%+v: %d of %d requests allowed; want %d to %d (MaxKeys+1 bursts at most)",
+					tc, allowed, tc.clients*tc.rounds, tc.maxKeys*tc.burst, budget)
+			}
+		}
+	})
+}
+
+var churnClientIPOptions = ClientIPOptions{
+	Header:         "X-Forwarded-For",
+	TrustedProxies: TrustedProxies{Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+}
+
+// TestRateLimitKeyChurnConcurrent: the same bound when the rotating
+// clients come at once, from many goroutines (run with -race).
+func TestRateLimitKeyChurnConcurrent(t *testing.T) {
+	clock := newRLClock()
+	const maxKeys, clients, burst, workers, perWorker = 10, 40, 2, 8, 100
+	l := newRateLimiter(RateLimitOptions{Requests: burst, Period: time.Hour, MaxKeys: maxKeys, Key: rlByHeader, now: clock.now})
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		allowed int
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				req.Header.Set("X-Client", strconv.Itoa((w*perWorker+i)%clients))
+				if l.serve(rec, req) {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if budget := (maxKeys + 1) * burst; allowed > budget {
+		t.Errorf("%d of %d requests allowed; want at most %d", allowed, workers*perWorker, budget)
+	}
+	if n := l.keys(); n > maxKeys {
+		t.Errorf("%d clients tracked, MaxKeys %d", n, maxKeys)
 	}
 }
