@@ -15,6 +15,7 @@ const (
 	DefaultIdleTimeout         = 120 * time.Second
 	DefaultMaxHeaderBytes      = 1 << 20
 	DefaultMaxUpgradeBodyBytes = 64 << 10
+	DefaultUpgradeBodyTimeout  = time.Second
 
 	DefaultMaxConcurrentStreams   = 250
 	DefaultMaxReadFrameSize       = 16384 // the protocol's own default
@@ -58,6 +59,14 @@ type Config struct {
 	// HTTP/1.1 with its whole body. Default DefaultMaxUpgradeBodyBytes; a
 	// negative value allows only requests without a body to upgrade.
 	MaxUpgradeBodyBytes int64
+
+	// UpgradeBodyTimeout bounds the time the core waits for the body of an
+	// h2c upgrade request, counted from the end of its header. A body that
+	// takes longer is not waited for: the upgrade is declined and the
+	// handler reads the body, every byte of it, over HTTP/1.1 (subject to
+	// ReadTimeout, as any HTTP/1.1 body). Default DefaultUpgradeBodyTimeout;
+	// a negative value waits as long as the body takes.
+	UpgradeBodyTimeout time.Duration
 
 	// DisableH2CUpgrade turns off the "Upgrade: h2c" path: such requests are
 	// served over HTTP/1.1.
@@ -123,6 +132,7 @@ func (c Config) withDefaults() Config {
 	c.WriteTimeout = orDefault(c.WriteTimeout, 0)
 	c.MaxHeaderBytes = orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	c.MaxUpgradeBodyBytes = orDefault(c.MaxUpgradeBodyBytes, DefaultMaxUpgradeBodyBytes)
+	c.UpgradeBodyTimeout = orDefault(c.UpgradeBodyTimeout, DefaultUpgradeBodyTimeout)
 	if c.Handler == nil {
 		c.Handler = http.DefaultServeMux
 	}

@@ -40,6 +40,9 @@ const (
 	DeclineSettingsValue DeclineReason = "settings-value"
 	// DeclineBodyTooLarge: the body exceeds Config.MaxUpgradeBodyBytes.
 	DeclineBodyTooLarge DeclineReason = "body-too-large"
+	// DeclineBodySlow: the body did not arrive within
+	// Config.UpgradeBodyTimeout; the handler reads it over HTTP/1.1.
+	DeclineBodySlow DeclineReason = "body-slow"
 	// DeclineBodyError: reading the body failed; the handler sees the error.
 	DeclineBodyError DeclineReason = "body-error"
 	// DeclineShutdown: the server is shutting down.
@@ -52,7 +55,7 @@ const (
 var DeclineReasons = []DeclineReason{
 	DeclineHTTP10, DeclineMethod, DeclineConnection, DeclineSettingsMissing,
 	DeclineSettingsDuplicate, DeclineSettingsEncoding, DeclineSettingsLength,
-	DeclineSettingsValue, DeclineBodyTooLarge, DeclineBodyError,
+	DeclineSettingsValue, DeclineBodyTooLarge, DeclineBodySlow, DeclineBodyError,
 	DeclineShutdown, DeclineHijack,
 }
 
@@ -168,10 +171,11 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
-// readUpgradeBody reads r's body into memory if it fits the upgrade limit.
-// If it does not, or reading fails, r.Body is replaced by a body that
-// replays what was read, so the request can be served over HTTP/1.1
-// with its body intact.
+// readUpgradeBody reads r's body into memory if it fits the upgrade limit
+// and arrives within the upgrade timeout. If it does not, or reading fails,
+// r.Body is replaced by a body that replays what was read followed by the
+// rest (or the error), so the request can be served over HTTP/1.1 with its
+// body intact.
 func (s *Server) readUpgradeBody(r *http.Request) ([]byte, DeclineReason) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, ""
@@ -180,22 +184,86 @@ func (s *Server) readUpgradeBody(r *http.Request) ([]byte, DeclineReason) {
 	if r.ContentLength > limit {
 		return nil, DeclineBodyTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	b := readBody(r.Body, limit+1)
+	if !b.wait(s.cfg.UpgradeBodyTimeout) {
+		r.Body = b
+		return nil, DeclineBodySlow
+	}
 	switch {
-	case err != nil:
-		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(body), errReader{err}), Closer: r.Body}
+	case b.err != nil:
+		r.Body = b
 		return nil, DeclineBodyError
-	case int64(len(body)) > limit:
-		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(body), r.Body), Closer: r.Body}
+	case int64(len(b.buf)) > limit:
+		r.Body = b
 		return nil, DeclineBodyTooLarge
 	}
-	return body, ""
+	return b.buf, ""
 }
 
-// replayBody is a request body that returns bytes already read first.
-type replayBody struct {
-	io.Reader
-	io.Closer
+// bodyReader reads the first bytes of a request body in a goroutine of its
+// own, so that the core can stop waiting for a slow body. A read deadline
+// cannot do that: when a read on the connection fails, net/http cancels
+// the request's context, and a chunked body stays broken, so the handler
+// could no longer read the body.
+//
+// As an io.ReadCloser it is the whole body again: once the goroutine is
+// done, the bytes it read, then the error it stopped on or the rest.
+type bodyReader struct {
+	src  io.ReadCloser
+	done chan struct{} // closed when buf and err are set
+	buf  []byte
+	err  error
+	rest io.Reader // set by the first Read
+}
+
+// readBody starts reading up to n bytes of src.
+func readBody(src io.ReadCloser, n int64) *bodyReader {
+	b := &bodyReader{src: src, done: make(chan struct{})}
+	go func() {
+		defer close(b.done)
+		b.buf, b.err = io.ReadAll(io.LimitReader(src, n))
+	}()
+	return b
+}
+
+// wait waits until the reading is done or, if timeout is positive, until
+// timeout has passed. It reports whether the reading is done.
+func (b *bodyReader) wait(timeout time.Duration) bool {
+	if timeout <= 0 {
+		<-b.done
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-b.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.rest == nil {
+		<-b.done
+		next := b.src
+		if b.err != nil {
+			next = io.NopCloser(errReader{b.err})
+		}
+		b.rest = io.MultiReader(bytes.NewReader(b.buf), next)
+	}
+	return b.rest.Read(p)
+}
+
+// Close closes the body unless the goroutine is still reading it; net/http
+// closes it again after the handler in any case.
+func (b *bodyReader) Close() error {
+	select {
+	case <-b.done:
+		return b.src.Close()
+	default:
+		return nil
+	}
 }
 
 type errReader struct{ err error }

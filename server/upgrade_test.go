@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -219,4 +220,88 @@ func TestRequestContextsCarryServerAndLocalAddr(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitFor polls cond until it holds, failing the test if it does not within
+// ten seconds (a bound for a hung server, not a timing assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// echoBody answers with how the request arrived and its whole body.
+var echoBody = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	fmt.Fprintf(w, "%s %s %q %v", server.ProtocolOf(r), r.Proto, body, err)
+})
+
+const upgradeHead = "POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: " + validSettings + "\r\n"
+
+// TestSlowUpgradeBodyIsServedOverHTTP1 trickles an upgrade request's body
+// past Config.UpgradeBodyTimeout. The core must stop waiting for it and
+// decline the upgrade (issue 10, item 16: it used to wait as long as the
+// client liked and then upgrade), and the handler must still read the
+// whole body, over HTTP/1.1.
+func TestSlowUpgradeBodyIsServedOverHTTP1(t *testing.T) {
+	tests := []struct{ name, header, first, rest string }{
+		{"Content-Length", "Content-Length: 11\r\n", "hello", " world"},
+		{"chunked", "Transfer-Encoding: chunked\r\n", "5\r\nhello\r\n", "6\r\n world\r\n0\r\n\r\n"},
+		{"nothing of the body in time", "Content-Length: 11\r\n", "", "hello world"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := h2ctest.NewServer(t, echoBody, func(c *server.Config) { c.UpgradeBodyTimeout = 20 * time.Millisecond })
+			c := ts.Dial(t)
+			io.WriteString(c, upgradeHead+tt.header+"\r\n"+tt.first)
+			waitFor(t, "the slow upgrade to be declined", func() bool { return ts.Stats().Declined[server.DeclineBodySlow] == 1 })
+			io.WriteString(c, tt.rest)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := string(h2ctest.ReadBody(t, resp)), `h1 HTTP/1.1 "hello world" <nil>`; resp.StatusCode != 200 || got != want {
+				t.Errorf("got %s %q, want 200 %q", resp.Status, got, want)
+			}
+			if st := ts.Stats(); st.Upgrades != 0 {
+				t.Errorf("Upgrades = %d, want 0", st.Upgrades)
+			}
+		})
+	}
+}
+
+// TestSlowUpgradeBodiesHoldNoGoroutines opens many connections that send an
+// upgrade request and then only part of its body, and leave. Every upgrade
+// must be declined while the body is still missing, and the goroutines the
+// connections held must be gone once they close.
+func TestSlowUpgradeBodiesHoldNoGoroutines(t *testing.T) {
+	ts := h2ctest.NewServer(t, echoBody, func(c *server.Config) { c.UpgradeBodyTimeout = 20 * time.Millisecond })
+	// One request first, so that the server's own goroutines are running.
+	if resp, body := rawRoundTrip(t, ts, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("plain request: %s %q", resp.Status, body)
+	}
+	waitFor(t, "the first connection to be closed", func() bool { return len(ts.Stats().Open) == 0 })
+	base := runtime.NumGoroutine()
+	const attackers = 32
+	conns := make([]net.Conn, attackers)
+	for i := range conns {
+		conns[i] = ts.Dial(t)
+		io.WriteString(conns[i], upgradeHead+"Content-Length: 65536\r\n\r\nslow")
+	}
+	waitFor(t, "every slow upgrade to be declined", func() bool { return ts.Stats().Declined[server.DeclineBodySlow] == attackers })
+	for _, c := range conns {
+		c.Close()
+	}
+	waitFor(t, "the attackers' connections to be closed", func() bool { return len(ts.Stats().Open) == 0 })
+	waitFor(t, "the goroutines of the attackers' connections to end", func() bool {
+		return runtime.NumGoroutine() <= base
+	})
+	if st := ts.Stats(); st.Upgrades != 0 {
+		t.Errorf("Upgrades = %d, want 0", st.Upgrades)
+	}
 }
