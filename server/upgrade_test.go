@@ -305,3 +305,50 @@ func TestSlowUpgradeBodiesHoldNoGoroutines(t *testing.T) {
 		t.Errorf("Upgrades = %d, want 0", st.Upgrades)
 	}
 }
+
+// TestRequestPipelinedBehindUpgradeIsServed pipelines an HTTP/1.1 request
+// behind an upgrade request in one write. net/http has it buffered when the
+// core takes the connection over, and it is not an HTTP/2 preface, so the
+// upgrade must be declined and both requests served over HTTP/1.1 (issue
+// 10, item 19: both used to be lost, the upgrade's response with them).
+func TestRequestPipelinedBehindUpgradeIsServed(t *testing.T) {
+	tests := []struct{ name, upgrade, want string }{
+		{"GET", "GET /first HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: " + validSettings + "\r\n\r\n", `h1 HTTP/1.1 ""`},
+		{"POST", upgradeHead + "Content-Length: 5\r\n\r\nhello", `h1 HTTP/1.1 "hello"`},
+		{"chunked POST", upgradeHead + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", `h1 HTTP/1.1 "hello"`},
+		{"POST with Expect", upgradeHead + "Expect: 100-continue\r\nContent-Length: 5\r\n\r\nhello", `h1 HTTP/1.1 "hello"`},
+		{"chunked POST with trailers", upgradeHead + "Transfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n", `h1 HTTP/1.1 "hello" trailer map[X-Sum:[42]]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, err := io.ReadAll(r.Body)
+				fmt.Fprintf(w, "%s %s %q", server.ProtocolOf(r), r.Proto, body)
+				if len(r.Trailer) > 0 {
+					fmt.Fprintf(w, " trailer %v", r.Trailer)
+				}
+				if err != nil {
+					fmt.Fprintf(w, " %v", err)
+				}
+			}))
+			c := ts.Dial(t)
+			io.WriteString(c, tt.upgrade+"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+			br := bufio.NewReader(c)
+			for i, want := range []string{tt.want, `h1 HTTP/1.1 ""`} {
+				resp, err := http.ReadResponse(br, nil)
+				for err == nil && resp.StatusCode == http.StatusContinue {
+					resp, err = http.ReadResponse(br, nil)
+				}
+				if err != nil {
+					t.Fatalf("response %d: %v", i+1, err)
+				}
+				if got := string(h2ctest.ReadBody(t, resp)); resp.StatusCode != 200 || got != want {
+					t.Errorf("response %d: %s %q, want 200 %q", i+1, resp.Status, got, want)
+				}
+			}
+			if st := ts.Stats(); st.Declined[server.DeclinePipelined] != 1 || st.Upgrades != 0 || st.Requests != 2 {
+				t.Errorf("stats: declined %v, upgrades %d, requests %d; want one pipelined decline, no upgrade, 2 requests", st.Declined, st.Upgrades, st.Requests)
+			}
+		})
+	}
+}
