@@ -352,3 +352,42 @@ func TestRequestPipelinedBehindUpgradeIsServed(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeBodyFinishingDuringShutdownIsDeclined starts Shutdown while
+// the core waits for an upgrade request's body. When the body arrives the
+// upgrade must be declined, not accepted (issue 10, item 20): the request
+// is served over HTTP/1.1 with Connection: close, and Shutdown completes.
+func TestUpgradeBodyFinishingDuringShutdownIsDeclined(t *testing.T) {
+	ts := h2ctest.NewServer(t, echoBody, func(c *server.Config) { c.UpgradeBodyTimeout = -1 })
+	c := ts.Dial(t)
+	io.WriteString(c, upgradeHead+"Expect: 100-continue\r\nContent-Length: 11\r\n\r\n")
+	br := bufio.NewReader(c)
+	// net/http sends 100 Continue when the body is first read: the core is
+	// waiting for the body now.
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("want 100 Continue, got %v, %v", resp, err)
+	}
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- ts.Shutdown(h2ctest.ShutdownContext(t)) }()
+	waitFor(t, "Shutdown to close the listener", func() bool {
+		nc, err := net.Dial("tcp", ts.Addr)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	})
+	io.WriteString(c, "hello world")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(h2ctest.ReadBody(t, resp)), `h1 HTTP/1.1 "hello world" <nil>`; resp.StatusCode != 200 || got != want || !resp.Close {
+		t.Errorf("got %s %q (close %v), want 200 %q with Connection: close", resp.Status, got, resp.Close, want)
+	}
+	if err := <-shutdown; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if st := ts.Stats(); st.Declined[server.DeclineShutdown] != 1 || st.Upgrades != 0 {
+		t.Errorf("stats: declined %v, upgrades %d; want one shutdown decline, no upgrade", st.Declined, st.Upgrades)
+	}
+}
