@@ -69,7 +69,10 @@ type Config struct {
 	UpgradeBodyTimeout time.Duration
 
 	// DisableH2CUpgrade turns off the "Upgrade: h2c" path: such requests are
-	// served over HTTP/1.1.
+	// served over HTTP/1.1. Set it behind a reverse proxy that forwards the
+	// Upgrade and Connection headers: after the 101 the proxy relays bytes
+	// it cannot read, so clients could open HTTP/2 streams that the proxy
+	// never inspects ("h2c smuggling").
 	DisableH2CUpgrade bool
 
 	// DisableH2CPrior turns off HTTP/2 by prior knowledge: connections are
