@@ -128,12 +128,19 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := New(Config{HTTP2: HTTP2Config{MaxUploadBufferPerConnection: 1000}}); err == nil {
 		t.Errorf("New with a connection window below 65535: no error")
 	}
-	s, err := New(Config{IdleTimeout: -1, MaxUpgradeBodyBytes: -1})
+	s, err := New(Config{IdleTimeout: -1, MaxUpgradeBodyBytes: -1, UpgradeBodyTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := s.Config()
-	if c.IdleTimeout != 0 || c.MaxUpgradeBodyBytes != 0 || c.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.HTTP2.MaxConcurrentStreams != DefaultMaxConcurrentStreams {
+	if c.IdleTimeout != 0 || c.MaxUpgradeBodyBytes != 0 || c.UpgradeBodyTimeout != 0 || c.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.HTTP2.MaxConcurrentStreams != DefaultMaxConcurrentStreams {
 		t.Errorf("defaults not applied as documented: %+v", c)
+	}
+	s, err = New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Config().UpgradeBodyTimeout; got != DefaultUpgradeBodyTimeout {
+		t.Errorf("UpgradeBodyTimeout default %v, want %v", got, DefaultUpgradeBodyTimeout)
 	}
 }
