@@ -358,13 +358,13 @@ func (s *Server) resumeHTTP1(r *http.Request, c *conn, buffered, body []byte) {
 	}
 }
 
-// appendRequest appends the HTTP/1.1 wire form of r, a server request whose
+// appendRequest appends the HTTP/1.x wire form of r, a server request whose
 // body has been read into body, to b. net/http parses it back into the same
-// request: the same method, target, Host, header fields (in another order,
-// which a handler cannot see), body and trailers. Expect is left out, since
-// net/http has already answered it.
+// request: the same method, target, version, Host, header fields (in
+// another order, which a handler cannot see), body and trailers. Expect is
+// left out, since net/http has already answered it.
 func appendRequest(b []byte, r *http.Request, body []byte) []byte {
-	b = fmt.Appendf(b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, r.RequestURI, r.Host)
+	b = fmt.Appendf(b, "%s %s %s\r\nHost: %s\r\n", r.Method, r.RequestURI, r.Proto, r.Host)
 	h := r.Header.Clone()
 	for _, k := range []string{"Host", "Content-Length", "Transfer-Encoding", "Trailer", "Expect"} {
 		delete(h, k)
