@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -211,28 +212,58 @@ func (s *Server) readUpgradeBody(r *http.Request) ([]byte, DeclineReason) {
 // the request's context, and a chunked body stays broken, so the handler
 // could no longer read the body.
 //
-// As an io.ReadCloser it is the whole body again: once the goroutine is
-// done, the bytes it read, then the error it stopped on or the rest.
+// As an io.ReadCloser it is the whole body again: the bytes the goroutine
+// read, as soon as it has read them, then the error it stopped on or the
+// rest of the body. Once it is read from, the goroutine stops after the
+// read it is in, so a handler that streams the body is not held up.
 type bodyReader struct {
 	src  io.ReadCloser
-	done chan struct{} // closed when buf and err are set
-	buf  []byte
-	err  error
-	rest io.Reader // set by the first Read
+	done chan struct{} // closed when the goroutine has stopped
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when buf grows or the goroutine stops
+	buf     []byte    // what the goroutine read
+	off     int       // how much of buf Read has returned
+	err     error     // the goroutine stopped on it (io.EOF is not kept)
+	stopped bool      // the goroutine has stopped; src is Read's now
+	taken   bool      // Read has been called: the goroutine is to stop
 }
 
 // readBody starts reading up to n bytes of src.
 func readBody(src io.ReadCloser, n int64) *bodyReader {
-	b := &bodyReader{src: src, done: make(chan struct{})}
-	go func() {
-		defer close(b.done)
-		b.buf, b.err = io.ReadAll(io.LimitReader(src, n))
-	}()
+	b := &bodyReader{src: src, done: make(chan struct{}), buf: make([]byte, 0, 512)}
+	b.cond.L = &b.mu
+	go b.read(io.LimitReader(src, n))
 	return b
 }
 
-// wait waits until the reading is done or, if timeout is positive, until
-// timeout has passed. It reports whether the reading is done.
+// read is the goroutine: it reads r to its end, an error, or until Read
+// takes over.
+func (b *bodyReader) read(r io.Reader) {
+	defer close(b.done)
+	var chunk [4 << 10]byte
+	for {
+		n, err := r.Read(chunk[:])
+		b.mu.Lock()
+		b.buf = append(b.buf, chunk[:n]...)
+		if err != nil || b.taken {
+			if err != io.EOF {
+				b.err = err
+			}
+			b.stopped = true
+		}
+		stopped := b.stopped
+		b.cond.Broadcast()
+		b.mu.Unlock()
+		if stopped {
+			return
+		}
+	}
+}
+
+// wait waits until the goroutine has read the whole body (or the limit, or
+// failed) or, if timeout is positive, until timeout has passed. It reports
+// whether the reading is done; then buf and err may be used directly.
 func (b *bodyReader) wait(timeout time.Duration) bool {
 	if timeout <= 0 {
 		<-b.done
@@ -249,15 +280,23 @@ func (b *bodyReader) wait(timeout time.Duration) bool {
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	if b.rest == nil {
-		<-b.done
-		next := b.src
-		if b.err != nil {
-			next = io.NopCloser(errReader{b.err})
-		}
-		b.rest = io.MultiReader(bytes.NewReader(b.buf), next)
+	b.mu.Lock()
+	b.taken = true
+	for b.off == len(b.buf) && !b.stopped {
+		b.cond.Wait()
 	}
-	return b.rest.Read(p)
+	if b.off < len(b.buf) {
+		n := copy(p, b.buf[b.off:])
+		b.off += n
+		b.mu.Unlock()
+		return n, nil
+	}
+	err := b.err
+	b.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return b.src.Read(p)
 }
 
 // Close closes the body unless the goroutine is still reading it; net/http

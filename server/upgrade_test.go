@@ -417,3 +417,38 @@ func TestUpgradeBodyFinishingDuringShutdownIsDeclined(t *testing.T) {
 		t.Errorf("stats: declined %v, upgrades %d; want one shutdown decline, no upgrade", st.Declined, st.Upgrades)
 	}
 }
+
+// TestSlowUpgradeBodyStreamsToTheHandler declines a slow upgrade and checks
+// that the handler gets the bytes the core had already read at once, not
+// when the client next sends something: a handler that streams its request
+// body must not be held up by the core's reading.
+func TestSlowUpgradeBodyStreamsToTheHandler(t *testing.T) {
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		rc.EnableFullDuplex() // answer while the body is still coming in
+		first := make([]byte, 5)
+		_, err := io.ReadFull(r.Body, first)
+		fmt.Fprintf(w, "first %q %v\n", first, err)
+		rc.Flush()
+		rest, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "rest %q %v\n", rest, err)
+	}), func(c *server.Config) { c.UpgradeBodyTimeout = 20 * time.Millisecond })
+	c := ts.Dial(t)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang fails the test
+	io.WriteString(c, upgradeHead+"Content-Length: 11\r\n\r\nhello")
+	waitFor(t, "the slow upgrade to be declined", func() bool { return ts.Stats().Declined[server.DeclineBodySlow] == 1 })
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the response before the rest of the body is sent: %v", err)
+	}
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	if want := "first \"hello\" <nil>\n"; line != want || err != nil {
+		t.Fatalf("first line %q, %v; want %q", line, err, want)
+	}
+	io.WriteString(c, " world")
+	line, err = br.ReadString('\n')
+	if want := "rest \" world\" <nil>\n"; line != want || err != nil {
+		t.Errorf("second line %q, %v; want %q", line, err, want)
+	}
+}
