@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/server"
@@ -448,5 +449,46 @@ func testHeaderLimit(t *testing.T, mode h2ctest.Mode) {
 				t.Errorf("%d-byte header: %v; want the client to refuse it for the advertised limit", size, err)
 			}
 		}
+	}
+}
+
+func TestClientCancelEndsRequestContext(t *testing.T) { h2ctest.Run(t, testClientCancel) }
+
+// testClientCancel cancels requests while their handlers run and checks
+// that each handler's r.Context() ends: over HTTP/1.1 the client closes the
+// connection, over HTTP/2 it resets the stream. In h2c-upgrade mode the
+// first request is stream 1 of the upgraded connection, whose request x/net
+// serves with the context the upgrade request came with (issue 10, item 15);
+// the second is stream 3.
+func testClientCancel(t *testing.T, mode h2ctest.Mode) {
+	entered := make(chan struct{})
+	ended := make(chan error, 1)
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		entered <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			ended <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			ended <- errors.New("r.Context() still running 10s after the client cancelled")
+		}
+	}))
+	client := ts.Client(t, mode)
+	for i := range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL+"/", nil)
+		// The response's header arrives before the cancel, so the request
+		// has been sent in full and, in h2c-upgrade mode, the switch is over.
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		<-entered
+		cancel()
+		if err := <-ended; !errors.Is(err, context.Canceled) {
+			t.Errorf("request %d: handler's context: %v, want context.Canceled", i+1, err)
+		}
+		resp.Body.Close()
 	}
 }

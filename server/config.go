@@ -15,6 +15,7 @@ const (
 	DefaultIdleTimeout         = 120 * time.Second
 	DefaultMaxHeaderBytes      = 1 << 20
 	DefaultMaxUpgradeBodyBytes = 64 << 10
+	DefaultUpgradeBodyTimeout  = time.Second
 
 	DefaultMaxConcurrentStreams   = 250
 	DefaultMaxReadFrameSize       = 16384 // the protocol's own default
@@ -59,8 +60,19 @@ type Config struct {
 	// negative value allows only requests without a body to upgrade.
 	MaxUpgradeBodyBytes int64
 
+	// UpgradeBodyTimeout bounds the time the core waits for the body of an
+	// h2c upgrade request, counted from the end of its header. A body that
+	// takes longer is not waited for: the upgrade is declined and the
+	// handler reads the body, every byte of it, over HTTP/1.1 (subject to
+	// ReadTimeout, as any HTTP/1.1 body). Default DefaultUpgradeBodyTimeout;
+	// a negative value waits as long as the body takes.
+	UpgradeBodyTimeout time.Duration
+
 	// DisableH2CUpgrade turns off the "Upgrade: h2c" path: such requests are
-	// served over HTTP/1.1.
+	// served over HTTP/1.1. Set it behind a reverse proxy that forwards the
+	// Upgrade and Connection headers: after the 101 the proxy relays bytes
+	// it cannot read, so clients could open HTTP/2 streams that the proxy
+	// never inspects ("h2c smuggling").
 	DisableH2CUpgrade bool
 
 	// DisableH2CPrior turns off HTTP/2 by prior knowledge: connections are
@@ -123,6 +135,7 @@ func (c Config) withDefaults() Config {
 	c.WriteTimeout = orDefault(c.WriteTimeout, 0)
 	c.MaxHeaderBytes = orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	c.MaxUpgradeBodyBytes = orDefault(c.MaxUpgradeBodyBytes, DefaultMaxUpgradeBodyBytes)
+	c.UpgradeBodyTimeout = orDefault(c.UpgradeBodyTimeout, DefaultUpgradeBodyTimeout)
 	if c.Handler == nil {
 		c.Handler = http.DefaultServeMux
 	}

@@ -28,6 +28,7 @@ type conn struct {
 	proto     atomic.Int32 // index into protocolNames
 	state     atomic.Int32 // a ConnState
 	upgrading atomic.Bool  // the Server itself hijacks it for h2c
+	resumed   atomic.Bool  // given back to net/http with a declined upgrade request first
 	closeOnce sync.Once
 }
 

@@ -11,6 +11,14 @@
 // arrived, and [ProtocolOf] tells which way that was: "h1", "h2c-upgrade" or
 // "h2c-prior".
 //
+// The upgrade is declined, and the request served over HTTP/1.1 with its
+// body intact, when the body is larger than [Config.MaxUpgradeBodyBytes]
+// (64 KiB by default) or takes longer than [Config.UpgradeBodyTimeout] (1 s
+// by default) to arrive, when another HTTP/1.1 request is pipelined behind
+// it, or when the server is shutting down. Behind a reverse proxy that
+// forwards Upgrade and Connection, set [Config.DisableH2CUpgrade], or
+// clients can open HTTP/2 streams the proxy never inspects.
+//
 // The Server tracks every connection whatever became of it (HTTP/1.1,
 // upgraded, prior knowledge, hijacked by a handler), so [Server.Shutdown]
 // sends GOAWAY to every HTTP/2 connection, lets in-flight requests finish,

@@ -37,6 +37,9 @@ type ConnOptions struct {
 	SawPreface bool
 	// Upgrade, if non-nil, is the request of an h2c upgrade: the engine
 	// serves it as stream 1, half-closed (remote), before anything else.
+	// The handler of stream 1 must get a context derived from Upgrade's
+	// that ends when the stream is reset or closed, like every stream's;
+	// Upgrade's own context lives as long as the connection.
 	Upgrade *http.Request
 	// Settings holds the decoded HTTP2-Settings of an upgrade request; the
 	// engine applies them as if received in a SETTINGS frame.
@@ -85,10 +88,14 @@ func newXNetEngine(c Config) (*xnetEngine, error) {
 }
 
 func (e *xnetEngine) ServeConn(c net.Conn, opts ConnOptions) {
+	h := opts.Handler
+	if opts.Upgrade != nil {
+		h = stream1Context(opts.Upgrade.Context(), h)
+	}
 	e.h2.ServeConn(c, &http2.ServeConnOpts{
 		Context:          opts.Context,
 		BaseConfig:       baseConfig(e.trigger),
-		Handler:          opts.Handler,
+		Handler:          h,
 		SawClientPreface: opts.SawPreface,
 		UpgradeRequest:   opts.Upgrade,
 		Settings:         opts.Settings,
@@ -104,4 +111,34 @@ func (e *xnetEngine) Drain() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_ = e.trigger.Shutdown(ctx)
+}
+
+// stream1Context wraps h so that stream 1 of an upgraded connection gets a
+// context that ends with the stream. x/net (and net/http, which x/net wraps
+// on Go 1.27) gives every stream a context it cancels on RST_STREAM and at
+// the stream's end, except stream 1: its handler gets the upgrade request
+// with the context that request came with, upgradeCtx, which lives as long
+// as the connection. Stream 1 is the one request whose context is
+// upgradeCtx itself (later streams get contexts derived from it). Its end
+// shows only through the ResponseWriter's CloseNotify, since its request
+// body is the core's and not x/net's, so that is what is watched.
+func stream1Context(upgradeCtx context.Context, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn, ok := w.(http.CloseNotifier)
+		if r.Context() != upgradeCtx || !ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(upgradeCtx)
+		defer cancel()
+		closed := cn.CloseNotify()
+		go func() {
+			select {
+			case <-closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }

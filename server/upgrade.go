@@ -6,11 +6,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -40,8 +43,14 @@ const (
 	DeclineSettingsValue DeclineReason = "settings-value"
 	// DeclineBodyTooLarge: the body exceeds Config.MaxUpgradeBodyBytes.
 	DeclineBodyTooLarge DeclineReason = "body-too-large"
+	// DeclineBodySlow: the body did not arrive within
+	// Config.UpgradeBodyTimeout; the handler reads it over HTTP/1.1.
+	DeclineBodySlow DeclineReason = "body-slow"
 	// DeclineBodyError: reading the body failed; the handler sees the error.
 	DeclineBodyError DeclineReason = "body-error"
+	// DeclinePipelined: bytes other than the HTTP/2 preface follow the
+	// request (a pipelined HTTP/1.1 request): both are served over HTTP/1.1.
+	DeclinePipelined DeclineReason = "pipelined"
 	// DeclineShutdown: the server is shutting down.
 	DeclineShutdown DeclineReason = "shutdown"
 	// DeclineHijack: net/http would not hand over the connection.
@@ -52,8 +61,8 @@ const (
 var DeclineReasons = []DeclineReason{
 	DeclineHTTP10, DeclineMethod, DeclineConnection, DeclineSettingsMissing,
 	DeclineSettingsDuplicate, DeclineSettingsEncoding, DeclineSettingsLength,
-	DeclineSettingsValue, DeclineBodyTooLarge, DeclineBodyError,
-	DeclineShutdown, DeclineHijack,
+	DeclineSettingsValue, DeclineBodyTooLarge, DeclineBodySlow, DeclineBodyError,
+	DeclinePipelined, DeclineShutdown, DeclineHijack,
 }
 
 // switchingProtocols is the whole 101 response of an h2c upgrade.
@@ -168,10 +177,11 @@ func removeHopByHop(h http.Header) {
 	}
 }
 
-// readUpgradeBody reads r's body into memory if it fits the upgrade limit.
-// If it does not, or reading fails, r.Body is replaced by a body that
-// replays what was read, so the request can be served over HTTP/1.1
-// with its body intact.
+// readUpgradeBody reads r's body into memory if it fits the upgrade limit
+// and arrives within the upgrade timeout. If it does not, or reading fails,
+// r.Body is replaced by a body that replays what was read followed by the
+// rest (or the error), so the request can be served over HTTP/1.1 with its
+// body intact.
 func (s *Server) readUpgradeBody(r *http.Request) ([]byte, DeclineReason) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return nil, ""
@@ -180,22 +190,124 @@ func (s *Server) readUpgradeBody(r *http.Request) ([]byte, DeclineReason) {
 	if r.ContentLength > limit {
 		return nil, DeclineBodyTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	b := readBody(r.Body, limit+1)
+	if !b.wait(s.cfg.UpgradeBodyTimeout) {
+		r.Body = b
+		return nil, DeclineBodySlow
+	}
 	switch {
-	case err != nil:
-		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(body), errReader{err}), Closer: r.Body}
+	case b.err != nil:
+		r.Body = b
 		return nil, DeclineBodyError
-	case int64(len(body)) > limit:
-		r.Body = &replayBody{Reader: io.MultiReader(bytes.NewReader(body), r.Body), Closer: r.Body}
+	case int64(len(b.buf)) > limit:
+		r.Body = b
 		return nil, DeclineBodyTooLarge
 	}
-	return body, ""
+	return b.buf, ""
 }
 
-// replayBody is a request body that returns bytes already read first.
-type replayBody struct {
-	io.Reader
-	io.Closer
+// bodyReader reads the first bytes of a request body in a goroutine of its
+// own, so that the core can stop waiting for a slow body. A read deadline
+// cannot do that: when a read on the connection fails, net/http cancels
+// the request's context, and a chunked body stays broken, so the handler
+// could no longer read the body.
+//
+// As an io.ReadCloser it is the whole body again: the bytes the goroutine
+// read, as soon as it has read them, then the error it stopped on or the
+// rest of the body. Once it is read from, the goroutine stops after the
+// read it is in, so a handler that streams the body is not held up.
+type bodyReader struct {
+	src  io.ReadCloser
+	done chan struct{} // closed when the goroutine has stopped
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when buf grows or the goroutine stops
+	buf     []byte    // what the goroutine read
+	off     int       // how much of buf Read has returned
+	err     error     // the goroutine stopped on it (io.EOF is not kept)
+	stopped bool      // the goroutine has stopped; src is Read's now
+	taken   bool      // Read has been called: the goroutine is to stop
+}
+
+// readBody starts reading up to n bytes of src.
+func readBody(src io.ReadCloser, n int64) *bodyReader {
+	b := &bodyReader{src: src, done: make(chan struct{}), buf: make([]byte, 0, 512)}
+	b.cond.L = &b.mu
+	go b.read(io.LimitReader(src, n))
+	return b
+}
+
+// read is the goroutine: it reads r to its end, an error, or until Read
+// takes over.
+func (b *bodyReader) read(r io.Reader) {
+	defer close(b.done)
+	var chunk [4 << 10]byte
+	for {
+		n, err := r.Read(chunk[:])
+		b.mu.Lock()
+		b.buf = append(b.buf, chunk[:n]...)
+		if err != nil || b.taken {
+			if err != io.EOF {
+				b.err = err
+			}
+			b.stopped = true
+		}
+		stopped := b.stopped
+		b.cond.Broadcast()
+		b.mu.Unlock()
+		if stopped {
+			return
+		}
+	}
+}
+
+// wait waits until the goroutine has read the whole body (or the limit, or
+// failed) or, if timeout is positive, until timeout has passed. It reports
+// whether the reading is done; then buf and err may be used directly.
+func (b *bodyReader) wait(timeout time.Duration) bool {
+	if timeout <= 0 {
+		<-b.done
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-b.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	b.taken = true
+	for b.off == len(b.buf) && !b.stopped {
+		b.cond.Wait()
+	}
+	if b.off < len(b.buf) {
+		n := copy(p, b.buf[b.off:])
+		b.off += n
+		b.mu.Unlock()
+		return n, nil
+	}
+	err := b.err
+	b.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return b.src.Read(p)
+}
+
+// Close closes the body unless the goroutine is still reading it; net/http
+// closes it again after the handler in any case.
+func (b *bodyReader) Close() error {
+	select {
+	case <-b.done:
+		return b.src.Close()
+	default:
+		return nil
+	}
 }
 
 type errReader struct{ err error }
@@ -206,41 +318,121 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // upgrade request, and serves r as stream 1. It reports whether it took
 // the request; if not, the caller serves r over HTTP/1.1.
 func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *conn) bool {
-	settings, reason := checkUpgrade(r)
-	if reason == "" && s.draining.Load() {
-		reason = DeclineShutdown
-	}
-	var body []byte
+	reason := s.upgrade(w, r, c)
 	if reason == "" {
-		body, reason = s.readUpgradeBody(r)
+		return true
 	}
-	if reason == "" {
-		c.upgrading.Store(true)
-		_, brw, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			c.upgrading.Store(false)
-			reason = DeclineHijack
-			if body != nil {
-				r.Body = io.NopCloser(bytes.NewReader(body))
-			}
-		} else {
-			s.switchToHTTP2(r, c, brw, body, settings)
-			return true
-		}
+	if reason == DeclineShutdown {
+		w.Header().Set("Connection", "close")
 	}
 	s.stats.declined[reason].Add(1)
 	s.log.Debug("h2c upgrade declined", "reason", string(reason), "remote", r.RemoteAddr, "method", r.Method, "uri", r.RequestURI)
 	return false
 }
 
+// upgrade takes r's connection over and serves it as HTTP/2 with r as
+// stream 1, or returns why not. When it declines, r (its body included) is
+// as it came, for the caller to serve over HTTP/1.1.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *conn) DeclineReason {
+	if c.resumed.Swap(false) {
+		// r is the request resumeHTTP1 gave back to net/http.
+		return DeclinePipelined
+	}
+	settings, reason := checkUpgrade(r)
+	if reason != "" {
+		return reason
+	}
+	if s.draining.Load() {
+		return DeclineShutdown
+	}
+	body, reason := s.readUpgradeBody(r)
+	if reason != "" {
+		return reason
+	}
+	replayBody := func() {
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+	}
+	if s.draining.Load() {
+		// Shutdown began while the body was read: an HTTP/2 connection
+		// begun now would only be drained again.
+		replayBody()
+		return DeclineShutdown
+	}
+	c.upgrading.Store(true)
+	_, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		c.upgrading.Store(false)
+		replayBody()
+		return DeclineHijack
+	}
+	// Bytes the client sent after the request are in net/http's reader:
+	// the client's preface, often in the same packet, or a pipelined
+	// HTTP/1.1 request, which HTTP/2 would lose.
+	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	if n := min(len(buffered), len(http2Preface)); string(buffered[:n]) != http2Preface[:n] {
+		s.resumeHTTP1(r, c, buffered, body)
+		return ""
+	}
+	s.switchToHTTP2(r, c, brw, buffered, body, settings)
+	return ""
+}
+
+// resumeHTTP1 gives a connection that upgrade has hijacked back to
+// net/http, because the bytes buffered behind the upgrade request r are not
+// the HTTP/2 preface. net/http sees a new connection that starts with r,
+// rebuilt with its body, and goes on with the buffered bytes; it serves
+// them all over HTTP/1.1. The rebuilt request is marked so that upgrade
+// declines it (DeclinePipelined) and counts it once.
+func (s *Server) resumeHTTP1(r *http.Request, c *conn, buffered, body []byte) {
+	b := appendRequest(nil, r, body)
+	b = append(b, buffered...)
+	c.replay = append(b, c.replay...)
+	c.resumed.Store(true)
+	c.upgrading.Store(false)
+	if !s.queue.push(c) {
+		s.log.Debug("h2c upgrade declined for a pipelined request, but HTTP/1.1 is shut down", "remote", r.RemoteAddr)
+		c.Close()
+	}
+}
+
+// appendRequest appends the HTTP/1.x wire form of r, a server request whose
+// body has been read into body, to b. net/http parses it back into the same
+// request: the same method, target, version, Host, header fields (in
+// another order, which a handler cannot see), body and trailers. Expect is
+// left out, since net/http has already answered it.
+func appendRequest(b []byte, r *http.Request, body []byte) []byte {
+	b = fmt.Appendf(b, "%s %s %s\r\nHost: %s\r\n", r.Method, r.RequestURI, r.Proto, r.Host)
+	h := r.Header.Clone()
+	for _, k := range []string{"Host", "Content-Length", "Transfer-Encoding", "Trailer", "Expect"} {
+		delete(h, k)
+	}
+	var hb bytes.Buffer
+	h.Write(&hb)
+	b = append(b, hb.Bytes()...)
+	if len(r.Trailer) == 0 {
+		b = fmt.Appendf(b, "Content-Length: %d\r\n\r\n", len(body))
+		return append(b, body...)
+	}
+	b = fmt.Appendf(b, "Trailer: %s\r\nTransfer-Encoding: chunked\r\n\r\n", strings.Join(slices.Sorted(maps.Keys(r.Trailer)), ", "))
+	if len(body) > 0 {
+		b = fmt.Appendf(b, "%x\r\n%s\r\n", len(body), body)
+	}
+	b = append(b, "0\r\n"...)
+	hb.Reset()
+	r.Trailer.Write(&hb)
+	b = append(b, hb.Bytes()...)
+	return append(b, "\r\n"...)
+}
+
 // switchToHTTP2 writes the 101 on a hijacked connection and hands it to the
-// engine with r, stripped of its HTTP/1.1 framing, as stream 1.
-func (s *Server) switchToHTTP2(r *http.Request, c *conn, brw *bufio.ReadWriter, body []byte, settings []byte) {
-	// Bytes the client sent after the request (its preface, often in the
-	// same packet) are in net/http's reader: replay them to the engine.
-	if n := brw.Reader.Buffered(); n > 0 {
-		peeked, _ := brw.Reader.Peek(n)
-		c.replay = append(slices.Clone(peeked), c.replay...)
+// engine with r, stripped of its HTTP/1.1 framing, as stream 1. buffered
+// are the bytes net/http had read past the request.
+func (s *Server) switchToHTTP2(r *http.Request, c *conn, brw *bufio.ReadWriter, buffered, body []byte, settings []byte) {
+	// Replay what net/http had buffered (the client's preface) to the engine.
+	if len(buffered) > 0 {
+		c.replay = append(slices.Clone(buffered), c.replay...)
 	}
 	_ = c.SetDeadline(time.Time{})
 	_, err := brw.WriteString(switchingProtocols)

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/binary"
+	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -128,12 +131,62 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := New(Config{HTTP2: HTTP2Config{MaxUploadBufferPerConnection: 1000}}); err == nil {
 		t.Errorf("New with a connection window below 65535: no error")
 	}
-	s, err := New(Config{IdleTimeout: -1, MaxUpgradeBodyBytes: -1})
+	s, err := New(Config{IdleTimeout: -1, MaxUpgradeBodyBytes: -1, UpgradeBodyTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := s.Config()
-	if c.IdleTimeout != 0 || c.MaxUpgradeBodyBytes != 0 || c.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.HTTP2.MaxConcurrentStreams != DefaultMaxConcurrentStreams {
+	if c.IdleTimeout != 0 || c.MaxUpgradeBodyBytes != 0 || c.UpgradeBodyTimeout != 0 || c.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.HTTP2.MaxConcurrentStreams != DefaultMaxConcurrentStreams {
 		t.Errorf("defaults not applied as documented: %+v", c)
+	}
+	s, err = New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Config().UpgradeBodyTimeout; got != DefaultUpgradeBodyTimeout {
+		t.Errorf("UpgradeBodyTimeout default %v, want %v", got, DefaultUpgradeBodyTimeout)
+	}
+}
+
+// TestAppendRequestRoundTrip parses requests, rebuilds them with
+// appendRequest, as resumeHTTP1 does, and parses them again: net/http must
+// see the same request.
+func TestAppendRequestRoundTrip(t *testing.T) {
+	tests := []string{
+		"GET /p?q=1 HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\nX-A: 1\r\nX-A: 2\r\n\r\n",
+		"GET http://example.com/abs HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"POST /b HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello",
+		"POST /c HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+		"POST /d HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, X-Other\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 42\r\nX-Other: a\r\n\r\n",
+		"POST /e HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n0\r\nX-Sum: 0\r\n\r\n",
+	}
+	parse := func(t *testing.T, raw string) (*http.Request, []byte) {
+		t.Helper()
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			t.Fatalf("parsing %q: %v", raw, err)
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Fatalf("reading the body of %q: %v", raw, err)
+		}
+		return r, body
+	}
+	for _, raw := range tests {
+		want, wantBody := parse(t, raw)
+		rebuilt := string(appendRequest(nil, want, wantBody))
+		got, gotBody := parse(t, rebuilt)
+		delete(want.Header, "Expect")
+		for _, h := range []http.Header{want.Header, got.Header} {
+			delete(h, "Content-Length") // a chunked body comes back with a length
+		}
+		if got.Method != want.Method || got.RequestURI != want.RequestURI || got.Proto != want.Proto || got.Host != want.Host ||
+			!reflect.DeepEqual(got.Header, want.Header) || string(gotBody) != string(wantBody) || !reflect.DeepEqual(got.Trailer, want.Trailer) {
+			t.Errorf("%q\nrebuilt as %q\nparses as %s %s %s host %q header %v body %q trailer %v\nwant      %s %s %s host %q header %v body %q trailer %v",
+				raw, rebuilt,
+				got.Method, got.RequestURI, got.Proto, got.Host, got.Header, gotBody, got.Trailer,
+				want.Method, want.RequestURI, want.Proto, want.Host, want.Header, wantBody, want.Trailer)
+		}
 	}
 }

@@ -1,12 +1,15 @@
 // Command molt runs molt's ready-made servers.
 //
-//	molt serve [-addr 127.0.0.1:8080] [-quiet] [-debug]
+//	molt serve [-addr 127.0.0.1:8080] [-quiet] [-debug] [-no-h2c-upgrade] [-no-h2c-prior]
 //
 // serve starts a server that speaks HTTP/1.1, HTTP/2 through
 // "Upgrade: h2c" and HTTP/2 by prior knowledge on one port, with the
 // routes of a small demo (see package internal/demo). It logs one line per
 // request with the protocol, and shuts down gracefully on SIGINT or
-// SIGTERM.
+// SIGTERM. -no-h2c-upgrade serves "Upgrade: h2c" requests over HTTP/1.1:
+// use it behind a reverse proxy that forwards the Upgrade and Connection
+// headers, or clients can open HTTP/2 streams the proxy never inspects
+// (h2c smuggling). -no-h2c-prior turns off HTTP/2 by prior knowledge.
 package main
 
 import (

@@ -72,16 +72,18 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// startMolt runs `molt serve -addr 127.0.0.1:0 -quiet` until the test
-// ends; then it cancels serve's context and waits for serve to return,
-// which must be without error (a graceful shutdown).
-func startMolt(t *testing.T) *moltServer {
+// startMolt runs `molt serve -addr 127.0.0.1:0 -quiet`, followed by the
+// extra flags, until the test ends; then it cancels serve's context and
+// waits for serve to return, which must be without error (a graceful
+// shutdown).
+func startMolt(t *testing.T, flags ...string) *moltServer {
 	t.Helper()
 	stdout := &lockedBuffer{ready: make(chan struct{})}
 	stderr := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, []string{"-addr", "127.0.0.1:0", "-quiet"}, stdout, stderr) }()
+	args := append([]string{"-addr", "127.0.0.1:0", "-quiet"}, flags...)
+	go func() { done <- serve(ctx, args, stdout, stderr) }()
 
 	t.Cleanup(func() {
 		cancel()

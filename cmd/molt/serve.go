@@ -12,6 +12,7 @@ import (
 	"github.com/molt-http/molt"
 	"github.com/molt-http/molt/internal/demo"
 	"github.com/molt-http/molt/middleware"
+	"github.com/molt-http/molt/server"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -25,6 +26,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	quiet := fs.Bool("quiet", false, "do not log requests (and leave out the recoverer and request IDs: the bare core, for benchmarks)")
 	debug := fs.Bool("debug", false, "log at debug level (declined upgrades, bad connections)")
+	noUpgrade := fs.Bool("no-h2c-upgrade", false, "serve \"Upgrade: h2c\" requests over HTTP/1.1 instead of switching to HTTP/2; use it behind a proxy that forwards Upgrade and Connection, which would otherwise let clients open HTTP/2 streams the proxy never sees")
+	noPrior := fs.Bool("no-h2c-prior", false, "do not serve HTTP/2 by prior knowledge: every connection is HTTP/1.1")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,7 +37,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	app := molt.New(molt.WithLogger(logger), molt.WithShutdownTimeout(shutdownTimeout))
+	app := molt.New(
+		molt.WithConfig(server.Config{DisableH2CUpgrade: *noUpgrade, DisableH2CPrior: *noPrior}),
+		molt.WithLogger(logger),
+		molt.WithShutdownTimeout(shutdownTimeout),
+	)
 	if !*quiet {
 		app.Use(
 			middleware.Recoverer(middleware.RecovererOptions{Logger: logger}),
@@ -48,14 +55,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, `molt serving HTTP/1.1, h2c upgrade and h2c prior knowledge on http://%[1]s
-try:
-  curl -v --http2 http://%[1]s/                  # HTTP/1.1, upgraded to HTTP/2 (101)
-  curl -v --http2-prior-knowledge http://%[1]s/  # HTTP/2 straight away
-  curl -v http://%[1]s/                          # plain HTTP/1.1
+	a := ln.Addr()
+	protocols := "HTTP/1.1"
+	if !*noUpgrade {
+		protocols += ", h2c upgrade"
+	}
+	if !*noPrior {
+		protocols += ", h2c prior knowledge"
+	}
+	fmt.Fprintf(stdout, "molt serving %s on http://%s\ntry:\n", protocols, a)
+	if !*noUpgrade {
+		fmt.Fprintf(stdout, "  curl -v --http2 http://%s/                  # HTTP/1.1, upgraded to HTTP/2 (101)\n", a)
+	}
+	if !*noPrior {
+		fmt.Fprintf(stdout, "  curl -v --http2-prior-knowledge http://%s/  # HTTP/2 straight away\n", a)
+	}
+	fmt.Fprintf(stdout, `  curl -v http://%[1]s/                          # plain HTTP/1.1
   curl --http2 --data-binary @README.md http://%[1]s/echo
   ws://%[1]s/ws: a WebSocket echo (HTTP/1.1, or HTTP/2 by extended CONNECT); in a browser's console:
     s = new WebSocket("ws://%[1]s/ws"); s.onmessage = e => console.log(e.data); s.onopen = () => s.send("hi")
-`, ln.Addr())
+`, a)
 	return app.Serve(ctx, ln)
 }

@@ -141,6 +141,8 @@ type ClientConn struct {
 	goAway       bool
 	goAwayID     uint32
 	goAwayCode   http2.ErrCode
+	pings        map[[8]byte]chan struct{} // Pings awaiting their ACK
+	pingSeq      uint64
 
 	seenSettings      bool // the server's first SETTINGS frame was processed
 	peerMaxFrame      uint32

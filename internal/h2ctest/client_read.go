@@ -57,11 +57,13 @@ func (cc *ClientConn) processFrame(f http2.Frame) error {
 	case *http2.SettingsFrame:
 		return cc.onSettings(f)
 	case *http2.PingFrame:
-		if !f.IsAck() {
-			cc.write(context.Background(), nil, func(fr *http2.Framer) error {
-				return fr.WritePing(true, f.Data)
-			})
+		if f.IsAck() {
+			cc.onPingAck(f.Data)
+			return nil
 		}
+		cc.write(context.Background(), nil, func(fr *http2.Framer) error {
+			return fr.WritePing(true, f.Data)
+		})
 	case *http2.WindowUpdateFrame:
 		return cc.onWindowUpdate(f)
 	case *http2.MetaHeadersFrame:
