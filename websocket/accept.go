@@ -7,13 +7,18 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/molt-http/molt/server"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -301,8 +306,14 @@ type connKey struct{}
 // answers it) and passes the connection to the next handler, which gets
 // it with ConnFrom, in a request whose context ends when the connection
 // closes. When the next handler returns, the connection is closed as
-// Handler closes it. The next handler must not write to its
-// ResponseWriter: the connection owns it.
+// Handler closes it.
+//
+// The connection owns the response, so the next handler gets a
+// ResponseWriter that refuses it: Write returns an error wrapping
+// http.ErrHijacked, WriteHeader is ignored (and logged at debug level),
+// Header returns a map that goes nowhere, and http.ResponseController's
+// Flush, Hijack, deadlines and EnableFullDuplex return errors. It has no
+// Unwrap method, on purpose: nothing can reach the real writer through it.
 func Upgrade(opts Options) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -310,11 +321,81 @@ func Upgrade(opts Options) func(http.Handler) http.Handler {
 			if err != nil {
 				return
 			}
+			uw := &upgradedWriter{h: w.Header().Clone(), r: r}
 			serve(c, r, func(ctx context.Context) {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, connKey{}, c)))
+				next.ServeHTTP(uw, r.WithContext(context.WithValue(ctx, connKey{}, c)))
 			})
 		})
 	}
+}
+
+// errUpgraded is what upgradedWriter's methods return.
+var errUpgraded = fmt.Errorf("websocket: response written after the WebSocket upgrade, which owns the connection: %w", http.ErrHijacked)
+
+// upgradedWriter is the ResponseWriter the handler behind Upgrade gets:
+// the response has been sent and the stream or connection belongs to the
+// Conn, so it refuses to write. Over HTTP/1.1 net/http's own writer would
+// refuse too (the connection is hijacked), but over HTTP/2 a write would
+// go into the WebSocket stream as bytes the peer takes for frames.
+//
+// It breaks molt's rule that wrappers implement Unwrap on purpose: an
+// Unwrap would let http.ResponseController reach the real writer and
+// flush, hijack or set deadlines under the Conn. It implements the
+// methods ResponseController looks for instead, each returning
+// errUpgraded. It never touches the real writer, so it is safe to use
+// after the handler has returned.
+type upgradedWriter struct {
+	h http.Header
+	r *http.Request
+}
+
+var (
+	_ http.ResponseWriter             = (*upgradedWriter)(nil)
+	_ http.Flusher                    = (*upgradedWriter)(nil)
+	_ interface{ FlushError() error } = (*upgradedWriter)(nil)
+	_ http.Hijacker                   = (*upgradedWriter)(nil)
+)
+
+// Header returns a header map that is never sent.
+func (w *upgradedWriter) Header() http.Header { return w.h }
+
+// Write writes nothing and returns errUpgraded.
+func (w *upgradedWriter) Write([]byte) (int, error) {
+	w.logf("Write")
+	return 0, errUpgraded
+}
+
+// WriteHeader is ignored.
+func (w *upgradedWriter) WriteHeader(code int) { w.logf("WriteHeader(" + strconv.Itoa(code) + ")") }
+
+// Flush does nothing; the Conn flushes its own frames.
+func (w *upgradedWriter) Flush() {}
+
+// FlushError returns errUpgraded.
+func (w *upgradedWriter) FlushError() error { return errUpgraded }
+
+// Hijack returns errUpgraded.
+func (w *upgradedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) { return nil, nil, errUpgraded }
+
+// SetReadDeadline returns errUpgraded: use Conn.SetReadDeadline.
+func (w *upgradedWriter) SetReadDeadline(time.Time) error { return errUpgraded }
+
+// SetWriteDeadline returns errUpgraded: use Conn.SetWriteDeadline.
+func (w *upgradedWriter) SetWriteDeadline(time.Time) error { return errUpgraded }
+
+// EnableFullDuplex returns errUpgraded.
+func (w *upgradedWriter) EnableFullDuplex() error { return errUpgraded }
+
+// logf logs a refused call at debug level, on the serving molt server's
+// logger if there is one.
+func (w *upgradedWriter) logf(call string) {
+	log := slog.Default()
+	if srv := server.FromRequest(w.r); srv != nil {
+		if l := srv.Config().Logger; l != nil {
+			log = l
+		}
+	}
+	log.Debug("websocket: handler behind Upgrade wrote to its ResponseWriter; ignored", "call", call, "path", w.r.URL.Path)
 }
 
 // ConnFrom returns the connection that Upgrade accepted for r, or nil.

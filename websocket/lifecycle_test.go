@@ -176,3 +176,68 @@ func TestGODEBUG(t *testing.T) {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 }
+
+// TestUpgradeWriterRefusesWrites checks the ResponseWriter that Upgrade
+// hands the next handler: Write fails with an error wrapping
+// http.ErrHijacked, WriteHeader is ignored, Header works, and
+// http.ResponseController cannot flush, hijack or set deadlines through
+// it, so nothing the handler writes reaches the connection (over HTTP/2 it
+// would land in the WebSocket stream as frame bytes).
+func TestUpgradeWriterRefusesWrites(t *testing.T) { h2ctest.Run(t, testUpgradeWriterRefusesWrites) }
+
+func testUpgradeWriterRefusesWrites(t *testing.T, mode h2ctest.Mode) {
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := websocket.ConnFrom(r)
+		typ, msg, err := c.Read(r.Context())
+		if err != nil {
+			t.Errorf("Read: %v", err)
+			return
+		}
+		// A stray error answer, as an HTTP handler would write it.
+		http.Error(w, "stray error body", http.StatusInternalServerError)
+		if _, err := w.Write([]byte("more stray bytes")); !errors.Is(err, http.ErrHijacked) {
+			t.Errorf("Write: %v, want an error wrapping http.ErrHijacked", err)
+		}
+		w.WriteHeader(http.StatusTeapot)
+		if w.Header() == nil {
+			t.Error("Header: nil")
+		}
+		w.Header().Set("X-After", "ignored")
+		rc := http.NewResponseController(w)
+		if err := rc.Flush(); err == nil {
+			t.Error("ResponseController.Flush: nil error")
+		}
+		if _, _, err := rc.Hijack(); err == nil {
+			t.Error("ResponseController.Hijack: nil error")
+		}
+		if err := rc.SetReadDeadline(time.Now()); err == nil {
+			t.Error("ResponseController.SetReadDeadline: nil error")
+		}
+		if err := rc.SetWriteDeadline(time.Now()); err == nil {
+			t.Error("ResponseController.SetWriteDeadline: nil error")
+		}
+		if err := rc.EnableFullDuplex(); err == nil {
+			t.Error("ResponseController.EnableFullDuplex: nil error")
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		if err := c.Write(r.Context(), typ, msg); err != nil {
+			t.Errorf("Write to the Conn: %v", err)
+		}
+	})
+	ts := h2ctest.NewServer(t, websocket.Upgrade(websocket.Options{})(next))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	c.send(true, 0, 1, []byte("ping me back"))
+	// The very next bytes on the connection must be the echo's frame.
+	f, err := c.next()
+	if err != nil || f.op != 1 || string(f.payload) != "ping me back" {
+		t.Fatalf("got %v %v, want the text echo and nothing before it", f, err)
+	}
+	if code, _ := c.expectClose(); code != 1000 {
+		t.Fatalf("close %d, want 1000", code)
+	}
+	c.send(true, 0, 8, closePayload(1000, ""))
+	c.expectEOF()
+}
