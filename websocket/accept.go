@@ -243,18 +243,18 @@ func (c *Conn) acceptHTTP1(w http.ResponseWriter, r *http.Request) error {
 // acceptHTTP2 answers the extended CONNECT with 200 and takes the stream.
 func (c *Conn) acceptHTTP2(w http.ResponseWriter, r *http.Request) error {
 	c.http2 = true
-	c.rc = http.NewResponseController(w)
-	c.body = r.Body
+	c.h2 = newStream(w, r)
 	// Clear the server's per-stream timeouts: the session outlives them.
-	c.rc.SetReadDeadline(time.Time{})
-	c.rc.SetWriteDeadline(time.Time{})
+	// From here on the Conn keeps its own deadlines (see stream).
+	c.h2.rc.SetReadDeadline(time.Time{})
+	c.h2.rc.SetWriteDeadline(time.Time{})
 	w.Header().Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
-	if err := c.rc.Flush(); err != nil {
+	if err := c.h2.flush(); err != nil {
 		return err
 	}
-	c.br = bufio.NewReaderSize(r.Body, 4096)
-	c.bw = bufio.NewWriterSize(w, 4096)
+	c.br = bufio.NewReaderSize(c.h2, 4096)
+	c.bw = bufio.NewWriterSize(c.h2, 4096)
 	return nil
 }
 
@@ -271,12 +271,14 @@ func Handler(fn func(ctx context.Context, c *Conn), opts Options) http.HandlerFu
 		if err != nil {
 			return
 		}
-		serve(c, r, func(ctx context.Context) { fn(ctx, c) })
+		serve(c, r, false, func(ctx context.Context) { fn(ctx, c) })
 	})
 }
 
 // serve runs f with a context that ends when c closes, then closes c.
-func serve(c *Conn, r *http.Request, f func(ctx context.Context)) {
+// With wait, a normal return of f first waits until c is closed (by
+// whoever f left it with), or the request's context ends.
+func serve(c *Conn, r *http.Request, wait bool, f func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -297,6 +299,12 @@ func serve(c *Conn, r *http.Request, f func(ctx context.Context)) {
 	}()
 	f(ctx)
 	normal = true
+	if wait {
+		select {
+		case <-c.closed:
+		case <-r.Context().Done():
+		}
+	}
 }
 
 type connKey struct{}
@@ -305,8 +313,17 @@ type connKey struct{}
 // request that is not a WebSocket handshake is answered as Accept
 // answers it) and passes the connection to the next handler, which gets
 // it with ConnFrom, in a request whose context ends when the connection
-// closes. When the next handler returns, the connection is closed as
-// Handler closes it.
+// closes.
+//
+// The next handler may keep the connection for as long as it runs, or
+// hand it to goroutines and return, as with gorilla/websocket ("upgrade,
+// go serve(conn), return"): Upgrade then holds the request, and so the
+// HTTP/2 stream, until the connection is closed (by Close or CloseNow, by
+// a read that sees the peer's close or fails, or by the server's
+// shutdown), or until the request's context ends. Whoever has the
+// connection must read from it or close it, or it stays open. If the next
+// handler panics, the connection is closed with 1011 (internal error)
+// before the panic goes on.
 //
 // The connection owns the response, so the next handler gets a
 // ResponseWriter that refuses it: Write returns an error wrapping
@@ -322,7 +339,7 @@ func Upgrade(opts Options) func(http.Handler) http.Handler {
 				return
 			}
 			uw := &upgradedWriter{h: w.Header().Clone(), r: r}
-			serve(c, r, func(ctx context.Context) {
+			serve(c, r, true, func(ctx context.Context) {
 				next.ServeHTTP(uw, r.WithContext(context.WithValue(ctx, connKey{}, c)))
 			})
 		})

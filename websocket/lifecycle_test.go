@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -225,6 +226,7 @@ func testUpgradeWriterRefusesWrites(t *testing.T, mode h2ctest.Mode) {
 		if err := c.Write(r.Context(), typ, msg); err != nil {
 			t.Errorf("Write to the Conn: %v", err)
 		}
+		c.Close(websocket.StatusNormalClosure, "")
 	})
 	ts := h2ctest.NewServer(t, websocket.Upgrade(websocket.Options{})(next))
 	c := dialWS(t, ts, mode, "/", nil)
@@ -240,4 +242,215 @@ func testUpgradeWriterRefusesWrites(t *testing.T, mode h2ctest.Mode) {
 	}
 	c.send(true, 0, 8, closePayload(1000, ""))
 	c.expectEOF()
+}
+
+// TestIdleDeadlines checks that deadlines mean what a net.Conn's mean on
+// every transport: one that passes while nothing is read or written does
+// nothing (over HTTP/2 it used to reset the stream), so the keepalive
+// pattern of a fresh deadline before each read and write works.
+func TestIdleDeadlines(t *testing.T) { h2ctest.Run(t, testIdleDeadlines) }
+
+func testIdleDeadlines(t *testing.T, mode h2ctest.Mode) {
+	done := make(chan error, 1)
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		done <- func() error {
+			// Deadlines already passed, on an idle connection, then moved.
+			if err := c.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+				return err
+			}
+			if err := c.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+				return err
+			}
+			// Deadlines whose timers fire while the connection is idle.
+			c.SetReadDeadline(time.Now().Add(time.Millisecond))
+			c.SetWriteDeadline(time.Now().Add(time.Millisecond))
+			time.Sleep(20 * time.Millisecond)
+			for range 3 {
+				c.SetReadDeadline(time.Now().Add(time.Minute))
+				typ, msg, err := c.Read(ctx)
+				if err != nil {
+					return err
+				}
+				c.SetWriteDeadline(time.Now().Add(time.Minute))
+				if err := c.Write(ctx, typ, msg); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+	}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	for i := range 3 {
+		msg := fmt.Sprintf("message %d", i)
+		c.send(true, 0, 1, []byte(msg))
+		if op, m, _ := c.message(); op != 1 || string(m) != msg {
+			t.Fatalf("echo %d %q, want %q", op, m, msg)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("handler: %v", err)
+	}
+	if code, _ := c.expectClose(); code != 1000 {
+		t.Fatalf("close %d, want 1000", code)
+	}
+}
+
+// TestDeadlineInterrupts checks a deadline still fails a read or write in
+// progress when it passes, with an error wrapping os.ErrDeadlineExceeded,
+// on every transport.
+func TestDeadlineInterrupts(t *testing.T) { h2ctest.Run(t, testDeadlineInterrupts) }
+
+func testDeadlineInterrupts(t *testing.T, mode h2ctest.Mode) {
+	t.Run("read", func(t *testing.T) {
+		readErr := make(chan error, 1)
+		ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+			c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			_, _, err := c.Read(ctx) // the client sends nothing
+			readErr <- err
+		}, websocket.Options{}))
+		c := dialWS(t, ts, mode, "/", nil)
+		wsOK(t, c, mode)
+		err := <-readErr
+		if !errors.Is(err, os.ErrDeadlineExceeded) || websocket.CloseStatus(err) != websocket.StatusAbnormalClosure {
+			t.Fatalf("Read: %v, want a deadline error and close status 1006", err)
+		}
+	})
+	t.Run("write", func(t *testing.T) {
+		writeErr := make(chan error, 1)
+		ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			msg := make([]byte, 256<<10)
+			// The client reads nothing: some write blocks on a full
+			// socket buffer or flow-control window, until the deadline.
+			for range 1024 {
+				if err := c.Write(ctx, websocket.Binary, msg); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+			writeErr <- errors.New("256 MiB written to a client that reads nothing")
+		}, websocket.Options{}))
+		c := dialWS(t, ts, mode, "/", nil)
+		wsOK(t, c, mode)
+		if err := <-writeErr; !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write: %v, want a deadline error", err)
+		}
+	})
+}
+
+// TestConnAfterHandlerReturned checks the gorilla idiom: Accept, start a
+// goroutine that uses the Conn, return. Over HTTP/1.1 the connection is
+// hijacked and the goroutine serves it. Over HTTP/2 the stream ends with
+// the handler, and every operation afterwards, deadlines included,
+// returns an error instead of reaching the retired response writer
+// (x/net panicked).
+func TestConnAfterHandlerReturned(t *testing.T) { h2ctest.Run(t, testConnAfterHandlerReturned) }
+
+func testConnAfterHandlerReturned(t *testing.T, mode h2ctest.Mode) {
+	type result struct {
+		op  string
+		err error
+	}
+	results := make(chan []result, 1)
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		go func() {
+			<-r.Context().Done() // the handler has returned
+			ctx := context.Background()
+			var rs []result
+			add := func(op string, err error) { rs = append(rs, result{op, err}) }
+			add("SetReadDeadline", c.SetReadDeadline(time.Now().Add(time.Minute)))
+			add("SetWriteDeadline", c.SetWriteDeadline(time.Now().Add(time.Minute)))
+			if mode == h2ctest.H1 {
+				typ, msg, err := c.Read(ctx)
+				add("Read", err)
+				add("Write", c.Write(ctx, typ, msg))
+			} else {
+				add("Write", c.Write(ctx, websocket.Text, []byte("lost")))
+				_, _, err := c.Read(ctx)
+				add("Read", err)
+				add("Ping", c.Ping(ctx, nil))
+			}
+			add("Close", c.Close(websocket.StatusNormalClosure, ""))
+			results <- rs
+		}()
+	}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	if mode == h2ctest.H1 {
+		c.send(true, 0, 1, []byte("served after return"))
+		if op, m, _ := c.message(); op != 1 || string(m) != "served after return" {
+			t.Fatalf("echo %d %q", op, m)
+		}
+		if code, _ := c.expectClose(); code != 1000 {
+			t.Fatalf("close %d, want 1000", code)
+		}
+		c.send(true, 0, 8, closePayload(1000, ""))
+		for _, r := range <-results {
+			if r.err != nil {
+				t.Errorf("%s: %v", r.op, r.err)
+			}
+		}
+		return
+	}
+	for _, r := range <-results {
+		if r.err == nil {
+			t.Errorf("%s after the handler returned: nil error", r.op)
+		} else {
+			t.Logf("%s: %v", r.op, r.err)
+		}
+	}
+	if f, err := c.next(); err == nil {
+		t.Fatalf("got %v after the handler returned, want the stream's end", f)
+	}
+}
+
+// TestUpgradeGoServe checks the same idiom behind Upgrade works on every
+// transport: the next handler starts a goroutine with the Conn and
+// returns, and Upgrade keeps the connection (and the HTTP/2 stream) until
+// the goroutine closes it.
+func TestUpgradeGoServe(t *testing.T) { h2ctest.Run(t, testUpgradeGoServe) }
+
+func testUpgradeGoServe(t *testing.T, mode h2ctest.Mode) {
+	served := make(chan error, 1)
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := websocket.ConnFrom(r)
+		go func() {
+			ctx := r.Context() // ends when the connection closes
+			for {
+				typ, msg, err := c.Read(ctx)
+				if err != nil {
+					served <- err
+					return
+				}
+				c.SetWriteDeadline(time.Now().Add(time.Minute))
+				if err := c.Write(ctx, typ, msg); err != nil {
+					served <- err
+					return
+				}
+			}
+		}()
+	})
+	ts := h2ctest.NewServer(t, websocket.Upgrade(websocket.Options{})(next))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	for i := range 3 {
+		msg := fmt.Sprintf("after return %d", i)
+		c.send(true, 0, 1, []byte(msg))
+		if op, m, _ := c.message(); op != 1 || string(m) != msg {
+			t.Fatalf("echo %d %q, want %q", op, m, msg)
+		}
+	}
+	c.send(true, 0, 8, closePayload(1000, "bye"))
+	if code, _ := c.expectClose(); code != 1000 {
+		t.Fatalf("close %d, want 1000", code)
+	}
+	c.expectEOF()
+	if err := <-served; websocket.CloseStatus(err) != 1000 {
+		t.Fatalf("goroutine's read ended with %v, want the peer's close 1000", err)
+	}
 }

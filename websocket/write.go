@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -53,7 +54,9 @@ func (c *Conn) endWrite(err error) error {
 	if err == nil {
 		return nil
 	}
-	if interrupted {
+	// A write deadline that resets an HTTP/2 stream also ends the
+	// request's context; the deadline came first.
+	if interrupted && !errors.Is(err, os.ErrDeadlineExceeded) {
 		cause := context.Canceled
 		if ctx := c.wctx.context(); ctx != nil && context.Cause(ctx) != nil {
 			cause = context.Cause(ctx)
@@ -151,7 +154,7 @@ func (c *Conn) flush() error {
 		return err
 	}
 	if c.http2 {
-		return c.rc.Flush()
+		return c.h2.flush()
 	}
 	return nil
 }
