@@ -454,3 +454,84 @@ func testUpgradeGoServe(t *testing.T, mode h2ctest.Mode) {
 		t.Fatalf("goroutine's read ended with %v, want the peer's close 1000", err)
 	}
 }
+
+// TestStalledStreamDoesNotBlockNeighbours opens two WebSockets on one
+// HTTP/2 connection. The first one's handler reads nothing while the
+// client fills the stream's whole receive window; the second must still
+// echo. With the connection window equal to the stream window (x/net
+// refunds connection credit only as a handler reads), the first stream
+// took all of it and the second one stalled.
+func TestStalledStreamDoesNotBlockNeighbours(t *testing.T) {
+	h2ctest.Run(t, testStalledStreamDoesNotBlockNeighbours, h2ctest.H2CUpgrade, h2ctest.H2CPrior)
+}
+
+func testStalledStreamDoesNotBlockNeighbours(t *testing.T, mode h2ctest.Mode) {
+	release := make(chan struct{})
+	type read struct {
+		n   int
+		err error
+	}
+	stalledRead := make(chan read, 1)
+	mux := http.NewServeMux()
+	mux.Handle("/stall", websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		<-release
+		_, msg, err := c.Read(ctx)
+		stalledRead <- read{len(msg), err}
+	}, websocket.Options{}))
+	mux.Handle("/echo", echoHandler(websocket.Options{}, nil))
+	ts := h2ctest.NewServer(t, mux)
+	window := int(ts.Config().HTTP2.MaxUploadBufferPerStream)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cc := ts.ClientConn(t, mode, h2ctest.ClientOptions{})
+	hdr := http.Header{"Sec-Websocket-Version": {"13"}}
+	stalled, err := cc.ExtendedConnect(ctx, "/stall", "websocket", hdr)
+	if err != nil || stalled.Response().StatusCode != http.StatusOK {
+		t.Fatalf("extended CONNECT /stall: %v", err)
+	}
+	defer stalled.Close()
+	echo, err := cc.ExtendedConnect(ctx, "/echo", "websocket", hdr)
+	if err != nil || echo.Response().StatusCode != http.StatusOK {
+		t.Fatalf("extended CONNECT /echo: %v", err)
+	}
+	defer echo.Close()
+
+	// One masked binary frame of exactly the stream's window (a 14-byte
+	// header and the payload): the server buffers all of it, unread.
+	big := frame(true, 0, 2, make([]byte, window-14), []byte{1, 2, 3, 4})
+	if len(big) != window {
+		t.Fatalf("frame of %d bytes, want %d", len(big), window)
+	}
+	if _, err := stalled.Write(big); err != nil {
+		t.Fatalf("filling the stalled stream: %v", err)
+	}
+
+	// The neighbour's echo needs connection window. A failure here is a
+	// hang, so the exchange runs under a generous bound.
+	got := make(chan error, 1)
+	go func() {
+		if _, err := echo.Write(frame(true, 0, 1, []byte("neighbour"), []byte{5, 6, 7, 8})); err != nil {
+			got <- err
+			return
+		}
+		f, err := readFrame(bufio.NewReader(echo), 1<<20)
+		if err == nil && (f.op != 1 || string(f.payload) != "neighbour") {
+			err = fmt.Errorf("echo %v %q", f, f.payload)
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("neighbour's echo: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("neighbour's echo did not arrive: the stalled stream holds the connection's window")
+	}
+
+	close(release)
+	if r := <-stalledRead; r.err != nil || r.n != window-14 {
+		t.Fatalf("stalled handler's read: %d bytes, %v; want the whole message of %d", r.n, r.err, window-14)
+	}
+}
