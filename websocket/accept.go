@@ -59,9 +59,14 @@ func (e *HandshakeError) Error() string {
 // handshake or asks for another version, 400 for a malformed one, 403 for
 // a disallowed Origin.
 //
-// The handler must not return while the Conn is in use, and must close
-// it (Close or CloseNow) before returning: over HTTP/2 the stream ends
-// with the handler. Handler and Upgrade take care of that. A nil opts
+// Over HTTP/1.1 the connection is hijacked and outlives the handler.
+// Over HTTP/2 the connection is the handler's stream, which ends when the
+// handler returns: close the Conn (Close or CloseNow) before returning.
+// After the return every operation on it, deadlines included, fails with
+// an error saying the stream has ended (an operation still in progress
+// on another goroutine at that instant races with the server, so do not
+// leave one). Handler and Upgrade take care of this; Upgrade also lets the
+// handler after it return while goroutines use the Conn. A nil opts
 // means the zero Options.
 func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
 	if opts == nil {

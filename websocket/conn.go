@@ -40,8 +40,10 @@ var errClosed = errors.New("websocket: use of closed connection")
 // interrupts it and fails the connection: it is closed at once, after a
 // best-effort close frame 1008 (policy violation) for a read; the
 // operation returns the context's error. Deadlines (SetReadDeadline,
-// SetWriteDeadline) work the same way: when one passes, the operation
-// fails and the connection is closed.
+// SetWriteDeadline) are a net.Conn's, on HTTP/2 too: when one passes
+// during an operation, or before one starts, the operation fails and the
+// connection is closed; one that passes while the connection is idle does
+// nothing.
 type Conn struct {
 	req         *http.Request
 	http2       bool
