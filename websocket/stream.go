@@ -115,6 +115,8 @@ func (s *stream) setWriteDeadline(t time.Time) error {
 func (s *stream) close() error {
 	err := s.body.Close()
 	s.wd.abort()
+	s.rd.stop()
+	s.wd.stop()
 	return err
 }
 
@@ -168,6 +170,17 @@ func (d *deadline) expireLocked() {
 	if d.active && d.err == nil {
 		d.err = os.ErrDeadlineExceeded
 		d.interrupt()
+	}
+}
+
+// stop drops the timer, so that a closed Conn is not kept until it fires.
+func (d *deadline) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gen++
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
 	}
 }
 
