@@ -130,6 +130,10 @@ func newConn(r *http.Request, opts *Options) *Conn {
 	c.mw.c = c
 	c.rctx.init(c.interruptRead)
 	c.wctx.init(c.interruptWrite)
+	// A write deadline that resets an HTTP/2 stream ends the request's
+	// context, and so the contexts made from it: the write failed by its
+	// deadline, not by that context.
+	c.wctx.preempted = func() bool { return c.http2 && c.h2.wd.expired() }
 	return c
 }
 
@@ -367,6 +371,7 @@ type ctxWatch struct {
 	stopf       func() bool
 	fire        func()
 	interrupt   func()
+	preempted   func() bool // if set and true, the operation failed first for another reason
 	active      atomic.Bool
 	interrupted atomic.Bool
 }
@@ -383,6 +388,9 @@ func (w *ctxWatch) init(interrupt func()) {
 		ctx := w.ctx
 		w.mu.Unlock()
 		if ctx == nil || ctx.Err() == nil {
+			return
+		}
+		if w.preempted != nil && w.preempted() {
 			return
 		}
 		w.interrupted.Store(true)

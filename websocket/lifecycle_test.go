@@ -337,6 +337,29 @@ func testDeadlineInterrupts(t *testing.T, mode h2ctest.Mode) {
 			t.Fatalf("Write: %v, want a deadline error", err)
 		}
 	})
+	// A context that ends during a blocked write still reports itself, not
+	// the past deadline the Conn interrupts the write with.
+	t.Run("write context", func(t *testing.T) {
+		writeErr := make(chan error, 1)
+		ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			time.AfterFunc(100*time.Millisecond, cancel)
+			msg := make([]byte, 256<<10)
+			for range 1024 {
+				if err := c.Write(wctx, websocket.Binary, msg); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+			writeErr <- errors.New("256 MiB written to a client that reads nothing")
+		}, websocket.Options{}))
+		c := dialWS(t, ts, mode, "/", nil)
+		wsOK(t, c, mode)
+		if err := <-writeErr; !errors.Is(err, context.Canceled) || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write: %v, want context.Canceled", err)
+		}
+	})
 }
 
 // TestConnAfterHandlerReturned checks the gorilla idiom: Accept, start a

@@ -198,6 +198,13 @@ func (d *deadline) abort() {
 	}
 }
 
+// expired reports whether the deadline failed a call in progress.
+func (d *deadline) expired() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err == os.ErrDeadlineExceeded
+}
+
 // begin starts a transport call, unless the deadline has passed or the
 // direction has failed.
 func (d *deadline) begin() error {

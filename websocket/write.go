@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -54,9 +53,7 @@ func (c *Conn) endWrite(err error) error {
 	if err == nil {
 		return nil
 	}
-	// A write deadline that resets an HTTP/2 stream also ends the
-	// request's context; the deadline came first.
-	if interrupted && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if interrupted {
 		cause := context.Canceled
 		if ctx := c.wctx.context(); ctx != nil && context.Cause(ctx) != nil {
 			cause = context.Cause(ctx)
