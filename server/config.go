@@ -10,6 +10,15 @@ import (
 )
 
 // Defaults applied by [New] to zero fields of [Config] and [HTTP2Config].
+//
+// The HTTP/2 receive windows are sixteen stream windows to one
+// connection window (256 KiB and 4 MiB). Data a handler has not read
+// holds connection credit (x/net's engine returns it only as handlers
+// read their bodies, or close them), so with the two windows equal one
+// stream whose handler stops reading (a busy WebSocket, say) stalled every
+// other stream on its connection. Now a connection stalls only when
+// sixteen streams each hold a full window unread; the connection window
+// still bounds what one connection can make the server buffer.
 const (
 	DefaultReadHeaderTimeout   = 10 * time.Second
 	DefaultIdleTimeout         = 120 * time.Second
@@ -18,9 +27,9 @@ const (
 	DefaultUpgradeBodyTimeout  = time.Second
 
 	DefaultMaxConcurrentStreams   = 250
-	DefaultMaxReadFrameSize       = 16384 // the protocol's own default
-	DefaultMaxUploadBufferPerConn = 1 << 20
-	DefaultMaxUploadBufferStream  = 1 << 20
+	DefaultMaxReadFrameSize       = 16384   // the protocol's own default
+	DefaultMaxUploadBufferPerConn = 4 << 20 // 16 × DefaultMaxUploadBufferStream; was 1 MiB
+	DefaultMaxUploadBufferStream  = 256 << 10
 	DefaultHeaderTableSize        = 4096
 	DefaultPingTimeout            = 15 * time.Second
 )
@@ -109,7 +118,12 @@ type HTTP2Config struct {
 	// within 16384..16777215.
 	MaxReadFrameSize uint32
 	// MaxUploadBufferPerConnection and MaxUploadBufferPerStream are the
-	// flow-control windows the server grants for request bodies.
+	// flow-control windows the server grants for request bodies (and
+	// WebSocket streams); defaults 4 MiB and 256 KiB. Unread data holds
+	// connection window, so keep the connection window several stream
+	// windows wide: equal windows let one stream that is not read stall
+	// the whole connection. The connection window bounds the request data
+	// one connection can make the server buffer.
 	MaxUploadBufferPerConnection int32
 	MaxUploadBufferPerStream     int32
 	// MaxDecoderHeaderTableSize and MaxEncoderHeaderTableSize bound the

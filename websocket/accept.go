@@ -7,13 +7,18 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/molt-http/molt/server"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -54,9 +59,14 @@ func (e *HandshakeError) Error() string {
 // handshake or asks for another version, 400 for a malformed one, 403 for
 // a disallowed Origin.
 //
-// The handler must not return while the Conn is in use, and must close
-// it (Close or CloseNow) before returning: over HTTP/2 the stream ends
-// with the handler. Handler and Upgrade take care of that. A nil opts
+// Over HTTP/1.1 the connection is hijacked and outlives the handler.
+// Over HTTP/2 the connection is the handler's stream, which ends when the
+// handler returns: close the Conn (Close or CloseNow) before returning.
+// After the return every operation on it, deadlines included, fails with
+// an error saying the stream has ended (an operation still in progress
+// on another goroutine at that instant races with the server, so do not
+// leave one). Handler and Upgrade take care of this; Upgrade also lets the
+// handler after it return while goroutines use the Conn. A nil opts
 // means the zero Options.
 func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
 	if opts == nil {
@@ -238,18 +248,18 @@ func (c *Conn) acceptHTTP1(w http.ResponseWriter, r *http.Request) error {
 // acceptHTTP2 answers the extended CONNECT with 200 and takes the stream.
 func (c *Conn) acceptHTTP2(w http.ResponseWriter, r *http.Request) error {
 	c.http2 = true
-	c.rc = http.NewResponseController(w)
-	c.body = r.Body
+	c.h2 = newStream(w, r)
 	// Clear the server's per-stream timeouts: the session outlives them.
-	c.rc.SetReadDeadline(time.Time{})
-	c.rc.SetWriteDeadline(time.Time{})
+	// From here on the Conn keeps its own deadlines (see stream).
+	c.h2.rc.SetReadDeadline(time.Time{})
+	c.h2.rc.SetWriteDeadline(time.Time{})
 	w.Header().Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
-	if err := c.rc.Flush(); err != nil {
+	if err := c.h2.flush(); err != nil {
 		return err
 	}
-	c.br = bufio.NewReaderSize(r.Body, 4096)
-	c.bw = bufio.NewWriterSize(w, 4096)
+	c.br = bufio.NewReaderSize(c.h2, 4096)
+	c.bw = bufio.NewWriterSize(c.h2, 4096)
 	return nil
 }
 
@@ -266,12 +276,14 @@ func Handler(fn func(ctx context.Context, c *Conn), opts Options) http.HandlerFu
 		if err != nil {
 			return
 		}
-		serve(c, r, func(ctx context.Context) { fn(ctx, c) })
+		serve(c, r, false, func(ctx context.Context) { fn(ctx, c) })
 	})
 }
 
 // serve runs f with a context that ends when c closes, then closes c.
-func serve(c *Conn, r *http.Request, f func(ctx context.Context)) {
+// With wait, a normal return of f first waits until c is closed (by
+// whoever f left it with), or the request's context ends.
+func serve(c *Conn, r *http.Request, wait bool, f func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -292,6 +304,12 @@ func serve(c *Conn, r *http.Request, f func(ctx context.Context)) {
 	}()
 	f(ctx)
 	normal = true
+	if wait {
+		select {
+		case <-c.closed:
+		case <-r.Context().Done():
+		}
+	}
 }
 
 type connKey struct{}
@@ -300,9 +318,24 @@ type connKey struct{}
 // request that is not a WebSocket handshake is answered as Accept
 // answers it) and passes the connection to the next handler, which gets
 // it with ConnFrom, in a request whose context ends when the connection
-// closes. When the next handler returns, the connection is closed as
-// Handler closes it. The next handler must not write to its
-// ResponseWriter: the connection owns it.
+// closes.
+//
+// The next handler may keep the connection for as long as it runs, or
+// hand it to goroutines and return, as with gorilla/websocket ("upgrade,
+// go serve(conn), return"): Upgrade then holds the request, and so the
+// HTTP/2 stream, until the connection is closed (by Close or CloseNow, by
+// a read that sees the peer's close or fails, or by the server's
+// shutdown), or until the request's context ends. Whoever has the
+// connection must read from it or close it, or it stays open. If the next
+// handler panics, the connection is closed with 1011 (internal error)
+// before the panic goes on.
+//
+// The connection owns the response, so the next handler gets a
+// ResponseWriter that refuses it: Write returns an error wrapping
+// http.ErrHijacked, WriteHeader is ignored (and logged at debug level),
+// Header returns a map that goes nowhere, and http.ResponseController's
+// Flush, Hijack, deadlines and EnableFullDuplex return errors. It has no
+// Unwrap method, on purpose: nothing can reach the real writer through it.
 func Upgrade(opts Options) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -310,11 +343,81 @@ func Upgrade(opts Options) func(http.Handler) http.Handler {
 			if err != nil {
 				return
 			}
-			serve(c, r, func(ctx context.Context) {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, connKey{}, c)))
+			uw := &upgradedWriter{h: w.Header().Clone(), r: r}
+			serve(c, r, true, func(ctx context.Context) {
+				next.ServeHTTP(uw, r.WithContext(context.WithValue(ctx, connKey{}, c)))
 			})
 		})
 	}
+}
+
+// errUpgraded is what upgradedWriter's methods return.
+var errUpgraded = fmt.Errorf("websocket: response written after the WebSocket upgrade, which owns the connection: %w", http.ErrHijacked)
+
+// upgradedWriter is the ResponseWriter the handler behind Upgrade gets:
+// the response has been sent and the stream or connection belongs to the
+// Conn, so it refuses to write. Over HTTP/1.1 net/http's own writer would
+// refuse too (the connection is hijacked), but over HTTP/2 a write would
+// go into the WebSocket stream as bytes the peer takes for frames.
+//
+// It breaks molt's rule that wrappers implement Unwrap on purpose: an
+// Unwrap would let http.ResponseController reach the real writer and
+// flush, hijack or set deadlines under the Conn. It implements the
+// methods ResponseController looks for instead, each returning
+// errUpgraded. It never touches the real writer, so it is safe to use
+// after the handler has returned.
+type upgradedWriter struct {
+	h http.Header
+	r *http.Request
+}
+
+var (
+	_ http.ResponseWriter             = (*upgradedWriter)(nil)
+	_ http.Flusher                    = (*upgradedWriter)(nil)
+	_ interface{ FlushError() error } = (*upgradedWriter)(nil)
+	_ http.Hijacker                   = (*upgradedWriter)(nil)
+)
+
+// Header returns a header map that is never sent.
+func (w *upgradedWriter) Header() http.Header { return w.h }
+
+// Write writes nothing and returns errUpgraded.
+func (w *upgradedWriter) Write([]byte) (int, error) {
+	w.logf("Write")
+	return 0, errUpgraded
+}
+
+// WriteHeader is ignored.
+func (w *upgradedWriter) WriteHeader(code int) { w.logf("WriteHeader(" + strconv.Itoa(code) + ")") }
+
+// Flush does nothing; the Conn flushes its own frames.
+func (w *upgradedWriter) Flush() {}
+
+// FlushError returns errUpgraded.
+func (w *upgradedWriter) FlushError() error { return errUpgraded }
+
+// Hijack returns errUpgraded.
+func (w *upgradedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) { return nil, nil, errUpgraded }
+
+// SetReadDeadline returns errUpgraded: use Conn.SetReadDeadline.
+func (w *upgradedWriter) SetReadDeadline(time.Time) error { return errUpgraded }
+
+// SetWriteDeadline returns errUpgraded: use Conn.SetWriteDeadline.
+func (w *upgradedWriter) SetWriteDeadline(time.Time) error { return errUpgraded }
+
+// EnableFullDuplex returns errUpgraded.
+func (w *upgradedWriter) EnableFullDuplex() error { return errUpgraded }
+
+// logf logs a refused call at debug level, on the serving molt server's
+// logger if there is one.
+func (w *upgradedWriter) logf(call string) {
+	log := slog.Default()
+	if srv := server.FromRequest(w.r); srv != nil {
+		if l := srv.Config().Logger; l != nil {
+			log = l
+		}
+	}
+	log.Debug("websocket: handler behind Upgrade wrote to its ResponseWriter; ignored", "call", call, "path", w.r.URL.Path)
 }
 
 // ConnFrom returns the connection that Upgrade accepted for r, or nil.

@@ -40,14 +40,15 @@ var errClosed = errors.New("websocket: use of closed connection")
 // interrupts it and fails the connection: it is closed at once, after a
 // best-effort close frame 1008 (policy violation) for a read; the
 // operation returns the context's error. Deadlines (SetReadDeadline,
-// SetWriteDeadline) work the same way: when one passes, the operation
-// fails and the connection is closed.
+// SetWriteDeadline) are a net.Conn's, on HTTP/2 too: when one passes
+// during an operation, or before one starts, the operation fails and the
+// connection is closed; one that passes while the connection is idle does
+// nothing.
 type Conn struct {
 	req         *http.Request
 	http2       bool
-	netConn     net.Conn                 // HTTP/1.1: the hijacked connection
-	rc          *http.ResponseController // HTTP/2: the stream's writer
-	body        io.ReadCloser            // HTTP/2: the stream's inbound half
+	netConn     net.Conn // HTTP/1.1: the hijacked connection
+	h2          *stream  // HTTP/2: the stream
 	br          *bufio.Reader
 	bw          *bufio.Writer
 	subprotocol string
@@ -103,9 +104,7 @@ type Conn struct {
 	closed    chan struct{} // closed by CloseNow
 	closeOnce sync.Once
 	unhook    func()
-	// dlMu orders deadline changes with CloseNow: over HTTP/2 the stream's
-	// writer must not be touched once the handler may have returned.
-	dlMu sync.Mutex
+	dlMu      sync.Mutex // orders deadline changes with CloseNow; guards unhook
 
 	pingMu sync.Mutex
 	pings  map[string]chan struct{}
@@ -131,6 +130,10 @@ func newConn(r *http.Request, opts *Options) *Conn {
 	c.mw.c = c
 	c.rctx.init(c.interruptRead)
 	c.wctx.init(c.interruptWrite)
+	// A write deadline that resets an HTTP/2 stream ends the request's
+	// context, and so the contexts made from it: the write failed by its
+	// deadline, not by that context.
+	c.wctx.preempted = func() bool { return c.http2 && c.h2.wd.expired() }
 	return c
 }
 
@@ -166,9 +169,13 @@ func (c *Conn) Request() *http.Request { return c.req }
 func (c *Conn) HTTP2() bool { return c.http2 }
 
 // SetReadDeadline sets the deadline for reads, including the wait for the
-// peer's close in Close; a zero t means none. A read that reaches it
-// fails the connection. Over HTTP/2 it goes through
-// http.ResponseController.
+// peer's close in Close; a zero t means none. It works as a net.Conn's
+// deadline, over HTTP/1.1 and HTTP/2 alike: a read in progress when it
+// passes, or begun after it, fails with an error wrapping
+// os.ErrDeadlineExceeded and fails the connection (close 1006); a
+// deadline that passes while nothing is read does nothing, so it can be
+// moved before every read. Over HTTP/2 it returns an error once the
+// stream has ended.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.dlMu.Lock()
 	defer c.dlMu.Unlock()
@@ -176,13 +183,15 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return errClosed
 	}
 	if c.http2 {
-		return c.rc.SetReadDeadline(t)
+		return c.h2.setReadDeadline(t)
 	}
 	return c.netConn.SetReadDeadline(t)
 }
 
 // SetWriteDeadline sets the deadline for writes; a zero t means none. A
-// write that reaches it fails the connection.
+// write in progress when it passes, or begun after it, fails with an
+// error wrapping os.ErrDeadlineExceeded and fails the connection; as for
+// SetReadDeadline, an idle connection is left alone.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.dlMu.Lock()
 	defer c.dlMu.Unlock()
@@ -190,7 +199,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 		return errClosed
 	}
 	if c.http2 {
-		return c.rc.SetWriteDeadline(t)
+		return c.h2.setWriteDeadline(t)
 	}
 	return c.netConn.SetWriteDeadline(t)
 }
@@ -226,20 +235,14 @@ func (c *Conn) CloseNow() error {
 			c.dlMu.Unlock()
 			return
 		}
-		// Closing the body ends reads. Take the frame lock and keep it,
-		// for the stream's writer is not to be used again (the handler
-		// may return next); a write in progress is cut short by a past
-		// deadline, which resets the stream, else the stream ends cleanly
-		// when the handler returns.
-		err = c.body.Close()
-		select {
-		case c.frameSem <- struct{}{}:
-			c.dlMu.Unlock()
-		default:
-			c.rc.SetWriteDeadline(aLongTimeAgo)
-			c.dlMu.Unlock()
-			c.frameSem <- struct{}{}
-		}
+		// Closing the stream ends reads and fails writes; a write in
+		// progress is cut short, which resets the stream, else the stream
+		// ends cleanly when the handler returns. Take the frame lock and
+		// keep it, for the stream's writer is not to be used again (the
+		// handler may return next).
+		err = c.h2.close()
+		c.dlMu.Unlock()
+		c.frameSem <- struct{}{}
 	})
 	return err
 }
@@ -368,6 +371,7 @@ type ctxWatch struct {
 	stopf       func() bool
 	fire        func()
 	interrupt   func()
+	preempted   func() bool // if set and true, the operation failed first for another reason
 	active      atomic.Bool
 	interrupted atomic.Bool
 }
@@ -384,6 +388,9 @@ func (w *ctxWatch) init(interrupt func()) {
 		ctx := w.ctx
 		w.mu.Unlock()
 		if ctx == nil || ctx.Err() == nil {
+			return
+		}
+		if w.preempted != nil && w.preempted() {
 			return
 		}
 		w.interrupted.Store(true)

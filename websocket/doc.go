@@ -31,6 +31,17 @@
 // program with GODEBUG=http2xconnect=0 switches it off, leaving
 // WebSockets over HTTP/1.1 only.
 //
+// # The handler's return
+//
+// Over HTTP/2 a WebSocket is its handler's stream, which ends when the
+// handler returns. Handler closes the connection when its function
+// returns. Upgrade lets the handler after it return while goroutines use
+// the connection (the gorilla/websocket idiom) and keeps the stream until
+// the connection is closed. A Conn from Accept used after its handler
+// returned fails every operation with a clear error over HTTP/2, and goes
+// on working over HTTP/1.1. Deadlines behave as a net.Conn's on both:
+// one passing on an idle connection does nothing.
+//
 // # Shutdown
 //
 // A Conn accepted on a request served by a molt server registers with

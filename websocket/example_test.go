@@ -88,15 +88,18 @@ func ExampleAccept() {
 }
 
 // Upgrade as route middleware: the handler after it takes the connection
-// with ConnFrom.
+// with ConnFrom, and closes it when done (it may also hand it to a
+// goroutine and return; Upgrade keeps the connection until it is closed).
 func ExampleUpgrade() {
 	chat := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := websocket.ConnFrom(r)
+		defer c.CloseNow()
 		typ, msg, err := c.Read(r.Context())
 		if err != nil {
 			return
 		}
 		c.Write(r.Context(), typ, []byte(strings.ToUpper(string(msg))))
+		c.Close(websocket.StatusNormalClosure, "")
 	})
 	http.Handle("/chat", websocket.Upgrade(websocket.Options{
 		OriginPatterns: []string{"*.example.com"},

@@ -151,7 +151,7 @@ func (c *Conn) flush() error {
 		return err
 	}
 	if c.http2 {
-		return c.rc.Flush()
+		return c.h2.flush()
 	}
 	return nil
 }
