@@ -75,8 +75,9 @@ type TimeoutOptions struct {
 // the timeout answer was sent nothing waits any more, and a panic of the
 // late handler is dropped.
 //
-// Upgrades and CONNECT requests (see IsUpgrade) pass through untouched,
-// with no deadline. Timeout panics if Duration is not positive, Status is
+// Upgrades and CONNECT requests (see IsUpgrade: a CONNECT, or a bodyless
+// HTTP/1.1 GET with Upgrade fields) pass through untouched, with no
+// deadline; Upgrade fields on any other request do not lift it. Timeout panics if Duration is not positive, Status is
 // outside 400..599, or Handler is set together with Status or Body.
 func Timeout(o TimeoutOptions) func(http.Handler) http.Handler {
 	if o.Duration <= 0 {

@@ -7,11 +7,23 @@ import (
 )
 
 // IsUpgrade reports whether r opens a connection that outlives an ordinary
-// response: an HTTP/1.1 protocol upgrade (a WebSocket handshake, say: an
-// Upgrade field and the "upgrade" token in Connection), or a CONNECT,
-// which includes the extended CONNECT (RFC 8441) that carries a WebSocket
-// over HTTP/2. Middleware that limit, buffer, time or transform bodies
-// pass such requests through untouched.
+// response, judged by what the request is rather than by header fields
+// alone, since any client can add those:
+//
+//   - a CONNECT, on any protocol: the method itself makes the request a
+//     tunnel, and it includes the extended CONNECT (RFC 8441) that
+//     carries a WebSocket over HTTP/2, whose request body is the session;
+//   - an HTTP/1.1 protocol upgrade in the form a WebSocket handshake
+//     takes (RFC 6455 section 4.1): a GET with no body (ContentLength 0,
+//     as the server reports a request with neither Content-Length nor
+//     chunked Transfer-Encoding) that has an Upgrade field and the
+//     "upgrade" token in Connection.
+//
+// Upgrade and Connection fields on any other request (a POST, a request
+// with a body, an HTTP/1.0 request, an HTTP/2 stream) do not make it an
+// upgrade. Middleware that limit, buffer, time or transform bodies pass
+// upgrades through untouched; every other request gets them, whatever
+// its header says.
 //
 // An "Upgrade: h2c" request never gets here when a molt server serves
 // it: the server switches protocols itself, and the handler sees the
@@ -20,5 +32,9 @@ func IsUpgrade(r *http.Request) bool {
 	if r.Method == http.MethodConnect {
 		return true
 	}
-	return len(r.Header["Upgrade"]) > 0 && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
+	return r.Method == http.MethodGet &&
+		r.ProtoMajor == 1 && r.ProtoMinor >= 1 &&
+		r.ContentLength == 0 &&
+		len(r.Header["Upgrade"]) > 0 &&
+		httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
 }

@@ -1,0 +1,114 @@
+package middleware_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/middleware"
+)
+
+func TestIsUpgrade(t *testing.T) {
+	ws := func(method string, body io.Reader) *http.Request {
+		r := httptest.NewRequest(method, "/", body)
+		r.Header.Set("Upgrade", "websocket")
+		r.Header.Set("Connection", "keep-alive, Upgrade")
+		return r
+	}
+	http10 := ws("GET", nil)
+	http10.Proto, http10.ProtoMajor, http10.ProtoMinor = "HTTP/1.0", 1, 0
+	http2 := ws("GET", nil)
+	http2.Proto, http2.ProtoMajor, http2.ProtoMinor = "HTTP/2.0", 2, 0
+	noToken := ws("GET", nil)
+	noToken.Header.Set("Connection", "keep-alive")
+	tests := []struct {
+		name string
+		r    *http.Request
+		want bool
+	}{
+		{"WebSocket handshake", ws("GET", nil), true},
+		{"CONNECT", httptest.NewRequest("CONNECT", "/", nil), true},
+		{"plain GET", httptest.NewRequest("GET", "/", nil), false},
+		{"POST with upgrade fields", ws("POST", strings.NewReader("body")), false},
+		{"POST with upgrade fields, no body", ws("POST", nil), false},
+		{"GET with upgrade fields and a body", ws("GET", strings.NewReader("body")), false},
+		{"GET with upgrade fields and a chunked body", ws("GET", io.MultiReader(strings.NewReader("body"))), false},
+		{"HTTP/1.0", http10, false},
+		{"HTTP/2 stream", http2, false},
+		{"no upgrade token in Connection", noToken, false},
+	}
+	for _, tt := range tests {
+		if got := middleware.IsUpgrade(tt.r); got != tt.want {
+			t.Errorf("%s: IsUpgrade = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestUpgradeFieldsKeepLimits attacks a live server with requests that
+// carry "Upgrade: websocket" and "Connection: Upgrade" but are no
+// handshake: a chunked POST of 1 MiB and a GET with a chunked body under
+// a 1 KiB BodyLimit get 413 with at most the limit read, and a POST under
+// Timeout gets its deadline and the 503. On h2c-upgrade the client's own
+// upgrade request carries "Upgrade: h2c" and "Connection: Upgrade"; the
+// server declines to upgrade a body that large and serves it over
+// HTTP/1.1 with those fields. HTTP/2 cannot carry the fields at all
+// (RFC 9113 section 8.2.2), so h2c-prior sends the requests without them.
+func TestUpgradeFieldsKeepLimits(t *testing.T) { h2ctest.Run(t, testUpgradeFieldsKeepLimits) }
+
+func testUpgradeFieldsKeepLimits(t *testing.T, mode h2ctest.Mode) {
+	const limit = 1 << 10
+	var maxRead atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("/limit", middleware.BodyLimit(middleware.BodyLimitOptions{Limit: limit})(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			n, err := io.Copy(io.Discard, r.Body)
+			if n > maxRead.Load() {
+				maxRead.Store(n)
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			io.WriteString(w, "read it all")
+		})))
+	mux.Handle("/timeout", middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := r.Context().Deadline(); !ok {
+				io.WriteString(w, "no deadline")
+				return
+			}
+			<-r.Context().Done()
+		})))
+	ts := h2ctest.NewServer(t, mux)
+	c := ts.Client(t, mode)
+	big := strings.Repeat("x", 1<<20)
+	tests := []struct {
+		method, path string
+		body         io.Reader
+		want         int
+	}{
+		{"POST", "/limit", blOnlyReader{strings.NewReader(big)}, http.StatusRequestEntityTooLarge},
+		{"GET", "/limit", blOnlyReader{strings.NewReader(big)}, http.StatusRequestEntityTooLarge},
+		{"PUT", "/limit", strings.NewReader(big), http.StatusRequestEntityTooLarge},
+		{"POST", "/timeout", strings.NewReader("small"), http.StatusServiceUnavailable},
+		{"POST", "/timeout", nil, http.StatusServiceUnavailable},
+	}
+	for _, tt := range tests {
+		req := blMust(http.NewRequest(tt.method, ts.URL+tt.path, tt.body))
+		if mode != h2ctest.H2CPrior {
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Connection", "Upgrade")
+		}
+		resp, body := blDo(t, c, req)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s with upgrade fields: %d %q, want %d", tt.method, tt.path, resp.StatusCode, body, tt.want)
+		}
+	}
+	if n := maxRead.Load(); n > limit {
+		t.Errorf("a handler read %d bytes under a limit of %d", n, limit)
+	}
+}
