@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -320,8 +323,8 @@ func TestTimeoutPanic(t *testing.T) {
 		if resp.StatusCode != 500 || body != "recovered\n" {
 			t.Errorf("got %d %q, want 500 %q", resp.StatusCode, body, "recovered\n")
 		}
-		if p := <-recovered; p != "boom" {
-			t.Errorf("recovered %v, want boom", p)
+		if p, ok := (<-recovered).(*middleware.PanicError); !ok || p.Value != "boom" {
+			t.Errorf("recovered %v, want a *middleware.PanicError of boom", p)
 		}
 	})
 }
@@ -440,4 +443,171 @@ func TestTimeoutHijackInTime(t *testing.T) {
 			t.Errorf("got %d %q, want 200 hijacked", resp.StatusCode, body)
 		}
 	}, h2ctest.H1)
+}
+
+// TestTimeoutAfterEarlyHints: a handler that sent 103 Early Hints and
+// then overran its deadline gets the timeout answer with the fields the
+// middleware outside Timeout set (a request ID, CORS), and without the
+// 103's Link; the 103 carried the Link and the outer fields both.
+func TestTimeoutAfterEarlyHints(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		h := middleware.RequestID(middleware.RequestIDOptions{Generate: func() string { return "rid-7" }})(
+			middleware.CORS(middleware.CORSOptions{AllowedOrigins: []string{"https://app.example"}})(
+				middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(
+					middleware.EarlyHints(middleware.EarlyHintsOptions{Links: []string{"</app.css>; rel=preload; as=style"}})(
+						http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+							<-r.Context().Done()
+						})))))
+		ts := h2ctest.NewServer(t, h)
+		var mu sync.Mutex
+		var hints []textproto.MIMEHeader
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			Got1xxResponse: func(code int, hdr textproto.MIMEHeader) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if code == http.StatusEarlyHints {
+					hints = append(hints, hdr)
+				}
+				return nil
+			},
+		})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/", nil)
+		req.Header.Set("Origin", "https://app.example")
+		resp, err := ts.Client(t, mode).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := h2ctest.ReadBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("got %d %q, want 503", resp.StatusCode, body)
+		}
+		for k, want := range map[string]string{
+			"X-Request-Id":                "rid-7",
+			"Access-Control-Allow-Origin": "https://app.example",
+			"Link":                        "",
+		} {
+			if got := resp.Header.Get(k); got != want {
+				t.Errorf("the 503's %s is %q, want %q", k, got, want)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(hints) != 1 || hints[0].Get("Link") != "</app.css>; rel=preload; as=style" {
+			t.Errorf("103s: %v, want one with the Link", hints)
+		}
+	})
+}
+
+func tmoPanics() { panic("deep boom") }
+
+// TestTimeoutPanicStack: Recoverer outside Timeout logs the panic value
+// and the stack of the handler's goroutine, where it panicked, not that
+// of the serving goroutine; http.ErrAbortHandler still aborts quietly.
+func TestTimeoutPanicStack(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		rec := newLogRecorder(slog.LevelDebug)
+		h := middleware.Recoverer(middleware.RecovererOptions{Logger: rec.logger()})(
+			middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(
+				middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(
+					http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if r.URL.Path == "/abort" {
+							panic(http.ErrAbortHandler)
+						}
+						tmoPanics()
+					}))))
+		ts := h2ctest.NewServer(t, h)
+		c := ts.Client(t, mode)
+		resp, body := tmoGet(t, c, ts.URL+"/")
+		if resp.StatusCode != 500 || body != "Internal Server Error\n" {
+			t.Errorf("got %d %q, want 500", resp.StatusCode, body)
+		}
+		m := rec.next(t)
+		if m["panic"] != "deep boom" {
+			t.Errorf("logged panic %q, want %q", m["panic"], "deep boom")
+		}
+		if !strings.Contains(m["stack"], "tmoPanics") {
+			t.Errorf("the logged stack does not show the panicking function:\n%s", m["stack"])
+		}
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/abort", nil)
+		if resp, err := c.Do(req); err == nil {
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Errorf("ErrAbortHandler: got %d %q, want an aborted response", resp.StatusCode, b)
+			}
+		}
+		select {
+		case m := <-rec.records:
+			t.Errorf("ErrAbortHandler was logged: %v", m)
+		default:
+		}
+	})
+}
+
+// TestPanicError: the value Timeout raises again names the handler's
+// panic, and unwraps to it when it is an error.
+func TestPanicError(t *testing.T) {
+	h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic(io.ErrUnexpectedEOF)
+	}))
+	defer func() {
+		p := recover()
+		pe, ok := p.(*middleware.PanicError)
+		if !ok {
+			t.Fatalf("recovered %T %v, want *middleware.PanicError", p, p)
+		}
+		if !errors.Is(pe, io.ErrUnexpectedEOF) || !strings.HasPrefix(pe.Error(), io.ErrUnexpectedEOF.Error()) {
+			t.Errorf("PanicError %q does not carry io.ErrUnexpectedEOF", pe.Error())
+		}
+	}()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+}
+
+// TestTimeoutClientGone: a client that goes away before the deadline is
+// not a timeout. Timeout sends no 503 and cuts the handler off with the
+// context's error, and Logger outside logs status 499 at level Info,
+// not a 503 at Error.
+func TestTimeoutClientGone(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		rec := newLogRecorder(slog.LevelDebug)
+		started := make(chan struct{}, 1)
+		writeErr := make(chan error, 1)
+		h := middleware.Logger(middleware.LoggerOptions{Logger: rec.logger()})(
+			middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(
+				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/warm" {
+						return
+					}
+					started <- struct{}{}
+					<-r.Context().Done()
+					_, err := w.Write([]byte("late"))
+					writeErr <- err
+				})))
+		ts := h2ctest.NewServer(t, h)
+		c := ts.Client(t, mode)
+		// A first request, so that on h2c-upgrade the one cancelled is an
+		// ordinary stream, not stream 1 of the upgrade.
+		tmoGet(t, c, ts.URL+"/warm")
+		if m := rec.next(t); m["status"] != "200" {
+			t.Fatalf("warm-up logged %v", m)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			<-started
+			cancel()
+		}()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/gone", nil)
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("the cancelled request got %d", resp.StatusCode)
+		}
+		m := rec.next(t)
+		if m["status"] != "499" || m["level"] != "INFO" {
+			t.Errorf("logged status %s at %s, want 499 at INFO", m["status"], m["level"])
+		}
+		if err := <-writeErr; !errors.Is(err, context.Canceled) {
+			t.Errorf("the handler's late Write: %v, want context.Canceled", err)
+		}
+	})
 }
