@@ -3,6 +3,7 @@ package middleware
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -86,9 +87,15 @@ type TimeoutOptions struct {
 // raised again as it is. Once the timeout answer was sent nothing waits
 // any more, and a panic of the late handler is dropped.
 //
-// Upgrades and CONNECT requests (see IsUpgrade: a CONNECT, or a bodyless
-// HTTP/1.1 GET with Upgrade fields) pass through untouched, with no
-// deadline; Upgrade fields on any other request do not lift it. Timeout panics if Duration is not positive, Status is
+// An HTTP/1.1 upgrade (see IsUpgrade: a bodyless GET with Upgrade
+// fields, such as a WebSocket handshake, or a CONNECT) gets the deadline
+// for its handshake only: the handler must hijack the connection (or
+// begin a response) by then, or the client gets the timeout answer, as
+// for any request; its context has no deadline, and is not cancelled once
+// the handler took the connection, so the session outlives o.Duration.
+// A CONNECT over HTTP/2 (a WebSocket by RFC 8441) passes through
+// untouched, with no deadline. Upgrade fields on any other request change
+// nothing. Timeout panics if Duration is not positive, Status is
 // outside 400..599, or Handler is set together with Status or Body.
 func Timeout(o TimeoutOptions) func(http.Handler) http.Handler {
 	if o.Duration <= 0 {
@@ -117,13 +124,39 @@ type timeoutHandler struct {
 }
 
 func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if IsUpgrade(r) {
+	upgrade := IsUpgrade(r)
+	if upgrade && r.ProtoMajor != 1 {
+		// A CONNECT over HTTP/2 (a WebSocket by RFC 8441, a tunnel): its
+		// body and response are the session, however long it lasts.
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.o.Duration)
-	defer cancel()
+	var (
+		ctx    context.Context
+		cancel context.CancelCauseFunc
+	)
+	if upgrade {
+		ctx, cancel = context.WithCancelCause(r.Context())
+	} else {
+		var cancelTimeout context.CancelFunc
+		ctx, cancelTimeout = context.WithTimeout(r.Context(), h.o.Duration)
+		cancel = func(error) { cancelTimeout() }
+	}
+	defer cancel(context.Canceled)
 	tw := &timeoutWriter{w: w, h: w.Header().Clone(), ctx: ctx, answer: func() { h.answer(w, r) }}
+	if upgrade {
+		// An HTTP/1.1 upgrade has the deadline for its handshake only:
+		// once the handler hijacked the connection (or began a response)
+		// its context has no deadline, so the session can outlive it.
+		t := time.AfterFunc(h.o.Duration, func() {
+			tw.mu.Lock()
+			defer tw.mu.Unlock()
+			if !tw.started {
+				cancel(context.DeadlineExceeded)
+			}
+		})
+		defer t.Stop()
+	}
 	done := make(chan struct{})
 	panicked := make(chan any, 1)
 	r2 := r.WithContext(ctx)
@@ -232,12 +265,12 @@ type timeoutWriter struct {
 func (tw *timeoutWriter) cutLocked() bool {
 	if !tw.timedOut && !tw.started && tw.ctx.Err() != nil {
 		tw.timedOut = true
-		if tw.ctx.Err() == context.Canceled {
+		if cause := context.Cause(tw.ctx); !errors.Is(cause, context.DeadlineExceeded) {
 			// The request's context was cancelled before the deadline:
 			// the client went away (or the server let go of the request).
 			// Nobody is left to read a timeout answer, and none is sent
 			// or logged as one.
-			tw.cutErr = context.Cause(tw.ctx)
+			tw.cutErr = cause
 			return true
 		}
 		tw.cutErr = http.ErrHandlerTimeout

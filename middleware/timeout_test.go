@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -329,11 +330,9 @@ func TestTimeoutPanic(t *testing.T) {
 	})
 }
 
-// TestTimeoutUpgradePassesThrough: an HTTP/1.1 upgrade and a CONNECT get
-// neither a deadline nor the guarded writer. An Upgrade field is not
-// allowed on HTTP/2, and the h2ctest client cannot send a CONNECT, so the
-// upgrade reaches the server as HTTP/1.1 and the CONNECT by prior
-// knowledge only.
+// TestTimeoutUpgradePassesThrough: a CONNECT over HTTP/2 (as a WebSocket
+// by RFC 8441 is) gets neither a deadline nor the guarded writer. The
+// h2ctest client sends a CONNECT by prior knowledge only.
 func TestTimeoutUpgradePassesThrough(t *testing.T) {
 	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
 		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -351,16 +350,8 @@ func TestTimeoutUpgradePassesThrough(t *testing.T) {
 			io.WriteString(w, "untouched")
 		}))
 		ts := h2ctest.NewServer(t, h)
-		c := ts.Client(t, mode)
-		var req *http.Request
-		if mode == h2ctest.H1 {
-			req, _ = http.NewRequest(http.MethodGet, ts.URL+"/", nil)
-			req.Header.Set("Connection", "Upgrade")
-			req.Header.Set("Upgrade", "websocket")
-		} else {
-			req, _ = http.NewRequest(http.MethodConnect, ts.URL, nil)
-		}
-		resp, err := c.Do(req)
+		req, _ := http.NewRequest(http.MethodConnect, ts.URL, nil)
+		resp, err := ts.Client(t, mode).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +359,70 @@ func TestTimeoutUpgradePassesThrough(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "untouched" || resp.Header.Get("X-Method") != req.Method {
 			t.Errorf("got %d %q (X-Method %q), want 200 untouched", resp.StatusCode, body, resp.Header.Get("X-Method"))
 		}
-	}, h2ctest.H1, h2ctest.H2CPrior)
+	}, h2ctest.H2CPrior)
+}
+
+// TestTimeoutUpgradeHandshake: an HTTP/1.1 upgrade has the deadline for
+// its handshake only. A handler that hijacks in time owns the connection
+// with a context that has no deadline and is not cancelled when the
+// deadline passes; one that does not hijack gets the timeout answer, so
+// Upgrade fields on a bodyless GET do not buy a request without a
+// deadline. Only HTTP/1.1 has upgrades.
+func TestTimeoutUpgradeHandshake(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				<-r.Context().Done()
+				return
+			}
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			defer c.Close()
+			state := "alive"
+			if _, ok := r.Context().Deadline(); ok {
+				state = "deadline"
+			}
+			// Ten deadlines pass while the handler owns the connection.
+			select {
+			case <-r.Context().Done():
+				state = "cancelled"
+			case <-time.After(10 * tmoShort):
+			}
+			fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n%s\n", state)
+			brw.Flush()
+		}))
+		ts := h2ctest.NewServer(t, h)
+		for _, tt := range []struct {
+			path string
+			code int
+			body string
+		}{
+			{"/session", http.StatusSwitchingProtocols, "alive\n"},
+			{"/slow", http.StatusServiceUnavailable, "Service Unavailable\n"},
+		} {
+			c := ts.Dial(t)
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n", tt.path)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.path, err)
+			}
+			var body string
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				body, err = br.ReadString('\n')
+			} else {
+				var b []byte
+				b, err = io.ReadAll(resp.Body)
+				body = string(b)
+			}
+			if resp.StatusCode != tt.code || body != tt.body || err != nil {
+				t.Errorf("%s: %d %q (%v), want %d %q", tt.path, resp.StatusCode, body, err, tt.code, tt.body)
+			}
+		}
+	}, h2ctest.H1)
 }
 
 func TestTimeoutInvalidOptions(t *testing.T) {

@@ -21,9 +21,10 @@ import (
 //
 // Upgrade and Connection fields on any other request (a POST, a request
 // with a body, an HTTP/1.0 request, an HTTP/2 stream) do not make it an
-// upgrade. Middleware that limit, buffer, time or transform bodies pass
-// upgrades through untouched; every other request gets them, whatever
-// its header says.
+// upgrade. Middleware that limit, buffer or transform bodies pass
+// upgrades through untouched, and Timeout gives an HTTP/1.1 upgrade a
+// deadline for its handshake only; every other request gets them,
+// whatever its header says.
 //
 // An "Upgrade: h2c" request never gets here when a molt server serves
 // it: the server switches protocols itself, and the handler sees the
