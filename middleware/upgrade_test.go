@@ -7,10 +7,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/middleware"
+	"github.com/molt-http/molt/server"
 )
 
 func TestIsUpgrade(t *testing.T) {
@@ -26,6 +28,12 @@ func TestIsUpgrade(t *testing.T) {
 	http2.Proto, http2.ProtoMajor, http2.ProtoMinor = "HTTP/2.0", 2, 0
 	noToken := ws("GET", nil)
 	noToken.Header.Set("Connection", "keep-alive")
+	h2c := ws("GET", nil)
+	h2c.Header.Set("Upgrade", "h2c")
+	h2cAndWS := ws("GET", nil)
+	h2cAndWS.Header["Upgrade"] = []string{"H2C, ", "websocket/13"}
+	empty := ws("GET", nil)
+	empty.Header.Set("Upgrade", " , ")
 	tests := []struct {
 		name string
 		r    *http.Request
@@ -41,6 +49,9 @@ func TestIsUpgrade(t *testing.T) {
 		{"HTTP/1.0", http10, false},
 		{"HTTP/2 stream", http2, false},
 		{"no upgrade token in Connection", noToken, false},
+		{"declined h2c upgrade", h2c, false},
+		{"h2c or websocket", h2cAndWS, true},
+		{"empty Upgrade", empty, false},
 	}
 	for _, tt := range tests {
 		if got := middleware.IsUpgrade(tt.r); got != tt.want {
@@ -120,5 +131,23 @@ func testUpgradeFieldsKeepLimits(t *testing.T, mode h2ctest.Mode) {
 	}
 	if n := maxRead.Load(); n > limit {
 		t.Errorf("a handler read %d bytes under a limit of %d", n, limit)
+	}
+}
+
+// TestDeclinedH2CUpgradeServed: a GET whose h2c upgrade the server
+// declined (upgrades turned off here) is an ordinary HTTP/1.1 request:
+// Static serves its file and Compress codes it, instead of passing it on
+// as an upgrade.
+func TestDeclinedH2CUpgradeServed(t *testing.T) {
+	fsys := fstest.MapFS{"app.txt": {Data: []byte(strings.Repeat("static text ", 200))}}
+	h := middleware.Compress(middleware.CompressOptions{})(
+		middleware.Static(fsys, middleware.StaticOptions{})(http.NotFoundHandler()))
+	ts := h2ctest.NewServer(t, h, func(c *server.Config) { c.DisableH2CUpgrade = true })
+	req := blMust(http.NewRequest("GET", ts.URL+"/app.txt", nil))
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, _ := blDo(t, ts.Client(t, h2ctest.H2CUpgrade), req)
+	if resp.ProtoMajor != 1 || resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("declined upgrade: HTTP/%d %d, Content-Encoding %q; want HTTP/1 200 gzip",
+			resp.ProtoMajor, resp.StatusCode, resp.Header.Get("Content-Encoding"))
 	}
 }
