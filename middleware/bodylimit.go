@@ -47,9 +47,10 @@ type BodyLimitOptions struct {
 // complete (RFC 9113 section 8.1), and the connection goes on serving
 // other streams.
 //
-// Upgrades and CONNECT requests (see IsUpgrade) pass through untouched:
-// their body is a stream, not an upload. BodyLimit panics if Limit is
-// not positive.
+// CONNECT requests pass through untouched: their body is a stream, not
+// an upload (see IsUpgrade). Upgrade and Connection fields do not lift
+// the limit: an HTTP/1.1 upgrade has no body. BodyLimit panics if Limit
+// is not positive.
 func BodyLimit(o BodyLimitOptions) func(http.Handler) http.Handler {
 	if o.Limit <= 0 {
 		panic(fmt.Sprintf("middleware: BodyLimit: Limit must be positive, got %d", o.Limit))

@@ -120,8 +120,11 @@ const compSniffLen = 512
 // served), and makes a strong ETag weak by prefixing W/, since the bytes
 // differ from those the tag was computed over. A 304 to a client that
 // accepts a coding gets its strong ETag weakened as well, to match the
-// 200 it stands for (Compress cannot see whether that body was under
-// MinSize; a tag weakened needlessly still matches If-None-Match).
+// 200 it stands for, unless the request's If-None-Match names the strong
+// tag itself: then the client holds a 200 that was not coded (its type is
+// not compressed, or it was under MinSize), and the 304 keeps the tag it
+// had. Compress sets a new ETag slice and leaves the handler's alone,
+// which may be shared.
 //
 // Every response that could have been compressed for some client gets
 // "Vary: Accept-Encoding", whether or not this one was, so that caches
@@ -154,6 +157,7 @@ func Compress(opts CompressOptions) func(http.Handler) http.Handler {
 				c:    c,
 				enc:  c.negotiate(r.Header["Accept-Encoding"]),
 				head: r.Method == http.MethodHead,
+				inm:  r.Header["If-None-Match"],
 			}
 			next.ServeHTTP(cw, r)
 			// After a panic the response is left to whoever recovers it,
@@ -314,7 +318,8 @@ type compressWriter struct {
 	status int
 	encw   compEncoder // in cwCompress
 	buf    *[]byte     // in cwWait, from c.bufs
-	vals   [3]string   // backing for header values, saving an allocation each
+	inm    []string    // the request's If-None-Match
+	vals   [4]string   // backing for header values, saving an allocation each
 }
 
 // The interfaces that the writer keeps.
@@ -375,11 +380,11 @@ func (cw *compressWriter) decideEarly() {
 	case !ok:
 		cw.commitIdentity(false)
 	case cw.status == http.StatusNotModified:
-		if cw.enc != nil {
+		if cw.enc != nil && !cw.holdsStrongTag() {
 			// The tag must be the one the 200 would carry, which would
 			// be coded for this client (barring a body under MinSize,
 			// which a 304 does not show).
-			weakenETag(cw.w.Header())
+			cw.weakenETag(cw.w.Header())
 		}
 		cw.commitIdentity(true)
 	case cw.enc == nil || cw.head:
@@ -440,11 +445,29 @@ func (cw *compressWriter) addVary(h http.Header) {
 	h["Vary"] = append(v, "Accept-Encoding")
 }
 
-// weakenETag makes a strong ETag in h weak.
-func weakenETag(h http.Header) {
-	if et := h["Etag"]; len(et) > 0 && strings.HasPrefix(et[0], `"`) {
-		et[0] = "W/" + et[0]
+// weakenETag makes a strong ETag in h weak. It sets a new slice rather
+// than change the handler's, which may be shared with other responses.
+func (cw *compressWriter) weakenETag(h http.Header) {
+	et := h["Etag"]
+	if len(et) == 0 || !strings.HasPrefix(et[0], `"`) {
+		return
 	}
+	cw.vals[3] = "W/" + et[0]
+	if len(et) == 1 {
+		h["Etag"] = cw.vals[3:4:4]
+		return
+	}
+	h["Etag"] = append([]string{cw.vals[3]}, et[1:]...)
+}
+
+// holdsStrongTag reports whether the request's If-None-Match names the
+// 304's strong ETag as it is: then the client holds a response that
+// was not coded (of a type Compress leaves alone, or under MinSize), and
+// the 304 must carry the same strong tag. A client that holds a coded
+// response sends the weak tag it got.
+func (cw *compressWriter) holdsStrongTag() bool {
+	et := cw.w.Header()["Etag"]
+	return len(et) > 0 && strings.HasPrefix(et[0], `"`) && etagListMatch(cw.inm, et[0], false)
 }
 
 // commitIdentity sends the header, with Vary if vary, and the body held
@@ -466,7 +489,7 @@ func (cw *compressWriter) commitCompress() error {
 	delete(h, "Accept-Ranges")
 	cw.vals[1] = cw.enc.name
 	h["Content-Encoding"] = cw.vals[1:2:2]
-	weakenETag(h)
+	cw.weakenETag(h)
 	cw.addVary(h)
 	cw.w.WriteHeader(cw.status)
 	cw.encw = cw.enc.get(cw.w)

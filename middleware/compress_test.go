@@ -983,3 +983,91 @@ func TestCompressWriteError(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressETagNotShared: a handler that sets one ETag slice for every
+// response (a package-level header value, say) keeps it as it is: the
+// coded response gets a weak tag of its own, and a later response that
+// is not coded still carries the strong one.
+func TestCompressETagNotShared(t *testing.T) { h2ctest.Run(t, testCompressETagNotShared) }
+
+func testCompressETagNotShared(t *testing.T, mode h2ctest.Mode) {
+	shared := []string{`"v1"`}
+	ts := h2ctest.NewServer(t, middleware.Compress(middleware.CompressOptions{MinSize: 1})(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			w.Header()["Etag"] = shared
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write(compText)
+		})))
+	c := ts.Client(t, mode)
+	for _, tt := range []struct{ accept, wantTag string }{
+		{"gzip", `W/"v1"`},
+		{"", `"v1"`},
+		{"zstd", `W/"v1"`},
+		{"", `"v1"`},
+	} {
+		req, _ := http.NewRequest("GET", ts.URL+"/", nil)
+		if tt.accept != "" {
+			req.Header.Set("Accept-Encoding", tt.accept)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2ctest.ReadBody(t, resp)
+		if got := resp.Header.Get("Etag"); got != tt.wantTag {
+			t.Errorf("Accept-Encoding %q: ETag %s, want %s", tt.accept, got, tt.wantTag)
+		}
+	}
+	if shared[0] != `"v1"` {
+		t.Errorf("the handler's shared ETag slice became %q", shared[0])
+	}
+}
+
+// TestCompress304ETag: a 304 keeps the strong ETag when the client's
+// If-None-Match names it, as it does for a type Compress never codes (an
+// image), and gets the weak tag of the coded 200 when the client holds
+// that one.
+func TestCompress304ETag(t *testing.T) { h2ctest.Run(t, testCompress304ETag) }
+
+func testCompress304ETag(t *testing.T, mode h2ctest.Mode) {
+	png := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{0}, 2048)...)
+	ts := h2ctest.NewServer(t, middleware.Compress(middleware.CompressOptions{MinSize: 1})(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			tag := `"` + strings.TrimPrefix(r.URL.Path, "/") + `"`
+			w.Header().Set("Etag", tag)
+			if inm := r.Header.Get("If-None-Match"); inm == tag || inm == "W/"+tag {
+				w.WriteHeader(http.StatusNotModified) // without Content-Type, as http.ServeContent does
+				return
+			}
+			if r.URL.Path == "/img" {
+				w.Header().Set("Content-Type", "image/png")
+				w.Write(png)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write(compText)
+		})))
+	c := ts.Client(t, mode)
+	get := func(path, inm string) *http.Response {
+		req, _ := http.NewRequest("GET", ts.URL+path, nil)
+		req.Header.Set("Accept-Encoding", "gzip, br, zstd")
+		if inm != "" {
+			req.Header.Set("If-None-Match", inm)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2ctest.ReadBody(t, resp)
+		return resp
+	}
+	for _, path := range []string{"/img", "/text"} {
+		first := get(path, "")
+		tag := first.Header.Get("Etag")
+		again := get(path, tag)
+		if again.StatusCode != http.StatusNotModified || again.Header.Get("Etag") != tag {
+			t.Errorf("%s: 200 had ETag %s; revalidated with it: %d with ETag %s, want 304 with the same",
+				path, tag, again.StatusCode, again.Header.Get("Etag"))
+		}
+	}
+}

@@ -12,7 +12,8 @@ import (
 
 func ExampleStatic() {
 	// In a real program: //go:embed dist, and fs.Sub(dist, "dist"), or
-	// os.DirFS("dist") (see the notes on symlinks in the docs).
+	// middleware.StaticDir("dist", ...), which keeps symbolic links inside
+	// the directory (os.DirFS follows them out).
 	assets := fstest.MapFS{
 		"index.html": {Data: []byte("<h1>hello</h1>")},
 		"app.js":     {Data: []byte(`console.log("hello")`)},

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -22,8 +23,8 @@ type LoggerOptions struct {
 	SkipPaths []string
 
 	// Level returns the level of the line for a response status. Default:
-	// slog.LevelError for 5xx, slog.LevelWarn for 4xx, slog.LevelInfo
-	// for everything else.
+	// slog.LevelError for 5xx, slog.LevelWarn for 4xx but 499 (a client
+	// that went away), slog.LevelInfo for everything else.
 	Level func(status int) slog.Level
 }
 
@@ -33,8 +34,11 @@ type LoggerOptions struct {
 //	method      the request method
 //	path        r.URL.Path
 //	status      the response status; 200 if the handler wrote nothing, 101
-//	            if it hijacked the connection, and 500 if it panicked
-//	            before writing a header
+//	            if it hijacked the connection, 500 if it panicked before
+//	            writing a header, and 499 (nginx's "client closed
+//	            request", never sent) if it wrote nothing and the
+//	            request's context was cancelled: the client went away,
+//	            as when Timeout saw it leave before the deadline
 //	bytes       the bytes of the response body written by the handler
 //	duration    the time the handler took
 //	protocol    how the request came: "h1", "h2c-upgrade" or "h2c-prior"
@@ -88,6 +92,9 @@ func Logger(o LoggerOptions) func(http.Handler) http.Handler {
 					status = http.StatusInternalServerError
 				} else if status == 0 {
 					status = http.StatusOK
+					if r.Context().Err() == context.Canceled {
+						status = statusClientClosedRequest
+					}
 				}
 				ctx := r.Context()
 				if lvl := level(status); l.Enabled(ctx, lvl) {
@@ -128,8 +135,15 @@ func Logger(o LoggerOptions) func(http.Handler) http.Handler {
 	}
 }
 
+// statusClientClosedRequest is the status Logger logs for a request whose
+// client went away before any answer was written: nginx's 499 "client
+// closed request", never sent.
+const statusClientClosedRequest = 499
+
 func defaultLogLevel(status int) slog.Level {
 	switch {
+	case status == statusClientClosedRequest:
+		return slog.LevelInfo // not the server's fault, nor the request's
 	case status >= 500:
 		return slog.LevelError
 	case status >= 400:

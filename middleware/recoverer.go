@@ -34,7 +34,9 @@ type RecovererOptions struct {
 //     connection is the handler's.
 //
 // A panic with http.ErrAbortHandler itself is the handler's way to abort a
-// response; it passes through untouched and is not logged.
+// response; it passes through untouched and is not logged. A *PanicError
+// (from Timeout, which runs the handler in a goroutine of its own) is
+// logged with its Value and the handler's Stack.
 //
 // Put Recoverer first, outside the other middleware, so that it catches
 // their panics too.
@@ -55,6 +57,10 @@ func Recoverer(o RecovererOptions) func(http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
+				value, stack := v, []byte(nil)
+				if pe, ok := v.(*PanicError); ok { // raised again by Timeout
+					value, stack = pe.Value, pe.Stack
+				}
 				var outcome string
 				switch {
 				case rw.Hijacked():
@@ -70,13 +76,16 @@ func Recoverer(o RecovererOptions) func(http.Handler) http.Handler {
 				}
 				ctx := r.Context()
 				if l.Enabled(ctx, slog.LevelError) {
+					if stack == nil {
+						stack = debug.Stack()
+					}
 					attrs := [...]slog.Attr{
-						slog.Any("panic", v),
+						slog.Any("panic", value),
 						slog.String("method", r.Method),
 						slog.String("path", r.URL.Path),
 						slog.String("protocol", logProtocol(r)),
 						slog.String("response", outcome),
-						slog.String("stack", string(debug.Stack())),
+						slog.String("stack", string(stack)),
 						{},
 					}
 					n := 6

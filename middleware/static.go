@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -78,10 +79,16 @@ type StaticOptions struct {
 // computed once per file on the assumption that such a file system does
 // not change while it is served.
 //
-// The path never leaves fsys: a path below Prefix that is not a valid
-// fs.FS name once the prefix is stripped, with a ".." or "." element, an
-// empty element, a backslash or a NUL (however they were escaped in the
-// URL), gets 400 Bad Request.
+// The path never leaves fsys. A path below Prefix that holds a backslash
+// or a NUL (however they were escaped in the URL) gets 400 Bad Request. A
+// path that needs cleaning, with a ".." or "." element or an empty one,
+// goes to the next handler without touching fsys: the router redirects it
+// to the clean path (308; http.ServeMux answers 301), so that
+// "/static/a/../b" is served as "/static/b" after the redirect.
+//
+// fsys decides what a name reaches: os.DirFS follows symbolic links,
+// also those that lead out of its directory. StaticDir, or Static with
+// the FS of an os.Root, keeps them inside.
 //
 // Upgrade requests (WebSocket handshakes, CONNECT) go to the next handler.
 // Static panics if fsys is nil, Prefix does not start with a slash or
@@ -115,6 +122,20 @@ func Static(fsys fs.FS, opts StaticOptions) func(http.Handler) http.Handler {
 			s.serveHTTP(w, r, next)
 		})
 	}
+}
+
+// StaticDir is Static for the directory dir, opened with os.OpenRoot and
+// served through the root's FS: unlike os.DirFS, a symbolic link that
+// leads out of dir is not followed, and the file it names is not found
+// (links that stay inside dir work). The directory is opened once, and
+// stays open for as long as the program runs. StaticDir returns an error
+// if dir cannot be opened, and panics on invalid options as Static does.
+func StaticDir(dir string, opts StaticOptions) (func(http.Handler) http.Handler, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("middleware: StaticDir: %w", err)
+	}
+	return Static(root.FS(), opts), nil
 }
 
 type static struct {
@@ -162,8 +183,15 @@ func (s *static) serveHTTP(w http.ResponseWriter, r *http.Request, next http.Han
 	if name == "" {
 		name = "."
 	}
-	if strings.ContainsAny(name, "\\\x00") || !fs.ValidPath(name) || name == "." && rest != "" {
+	if strings.ContainsAny(name, "\\\x00") {
 		http.Error(w, "400 bad request: invalid path", http.StatusBadRequest)
+		return
+	}
+	if !fs.ValidPath(name) || name == "." && rest != "" {
+		// An empty, "." or ".." element: the path needs cleaning, which
+		// is the router's to do (molt's router and http.ServeMux redirect
+		// to the clean path). Static serves clean paths only.
+		next.ServeHTTP(w, r)
 		return
 	}
 	if !s.dotfiles && name != "." && staticHasDotElem(name) {
@@ -205,11 +233,20 @@ func (s *static) serveHTTP(w http.ResponseWriter, r *http.Request, next http.Han
 // fail answers a request whose file could not be opened: not found, or
 // 500 for an error other than a missing or forbidden file.
 func (s *static) fail(w http.ResponseWriter, r *http.Request, next http.Handler, err error) {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrInvalid) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrInvalid) || staticEscapes(err) {
 		s.notFound(w, r, next)
 		return
 	}
 	http.Error(w, "500 internal server error", http.StatusInternalServerError)
+}
+
+// staticEscapes reports whether err is an os.Root's refusal to follow a
+// symbolic link out of the root, which is to Static a file that is not
+// there. The os package does not export that error; its text is checked
+// by TestStaticDirSymlinks.
+func staticEscapes(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
 }
 
 func (s *static) open(name string) (fs.File, fs.FileInfo, error) {

@@ -9,6 +9,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/middleware"
+	"github.com/molt-http/molt/router"
 )
 
 var staticMod = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -182,17 +185,20 @@ var staticCases = []staticCase{
 	{name: "variant asked for by name", method: "GET", path: "/s/app.js.gz", code: 200, body: "GZ:app",
 		want: map[string]string{"Content-Encoding": "", "Content-Type": "application/gzip"}},
 
-	// Paths that try to leave the file system.
-	staticBadPath("dot-dot", "/s/../index.html"),
-	staticBadPath("dot-dot deep", "/s/docs/../../../../etc/passwd"),
-	staticBadPath("escaped dot-dot", "/s/%2e%2e/index.html"),
-	staticBadPath("escaped dot-dot and slash", "/s/docs%2f%2e%2e%2findex.html"),
-	staticBadPath("dot", "/s/./index.html"),
-	staticBadPath("empty element", "/s/docs//guide.txt"),
-	staticBadPath("double slash after prefix", "/s//index.html"),
+	// Paths that need cleaning, some of them trying to leave the file
+	// system, go to the next handler (a router redirects them to the
+	// clean path, see TestStaticUncleanPathRouter); backslashes and NULs
+	// are refused.
+	staticToNext("dot-dot", "GET", "/s/../index.html"),
+	staticToNext("dot-dot deep", "GET", "/s/docs/../../../../etc/passwd"),
+	staticToNext("escaped dot-dot", "GET", "/s/%2e%2e/index.html"),
+	staticToNext("escaped dot-dot and slash", "GET", "/s/docs%2f%2e%2e%2findex.html"),
+	staticToNext("dot", "GET", "/s/./index.html"),
+	staticToNext("empty element", "GET", "/s/docs//guide.txt"),
+	staticToNext("double slash after prefix", "GET", "/s//index.html"),
+	staticToNext("trailing dot-dot", "GET", "/s/docs/.."),
 	staticBadPath("backslash", "/s/docs%5c..%5cindex.html"),
 	staticBadPath("NUL", "/s/index.html%00.txt"),
-	staticBadPath("trailing dot-dot", "/s/docs/.."),
 }
 
 // staticParts checks a multipart/byteranges body against pairs of
@@ -361,5 +367,99 @@ func BenchmarkStatic(b *testing.B) {
 	req.Header.Set("Accept-Encoding", "gzip, br")
 	for b.Loop() {
 		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}
+
+// TestStaticUncleanPathRouter: with the default prefix in front of the
+// router, a path that needs cleaning gets the router's 308 to the clean
+// path, as it does without Static, and the clean path is served; escaped
+// dot segments get the router's 400.
+func TestStaticUncleanPathRouter(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		r := router.New()
+		r.Use(middleware.Static(staticFS, middleware.StaticOptions{}))
+		r.Get("/api/items", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "items") })
+		ts := h2ctest.NewServer(t, r)
+		client := ts.Client(t, mode)
+		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		for _, tc := range []struct {
+			path     string
+			code     int
+			location string
+		}{
+			{"/static/../docs/guide.txt", 308, "/docs/guide.txt"},
+			{"/docs/./guide.txt?v=1", 308, "/docs/guide.txt?v=1"},
+			{"/docs//guide.txt", 308, "/docs/guide.txt"},
+			{"/api/x/../items", 308, "/api/items"},
+			{"/../../etc/passwd", 308, "/etc/passwd"},
+			{"/%2e%2e/docs/guide.txt", 400, ""},
+		} {
+			resp, err := client.Get(ts.URL + tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := h2ctest.ReadBody(t, resp)
+			if resp.StatusCode != tc.code || resp.Header.Get("Location") != tc.location {
+				t.Errorf("%s: %d to %q (%q), want %d to %q", tc.path, resp.StatusCode, resp.Header.Get("Location"), body, tc.code, tc.location)
+			}
+		}
+		resp, err := client.Get(ts.URL + "/docs/guide.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := h2ctest.ReadBody(t, resp); resp.StatusCode != 200 || string(body) != "guide" {
+			t.Errorf("the clean path: %d %q, want 200 guide", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestStaticDirSymlinks: StaticDir keeps symbolic links inside its
+// directory (a link out of it is not found, one inside it works), where
+// Static with os.DirFS follows them out.
+func TestStaticDirSymlinks(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "public")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{filepath.Join(base, "secret.txt"): "secret", filepath.Join(dir, "app.txt"): "app"} {
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"leak.txt": "../secret.txt", "alias.txt": "app.txt", "up": ".."} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Skipf("no symbolic links here: %v", err)
+		}
+	}
+	fromDir, err := middleware.StaticDir(dir, middleware.StaticOptions{NotFound: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirFS := middleware.Static(os.DirFS(dir), middleware.StaticOptions{NotFound: http.NotFoundHandler()})
+	tests := []struct {
+		path            string
+		dirCode, fsCode int
+	}{
+		{"/app.txt", 200, 200},
+		{"/alias.txt", 200, 200},
+		{"/leak.txt", 404, 200},
+		{"/up/secret.txt", 404, 200},
+	}
+	for _, tt := range tests {
+		for _, h := range []struct {
+			name string
+			mw   func(http.Handler) http.Handler
+			want int
+		}{{"StaticDir", fromDir, tt.dirCode}, {"os.DirFS", dirFS, tt.fsCode}} {
+			w := httptest.NewRecorder()
+			h.mw(staticNext).ServeHTTP(w, httptest.NewRequest("GET", tt.path, nil))
+			if w.Code != h.want {
+				t.Errorf("%s %s: %d %q, want %d", h.name, tt.path, w.Code, w.Body, h.want)
+			}
+		}
+	}
+	if _, err := middleware.StaticDir(filepath.Join(base, "missing"), middleware.StaticOptions{}); err == nil {
+		t.Error("StaticDir of a missing directory: no error")
 	}
 }

@@ -3,10 +3,12 @@ package middleware
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -55,6 +57,12 @@ type TimeoutOptions struct {
 //     nothing and return http.ErrHandlerTimeout, while it goes on in its
 //     goroutine until it returns.
 //
+// A client that goes away before the deadline (the request's context is
+// cancelled) is not a timeout: Timeout sends no answer, since nobody is
+// left to read it, cuts the handler off all the same (its calls return
+// the context's cause, context.Canceled) and returns; Logger logs such a
+// request as 499 at level Info, not as a 503.
+//
 // The handler and the timer take a lock for every step, so a late handler
 // never races with the answer. The writer the handler gets keeps its own
 // header map (copied to the real response when the response begins), and
@@ -63,7 +71,9 @@ type TimeoutOptions struct {
 // Flush, Hijack, SetReadDeadline, SetWriteDeadline and EnableFullDuplex,
 // which the writer implements itself, and reports http.ErrNotSupported
 // for anything else. Informational (1xx) responses pass through before
-// the deadline and do not count as the start of the response.
+// the deadline, with the handler's header fields, and do not count as
+// the start of the response: a timeout answer after a 103 Early Hints
+// carries the fields of the middleware outside Timeout, not the 103's.
 //
 // What middleware inside Timeout find out about the request (RequestID,
 // ClientIP, BasicAuth) reaches the middleware outside it (Logger,
@@ -71,12 +81,21 @@ type TimeoutOptions struct {
 // off by the timeout answer still runs.
 //
 // A panic in the handler is raised again in the serving goroutine while
-// Timeout waits for the handler, so Recoverer and net/http see it; once
-// the timeout answer was sent nothing waits any more, and a panic of the
-// late handler is dropped.
+// Timeout waits for the handler, so Recoverer and net/http see it, as a
+// *PanicError that carries the panic value and the stack of the
+// handler's goroutine (Recoverer logs those); http.ErrAbortHandler is
+// raised again as it is. Once the timeout answer was sent nothing waits
+// any more, and a panic of the late handler is dropped.
 //
-// Upgrades and CONNECT requests (see IsUpgrade) pass through untouched,
-// with no deadline. Timeout panics if Duration is not positive, Status is
+// An HTTP/1.1 upgrade (see IsUpgrade: a bodyless GET with Upgrade
+// fields, such as a WebSocket handshake, or a CONNECT) gets the deadline
+// for its handshake only: the handler must hijack the connection (or
+// begin a response) by then, or the client gets the timeout answer, as
+// for any request; its context has no deadline, and is not cancelled once
+// the handler took the connection, so the session outlives o.Duration.
+// A CONNECT over HTTP/2 (a WebSocket by RFC 8441) passes through
+// untouched, with no deadline. Upgrade fields on any other request change
+// nothing. Timeout panics if Duration is not positive, Status is
 // outside 400..599, or Handler is set together with Status or Body.
 func Timeout(o TimeoutOptions) func(http.Handler) http.Handler {
 	if o.Duration <= 0 {
@@ -105,13 +124,39 @@ type timeoutHandler struct {
 }
 
 func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if IsUpgrade(r) {
+	upgrade := IsUpgrade(r)
+	if upgrade && r.ProtoMajor != 1 {
+		// A CONNECT over HTTP/2 (a WebSocket by RFC 8441, a tunnel): its
+		// body and response are the session, however long it lasts.
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.o.Duration)
-	defer cancel()
+	var (
+		ctx    context.Context
+		cancel context.CancelCauseFunc
+	)
+	if upgrade {
+		ctx, cancel = context.WithCancelCause(r.Context())
+	} else {
+		var cancelTimeout context.CancelFunc
+		ctx, cancelTimeout = context.WithTimeout(r.Context(), h.o.Duration)
+		cancel = func(error) { cancelTimeout() }
+	}
+	defer cancel(context.Canceled)
 	tw := &timeoutWriter{w: w, h: w.Header().Clone(), ctx: ctx, answer: func() { h.answer(w, r) }}
+	if upgrade {
+		// An HTTP/1.1 upgrade has the deadline for its handshake only:
+		// once the handler hijacked the connection (or began a response)
+		// its context has no deadline, so the session can outlive it.
+		t := time.AfterFunc(h.o.Duration, func() {
+			tw.mu.Lock()
+			defer tw.mu.Unlock()
+			if !tw.started {
+				cancel(context.DeadlineExceeded)
+			}
+		})
+		defer t.Stop()
+	}
 	done := make(chan struct{})
 	panicked := make(chan any, 1)
 	r2 := r.WithContext(ctx)
@@ -133,7 +178,7 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				panicked <- p
+				panicked <- handlerPanic(p)
 				return
 			}
 			close(done)
@@ -168,6 +213,19 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// handlerPanic returns what Timeout raises again in the serving goroutine
+// for the panic value p recovered in the handler's goroutine: p wrapped
+// in a PanicError with this goroutine's stack, unless p is
+// http.ErrAbortHandler or a PanicError already (of a Timeout inside
+// this one). It must be called by the deferred function that recovered
+// p, for the stack to show where the handler panicked.
+func handlerPanic(p any) any {
+	if _, ok := p.(*PanicError); ok || p == http.ErrAbortHandler {
+		return p
+	}
+	return &PanicError{Value: p, Stack: debug.Stack()}
+}
+
 // answer writes the timeout answer to w. The caller holds the lock of the
 // handler's writer.
 func (h *timeoutHandler) answer(w http.ResponseWriter, r *http.Request) {
@@ -194,8 +252,9 @@ type timeoutWriter struct {
 	answer func()              // writes the timeout answer to w
 
 	mu       sync.Mutex
-	started  bool // the handler's response began: the response is its own
-	timedOut bool // the timeout answer was sent: refuse everything
+	started  bool  // the handler's response began: the response is its own
+	timedOut bool  // the handler was cut off: refuse everything
+	cutErr   error // what the refused calls return
 }
 
 // cutLocked reports whether the handler is cut off from the response. If
@@ -206,6 +265,15 @@ type timeoutWriter struct {
 func (tw *timeoutWriter) cutLocked() bool {
 	if !tw.timedOut && !tw.started && tw.ctx.Err() != nil {
 		tw.timedOut = true
+		if cause := context.Cause(tw.ctx); !errors.Is(cause, context.DeadlineExceeded) {
+			// The request's context was cancelled before the deadline:
+			// the client went away (or the server let go of the request).
+			// Nobody is left to read a timeout answer, and none is sent
+			// or logged as one.
+			tw.cutErr = cause
+			return true
+		}
+		tw.cutErr = http.ErrHandlerTimeout
 		tw.answer()
 	}
 	return tw.timedOut
@@ -252,10 +320,19 @@ func (tw *timeoutWriter) WriteHeader(code int) {
 		return
 	}
 	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
-		if !tw.started {
-			tw.copyHeader()
+		if tw.started {
+			tw.w.WriteHeader(code) // let the server report the late call
+			return
 		}
+		// The 1xx goes out with the handler's fields, and the real header
+		// is the outer middleware's again afterwards: the timeout answer
+		// must not lose theirs nor carry the 1xx's.
+		dst := tw.w.Header()
+		saved := dst.Clone()
+		tw.copyHeader()
 		tw.w.WriteHeader(code)
+		clear(dst)
+		maps.Copy(dst, saved)
 		return
 	}
 	if !tw.started {
@@ -273,7 +350,7 @@ func (tw *timeoutWriter) Write(p []byte) (int, error) {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.cutLocked() {
-		return 0, http.ErrHandlerTimeout
+		return 0, tw.cutErr
 	}
 	tw.startLocked()
 	return tw.w.Write(p)
@@ -285,7 +362,7 @@ func (tw *timeoutWriter) FlushError() error {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.cutLocked() {
-		return http.ErrHandlerTimeout
+		return tw.cutErr
 	}
 	tw.startLocked()
 	return http.NewResponseController(tw.w).Flush()
@@ -300,7 +377,7 @@ func (tw *timeoutWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.cutLocked() {
-		return nil, nil, http.ErrHandlerTimeout
+		return nil, nil, tw.cutErr
 	}
 	c, rw, err := http.NewResponseController(tw.w).Hijack()
 	if err == nil {
@@ -315,7 +392,7 @@ func (tw *timeoutWriter) SetReadDeadline(t time.Time) error {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.cutLocked() {
-		return http.ErrHandlerTimeout
+		return tw.cutErr
 	}
 	return http.NewResponseController(tw.w).SetReadDeadline(t)
 }
@@ -326,7 +403,7 @@ func (tw *timeoutWriter) SetWriteDeadline(t time.Time) error {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.cutLocked() {
-		return http.ErrHandlerTimeout
+		return tw.cutErr
 	}
 	return http.NewResponseController(tw.w).SetWriteDeadline(t)
 }
@@ -337,7 +414,7 @@ func (tw *timeoutWriter) EnableFullDuplex() error {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	if tw.cutLocked() {
-		return http.ErrHandlerTimeout
+		return tw.cutErr
 	}
 	return http.NewResponseController(tw.w).EnableFullDuplex()
 }

@@ -1,13 +1,17 @@
 package middleware_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -320,17 +324,15 @@ func TestTimeoutPanic(t *testing.T) {
 		if resp.StatusCode != 500 || body != "recovered\n" {
 			t.Errorf("got %d %q, want 500 %q", resp.StatusCode, body, "recovered\n")
 		}
-		if p := <-recovered; p != "boom" {
-			t.Errorf("recovered %v, want boom", p)
+		if p, ok := (<-recovered).(*middleware.PanicError); !ok || p.Value != "boom" {
+			t.Errorf("recovered %v, want a *middleware.PanicError of boom", p)
 		}
 	})
 }
 
-// TestTimeoutUpgradePassesThrough: an HTTP/1.1 upgrade and a CONNECT get
-// neither a deadline nor the guarded writer. An Upgrade field is not
-// allowed on HTTP/2, and the h2ctest client cannot send a CONNECT, so the
-// upgrade reaches the server as HTTP/1.1 and the CONNECT by prior
-// knowledge only.
+// TestTimeoutUpgradePassesThrough: a CONNECT over HTTP/2 (as a WebSocket
+// by RFC 8441 is) gets neither a deadline nor the guarded writer. The
+// h2ctest client sends a CONNECT by prior knowledge only.
 func TestTimeoutUpgradePassesThrough(t *testing.T) {
 	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
 		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -348,16 +350,8 @@ func TestTimeoutUpgradePassesThrough(t *testing.T) {
 			io.WriteString(w, "untouched")
 		}))
 		ts := h2ctest.NewServer(t, h)
-		c := ts.Client(t, mode)
-		var req *http.Request
-		if mode == h2ctest.H1 {
-			req, _ = http.NewRequest(http.MethodGet, ts.URL+"/", nil)
-			req.Header.Set("Connection", "Upgrade")
-			req.Header.Set("Upgrade", "websocket")
-		} else {
-			req, _ = http.NewRequest(http.MethodConnect, ts.URL, nil)
-		}
-		resp, err := c.Do(req)
+		req, _ := http.NewRequest(http.MethodConnect, ts.URL, nil)
+		resp, err := ts.Client(t, mode).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +359,70 @@ func TestTimeoutUpgradePassesThrough(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "untouched" || resp.Header.Get("X-Method") != req.Method {
 			t.Errorf("got %d %q (X-Method %q), want 200 untouched", resp.StatusCode, body, resp.Header.Get("X-Method"))
 		}
-	}, h2ctest.H1, h2ctest.H2CPrior)
+	}, h2ctest.H2CPrior)
+}
+
+// TestTimeoutUpgradeHandshake: an HTTP/1.1 upgrade has the deadline for
+// its handshake only. A handler that hijacks in time owns the connection
+// with a context that has no deadline and is not cancelled when the
+// deadline passes; one that does not hijack gets the timeout answer, so
+// Upgrade fields on a bodyless GET do not buy a request without a
+// deadline. Only HTTP/1.1 has upgrades.
+func TestTimeoutUpgradeHandshake(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				<-r.Context().Done()
+				return
+			}
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			defer c.Close()
+			state := "alive"
+			if _, ok := r.Context().Deadline(); ok {
+				state = "deadline"
+			}
+			// Ten deadlines pass while the handler owns the connection.
+			select {
+			case <-r.Context().Done():
+				state = "cancelled"
+			case <-time.After(10 * tmoShort):
+			}
+			fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n%s\n", state)
+			brw.Flush()
+		}))
+		ts := h2ctest.NewServer(t, h)
+		for _, tt := range []struct {
+			path string
+			code int
+			body string
+		}{
+			{"/session", http.StatusSwitchingProtocols, "alive\n"},
+			{"/slow", http.StatusServiceUnavailable, "Service Unavailable\n"},
+		} {
+			c := ts.Dial(t)
+			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n", tt.path)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.path, err)
+			}
+			var body string
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				body, err = br.ReadString('\n')
+			} else {
+				var b []byte
+				b, err = io.ReadAll(resp.Body)
+				body = string(b)
+			}
+			if resp.StatusCode != tt.code || body != tt.body || err != nil {
+				t.Errorf("%s: %d %q (%v), want %d %q", tt.path, resp.StatusCode, body, err, tt.code, tt.body)
+			}
+		}
+	}, h2ctest.H1)
 }
 
 func TestTimeoutInvalidOptions(t *testing.T) {
@@ -440,4 +497,171 @@ func TestTimeoutHijackInTime(t *testing.T) {
 			t.Errorf("got %d %q, want 200 hijacked", resp.StatusCode, body)
 		}
 	}, h2ctest.H1)
+}
+
+// TestTimeoutAfterEarlyHints: a handler that sent 103 Early Hints and
+// then overran its deadline gets the timeout answer with the fields the
+// middleware outside Timeout set (a request ID, CORS), and without the
+// 103's Link; the 103 carried the Link and the outer fields both.
+func TestTimeoutAfterEarlyHints(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		h := middleware.RequestID(middleware.RequestIDOptions{Generate: func() string { return "rid-7" }})(
+			middleware.CORS(middleware.CORSOptions{AllowedOrigins: []string{"https://app.example"}})(
+				middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(
+					middleware.EarlyHints(middleware.EarlyHintsOptions{Links: []string{"</app.css>; rel=preload; as=style"}})(
+						http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+							<-r.Context().Done()
+						})))))
+		ts := h2ctest.NewServer(t, h)
+		var mu sync.Mutex
+		var hints []textproto.MIMEHeader
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			Got1xxResponse: func(code int, hdr textproto.MIMEHeader) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if code == http.StatusEarlyHints {
+					hints = append(hints, hdr)
+				}
+				return nil
+			},
+		})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/", nil)
+		req.Header.Set("Origin", "https://app.example")
+		resp, err := ts.Client(t, mode).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := h2ctest.ReadBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("got %d %q, want 503", resp.StatusCode, body)
+		}
+		for k, want := range map[string]string{
+			"X-Request-Id":                "rid-7",
+			"Access-Control-Allow-Origin": "https://app.example",
+			"Link":                        "",
+		} {
+			if got := resp.Header.Get(k); got != want {
+				t.Errorf("the 503's %s is %q, want %q", k, got, want)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(hints) != 1 || hints[0].Get("Link") != "</app.css>; rel=preload; as=style" {
+			t.Errorf("103s: %v, want one with the Link", hints)
+		}
+	})
+}
+
+func tmoPanics() { panic("deep boom") }
+
+// TestTimeoutPanicStack: Recoverer outside Timeout logs the panic value
+// and the stack of the handler's goroutine, where it panicked, not that
+// of the serving goroutine; http.ErrAbortHandler still aborts quietly.
+func TestTimeoutPanicStack(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		rec := newLogRecorder(slog.LevelDebug)
+		h := middleware.Recoverer(middleware.RecovererOptions{Logger: rec.logger()})(
+			middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(
+				middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(
+					http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if r.URL.Path == "/abort" {
+							panic(http.ErrAbortHandler)
+						}
+						tmoPanics()
+					}))))
+		ts := h2ctest.NewServer(t, h)
+		c := ts.Client(t, mode)
+		resp, body := tmoGet(t, c, ts.URL+"/")
+		if resp.StatusCode != 500 || body != "Internal Server Error\n" {
+			t.Errorf("got %d %q, want 500", resp.StatusCode, body)
+		}
+		m := rec.next(t)
+		if m["panic"] != "deep boom" {
+			t.Errorf("logged panic %q, want %q", m["panic"], "deep boom")
+		}
+		if !strings.Contains(m["stack"], "tmoPanics") {
+			t.Errorf("the logged stack does not show the panicking function:\n%s", m["stack"])
+		}
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/abort", nil)
+		if resp, err := c.Do(req); err == nil {
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				t.Errorf("ErrAbortHandler: got %d %q, want an aborted response", resp.StatusCode, b)
+			}
+		}
+		select {
+		case m := <-rec.records:
+			t.Errorf("ErrAbortHandler was logged: %v", m)
+		default:
+		}
+	})
+}
+
+// TestPanicError: the value Timeout raises again names the handler's
+// panic, and unwraps to it when it is an error.
+func TestPanicError(t *testing.T) {
+	h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic(io.ErrUnexpectedEOF)
+	}))
+	defer func() {
+		p := recover()
+		pe, ok := p.(*middleware.PanicError)
+		if !ok {
+			t.Fatalf("recovered %T %v, want *middleware.PanicError", p, p)
+		}
+		if !errors.Is(pe, io.ErrUnexpectedEOF) || !strings.HasPrefix(pe.Error(), io.ErrUnexpectedEOF.Error()) {
+			t.Errorf("PanicError %q does not carry io.ErrUnexpectedEOF", pe.Error())
+		}
+	}()
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+}
+
+// TestTimeoutClientGone: a client that goes away before the deadline is
+// not a timeout. Timeout sends no 503 and cuts the handler off with the
+// context's error, and Logger outside logs status 499 at level Info,
+// not a 503 at Error.
+func TestTimeoutClientGone(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		rec := newLogRecorder(slog.LevelDebug)
+		started := make(chan struct{}, 1)
+		writeErr := make(chan error, 1)
+		h := middleware.Logger(middleware.LoggerOptions{Logger: rec.logger()})(
+			middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(
+				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/warm" {
+						return
+					}
+					started <- struct{}{}
+					<-r.Context().Done()
+					_, err := w.Write([]byte("late"))
+					writeErr <- err
+				})))
+		ts := h2ctest.NewServer(t, h)
+		c := ts.Client(t, mode)
+		// A first request, so that on h2c-upgrade the one cancelled is an
+		// ordinary stream, not stream 1 of the upgrade.
+		tmoGet(t, c, ts.URL+"/warm")
+		if m := rec.next(t); m["status"] != "200" {
+			t.Fatalf("warm-up logged %v", m)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			<-started
+			cancel()
+		}()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/gone", nil)
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("the cancelled request got %d", resp.StatusCode)
+		}
+		m := rec.next(t)
+		if m["status"] != "499" || m["level"] != "INFO" {
+			t.Errorf("logged status %s at %s, want 499 at INFO", m["status"], m["level"])
+		}
+		if err := <-writeErr; !errors.Is(err, context.Canceled) {
+			t.Errorf("the handler's late Write: %v, want context.Canceled", err)
+		}
+	})
 }
