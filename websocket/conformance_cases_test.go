@@ -371,8 +371,11 @@ func cfUTF8() []cfCase {
 
 // Group 7: the closing handshake.
 func cfCloseCases() []cfCase {
-	valid := []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999}
-	invalid := []int{0, 999, 1004, 1005, 1006, 1012, 1013, 1014, 1015, 1016, 1100, 2000, 2999, 5000, 65535}
+	// 1012-1014 were registered with IANA after RFC 6455 (service
+	// restart, try again later, bad gateway); Autobahn's current 7.7
+	// cases accept them.
+	valid := []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999}
+	invalid := []int{0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535}
 	cs := []cfCase{
 		// A message, then close: the echo, then the close.
 		{id: "7.1.1", run: func(c *cfConn) {
@@ -645,6 +648,13 @@ func cfExtra() []cfCase {
 			c.send(false, 0, cfBinary, cfPattern(rframeLimit/2, 1))
 			c.send(false, 0, cfCont, cfPattern(rframeLimit/2, 2))
 			c.send(true, 0, cfCont, []byte{1})
+		})},
+		// A continuation frame declaring 1<<63-1 bytes after a 1-byte
+		// fragment: the declared length alone is over the limit (added to
+		// what was read, it overflows int64).
+		{id: "X.3.5", path: "/small", run: failCase(1009, func(c *cfConn) {
+			c.send(false, 0, cfBinary, []byte{1})
+			c.raw([]byte{0x80, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4})
 		})},
 		// A small compressed frame that inflates past the read limit.
 		{id: "X.3.4", path: "/small", offer: "permessage-deflate", accept: &deflate, run: failCase(1009, func(c *cfConn) {

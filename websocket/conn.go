@@ -258,7 +258,7 @@ func (c *Conn) isClosed() bool {
 // frame (at most 5 seconds; a concurrent read sees it and returns a
 // *CloseError, or else Close reads and discards messages until it
 // arrives), then closes the connection. code must be one that may be
-// sent: 1000-1003, 1007-1011 or 3000-4999. Calling Close again, or after
+// sent: 1000-1003, 1007-1014 or 3000-4999. Calling Close again, or after
 // the peer's close, only finishes closing.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if !validCode(code) {

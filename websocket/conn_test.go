@@ -163,7 +163,7 @@ func testProtocolErrors(t *testing.T, mode h2ctest.Mode) {
 func TestCloseCodes(t *testing.T) { h2ctest.Run(t, testCloseCodes) }
 
 func testCloseCodes(t *testing.T, mode h2ctest.Mode) {
-	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999, 0} {
+	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999, 0} {
 		done := make(chan error, 1)
 		ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, done))
 		c := dialWS(t, ts, mode, "/", nil)
@@ -191,33 +191,44 @@ func testCloseCodes(t *testing.T, mode h2ctest.Mode) {
 }
 
 // TestServerClose checks Close's handshake and the close Handler sends
-// when its function returns.
+// when its function returns, for a private code and for the codes IANA
+// registered after RFC 6455.
 func TestServerClose(t *testing.T) { h2ctest.Run(t, testServerClose) }
 
 func testServerClose(t *testing.T, mode h2ctest.Mode) {
-	closeErr := make(chan error, 1)
-	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
-		if err := c.Write(ctx, websocket.Text, []byte("hi")); err != nil {
-			t.Error(err)
+	for _, tc := range []struct {
+		code   websocket.StatusCode
+		reason string
+	}{
+		{4001, "done here"},
+		{websocket.StatusServiceRestart, "restarting"},
+		{websocket.StatusTryAgainLater, "busy"},
+		{websocket.StatusBadGateway, "upstream down"},
+	} {
+		closeErr := make(chan error, 1)
+		ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+			if err := c.Write(ctx, websocket.Text, []byte("hi")); err != nil {
+				t.Error(err)
+			}
+			if r := c.Request(); r.URL.Path != "/x" || c.HTTP2() != (mode != h2ctest.H1) {
+				t.Errorf("Request path %q, HTTP2 %v", r.URL.Path, c.HTTP2())
+			}
+			closeErr <- c.Close(tc.code, tc.reason)
+		}, websocket.Options{}))
+		c := dialWS(t, ts, mode, "/x", nil)
+		wsOK(t, c, mode)
+		if op, msg, _ := c.message(); op != 1 || string(msg) != "hi" {
+			t.Fatalf("got %d %q", op, msg)
 		}
-		if r := c.Request(); r.URL.Path != "/x" || c.HTTP2() != (mode != h2ctest.H1) {
-			t.Errorf("Request path %q, HTTP2 %v", r.URL.Path, c.HTTP2())
+		code, reason := c.expectClose()
+		if code != int(tc.code) || reason != tc.reason {
+			t.Fatalf("close %d %q, want %d %q", code, reason, tc.code, tc.reason)
 		}
-		closeErr <- c.Close(4001, "done here")
-	}, websocket.Options{}))
-	c := dialWS(t, ts, mode, "/x", nil)
-	wsOK(t, c, mode)
-	if op, msg, _ := c.message(); op != 1 || string(msg) != "hi" {
-		t.Fatalf("got %d %q", op, msg)
-	}
-	code, reason := c.expectClose()
-	if code != 4001 || reason != "done here" {
-		t.Fatalf("close %d %q", code, reason)
-	}
-	c.send(true, 0, 8, closePayload(code, ""))
-	c.expectEOF()
-	if err := <-closeErr; err != nil {
-		t.Fatalf("Close: %v", err)
+		c.send(true, 0, 8, closePayload(code, ""))
+		c.expectEOF()
+		if err := <-closeErr; err != nil {
+			t.Fatalf("Close(%d): %v", tc.code, err)
+		}
 	}
 }
 
