@@ -176,10 +176,12 @@ func (c *Conn) nextMessage() (MessageType, error) {
 	}
 }
 
-// checkLimit fails the connection if n more payload bytes of an
-// uncompressed message would take it past the read limit.
+// checkLimit fails the connection if a frame declaring n more payload
+// bytes of an uncompressed message would take it past the read limit. It
+// compares n with the room left, not the sum with the limit: a frame may
+// declare up to 1<<63-1 bytes, and the sum would overflow.
 func (c *Conn) checkLimit(n int64) error {
-	if limit := c.readLimit.Load(); limit >= 0 && c.msgRead+n > limit {
+	if limit := c.readLimit.Load(); limit >= 0 && n > limit-c.msgRead {
 		return c.fail(StatusMessageTooBig, "message larger than the read limit")
 	}
 	return nil
@@ -323,8 +325,12 @@ func (c *Conn) readData(p []byte) (int, error) {
 		return c.endData(p[:n], err)
 	}
 	if limit := c.readLimit.Load(); limit >= 0 {
-		if room := limit - c.msgRead + 1; int64(len(p)) > room {
-			p = p[:room]
+		// Ask for at most one byte more than the limit allows, enough to
+		// see a message go over it. limit-msgRead cannot overflow (both
+		// are at least zero); adding one can, for a limit of
+		// math.MaxInt64, so it is added only once room is below len(p).
+		if room := limit - c.msgRead; room < int64(len(p)) {
+			p = p[:max(room+1, 0)]
 		}
 	}
 	n, err := c.msgFlate.Read(p)
