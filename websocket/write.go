@@ -249,6 +249,12 @@ func (c *Conn) gotPong(p []byte) {
 // write of the message. With permessage-deflate negotiated the message
 // is compressed as a stream; a Write whose data the compressor holds
 // back sends no frame.
+//
+// A Write or Close that fails ends the message; the writer accepts no
+// more. If frames of the message had gone out (ctx ended between two
+// Writes, say), the message can never be finished, so the connection is
+// failed: a close frame 1011 (internal error), best effort, then
+// CloseNow. If none had, the connection stays usable.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if typ != Text && typ != Binary {
 		return nil, fmt.Errorf("websocket: invalid message type %d", int(typ))
@@ -303,8 +309,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 		}
 	}
 	if err := w.frame(false, payload); err != nil {
-		w.abort()
-		return 0, err
+		return 0, w.end(err)
 	}
 	return len(p), nil
 }
@@ -321,8 +326,7 @@ func (w *messageWriter) Close() error {
 		w.fw.Flush()
 		payload = trimTail(c.wsink.b)
 	}
-	err := w.frame(true, payload)
-	w.abort()
+	err := w.end(w.frame(true, payload))
 	c.trimSink()
 	return err
 }
@@ -349,15 +353,38 @@ func (w *messageWriter) frame(fin bool, p []byte) error {
 	return c.endWrite(err)
 }
 
-// abort ends the message, releasing the compressor and the message lock.
-func (w *messageWriter) abort() {
+// end ends the message, releasing the compressor and the message lock,
+// and returns err. A message that failed (err != nil) cannot be resumed:
+// the compressor is reset, for it holds input the peer never got, and if
+// some of the message's frames went out, the connection is failed before
+// another message may start, because the peer would read that message's
+// frames as the rest of this one.
+func (w *messageWriter) end(err error) error {
 	if w.done {
-		return
+		return err
 	}
 	w.done = true
+	c := w.c
 	if w.fw != nil {
-		w.c.releaseFlate(w.fw)
+		if err != nil && w.fw == c.wflate {
+			w.fw.Reset(&c.wsink)
+		}
+		c.releaseFlate(w.fw)
 		w.fw = nil
 	}
-	<-w.c.msgSem
+	if err != nil && !w.first {
+		c.failWrite(StatusInternalError, "message left unfinished")
+	}
+	<-c.msgSem
+	return err
+}
+
+// failWrite fails the connection for a fault of this side's writing: a
+// close frame with code and reason, best effort, unless one was sent,
+// then CloseNow.
+func (c *Conn) failWrite(code StatusCode, reason string) {
+	if !c.closeSent.Swap(true) {
+		c.writeClose(code, reason)
+	}
+	c.CloseNow()
 }
