@@ -58,12 +58,17 @@ const cfNoCode = -1
 // rframeLimit is the read limit of the /small endpoint.
 const rframeLimit = 1 << 20
 
+// cfLargeLimit is the read limit of the other endpoints, over the
+// largest message of group 9 (16 MiB) and DefaultReadLimit.
+const cfLargeLimit = 64 << 20
+
 // cfServer starts a molt server with the suite's endpoints:
 //
 //	/echo      echoes each message with its type; permessage-deflate
 //	           without context takeover
 //	/echo-ctx  the same with context takeover
-//	/small     /echo with a read limit of rframeLimit
+//	/small     /echo with a read limit of rframeLimit (the others
+//	           have cfLargeLimit)
 //	/frag?n=N  echoes each message through Writer, N bytes per Write, so
 //	           one frame per N bytes and an empty final frame
 func cfServer(t *testing.T) *h2ctest.Server {
@@ -109,10 +114,10 @@ func cfServer(t *testing.T) *h2ctest.Server {
 		return websocket.Options{AllowAnyOrigin: true, Compression: comp, ReadLimit: limit}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/echo", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, 0)))
-	mux.Handle("/echo-ctx", websocket.Handler(echo, opts(websocket.CompressionContextTakeover, 0)))
+	mux.Handle("/echo", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, cfLargeLimit)))
+	mux.Handle("/echo-ctx", websocket.Handler(echo, opts(websocket.CompressionContextTakeover, cfLargeLimit)))
 	mux.Handle("/small", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, rframeLimit)))
-	mux.Handle("/frag", websocket.Handler(frag, opts(websocket.CompressionNoContextTakeover, 0)))
+	mux.Handle("/frag", websocket.Handler(frag, opts(websocket.CompressionNoContextTakeover, cfLargeLimit)))
 	return h2ctest.NewServer(t, mux)
 }
 

@@ -202,3 +202,31 @@ func closeRecovering(c *websocket.Conn) (err error) {
 	}()
 	return c.Close(websocket.StatusNormalClosure, "")
 }
+
+// TestDefaultReadLimit checks the default read limit is 1 MiB: a message
+// of DefaultReadLimit bytes is read, a frame declaring one byte more is
+// refused with close 1009 at its header.
+func TestDefaultReadLimit(t *testing.T) { h2ctest.Run(t, testDefaultReadLimit) }
+
+func testDefaultReadLimit(t *testing.T, mode h2ctest.Mode) {
+	done := make(chan error, 1)
+	ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, done))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	hangGuard(c)
+	full := bytes.Repeat([]byte{7}, 1<<20)
+	c.send(true, 0, 2, full)
+	if op, got, _ := c.message(); op != 2 || !bytes.Equal(got, full) {
+		t.Fatalf("echo op %d, %d bytes, want binary of %d", op, len(got), len(full))
+	}
+	hdr := []byte{0x82, 0x80 | 127}
+	hdr = binary.BigEndian.AppendUint64(hdr, 1<<20+1)
+	c.raw(append(hdr, testKey...))
+	if code, _ := c.expectClose(); code != 1009 {
+		t.Fatalf("close %d, want 1009", code)
+	}
+	c.closeWrite()
+	if err := <-done; websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Fatalf("read error %v, want status 1009", err)
+	}
+}
