@@ -157,9 +157,10 @@ func (c *Conn) flush() error {
 }
 
 // writeControl writes one control frame, waiting for the frame lock
-// unless the connection closes first. Pongs use it.
-func (c *Conn) writeControl(op byte, p []byte) error {
-	if err := c.acquire(context.Background(), c.frameSem); err != nil {
+// unless ctx ends or the connection closes first. The automatic pong
+// uses it with the context of the read that saw the ping.
+func (c *Conn) writeControl(ctx context.Context, op byte, p []byte) error {
+	if err := c.acquire(ctx, c.frameSem); err != nil {
 		return err
 	}
 	if c.wclosed || c.isClosed() {

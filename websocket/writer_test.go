@@ -3,8 +3,11 @@ package websocket_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/websocket"
@@ -124,5 +127,52 @@ func testWriterAbortResetsCompressor(t *testing.T, mode h2ctest.Mode) {
 	c.expectEOF()
 	if err := <-done; websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 		t.Fatalf("handler: %v", err)
+	}
+}
+
+// TestPongHonoursReadContext blocks a large write on a client that does
+// not read, then sends a ping: the automatic pong waits for the frame
+// lock that the write holds, and the read that saw the ping must still
+// return when its context ends (it waited with context.Background).
+func TestPongHonoursReadContext(t *testing.T) { h2ctest.Run(t, testPongHonoursReadContext) }
+
+func testPongHonoursReadContext(t *testing.T, mode h2ctest.Mode) {
+	cancelRead := make(chan struct{})
+	readDone := make(chan error, 1)
+	ts := h2ctest.NewServer(t, websocket.Handler(func(_ context.Context, c *websocket.Conn) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		writeDone := make(chan struct{})
+		go func() {
+			defer close(writeDone)
+			c.Write(context.Background(), websocket.Binary, make([]byte, 32<<20))
+		}()
+		go func() {
+			<-cancelRead
+			cancel()
+		}()
+		_, _, err := c.Read(ctx)
+		readDone <- err
+		<-writeDone
+	}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	hangGuard(c)
+	// The large message's header: the write is under way, and blocks
+	// once the transport's buffers (or the stream's window) fill up.
+	var hdr [10]byte
+	if _, err := io.ReadFull(c.br, hdr[:]); err != nil || hdr[0] != 0x82 || hdr[1] != 127 {
+		t.Fatalf("header % x (%v), want a binary frame with a 64-bit length", hdr, err)
+	}
+	c.send(true, 0, 9, []byte("ping"))
+	time.Sleep(200 * time.Millisecond) // the server reads the ping and waits to pong
+	close(cancelRead)
+	select {
+	case err := <-readDone:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Read: %v, want the context's error", err)
+		}
+	case <-time.After(30 * time.Second): // a hang guard, not a measurement
+		t.Fatal("Read ignored its context while the pong waited for a blocked write")
 	}
 }
