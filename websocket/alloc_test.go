@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/molt-http/molt/internal/h2ctest"
@@ -83,5 +84,50 @@ func TestEchoAllocs(t *testing.T) {
 				t.Fatalf("%.2f allocations per echoed message, want 0", a)
 			}
 		})
+	}
+}
+
+// TestCompressorAllocatedLazily checks that a connection with
+// CompressionContextTakeover allocates its compressor (some 600 KiB) only
+// when it first compresses a message: the handshake and a close cost
+// about what they cost without compression. It compares the bytes
+// allocated per connection, over HTTP/1.1, with and without compression.
+func TestCompressorAllocatedLazily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures allocations")
+	}
+	perConn := func(opts websocket.Options, offer string) uint64 {
+		ts := h2ctest.NewServer(t, echoHandler(opts, nil))
+		hdr := map[string][]string{}
+		if offer != "" {
+			hdr["Sec-WebSocket-Extensions"] = []string{offer}
+		}
+		open := func() {
+			c := dialWS(t, ts, h2ctest.H1, "/", hdr)
+			wsOK(t, c, h2ctest.H1)
+			if offer != "" && c.header.Get("Sec-WebSocket-Extensions") == "" {
+				t.Fatal("permessage-deflate not negotiated")
+			}
+			c.send(true, 0, 8, closePayload(1000, ""))
+			c.expectClose()
+			c.expectEOF()
+			c.nc.Close()
+		}
+		open() // warm up
+		const n = 20
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range n {
+			open()
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / n
+	}
+	plain := perConn(websocket.Options{}, "")
+	ctx := perConn(websocket.Options{Compression: websocket.CompressionContextTakeover}, "permessage-deflate")
+	t.Logf("bytes allocated per connection: %d plain, %d with context takeover", plain, ctx)
+	if ctx > plain+128<<10 {
+		t.Fatalf("a connection with context takeover that sends no message allocates %d bytes, %d more than a plain one", ctx, ctx-plain)
 	}
 }

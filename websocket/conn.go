@@ -58,7 +58,8 @@ type Conn struct {
 	deflate   bool
 	dp        deflateParams
 	threshold int
-	wflate    *flate.Writer // kept across messages with context takeover or a small window
+	ownFlate  bool          // this side keeps a compressor: context takeover or a small window
+	wflate    *flate.Writer // the kept compressor, created by the first compressed message
 	rflate    io.ReadCloser // kept across messages with the peer's context takeover
 	rwindow   window
 
@@ -150,9 +151,9 @@ func (c *Conn) start() {
 func (c *Conn) setDeflate(p deflateParams) {
 	c.deflate = true
 	c.dp = p
-	if p.serverMaxBits < 15 || !p.serverNoContext {
-		c.wflate = newWindowWriter(&c.wsink, p.serverMaxBits)
-	}
+	// The compressor (some 600 KiB) is made on first use: many sockets
+	// never send a message large enough to compress.
+	c.ownFlate = p.serverMaxBits < 15 || !p.serverNoContext
 }
 
 // Subprotocol returns the negotiated subprotocol, or "".

@@ -17,8 +17,10 @@ const (
 	CompressionNoContextTakeover
 	// CompressionContextTakeover negotiates permessage-deflate keeping the
 	// sliding window across messages where the client allows it: better
-	// ratios for many small similar messages, at about 1 MB of state per
-	// connection (a compressor and a 32 KiB window for each direction).
+	// ratios for many small similar messages, at up to about 1 MB of
+	// state per connection (a compressor and a 32 KiB window for each
+	// direction). Each is allocated when first used, so a connection
+	// that never sends or receives a compressed message pays nothing.
 	CompressionContextTakeover
 )
 

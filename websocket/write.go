@@ -71,16 +71,25 @@ func (c *Conn) writeMessage(op byte, p []byte) error {
 		return c.writeFrame(true, false, op, p)
 	}
 	c.wsink.b = c.wsink.b[:0]
-	fw := c.wflate
-	if fw == nil {
-		fw = getFlateWriter(&c.wsink)
-	}
+	fw := c.compressor()
 	fw.Write(p)
 	fw.Flush()
 	c.releaseFlate(fw)
 	err := c.writeFrame(true, true, op, trimTail(c.wsink.b))
 	c.trimSink()
 	return err
+}
+
+// compressor returns the compressor for a message: the connection's own,
+// made on first use, if it keeps one, else one from the pool.
+func (c *Conn) compressor() *flate.Writer {
+	if !c.ownFlate {
+		return getFlateWriter(&c.wsink)
+	}
+	if c.wflate == nil {
+		c.wflate = newWindowWriter(&c.wsink, c.dp.serverMaxBits)
+	}
+	return c.wflate
 }
 
 // releaseFlate ends a message's use of the compressor fw.
@@ -271,10 +280,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	w.fw = nil
 	if c.deflate {
 		c.wsink.b = c.wsink.b[:0]
-		w.fw = c.wflate
-		if w.fw == nil {
-			w.fw = getFlateWriter(&c.wsink)
-		}
+		w.fw = c.compressor()
 	}
 	return w, nil
 }
