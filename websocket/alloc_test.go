@@ -12,8 +12,8 @@ import (
 )
 
 // TestEchoAllocs checks that a steady echo loop with AppendMessage and
-// Write allocates nothing per message once its buffer has grown, plain
-// and with permessage-deflate (no context takeover).
+// Write (or Writer) allocates nothing per message once its buffer has
+// grown, plain and with permessage-deflate (no context takeover).
 func TestEchoAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures allocations")
@@ -23,10 +23,14 @@ func TestEchoAllocs(t *testing.T) {
 		opts    websocket.Options
 		offer   string
 		payload []byte
+		chunk   int // echo through Writer in Writes of chunk bytes, 0: Write
 	}{
-		{"16B", websocket.Options{}, "", bytes.Repeat([]byte("x"), 16)},
-		{"64KiB", websocket.Options{}, "", bytes.Repeat([]byte("x"), 64<<10)},
-		{"deflate 1KiB", websocket.Options{Compression: websocket.CompressionNoContextTakeover}, "permessage-deflate", bytes.Repeat([]byte("compressible "), 80)},
+		{"16B", websocket.Options{}, "", bytes.Repeat([]byte("x"), 16), 0},
+		{"64KiB", websocket.Options{}, "", bytes.Repeat([]byte("x"), 64<<10), 0},
+		{"deflate 1KiB", websocket.Options{Compression: websocket.CompressionNoContextTakeover}, "permessage-deflate", bytes.Repeat([]byte("compressible "), 80), 0},
+		{"Writer 1KiB in 10B", websocket.Options{}, "", bytes.Repeat([]byte("x"), 1000), 10},
+		{"Writer 64KiB in 1KiB", websocket.Options{}, "", bytes.Repeat([]byte("x"), 64<<10), 1 << 10},
+		{"Writer deflate 1KiB in 100B", websocket.Options{Compression: websocket.CompressionNoContextTakeover}, "permessage-deflate", bytes.Repeat([]byte("compressible "), 80), 100},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,7 +45,22 @@ func TestEchoAllocs(t *testing.T) {
 						return
 					}
 					buf = msg
-					if c.Write(ctx, typ, msg) != nil {
+					if tc.chunk == 0 {
+						if c.Write(ctx, typ, msg) != nil {
+							return
+						}
+						continue
+					}
+					w, err := c.Writer(ctx, typ)
+					if err != nil {
+						return
+					}
+					for p := msg; len(p) > 0; p = p[min(tc.chunk, len(p)):] {
+						if _, err := w.Write(p[:min(tc.chunk, len(p))]); err != nil {
+							return
+						}
+					}
+					if w.Close() != nil {
 						return
 					}
 				}
@@ -58,17 +77,28 @@ func TestEchoAllocs(t *testing.T) {
 			} else {
 				out = frame(true, 0, 2, tc.payload, testKey)
 			}
-			// The echo's length: learn it once, then read exactly that.
+			// The echo's length on the wire: learn it once, then read
+			// exactly that.
 			c.raw(out)
-			_, first, _ := c.message()
-			hdrLen := 2
-			if len(first) > 125 {
-				hdrLen = 4
+			wire := 0
+			for {
+				f, err := c.next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch n := len(f.payload); {
+				case n <= 125:
+					wire += 2 + n
+				case n <= 65535:
+					wire += 4 + n
+				default:
+					wire += 10 + n
+				}
+				if f.fin {
+					break
+				}
 			}
-			if len(first) > 65535 {
-				hdrLen = 10
-			}
-			in := make([]byte, hdrLen+len(first))
+			in := make([]byte, wire)
 			roundTrip := func() {
 				if _, err := c.nc.Write(out); err != nil {
 					t.Fatal(err)

@@ -69,8 +69,8 @@ const cfLargeLimit = 64 << 20
 //	/echo-ctx  the same with context takeover
 //	/small     /echo with a read limit of rframeLimit (the others
 //	           have cfLargeLimit)
-//	/frag?n=N  echoes each message through Writer, N bytes per Write, so
-//	           one frame per N bytes and an empty final frame
+//	/frag?n=N  echoes each message through Writer, N bytes per Write
+//	           (coalesced into frames of at least WriterFrameSize)
 func cfServer(t *testing.T) *h2ctest.Server {
 	echo := func(ctx context.Context, c *websocket.Conn) {
 		for {
@@ -187,6 +187,8 @@ type cfConn struct {
 	fw          *flate.Writer
 	fbuf        bytes.Buffer
 	rdict       []byte // the last 32 KiB the server's messages decompressed to
+
+	frameSizes []int // the payload sizes of the frames of the last message read
 }
 
 // cfDial opens a WebSocket connection to tc's endpoint in mode and checks
@@ -487,12 +489,14 @@ func (c *cfConn) readMessage() (op byte, payload []byte, frames int) {
 	comp := f.rsv&4 != 0
 	payload = f.payload
 	frames = 1
+	c.frameSizes = append(c.frameSizes[:0], len(f.payload))
 	for !f.fin {
 		f = c.mustNext("a continuation frame")
 		if f.op != cfCont || f.rsv != 0 {
 			c.t.Fatalf("got %v inside a message, want a continuation frame", f)
 		}
 		payload = append(payload, f.payload...)
+		c.frameSizes = append(c.frameSizes, len(f.payload))
 		frames++
 	}
 	if comp {

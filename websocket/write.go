@@ -252,13 +252,21 @@ func (c *Conn) gotPong(p []byte) {
 	c.pingMu.Unlock()
 }
 
-// Writer returns a writer for one message of type typ, sent as one frame
-// per Write call (a fragmented message) and finished by Close, which
-// every Writer needs. Until then other messages wait; control frames
-// (pongs, pings, a close) may go between its frames. ctx bounds every
-// write of the message. With permessage-deflate negotiated the message
-// is compressed as a stream; a Write whose data the compressor holds
-// back sends no frame.
+// WriterFrameSize is the least payload of every frame but the last that
+// a Writer sends: Writes are coalesced into frames of at least this many
+// bytes, and a Write of this many or more goes out as a frame of its own
+// (over HTTP/1.1 without a copy).
+const WriterFrameSize = 16 << 10
+
+// Writer returns a writer for one message of type typ, sent as a
+// fragmented message and finished by Close, which every Writer needs.
+// Writes are coalesced: every frame but the last carries at least
+// WriterFrameSize bytes, and frames are flushed to the network as the
+// transport's buffers fill and by Close, not per Write. Until Close other
+// messages wait; control frames (pongs, pings, a close) may go between
+// its frames. ctx bounds every write of the message. With
+// permessage-deflate negotiated the message is compressed as a stream,
+// and frames carry at least WriterFrameSize compressed bytes.
 //
 // A Write or Close that fails ends the message; the writer accepts no
 // more. If frames of the message had gone out (ctx ended between two
@@ -278,14 +286,15 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	w.first = true
 	w.done = false
 	w.fw = nil
+	c.wsink.b = c.wsink.b[:0] // the payload not yet sent
 	if c.deflate {
-		c.wsink.b = c.wsink.b[:0]
 		w.fw = c.compressor()
 	}
 	return w, nil
 }
 
 // messageWriter is the io.WriteCloser that Writer returns; one per Conn.
+// The payload not yet sent, plain or compressed, collects in c.wsink.
 type messageWriter struct {
 	c     *Conn
 	ctx   context.Context
@@ -297,48 +306,73 @@ type messageWriter struct {
 
 var errWriterClosed = errors.New("websocket: write to a closed message writer")
 
-// Write sends p as one frame of the message.
+// Write adds p to the message, sending a frame once WriterFrameSize
+// bytes are waiting.
 func (w *messageWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, errWriterClosed
+	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, w.end(err)
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
 	c := w.c
-	payload := p
+	n := len(p)
 	if w.fw != nil {
-		c.wsink.b = c.wsink.b[:0]
 		w.fw.Write(p)
-		payload = c.wsink.b
-		if len(payload) == 0 {
-			return len(p), nil
+		if len(c.wsink.b) >= WriterFrameSize {
+			err := w.frame(false, c.wsink.b)
+			c.wsink.b = c.wsink.b[:0]
+			if err != nil {
+				return 0, w.end(err)
+			}
+		}
+		return n, nil
+	}
+	buf := c.wsink.b
+	if len(buf)+len(p) < WriterFrameSize {
+		c.wsink.b = append(buf, p...)
+		return n, nil
+	}
+	if len(buf) > 0 {
+		k := WriterFrameSize - len(buf)
+		buf = append(buf, p[:k]...)
+		p = p[k:]
+		err := w.frame(false, buf)
+		c.wsink.b = buf[:0]
+		if err != nil {
+			return 0, w.end(err)
 		}
 	}
-	if err := w.frame(false, payload); err != nil {
+	if len(p) < WriterFrameSize {
+		c.wsink.b = append(c.wsink.b, p...)
+	} else if err := w.frame(false, p); err != nil {
 		return 0, w.end(err)
 	}
-	return len(p), nil
+	return n, nil
 }
 
-// Close sends the message's final frame and lets other messages go.
+// Close sends the message's final frame, flushes, and lets other
+// messages go.
 func (w *messageWriter) Close() error {
 	if w.done {
 		return errWriterClosed
 	}
 	c := w.c
-	var payload []byte
+	payload := c.wsink.b
 	if w.fw != nil {
-		c.wsink.b = c.wsink.b[:0]
 		w.fw.Flush()
 		payload = trimTail(c.wsink.b)
 	}
 	err := w.end(w.frame(true, payload))
+	c.wsink.b = c.wsink.b[:0]
 	c.trimSink()
 	return err
 }
 
-// frame writes and flushes one frame of the message.
+// frame writes one frame of the message, and flushes after the last.
 func (w *messageWriter) frame(fin bool, p []byte) error {
 	c := w.c
 	if err := c.acquire(w.ctx, c.frameSem); err != nil {
@@ -353,7 +387,7 @@ func (w *messageWriter) frame(fin bool, p []byte) error {
 		op = w.op
 	}
 	err := c.writeFrame(fin, w.first && w.fw != nil, op, p)
-	if err == nil {
+	if err == nil && fin {
 		err = c.flush()
 	}
 	w.first = false

@@ -32,7 +32,7 @@ func testWriterContextEndsBetweenFrames(t *testing.T, mode h2ctest.Mode) {
 			t.Error(err)
 			return
 		}
-		if _, err := w.Write([]byte("part1")); err != nil {
+		if _, err := w.Write(bytes.Repeat([]byte("1"), websocket.WriterFrameSize)); err != nil {
 			t.Error(err)
 			return
 		}
@@ -46,8 +46,8 @@ func testWriterContextEndsBetweenFrames(t *testing.T, mode h2ctest.Mode) {
 	wsOK(t, c, mode)
 	hangGuard(c)
 	f, err := c.next()
-	if err != nil || f.op != 2 || f.fin || string(f.payload) != "part1" {
-		t.Fatalf("first frame %v %q (%v), want a non-final binary frame \"part1\"", f, f.payload, err)
+	if err != nil || f.op != 2 || f.fin || !bytes.Equal(f.payload, bytes.Repeat([]byte("1"), websocket.WriterFrameSize)) {
+		t.Fatalf("first frame %v (%v), want a non-final binary frame of WriterFrameSize bytes", f, err)
 	}
 	f, err = c.next()
 	if err != nil {
