@@ -151,7 +151,7 @@ func (c *Conn) start() {
 func (c *Conn) setDeflate(p deflateParams) {
 	c.deflate = true
 	c.dp = p
-	// The compressor (some 600 KiB) is made on first use: many sockets
+	// The compressor (some 500 KiB) is made on first use: many sockets
 	// never send a message large enough to compress.
 	c.ownFlate = p.serverMaxBits < 15 || !p.serverNoContext
 }
