@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/molt-http/molt/internal/h2ctest"
@@ -11,8 +12,8 @@ import (
 )
 
 // TestEchoAllocs checks that a steady echo loop with AppendMessage and
-// Write allocates nothing per message once its buffer has grown, plain
-// and with permessage-deflate (no context takeover).
+// Write (or Writer) allocates nothing per message once its buffer has
+// grown, plain and with permessage-deflate (no context takeover).
 func TestEchoAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures allocations")
@@ -22,10 +23,14 @@ func TestEchoAllocs(t *testing.T) {
 		opts    websocket.Options
 		offer   string
 		payload []byte
+		chunk   int // echo through Writer in Writes of chunk bytes, 0: Write
 	}{
-		{"16B", websocket.Options{}, "", bytes.Repeat([]byte("x"), 16)},
-		{"64KiB", websocket.Options{}, "", bytes.Repeat([]byte("x"), 64<<10)},
-		{"deflate 1KiB", websocket.Options{Compression: websocket.CompressionNoContextTakeover}, "permessage-deflate", bytes.Repeat([]byte("compressible "), 80)},
+		{"16B", websocket.Options{}, "", bytes.Repeat([]byte("x"), 16), 0},
+		{"64KiB", websocket.Options{}, "", bytes.Repeat([]byte("x"), 64<<10), 0},
+		{"deflate 1KiB", websocket.Options{Compression: websocket.CompressionNoContextTakeover}, "permessage-deflate", bytes.Repeat([]byte("compressible "), 80), 0},
+		{"Writer 1KiB in 10B", websocket.Options{}, "", bytes.Repeat([]byte("x"), 1000), 10},
+		{"Writer 64KiB in 1KiB", websocket.Options{}, "", bytes.Repeat([]byte("x"), 64<<10), 1 << 10},
+		{"Writer deflate 1KiB in 100B", websocket.Options{Compression: websocket.CompressionNoContextTakeover}, "permessage-deflate", bytes.Repeat([]byte("compressible "), 80), 100},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,7 +45,22 @@ func TestEchoAllocs(t *testing.T) {
 						return
 					}
 					buf = msg
-					if c.Write(ctx, typ, msg) != nil {
+					if tc.chunk == 0 {
+						if c.Write(ctx, typ, msg) != nil {
+							return
+						}
+						continue
+					}
+					w, err := c.Writer(ctx, typ)
+					if err != nil {
+						return
+					}
+					for p := msg; len(p) > 0; p = p[min(tc.chunk, len(p)):] {
+						if _, err := w.Write(p[:min(tc.chunk, len(p))]); err != nil {
+							return
+						}
+					}
+					if w.Close() != nil {
 						return
 					}
 				}
@@ -57,17 +77,28 @@ func TestEchoAllocs(t *testing.T) {
 			} else {
 				out = frame(true, 0, 2, tc.payload, testKey)
 			}
-			// The echo's length: learn it once, then read exactly that.
+			// The echo's length on the wire: learn it once, then read
+			// exactly that.
 			c.raw(out)
-			_, first, _ := c.message()
-			hdrLen := 2
-			if len(first) > 125 {
-				hdrLen = 4
+			wire := 0
+			for {
+				f, err := c.next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch n := len(f.payload); {
+				case n <= 125:
+					wire += 2 + n
+				case n <= 65535:
+					wire += 4 + n
+				default:
+					wire += 10 + n
+				}
+				if f.fin {
+					break
+				}
 			}
-			if len(first) > 65535 {
-				hdrLen = 10
-			}
-			in := make([]byte, hdrLen+len(first))
+			in := make([]byte, wire)
 			roundTrip := func() {
 				if _, err := c.nc.Write(out); err != nil {
 					t.Fatal(err)
@@ -83,5 +114,50 @@ func TestEchoAllocs(t *testing.T) {
 				t.Fatalf("%.2f allocations per echoed message, want 0", a)
 			}
 		})
+	}
+}
+
+// TestCompressorAllocatedLazily checks that a connection with
+// CompressionContextTakeover allocates its compressor (some 600 KiB) only
+// when it first compresses a message: the handshake and a close cost
+// about what they cost without compression. It compares the bytes
+// allocated per connection, over HTTP/1.1, with and without compression.
+func TestCompressorAllocatedLazily(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures allocations")
+	}
+	perConn := func(opts websocket.Options, offer string) uint64 {
+		ts := h2ctest.NewServer(t, echoHandler(opts, nil))
+		hdr := map[string][]string{}
+		if offer != "" {
+			hdr["Sec-WebSocket-Extensions"] = []string{offer}
+		}
+		open := func() {
+			c := dialWS(t, ts, h2ctest.H1, "/", hdr)
+			wsOK(t, c, h2ctest.H1)
+			if offer != "" && c.header.Get("Sec-WebSocket-Extensions") == "" {
+				t.Fatal("permessage-deflate not negotiated")
+			}
+			c.send(true, 0, 8, closePayload(1000, ""))
+			c.expectClose()
+			c.expectEOF()
+			c.nc.Close()
+		}
+		open() // warm up
+		const n = 20
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range n {
+			open()
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / n
+	}
+	plain := perConn(websocket.Options{}, "")
+	ctx := perConn(websocket.Options{Compression: websocket.CompressionContextTakeover}, "permessage-deflate")
+	t.Logf("bytes allocated per connection: %d plain, %d with context takeover", plain, ctx)
+	if ctx > plain+128<<10 {
+		t.Fatalf("a connection with context takeover that sends no message allocates %d bytes, %d more than a plain one", ctx, ctx-plain)
 	}
 }

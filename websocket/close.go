@@ -8,8 +8,10 @@ import (
 // StatusCode is a WebSocket close status code (RFC 6455, section 7.4).
 type StatusCode int
 
-// The close status codes defined by RFC 6455. StatusNoStatusRcvd and
-// StatusAbnormalClosure are only reported, never sent.
+// The close status codes defined by RFC 6455, and the three that IANA's
+// WebSocket Close Code Number Registry added after it (1012-1014).
+// StatusNoStatusRcvd and StatusAbnormalClosure are only reported, never
+// sent.
 const (
 	StatusNormalClosure           StatusCode = 1000
 	StatusGoingAway               StatusCode = 1001
@@ -22,9 +24,13 @@ const (
 	StatusMessageTooBig           StatusCode = 1009
 	StatusMandatoryExtension      StatusCode = 1010
 	StatusInternalError           StatusCode = 1011
+	StatusServiceRestart          StatusCode = 1012
+	StatusTryAgainLater           StatusCode = 1013
+	StatusBadGateway              StatusCode = 1014
 )
 
-// String returns the code's name as in RFC 6455, or its number.
+// String returns the code's name as in RFC 6455 or the IANA registry, or
+// its number.
 func (s StatusCode) String() string {
 	switch s {
 	case StatusNormalClosure:
@@ -49,16 +55,23 @@ func (s StatusCode) String() string {
 		return "mandatory extension"
 	case StatusInternalError:
 		return "internal error"
+	case StatusServiceRestart:
+		return "service restart"
+	case StatusTryAgainLater:
+		return "try again later"
+	case StatusBadGateway:
+		return "bad gateway"
 	}
 	return strconv.Itoa(int(s))
 }
 
 // validCode reports whether code may appear in a close frame on the wire:
-// 1000-1003, 1007-1011 and 3000-4999. Every other code received is a
+// 1000-1003 and 1007-1014 (RFC 6455 and the IANA registry), and
+// 3000-4999 (registered and private use). Every other code received is a
 // protocol error, and Close refuses to send one.
 func validCode(code StatusCode) bool {
 	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011:
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
 		return true
 	case code >= 3000 && code <= 4999:
 		return true

@@ -58,14 +58,19 @@ const cfNoCode = -1
 // rframeLimit is the read limit of the /small endpoint.
 const rframeLimit = 1 << 20
 
+// cfLargeLimit is the read limit of the other endpoints, over the
+// largest message of group 9 (16 MiB) and DefaultReadLimit.
+const cfLargeLimit = 64 << 20
+
 // cfServer starts a molt server with the suite's endpoints:
 //
 //	/echo      echoes each message with its type; permessage-deflate
 //	           without context takeover
 //	/echo-ctx  the same with context takeover
-//	/small     /echo with a read limit of rframeLimit
-//	/frag?n=N  echoes each message through Writer, N bytes per Write, so
-//	           one frame per N bytes and an empty final frame
+//	/small     /echo with a read limit of rframeLimit (the others
+//	           have cfLargeLimit)
+//	/frag?n=N  echoes each message through Writer, N bytes per Write
+//	           (coalesced into frames of at least WriterFrameSize)
 func cfServer(t *testing.T) *h2ctest.Server {
 	echo := func(ctx context.Context, c *websocket.Conn) {
 		for {
@@ -109,10 +114,10 @@ func cfServer(t *testing.T) *h2ctest.Server {
 		return websocket.Options{AllowAnyOrigin: true, Compression: comp, ReadLimit: limit}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/echo", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, 0)))
-	mux.Handle("/echo-ctx", websocket.Handler(echo, opts(websocket.CompressionContextTakeover, 0)))
+	mux.Handle("/echo", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, cfLargeLimit)))
+	mux.Handle("/echo-ctx", websocket.Handler(echo, opts(websocket.CompressionContextTakeover, cfLargeLimit)))
 	mux.Handle("/small", websocket.Handler(echo, opts(websocket.CompressionNoContextTakeover, rframeLimit)))
-	mux.Handle("/frag", websocket.Handler(frag, opts(websocket.CompressionNoContextTakeover, 0)))
+	mux.Handle("/frag", websocket.Handler(frag, opts(websocket.CompressionNoContextTakeover, cfLargeLimit)))
 	return h2ctest.NewServer(t, mux)
 }
 
@@ -182,6 +187,8 @@ type cfConn struct {
 	fw          *flate.Writer
 	fbuf        bytes.Buffer
 	rdict       []byte // the last 32 KiB the server's messages decompressed to
+
+	frameSizes []int // the payload sizes of the frames of the last message read
 }
 
 // cfDial opens a WebSocket connection to tc's endpoint in mode and checks
@@ -482,12 +489,14 @@ func (c *cfConn) readMessage() (op byte, payload []byte, frames int) {
 	comp := f.rsv&4 != 0
 	payload = f.payload
 	frames = 1
+	c.frameSizes = append(c.frameSizes[:0], len(f.payload))
 	for !f.fin {
 		f = c.mustNext("a continuation frame")
 		if f.op != cfCont || f.rsv != 0 {
 			c.t.Fatalf("got %v inside a message, want a continuation frame", f)
 		}
 		payload = append(payload, f.payload...)
+		c.frameSizes = append(c.frameSizes, len(f.payload))
 		frames++
 	}
 	if comp {

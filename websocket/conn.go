@@ -59,7 +59,8 @@ type Conn struct {
 	deflate   bool
 	dp        deflateParams
 	threshold int
-	wflate    *flate.Writer // kept across messages with context takeover or a small window
+	ownFlate  bool          // this side keeps a compressor: context takeover or a small window
+	wflate    *flate.Writer // the kept compressor, created by the first compressed message
 	rflate    io.ReadCloser // kept across messages with the peer's context takeover
 	rwindow   window
 
@@ -153,9 +154,9 @@ func (c *Conn) start() {
 func (c *Conn) setDeflate(p deflateParams) {
 	c.deflate = true
 	c.dp = p
-	if p.serverMaxBits < 15 || !p.serverNoContext {
-		c.wflate = newWindowWriter(&c.wsink, p.serverMaxBits)
-	}
+	// The compressor (some 500 KiB) is made on first use: many sockets
+	// never send a message large enough to compress.
+	c.ownFlate = p.serverMaxBits < 15 || !p.serverNoContext
 }
 
 // Subprotocol returns the negotiated subprotocol, or "".
@@ -261,7 +262,7 @@ func (c *Conn) isClosed() bool {
 // frame (at most 5 seconds; a concurrent read sees it and returns a
 // *CloseError, or else Close reads and discards messages until it
 // arrives), then closes the connection. code must be one that may be
-// sent: 1000-1003, 1007-1011 or 3000-4999. Calling Close again, or after
+// sent: 1000-1003, 1007-1014 or 3000-4999. Calling Close again, or after
 // the peer's close, only finishes closing.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if !validCode(code) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -163,7 +164,7 @@ func testProtocolErrors(t *testing.T, mode h2ctest.Mode) {
 func TestCloseCodes(t *testing.T) { h2ctest.Run(t, testCloseCodes) }
 
 func testCloseCodes(t *testing.T, mode h2ctest.Mode) {
-	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999, 0} {
+	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999, 0} {
 		done := make(chan error, 1)
 		ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, done))
 		c := dialWS(t, ts, mode, "/", nil)
@@ -191,33 +192,44 @@ func testCloseCodes(t *testing.T, mode h2ctest.Mode) {
 }
 
 // TestServerClose checks Close's handshake and the close Handler sends
-// when its function returns.
+// when its function returns, for a private code and for the codes IANA
+// registered after RFC 6455.
 func TestServerClose(t *testing.T) { h2ctest.Run(t, testServerClose) }
 
 func testServerClose(t *testing.T, mode h2ctest.Mode) {
-	closeErr := make(chan error, 1)
-	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
-		if err := c.Write(ctx, websocket.Text, []byte("hi")); err != nil {
-			t.Error(err)
+	for _, tc := range []struct {
+		code   websocket.StatusCode
+		reason string
+	}{
+		{4001, "done here"},
+		{websocket.StatusServiceRestart, "restarting"},
+		{websocket.StatusTryAgainLater, "busy"},
+		{websocket.StatusBadGateway, "upstream down"},
+	} {
+		closeErr := make(chan error, 1)
+		ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+			if err := c.Write(ctx, websocket.Text, []byte("hi")); err != nil {
+				t.Error(err)
+			}
+			if r := c.Request(); r.URL.Path != "/x" || c.HTTP2() != (mode != h2ctest.H1) {
+				t.Errorf("Request path %q, HTTP2 %v", r.URL.Path, c.HTTP2())
+			}
+			closeErr <- c.Close(tc.code, tc.reason)
+		}, websocket.Options{}))
+		c := dialWS(t, ts, mode, "/x", nil)
+		wsOK(t, c, mode)
+		if op, msg, _ := c.message(); op != 1 || string(msg) != "hi" {
+			t.Fatalf("got %d %q", op, msg)
 		}
-		if r := c.Request(); r.URL.Path != "/x" || c.HTTP2() != (mode != h2ctest.H1) {
-			t.Errorf("Request path %q, HTTP2 %v", r.URL.Path, c.HTTP2())
+		code, reason := c.expectClose()
+		if code != int(tc.code) || reason != tc.reason {
+			t.Fatalf("close %d %q, want %d %q", code, reason, tc.code, tc.reason)
 		}
-		closeErr <- c.Close(4001, "done here")
-	}, websocket.Options{}))
-	c := dialWS(t, ts, mode, "/x", nil)
-	wsOK(t, c, mode)
-	if op, msg, _ := c.message(); op != 1 || string(msg) != "hi" {
-		t.Fatalf("got %d %q", op, msg)
-	}
-	code, reason := c.expectClose()
-	if code != 4001 || reason != "done here" {
-		t.Fatalf("close %d %q", code, reason)
-	}
-	c.send(true, 0, 8, closePayload(code, ""))
-	c.expectEOF()
-	if err := <-closeErr; err != nil {
-		t.Fatalf("Close: %v", err)
+		c.send(true, 0, 8, closePayload(code, ""))
+		c.expectEOF()
+		if err := <-closeErr; err != nil {
+			t.Fatalf("Close(%d): %v", tc.code, err)
+		}
 	}
 }
 
@@ -235,42 +247,81 @@ func testHandlerReturnCloses(t *testing.T, mode h2ctest.Mode) {
 	c.expectEOF()
 }
 
-// TestWriter checks a message written with Writer is one frame per Write
-// and a final frame, with pongs allowed in between.
+// TestWriter checks how Writer frames a message: small Writes are
+// coalesced, every frame but the last carries at least WriterFrameSize
+// bytes, a large Write is a frame of its own, and Close sends the last
+// frame (empty if nothing is left).
 func TestWriter(t *testing.T) { h2ctest.Run(t, testWriter) }
 
 func testWriter(t *testing.T, mode h2ctest.Mode) {
-	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
-		w, err := c.Writer(ctx, websocket.Binary)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		for _, s := range []string{"one", "two", "three"} {
-			if _, err := w.Write([]byte(s)); err != nil {
-				t.Error(err)
+	const fs = websocket.WriterFrameSize
+	for _, tc := range []struct {
+		name   string
+		writes []int // sizes of the Writes
+		frames []int // sizes of the frames, the last one final
+	}{
+		{"none", nil, []int{0}},
+		{"small", []int{3, 3, 5}, []int{11}},
+		{"1000 of 1 byte", slices.Repeat([]int{1}, 1000), []int{1000}},
+		{"exactly one frame", []int{fs}, []int{fs, 0}},
+		{"large", []int{3 * fs}, []int{3 * fs, 0}},
+		{"small then large", []int{6, fs + 100, 5}, []int{fs, 111}},
+		{"small then two large", []int{6, fs, 2 * fs}, []int{fs, fs, fs + 6, 0}},
+		{"many halves", []int{fs / 2, fs / 2, fs / 2}, []int{fs, fs / 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+				w, err := c.Writer(ctx, websocket.Binary)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var b byte
+				for _, n := range tc.writes {
+					p := make([]byte, n)
+					for i := range p {
+						p[i] = b
+						b++
+					}
+					if k, err := w.Write(p); k != n || err != nil {
+						t.Errorf("Write(%d bytes) = %d, %v", n, k, err)
+					}
+				}
+				if err := w.Close(); err != nil {
+					t.Error(err)
+				}
+				if _, err := w.Write([]byte("x")); err == nil {
+					t.Error("Write after Close succeeded")
+				}
+				c.Read(ctx) // until the client's close
+			}, websocket.Options{}))
+			c := dialWS(t, ts, mode, "/", nil)
+			wsOK(t, c, mode)
+			var b byte
+			for i, n := range tc.frames {
+				f, err := c.next()
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				op, fin := byte(0), i == len(tc.frames)-1
+				if i == 0 {
+					op = 2
+				}
+				if f.op != op || f.fin != fin || len(f.payload) != n {
+					t.Fatalf("frame %d: %v, want op=%d fin=%v len=%d", i, f, op, fin, n)
+				}
+				for j, x := range f.payload {
+					if x != b {
+						t.Fatalf("frame %d byte %d = %d, want %d", i, j, x, b)
+					}
+					b++
+				}
 			}
-		}
-		if err := w.Close(); err != nil {
-			t.Error(err)
-		}
-		if _, err := w.Write([]byte("x")); err == nil {
-			t.Error("Write after Close succeeded")
-		}
-		c.Read(ctx) // until the client's close
-	}, websocket.Options{}))
-	c := dialWS(t, ts, mode, "/", nil)
-	wsOK(t, c, mode)
-	want := []rframe{{false, 0, 2, []byte("one")}, {false, 0, 0, []byte("two")}, {false, 0, 0, []byte("three")}, {true, 0, 0, []byte{}}}
-	for i, w := range want {
-		f, err := c.next()
-		if err != nil || f.fin != w.fin || f.op != w.op || !bytes.Equal(f.payload, w.payload) {
-			t.Fatalf("frame %d: %+v %v, want %+v", i, f, err, w)
-		}
-	}
-	c.send(true, 0, 8, closePayload(1000, ""))
-	if code, _ := c.expectClose(); code != 1000 {
-		t.Fatalf("close %d", code)
+			c.send(true, 0, 8, closePayload(1000, ""))
+			if code, _ := c.expectClose(); code != 1000 {
+				t.Fatalf("close %d", code)
+			}
+		})
 	}
 }
 

@@ -18,6 +18,16 @@
 // Accept does the handshake inside any handler, after whatever checks
 // (authentication, say) the handler makes on the request first.
 //
+// # Limits
+//
+// A Conn reads messages of up to DefaultReadLimit (1 MiB, after
+// decompression) unless Options.ReadLimit or Conn.SetReadLimit say
+// otherwise; a larger one fails the connection with close 1009. Read and
+// AppendMessage hold a whole message, so peers can claim about the limit
+// times the number of connections; Reader streams a message without
+// holding it whole. The default was 32 MiB before: set ReadLimit to keep
+// it.
+//
 // # HTTP/2 and GODEBUG
 //
 // golang.org/x/net/http2 and net/http accept extended CONNECT only when

@@ -118,7 +118,7 @@ func ExampleConn_Writer() {
 		if err != nil {
 			return
 		}
-		io.Copy(w, r) // one frame per read chunk
+		io.Copy(w, r) // coalesced into frames of at least WriterFrameSize
 		w.Close()
 	}, websocket.Options{ReadLimit: 1 << 30})
 }

@@ -191,7 +191,7 @@ func fuzzEcho(ctx context.Context, c *websocket.Conn) {
 
 // fuzzSendable reports whether a server may send code in a close frame.
 func fuzzSendable(code int) bool {
-	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1011 || code >= 3000 && code <= 4999
+	return code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999
 }
 
 // FuzzFrameParser feeds arbitrary bytes, after a valid handshake, to the

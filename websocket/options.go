@@ -17,14 +17,20 @@ const (
 	CompressionNoContextTakeover
 	// CompressionContextTakeover negotiates permessage-deflate keeping the
 	// sliding window across messages where the client allows it: better
-	// ratios for many small similar messages, at about 1 MB of state per
-	// connection (a compressor and a 32 KiB window for each direction).
+	// ratios for many small similar messages, at up to about 1 MB of
+	// state per connection (a compressor and a 32 KiB window for each
+	// direction). Each is allocated when first used, so a connection
+	// that never sends or receives a compressed message pays nothing.
 	CompressionContextTakeover
 )
 
 // DefaultReadLimit is the largest message a Conn reads unless
-// Options.ReadLimit or SetReadLimit say otherwise.
-const DefaultReadLimit = 32 << 20
+// Options.ReadLimit or SetReadLimit say otherwise: 1 MiB. A peer can make
+// Read and AppendMessage hold a message of up to the limit, so a server
+// may need about the limit times its connections in memory; raise it
+// per route for larger messages (Conn.Reader streams a message without
+// holding it whole). It was 32 MiB before.
+const DefaultReadLimit = 1 << 20
 
 // DefaultCompressionThreshold is the size below which Write sends a
 // message uncompressed unless Options.CompressionThreshold says otherwise:
@@ -32,8 +38,8 @@ const DefaultReadLimit = 32 << 20
 const DefaultCompressionThreshold = 128
 
 // Options configure Accept, Handler and Upgrade. The zero value is
-// usable: no subprotocols, same-origin browsers only, 32 MiB messages, no
-// compression.
+// usable: no subprotocols, same-origin browsers only, messages of up to
+// 1 MiB, no compression.
 type Options struct {
 	// Subprotocols lists the subprotocols the server speaks, in its order
 	// of preference. The first of them that the client offers in
@@ -57,8 +63,10 @@ type Options struct {
 
 	// ReadLimit is the largest message, after decompression, that the
 	// Conn reads; a larger one fails the connection with close 1009
-	// (message too big). Zero means DefaultReadLimit (32 MiB); a negative
-	// value means no limit.
+	// (message too big). Zero means DefaultReadLimit (1 MiB); a negative
+	// value means no limit. Read and AppendMessage hold a message whole,
+	// so the memory that peers can claim is about the limit times the
+	// number of connections.
 	ReadLimit int64
 
 	// Compression selects permessage-deflate. See Compression.

@@ -176,10 +176,12 @@ func (c *Conn) nextMessage() (MessageType, error) {
 	}
 }
 
-// checkLimit fails the connection if n more payload bytes of an
-// uncompressed message would take it past the read limit.
+// checkLimit fails the connection if a frame declaring n more payload
+// bytes of an uncompressed message would take it past the read limit. It
+// compares n with the room left, not the sum with the limit: a frame may
+// declare up to 1<<63-1 bytes, and the sum would overflow.
 func (c *Conn) checkLimit(n int64) error {
-	if limit := c.readLimit.Load(); limit >= 0 && c.msgRead+n > limit {
+	if limit := c.readLimit.Load(); limit >= 0 && n > limit-c.msgRead {
 		return c.fail(StatusMessageTooBig, "message larger than the read limit")
 	}
 	return nil
@@ -323,8 +325,12 @@ func (c *Conn) readData(p []byte) (int, error) {
 		return c.endData(p[:n], err)
 	}
 	if limit := c.readLimit.Load(); limit >= 0 {
-		if room := limit - c.msgRead + 1; int64(len(p)) > room {
-			p = p[:room]
+		// Ask for at most one byte more than the limit allows, enough to
+		// see a message go over it. limit-msgRead cannot overflow (both
+		// are at least zero); adding one can, for a limit of
+		// math.MaxInt64, so it is added only once room is below len(p).
+		if room := limit - c.msgRead; room < int64(len(p)) {
+			p = p[:max(room+1, 0)]
 		}
 	}
 	n, err := c.msgFlate.Read(p)
@@ -415,7 +421,14 @@ func (c *Conn) handleControl() error {
 	maskBytes(h.key, 0, p)
 	switch h.op {
 	case opPing:
-		if err := c.writeControl(opPong, p); err != nil && err != errClosed {
+		// The pong waits for the frame lock, which a large write may hold
+		// for long, under the read's context: a read whose context ends
+		// returns.
+		ctx := c.readContext()
+		if err := c.writeControl(ctx, opPong, p); err != nil && err != errClosed {
+			if ctx.Err() != nil {
+				c.rctx.interrupted.Store(true) // the watch may not have fired yet
+			}
 			return c.transportErr(err)
 		}
 		if c.onPing != nil {
@@ -430,6 +443,18 @@ func (c *Conn) handleControl() error {
 		return c.gotClose(p)
 	}
 	return nil
+}
+
+// readContext returns the context of the read under way, or
+// context.Background when there is none that can end (the closing
+// handshake's reads).
+func (c *Conn) readContext() context.Context {
+	if c.rctx.active.Load() {
+		if ctx := c.rctx.context(); ctx != nil {
+			return ctx
+		}
+	}
+	return context.Background()
 }
 
 // gotClose handles the peer's close frame: it checks it, answers it
@@ -511,6 +536,22 @@ func (c *Conn) drain() {
 	}
 }
 
+// closeIfIdle sends a close frame, best effort, unless one was sent or a
+// write holds the frame lock: that write may be blocked on a peer that
+// does not read, and an interrupted read must not wait for it (CloseNow,
+// which follows, cuts it short).
+func (c *Conn) closeIfIdle(code StatusCode, reason string) {
+	select {
+	case c.frameSem <- struct{}{}:
+		<-c.frameSem
+	default:
+		return
+	}
+	if !c.closeSent.Swap(true) {
+		c.writeClose(code, reason)
+	}
+}
+
 // transportErr records a failed read of the underlying connection or
 // stream: the context's error if the read context ended, else a lost
 // connection (StatusAbnormalClosure). It closes the connection.
@@ -525,9 +566,7 @@ func (c *Conn) transportErr(err error) error {
 			cerr = context.Cause(ctx)
 		}
 		c.readErr = fmt.Errorf("websocket: read interrupted: %w", cerr)
-		if !c.closeSent.Swap(true) {
-			c.writeClose(StatusPolicyViolation, "read context ended")
-		}
+		c.closeIfIdle(StatusPolicyViolation, "read context ended")
 	case c.isClosed():
 		c.readErr = errClosed
 	default:

@@ -71,16 +71,25 @@ func (c *Conn) writeMessage(op byte, p []byte) error {
 		return c.writeFrame(true, false, op, p)
 	}
 	c.wsink.b = c.wsink.b[:0]
-	fw := c.wflate
-	if fw == nil {
-		fw = getFlateWriter(&c.wsink)
-	}
+	fw := c.compressor()
 	fw.Write(p)
 	fw.Flush()
 	c.releaseFlate(fw)
 	err := c.writeFrame(true, true, op, trimTail(c.wsink.b))
 	c.trimSink()
 	return err
+}
+
+// compressor returns the compressor for a message: the connection's own,
+// made on first use, if it keeps one, else one from the pool.
+func (c *Conn) compressor() *flate.Writer {
+	if !c.ownFlate {
+		return getFlateWriter(&c.wsink)
+	}
+	if c.wflate == nil {
+		c.wflate = newWindowWriter(&c.wsink, c.dp.serverMaxBits)
+	}
+	return c.wflate
 }
 
 // releaseFlate ends a message's use of the compressor fw.
@@ -157,9 +166,10 @@ func (c *Conn) flush() error {
 }
 
 // writeControl writes one control frame, waiting for the frame lock
-// unless the connection closes first. Pongs use it.
-func (c *Conn) writeControl(op byte, p []byte) error {
-	if err := c.acquire(context.Background(), c.frameSem); err != nil {
+// unless ctx ends or the connection closes first. The automatic pong
+// uses it with the context of the read that saw the ping.
+func (c *Conn) writeControl(ctx context.Context, op byte, p []byte) error {
+	if err := c.acquire(ctx, c.frameSem); err != nil {
 		return err
 	}
 	if c.wclosed || c.isClosed() {
@@ -242,13 +252,27 @@ func (c *Conn) gotPong(p []byte) {
 	c.pingMu.Unlock()
 }
 
-// Writer returns a writer for one message of type typ, sent as one frame
-// per Write call (a fragmented message) and finished by Close, which
-// every Writer needs. Until then other messages wait; control frames
-// (pongs, pings, a close) may go between its frames. ctx bounds every
-// write of the message. With permessage-deflate negotiated the message
-// is compressed as a stream; a Write whose data the compressor holds
-// back sends no frame.
+// WriterFrameSize is the least payload of every frame but the last that
+// a Writer sends: Writes are coalesced into frames of at least this many
+// bytes, and a Write of this many or more goes out as a frame of its own
+// (over HTTP/1.1 without a copy).
+const WriterFrameSize = 16 << 10
+
+// Writer returns a writer for one message of type typ, sent as a
+// fragmented message and finished by Close, which every Writer needs.
+// Writes are coalesced: every frame but the last carries at least
+// WriterFrameSize bytes, and frames are flushed to the network as the
+// transport's buffers fill and by Close, not per Write. Until Close other
+// messages wait; control frames (pongs, pings, a close) may go between
+// its frames. ctx bounds every write of the message. With
+// permessage-deflate negotiated the message is compressed as a stream,
+// and frames carry at least WriterFrameSize compressed bytes.
+//
+// A Write or Close that fails ends the message; the writer accepts no
+// more. If frames of the message had gone out (ctx ended between two
+// Writes, say), the message can never be finished, so the connection is
+// failed: a close frame 1011 (internal error), best effort, then
+// CloseNow. If none had, the connection stays usable.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if typ != Text && typ != Binary {
 		return nil, fmt.Errorf("websocket: invalid message type %d", int(typ))
@@ -262,17 +286,15 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	w.first = true
 	w.done = false
 	w.fw = nil
+	c.wsink.b = c.wsink.b[:0] // the payload not yet sent
 	if c.deflate {
-		c.wsink.b = c.wsink.b[:0]
-		w.fw = c.wflate
-		if w.fw == nil {
-			w.fw = getFlateWriter(&c.wsink)
-		}
+		w.fw = c.compressor()
 	}
 	return w, nil
 }
 
 // messageWriter is the io.WriteCloser that Writer returns; one per Conn.
+// The payload not yet sent, plain or compressed, collects in c.wsink.
 type messageWriter struct {
 	c     *Conn
 	ctx   context.Context
@@ -284,50 +306,73 @@ type messageWriter struct {
 
 var errWriterClosed = errors.New("websocket: write to a closed message writer")
 
-// Write sends p as one frame of the message.
+// Write adds p to the message, sending a frame once WriterFrameSize
+// bytes are waiting.
 func (w *messageWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, errWriterClosed
+	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, w.end(err)
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
 	c := w.c
-	payload := p
+	n := len(p)
 	if w.fw != nil {
-		c.wsink.b = c.wsink.b[:0]
 		w.fw.Write(p)
-		payload = c.wsink.b
-		if len(payload) == 0 {
-			return len(p), nil
+		if len(c.wsink.b) >= WriterFrameSize {
+			err := w.frame(false, c.wsink.b)
+			c.wsink.b = c.wsink.b[:0]
+			if err != nil {
+				return 0, w.end(err)
+			}
+		}
+		return n, nil
+	}
+	buf := c.wsink.b
+	if len(buf)+len(p) < WriterFrameSize {
+		c.wsink.b = append(buf, p...)
+		return n, nil
+	}
+	if len(buf) > 0 {
+		k := WriterFrameSize - len(buf)
+		buf = append(buf, p[:k]...)
+		p = p[k:]
+		err := w.frame(false, buf)
+		c.wsink.b = buf[:0]
+		if err != nil {
+			return 0, w.end(err)
 		}
 	}
-	if err := w.frame(false, payload); err != nil {
-		w.abort()
-		return 0, err
+	if len(p) < WriterFrameSize {
+		c.wsink.b = append(c.wsink.b, p...)
+	} else if err := w.frame(false, p); err != nil {
+		return 0, w.end(err)
 	}
-	return len(p), nil
+	return n, nil
 }
 
-// Close sends the message's final frame and lets other messages go.
+// Close sends the message's final frame, flushes, and lets other
+// messages go.
 func (w *messageWriter) Close() error {
 	if w.done {
 		return errWriterClosed
 	}
 	c := w.c
-	var payload []byte
+	payload := c.wsink.b
 	if w.fw != nil {
-		c.wsink.b = c.wsink.b[:0]
 		w.fw.Flush()
 		payload = trimTail(c.wsink.b)
 	}
-	err := w.frame(true, payload)
-	w.abort()
+	err := w.end(w.frame(true, payload))
+	c.wsink.b = c.wsink.b[:0]
 	c.trimSink()
 	return err
 }
 
-// frame writes and flushes one frame of the message.
+// frame writes one frame of the message, and flushes after the last.
 func (w *messageWriter) frame(fin bool, p []byte) error {
 	c := w.c
 	if err := c.acquire(w.ctx, c.frameSem); err != nil {
@@ -342,22 +387,45 @@ func (w *messageWriter) frame(fin bool, p []byte) error {
 		op = w.op
 	}
 	err := c.writeFrame(fin, w.first && w.fw != nil, op, p)
-	if err == nil {
+	if err == nil && fin {
 		err = c.flush()
 	}
 	w.first = false
 	return c.endWrite(err)
 }
 
-// abort ends the message, releasing the compressor and the message lock.
-func (w *messageWriter) abort() {
+// end ends the message, releasing the compressor and the message lock,
+// and returns err. A message that failed (err != nil) cannot be resumed:
+// the compressor is reset, for it holds input the peer never got, and if
+// some of the message's frames went out, the connection is failed before
+// another message may start, because the peer would read that message's
+// frames as the rest of this one.
+func (w *messageWriter) end(err error) error {
 	if w.done {
-		return
+		return err
 	}
 	w.done = true
+	c := w.c
 	if w.fw != nil {
-		w.c.releaseFlate(w.fw)
+		if err != nil && w.fw == c.wflate {
+			w.fw.Reset(&c.wsink)
+		}
+		c.releaseFlate(w.fw)
 		w.fw = nil
 	}
-	<-w.c.msgSem
+	if err != nil && !w.first {
+		c.failWrite(StatusInternalError, "message left unfinished")
+	}
+	<-c.msgSem
+	return err
+}
+
+// failWrite fails the connection for a fault of this side's writing: a
+// close frame with code and reason, best effort, unless one was sent,
+// then CloseNow.
+func (c *Conn) failWrite(code StatusCode, reason string) {
+	if !c.closeSent.Swap(true) {
+		c.writeClose(code, reason)
+	}
+	c.CloseNow()
 }
