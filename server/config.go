@@ -145,6 +145,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Validate reports, with the error [New] would return, settings of c that
+// no engine could honour, once the defaults are filled in. It lets a
+// program check a configuration read from outside (a file, flags) before
+// handing it to molt.New, which panics on such a configuration.
+func (c Config) Validate() error { return c.withDefaults().validate() }
+
 // validate reports settings no engine could honour.
 func (c Config) validate() error {
 	var errs []error
