@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -63,6 +65,18 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 // the payload. net.Buffers cannot see through a wrapper by itself.
 func (c *conn) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	return bufs.WriteTo(c.Conn)
+}
+
+// CloseWrite shuts down the writing side of the connection underneath, so
+// the peer reads EOF while the connection can still be read. net/http
+// calls it to end a connection at once after an error response (431, 400)
+// instead of waiting for its lingering close, and a handler that hijacked
+// the connection can half-close it.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return fmt.Errorf("server: %T cannot half-close: %w", c.Conn, errors.ErrUnsupported)
 }
 
 func (c *conn) Close() error {
