@@ -25,7 +25,8 @@ const (
 )
 
 // Config configures a [Server]. The zero value of every field is a safe
-// default; durations and sizes set to a negative value mean "no limit".
+// default; durations and sizes set to a negative value mean "no limit",
+// except MaxHeaderBytes, which cannot be turned off.
 type Config struct {
 	// Addr is the TCP address ListenAndServe listens on ("127.0.0.1:8080").
 	// Empty means ":http".
@@ -50,7 +51,9 @@ type Config struct {
 
 	// MaxHeaderBytes limits the size of a request header on HTTP/1.1 and is
 	// advertised as SETTINGS_MAX_HEADER_LIST_SIZE on HTTP/2.
-	// Default DefaultMaxHeaderBytes.
+	// Default DefaultMaxHeaderBytes. This limit cannot be turned off
+	// (net/http has no unlimited setting), so unlike the other limits a
+	// negative value is not "no limit": New rejects it.
 	MaxHeaderBytes int
 
 	// MaxUpgradeBodyBytes is the largest request body an h2c upgrade
@@ -121,7 +124,9 @@ func (c Config) withDefaults() Config {
 	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	c.ReadTimeout = orDefault(c.ReadTimeout, 0)
 	c.WriteTimeout = orDefault(c.WriteTimeout, 0)
-	c.MaxHeaderBytes = orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes // a negative value is left for validate
+	}
 	c.MaxUpgradeBodyBytes = orDefault(c.MaxUpgradeBodyBytes, DefaultMaxUpgradeBodyBytes)
 	if c.Handler == nil {
 		c.Handler = http.DefaultServeMux
@@ -154,6 +159,9 @@ func (c Config) Validate() error { return c.withDefaults().validate() }
 // validate reports settings no engine could honour.
 func (c Config) validate() error {
 	var errs []error
+	if c.MaxHeaderBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxHeaderBytes %d: the header size limit cannot be turned off (net/http has none that can); set a larger limit", c.MaxHeaderBytes))
+	}
 	if f := c.HTTP2.MaxReadFrameSize; f < 16384 || f > 1<<24-1 {
 		errs = append(errs, fmt.Errorf("HTTP2.MaxReadFrameSize %d is outside 16384..16777215", f))
 	}
