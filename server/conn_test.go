@@ -1,0 +1,92 @@
+package server_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/server"
+)
+
+// waitFor bounds the waits of these tests, so that a hang fails the test
+// instead of stalling it. It is a bound, not a timing assertion.
+const waitFor = 30 * time.Second
+
+// TestHijackedConnectionHalfCloses checks that the server's connection
+// wrapper passes CloseWrite through: a handler that hijacks the connection
+// can send its last bytes and a FIN, and still read what the client sends
+// after it has seen the end of the response. net/http uses the same
+// method to end a connection after an error response (431, 400) at once.
+func TestHijackedConnectionHalfCloses(t *testing.T) {
+	got := make(chan string, 1)
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: custom\r\nConnection: Upgrade\r\n\r\nbye")
+		brw.Flush()
+		cw, ok := c.(interface{ CloseWrite() error })
+		if !ok {
+			t.Errorf("hijacked %T has no CloseWrite method", c)
+			got <- ""
+			return
+		}
+		if err := cw.CloseWrite(); err != nil {
+			t.Errorf("CloseWrite: %v", err)
+		}
+		c.SetReadDeadline(time.Now().Add(waitFor))
+		b, err := io.ReadAll(brw)
+		if err != nil {
+			t.Errorf("reading after CloseWrite: %v", err)
+		}
+		got <- string(b)
+	}))
+	c := ts.Dial(t)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: custom\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	c.SetReadDeadline(time.Now().Add(waitFor)) // a bound: the handler waits for us
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "bye" {
+		t.Errorf("after the 101: read %q, %v; want \"bye\" and EOF", rest, err)
+	}
+	io.WriteString(c, "ping")
+	c.(*net.TCPConn).CloseWrite()
+	select {
+	case s := <-got:
+		if s != "ping" {
+			t.Errorf("handler read %q after its CloseWrite, want \"ping\"", s)
+		}
+	case <-time.After(waitFor):
+		t.Fatalf("handler still reading after %v", waitFor)
+	}
+}
+
+// TestNegativeMaxHeaderBytesIsRejected checks that a negative
+// MaxHeaderBytes, which cannot mean "no limit" since net/http has no
+// unlimited header size, is reported instead of silently limiting headers
+// to net/http's 1 MiB.
+func TestNegativeMaxHeaderBytesIsRejected(t *testing.T) {
+	for _, n := range []int{-1, -1 << 20} {
+		_, err := server.New(server.Config{MaxHeaderBytes: n})
+		if err == nil || !strings.Contains(err.Error(), "MaxHeaderBytes") {
+			t.Errorf("New with MaxHeaderBytes %d: %v; want an error naming MaxHeaderBytes", n, err)
+		}
+	}
+	for _, n := range []int{0, 1, 4 << 20} {
+		if _, err := server.New(server.Config{MaxHeaderBytes: n}); err != nil {
+			t.Errorf("New with MaxHeaderBytes %d: %v", n, err)
+		}
+	}
+}
