@@ -2,9 +2,13 @@ package server_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +92,50 @@ func TestNegativeMaxHeaderBytesIsRejected(t *testing.T) {
 		if _, err := server.New(server.Config{MaxHeaderBytes: n}); err != nil {
 			t.Errorf("New with MaxHeaderBytes %d: %v", n, err)
 		}
+	}
+}
+
+// TestServeRefusesTLSListener checks that a TLS listener is refused with
+// ErrTLSListener, not served as if it were cleartext (with r.TLS nil and
+// its ALPN ignored), and that no request on it reaches the handler.
+func TestServeRefusesTLSListener(t *testing.T) {
+	certServer := httptest.NewUnstartedServer(nil)
+	certServer.StartTLS() // only for its certificate and client
+	defer certServer.Close()
+	srv, err := server.New(server.Config{
+		Logger: slog.New(slog.DiscardHandler),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t.Errorf("handler reached over TLS (r.TLS = %v)", r.TLS)
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := tls.NewListener(inner, certServer.TLS)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	client := certServer.Client()
+	resp, err := client.Get("https://" + inner.Addr().String() + "/")
+	if err == nil {
+		resp.Body.Close()
+		t.Errorf("GET over TLS: %s; want the connection refused", resp.Status)
+	}
+	select {
+	case err := <-served:
+		if !errors.Is(err, server.ErrTLSListener) {
+			t.Errorf("Serve = %v; want ErrTLSListener", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatalf("Serve still serving a TLS listener after %v", waitFor)
+	}
+	if c, err := inner.Accept(); err == nil {
+		c.Close()
+		t.Errorf("Serve left the TLS listener open")
 	}
 }

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -103,9 +105,18 @@ func (s *Server) ListenAndServe() error {
 	return s.Serve(ln)
 }
 
+// ErrTLSListener is returned by Serve when its listener yields TLS
+// connections (a tls.NewListener, say). molt serves cleartext only: a TLS
+// connection would be served with r.TLS nil and its ALPN ignored, so it
+// is refused rather than served wrongly. Terminate TLS in front of molt,
+// or serve TLS with net/http's own Server.ServeTLS.
+var ErrTLSListener = errors.New("server: the listener yields TLS connections, and molt serves cleartext only")
+
 // Serve accepts connections on ln and serves each in its own goroutine
 // until Shutdown or Close, which close ln; it then returns
 // http.ErrServerClosed. Serve may be called for several listeners at once.
+// If ln yields a TLS connection, Serve closes it and ln and returns an
+// error wrapping [ErrTLSListener].
 func (s *Server) Serve(ln net.Listener) error {
 	if !s.trackListener(&ln, true) {
 		ln.Close()
@@ -135,6 +146,11 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if _, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			nc.Close()
+			ln.Close()
+			return fmt.Errorf("%w (accepted a %T from %v)", ErrTLSListener, nc, ln.Addr())
+		}
 		c := &conn{Conn: nc, srv: s}
 		if !s.track(c) {
 			nc.Close()
