@@ -36,9 +36,12 @@ type Config struct {
 	// nil means http.DefaultServeMux.
 	Handler http.Handler
 
-	// ReadHeaderTimeout bounds the time to read a request's header on
-	// HTTP/1.1, and the time a new connection may take to show whether it
-	// speaks HTTP/1.1 or HTTP/2. Default DefaultReadHeaderTimeout.
+	// ReadHeaderTimeout bounds, as one budget, the time from accepting a
+	// connection to the end of its first request's header on HTTP/1.1,
+	// the sniff that tells HTTP/1.1 from HTTP/2 included (or, for HTTP/2
+	// by prior knowledge, to the end of the preface). On a keep-alive
+	// connection each later request's header gets the same time from its
+	// first byte. Default DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
 
 	// ReadTimeout and WriteTimeout are net/http's whole-request timeouts for

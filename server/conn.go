@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // conn wraps every accepted connection for as long as it lives, whatever
@@ -26,6 +27,14 @@ type conn struct {
 	// info is what requests on the connection learn through their context
 	// (for an upgraded connection, a new connInfo replaces it).
 	info connInfo
+
+	// accepted is when Serve accepted the connection: ReadHeaderTimeout
+	// runs from there to the end of the first request's header.
+	accepted time.Time
+	// headerDeadline, unless zero, is that end as UnixNano: the first
+	// SetReadDeadline, net/http's for the first request's header, is held
+	// to it, so the sniff and net/http's header read share one budget.
+	headerDeadline atomic.Int64
 
 	proto     atomic.Int32 // index into protocolNames
 	state     atomic.Int32 // a ConnState
@@ -77,6 +86,22 @@ func (c *conn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return fmt.Errorf("server: %T cannot half-close: %w", c.Conn, errors.ErrUnsupported)
+}
+
+// SetReadDeadline sets the read deadline of the connection underneath.
+// The first call once the connection is handed to net/http, which sets
+// the deadline of the first request's header, is held to the deadline
+// ReadHeaderTimeout gives from accept (see serveHTTP1); later calls pass
+// through unchanged.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if c.headerDeadline.Load() != 0 {
+		if d := c.headerDeadline.Swap(0); d != 0 {
+			if dl := time.Unix(0, d); t.IsZero() || t.After(dl) {
+				t = dl
+			}
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *conn) Close() error {

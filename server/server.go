@@ -151,7 +151,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			ln.Close()
 			return fmt.Errorf("%w (accepted a %T from %v)", ErrTLSListener, nc, ln.Addr())
 		}
-		c := &conn{Conn: nc, srv: s}
+		c := &conn{Conn: nc, srv: s, accepted: time.Now()}
 		if !s.track(c) {
 			nc.Close()
 			continue
@@ -167,7 +167,13 @@ func (s *Server) serveConn(c *conn) {
 		s.serveHTTP1(c)
 		return
 	}
-	prior, err := sniffPreface(c, s.cfg.ReadHeaderTimeout)
+	timeout := s.cfg.ReadHeaderTimeout
+	if timeout > 0 {
+		// What is left of the budget that started at accept (at least a
+		// nanosecond: zero would mean no deadline).
+		timeout = max(time.Until(c.accepted.Add(timeout)), time.Nanosecond)
+	}
+	prior, err := sniffPreface(c, timeout)
 	switch {
 	case err != nil:
 		s.stats.sniffFailures.Add(1)
@@ -185,8 +191,14 @@ func (s *Server) serveConn(c *conn) {
 	}
 }
 
-// serveHTTP1 hands c to net/http.
+// serveHTTP1 hands c to net/http. ReadHeaderTimeout is one budget from
+// accept to the end of the first request's header: net/http would start
+// its own for the header read, so c holds net/http's first read deadline
+// to the end of the budget that began at accept.
 func (s *Server) serveHTTP1(c *conn) {
+	if d := s.cfg.ReadHeaderTimeout; d > 0 {
+		c.headerDeadline.Store(c.accepted.Add(d).UnixNano())
+	}
 	c.setState(H1, StateNew)
 	s.stats.conns[H1].Add(1)
 	if !s.queue.push(c) {
