@@ -27,6 +27,8 @@ type conn struct {
 	// info is what requests on the connection learn through their context
 	// (for an upgraded connection, a new connInfo replaces it).
 	info connInfo
+	// w is the writer of the HTTP/1.1 request being served (see serveH1).
+	w h1Writer
 
 	// accepted is when Serve accepted the connection: ReadHeaderTimeout
 	// runs from there to the end of the first request's header.

@@ -245,19 +245,29 @@ func (s *Server) h1ConnState(nc net.Conn, st http.ConnState) {
 // serveH1 is net/http's handler: it takes valid h2c upgrades and passes
 // everything else to the shared stream handler.
 func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
+	info := connInfoOf(r)
 	if !s.cfg.DisableH2CUpgrade && len(r.Header["Upgrade"]) > 0 && requestedUpgrade(r.Header) == "h2c" {
-		if info := connInfoOf(r); info != nil && s.serveUpgrade(w, r, info.conn) {
+		if info != nil && s.serveUpgrade(w, r, info.conn) {
 			return
 		}
 	}
 	s.stats.requests.Add(1)
-	s.serveRequest(w, r)
+	if info == nil {
+		s.serveRequest(w, r)
+		return
+	}
+	// The connection's writer, reused: net/http serves one request of a
+	// connection at a time.
+	hw := &info.conn.w
+	hw.ResponseWriter, hw.final = w, false
+	s.serveRequest(hw, r)
+	hw.ResponseWriter = nil
 }
 
 // serveH2 is the engine's handler for every stream.
 func (s *Server) serveH2(w http.ResponseWriter, r *http.Request) {
 	s.stats.streams.Add(1)
-	s.serveRequest(w, r)
+	s.serveRequest(&h2Writer{responseWriter{ResponseWriter: w}}, r)
 }
 
 // serveRequest answers "OPTIONS *" and passes every other request to the
