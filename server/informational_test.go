@@ -3,8 +3,8 @@ package server_test
 import (
 	"errors"
 	"io"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
