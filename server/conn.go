@@ -38,6 +38,13 @@ type conn struct {
 	// to it, so the sniff and net/http's header read share one budget.
 	headerDeadline atomic.Int64
 
+	// requests and streams count what the connection served, until
+	// forget folds them into the Server's counters and sets gone: one
+	// counter per connection, so that requests on different cores do not
+	// contend for a shared one.
+	requests, streams atomic.Int64
+	gone              atomic.Bool
+
 	proto     atomic.Int32 // index into protocolNames
 	state     atomic.Int32 // a ConnState
 	upgrading atomic.Bool  // the Server itself hijacks it for h2c
@@ -113,6 +120,16 @@ func (c *conn) Close() error {
 		c.srv.forget(c)
 	})
 	return err
+}
+
+// count adds one to n, c's counter of requests or streams; if c has
+// already been forgotten (an HTTP/2 stream can start as its connection
+// closes), it folds n into total, the Server's counter, itself.
+func (c *conn) count(n, total *atomic.Int64) {
+	n.Add(1)
+	if c.gone.Load() {
+		total.Add(n.Swap(0))
+	}
 }
 
 // protocolNames gives the index stored in conn.proto its Protocol; 0 is

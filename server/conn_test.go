@@ -184,3 +184,38 @@ func TestReadHeaderTimeoutIsOneBudget(t *testing.T) {
 		})
 	}
 }
+
+func TestStatsCountClosedConnections(t *testing.T) {
+	h2ctest.Run(t, testStatsCountClosedConnections)
+}
+
+// testStatsCountClosedConnections checks that the requests and streams
+// counted per connection stay in Stats once their connections are closed.
+func testStatsCountClosedConnections(t *testing.T, mode h2ctest.Mode) {
+	ts := h2ctest.NewServer(t, describe)
+	const n = 3
+	for range n {
+		c := ts.Client(t, mode)
+		resp, err := c.Get(ts.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2ctest.ReadBody(t, resp)
+		c.CloseIdleConnections()
+	}
+	deadline := time.Now().Add(waitFor)
+	for len(ts.Stats().Open) > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // until the server has seen every close
+	}
+	st := ts.Stats()
+	if len(st.Open) > 0 {
+		t.Fatalf("connections still open after %v: %v", waitFor, st.Open)
+	}
+	want := [2]int64{n, 0} // requests, streams
+	if mode.IsHTTP2() {
+		want = [2]int64{0, n} // an upgrade request is stream 1
+	}
+	if got := [2]int64{st.Requests, st.Streams}; got != want {
+		t.Errorf("after closing: requests %d, streams %d; want %d, %d", got[0], got[1], want[0], want[1])
+	}
+}

@@ -231,9 +231,9 @@ func (s *Server) h1ConnState(nc net.Conn, st http.ConnState) {
 	c := nc.(*conn)
 	switch st {
 	case http.StateActive:
-		c.setState(H1, StateActive)
+		c.setState("", StateActive) // serveHTTP1 has set H1
 	case http.StateIdle:
-		c.setState(H1, StateIdle)
+		c.setState("", StateIdle)
 	case http.StateHijacked:
 		if !c.upgrading.Load() {
 			s.stats.hijacked.Add(1)
@@ -251,11 +251,12 @@ func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.stats.requests.Add(1)
 	if info == nil {
+		s.stats.requests.Add(1)
 		s.serveRequest(w, r)
 		return
 	}
+	info.conn.count(&info.conn.requests, &s.stats.requests)
 	// The connection's writer, reused: net/http serves one request of a
 	// connection at a time.
 	hw := &info.conn.w
@@ -266,7 +267,11 @@ func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
 
 // serveH2 is the engine's handler for every stream.
 func (s *Server) serveH2(w http.ResponseWriter, r *http.Request) {
-	s.stats.streams.Add(1)
+	if info := connInfoOf(r); info != nil {
+		info.conn.count(&info.conn.streams, &s.stats.streams)
+	} else {
+		s.stats.streams.Add(1)
+	}
 	s.serveRequest(&h2Writer{responseWriter{ResponseWriter: w}}, r)
 }
 
@@ -297,6 +302,9 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	c.gone.Store(true)
+	s.stats.requests.Add(c.requests.Swap(0))
+	s.stats.streams.Add(c.streams.Swap(0))
 	s.mu.Unlock()
 	select {
 	case s.connGone <- struct{}{}:
