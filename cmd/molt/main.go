@@ -1,12 +1,13 @@
 // Command molt runs molt's ready-made servers.
 //
-//	molt serve [-addr 127.0.0.1:8080] [-quiet] [-debug]
+//	molt serve [-addr 127.0.0.1:8080] [-quiet] [-debug] [-cpuprofile file]
 //
 // serve starts a server that speaks HTTP/1.1, HTTP/2 through
 // "Upgrade: h2c" and HTTP/2 by prior knowledge on one port, with the
 // routes of a small demo (see package internal/demo). It logs one line per
 // request with the protocol, and shuts down gracefully on SIGINT or
-// SIGTERM.
+// SIGTERM. -cpuprofile writes a CPU profile of the run, from start to
+// shutdown, for `go tool pprof`.
 package main
 
 import (

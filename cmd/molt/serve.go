@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/molt-http/molt"
@@ -25,8 +27,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	quiet := fs.Bool("quiet", false, "do not log requests (and leave out the recoverer and request IDs: the bare core, for benchmarks)")
 	debug := fs.Bool("debug", false, "log at debug level (declined upgrades, bad connections)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	level := slog.LevelInfo
 	if *debug {
