@@ -16,6 +16,11 @@
 //		log.Fatal(err)
 //	}
 //
+// [New] builds the server at once, so app.Server() is ready (for
+// RegisterOnShutdown, say) before the App runs; it panics with a "molt:"
+// message on a configuration no server could honour, which
+// [server.Config.Validate] reports as an error beforehand.
+//
 // Middleware added with app.Use sees every request, whichever way it
 // arrived: HTTP/1.1, stream 1 of an upgraded connection, or any HTTP/2
 // stream; server.ProtocolOf tells which.
