@@ -87,9 +87,10 @@ func (c *conn) WriteBuffers(bufs *net.Buffers) (int64, error) {
 
 // CloseWrite shuts down the writing side of the connection underneath, so
 // the peer reads EOF while the connection can still be read. net/http
-// calls it to end a connection at once after an error response (431, 400)
-// instead of waiting for its lingering close, and a handler that hijacked
-// the connection can half-close it.
+// calls it after an error response (431, 400), so the client sees the
+// response end at once rather than when net/http's lingering close ends
+// half a second later; and a handler that hijacked the connection can
+// half-close it.
 func (c *conn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
