@@ -454,27 +454,43 @@ func testAppOptions(t *testing.T, mode h2ctest.Mode) {
 	}
 }
 
-// TestAppInvalidConfig checks that a configuration no server could honour
-// is reported by RunContext and Serve, not by a panic.
+// TestAppInvalidConfig checks that New reports a configuration no server
+// could honour at once, with a panic that names the setting (the error
+// server.Config.Validate returns), instead of an App whose Server is nil.
 func TestAppInvalidConfig(t *testing.T) {
-	app := molt.New(molt.WithLogger(quiet), molt.WithConfig(server.Config{
-		HTTP2: server.HTTP2Config{MaxReadFrameSize: 1000},
-	}))
-	if app.Server() != nil {
-		t.Errorf("Server() = %v for an invalid configuration; want nil", app.Server())
+	cfg := server.Config{HTTP2: server.HTTP2Config{MaxReadFrameSize: 1000}}
+	verr := cfg.Validate()
+	if verr == nil || !strings.Contains(verr.Error(), "MaxReadFrameSize") {
+		t.Fatalf("Validate() = %v; want an error naming MaxReadFrameSize", verr)
 	}
-	if err := app.RunContext(t.Context(), "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), "MaxReadFrameSize") {
-		t.Errorf("RunContext: %v; want the configuration's error", err)
+	if err := (server.Config{}).Validate(); err != nil {
+		t.Errorf("Validate() of the zero Config = %v; want nil", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.HasPrefix(msg, "molt: ") || !strings.Contains(msg, verr.Error()) {
+			t.Errorf("New panicked with %q; want a \"molt: \" message holding %q", msg, verr)
+		}
+	}()
+	app := molt.New(molt.WithLogger(quiet), molt.WithConfig(cfg))
+	t.Errorf("New returned an App (Server() = %v) for an invalid configuration; want a panic", app.Server())
+}
+
+// TestAppShutdownHookRegisteredBeforeRun checks that Server is ready as
+// soon as New returns: a hook registered before the App serves runs when
+// it shuts down.
+func TestAppShutdownHookRegisteredBeforeRun(t *testing.T) {
+	app := molt.New(molt.WithLogger(quiet))
+	ran := make(chan struct{})
+	app.Server().RegisterOnShutdown(func() { close(ran) })
+	run := serveApp(t, app)
+	if err := run.stop(t); err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
-	if err := app.Serve(t.Context(), ln); err == nil || !strings.Contains(err.Error(), "MaxReadFrameSize") {
-		t.Errorf("Serve: %v; want the configuration's error", err)
-	}
-	if _, err := ln.Accept(); err == nil {
-		t.Errorf("Serve left the listener open")
+	select {
+	case <-ran:
+	case <-time.After(waitFor):
+		t.Fatalf("the hook registered before Serve did not run within %v of the shutdown", waitFor)
 	}
 }
 

@@ -16,6 +16,11 @@
 //		log.Fatal(err)
 //	}
 //
+// [New] builds the server at once, so app.Server() is ready (for
+// RegisterOnShutdown, say) before the App runs; it panics with a "molt:"
+// message on a configuration no server could honour, which
+// [server.Config.Validate] reports as an error beforehand.
+//
 // Middleware added with app.Use sees every request, whichever way it
 // arrived: HTTP/1.1, stream 1 of an upgraded connection, or any HTTP/2
 // stream; server.ProtocolOf tells which.
@@ -54,7 +59,6 @@ type App struct {
 	*router.Router
 
 	srv             *server.Server
-	err             error // why the server could not be built
 	log             *slog.Logger
 	shutdownTimeout time.Duration
 }
@@ -71,7 +75,8 @@ type options struct {
 
 // WithConfig configures the server with cfg, the core's [server.Config].
 // Its Handler is ignored: the App's router serves every request. Zero
-// fields take the core's safe defaults.
+// fields take the core's safe defaults. [New] panics if cfg is one no
+// server could honour; see [server.Config.Validate].
 func WithConfig(cfg server.Config) Option {
 	return func(o *options) { o.cfg = cfg }
 }
@@ -98,9 +103,16 @@ func WithRouterOptions(opts ...router.Option) Option {
 	return func(o *options) { o.routerOpts = append(o.routerOpts, opts...) }
 }
 
-// New returns an App configured by opts. A configuration that no server
-// could honour (see [server.New]) is not reported here but by Run,
-// RunContext and Serve, and Server then returns nil.
+// New returns an App configured by opts, with its server built, so that
+// [App.Server] is ready for RegisterOnShutdown, Stats and Config before
+// the App runs.
+//
+// New panics, with a message that starts with "molt:", if the
+// configuration given to [WithConfig] is one no server could honour (an
+// HTTP/2 frame size outside 16384..16777215, say): that is a programmer
+// error, found at start-up, like an invalid route pattern. To check a
+// configuration that comes from outside the program (a file, flags),
+// call [server.Config.Validate] first, which returns the same error.
 func New(opts ...Option) *App {
 	var o options
 	for _, opt := range opts {
@@ -128,13 +140,17 @@ func New(opts ...Option) *App {
 	if cfg.Logger == nil {
 		cfg.Logger = a.log
 	}
-	a.srv, a.err = server.New(cfg)
+	srv, err := server.New(cfg)
+	if err != nil {
+		panic("molt: New: " + err.Error())
+	}
+	a.srv = srv
 	return a
 }
 
 // Server returns the core server that serves the App, for its Stats,
-// Config, RegisterOnShutdown and the like. It returns nil if the
-// configuration given to New was invalid.
+// Config, RegisterOnShutdown and the like. It is never nil, and hooks
+// registered before the App runs are run when it shuts down.
 func (a *App) Server() *server.Server { return a.srv }
 
 // Handler returns the handler the server calls for every request: the
@@ -161,9 +177,6 @@ func (a *App) Run(addr string) error {
 // server's Config, or ":http") until ctx ends, then shuts down gracefully:
 // see [App.Serve].
 func (a *App) RunContext(ctx context.Context, addr string) error {
-	if a.err != nil {
-		return a.err
-	}
 	if addr == "" {
 		addr = a.srv.Config().Addr
 	}
@@ -189,10 +202,6 @@ func (a *App) RunContext(ctx context.Context, addr string) error {
 // Serve returns http.ErrServerClosed, as net/http does; so does serving an
 // App that has already been shut down.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	if a.err != nil {
-		ln.Close()
-		return a.err
-	}
 	addr := ln.Addr().String()
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(ln) }()

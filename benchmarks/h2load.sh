@@ -25,12 +25,20 @@
 # When taskset is available and there are at least 2 CPUs, both servers are
 # pinned to CPU 1 (so the Go runtime runs them with GOMAXPROCS=1) and the
 # load generator to CPU 0; only one server is loaded at a time. PIN=0 turns
-# pinning off.
+# pinning off: servers and load generator then share every CPU and the Go
+# runtime runs each server with GOMAXPROCS=nproc (the unpinned method,
+# closest to a real deployment; on a 2-core machine, run it on a quiet one).
+#
+# PROFILE=1 writes a CPU profile of each server over the whole script
+# (molt serve -cpuprofile, xneth2c -cpuprofile) to molt.prof and
+# xneth2c.prof in the kept temporary directory (it implies KEEP=1); read
+# them with go tool pprof -top DIR/molt DIR/molt.prof.
 #
 # Knobs (environment): ROUNDS (default 5), DURATION (seconds per run,
 # default 8), CONNS (default 8), STREAMS (default 32), PATH_ (default /),
 # LOADS (default "h2c-prior h1-pipe h1 upgrade"), PIN (default 1), KEEP
-# (set to 1 to keep the temporary directory with the raw client output).
+# (set to 1 to keep the temporary directory with the raw client output),
+# PROFILE (default 0).
 #
 # With the defaults the script takes about 6 minutes
 # (ROUNDS x 4 loads x 2 servers x DURATION, plus 2s warm-ups and builds).
@@ -44,6 +52,8 @@ PATH_=${PATH_:-/}
 LOADS=${LOADS:-"h2c-prior h1-pipe h1 upgrade"}
 PIN=${PIN:-1}
 KEEP=${KEEP:-0}
+PROFILE=${PROFILE:-0}
+[[ $PROFILE == 1 ]] && KEEP=1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 command -v h2load >/dev/null || { echo "h2load not found (Debian: apt-get install nghttp2-client)" >&2; exit 1; }
@@ -81,7 +91,7 @@ if [[ $PIN == 1 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
 	client_pin=(taskset -c 0)
 	placement="servers pinned to CPU 1 (GOMAXPROCS=1), load generator pinned to CPU 0"
 else
-	placement="no CPU pinning"
+	placement="no CPU pinning (GOMAXPROCS=$(nproc))"
 fi
 
 # start NAME CMD... starts a server that listens on 127.0.0.1:0 and prints
@@ -109,8 +119,14 @@ start() {
 	printf -v "pid_$name" '%s' "$pid"
 }
 
-start molt "$work/molt" serve -addr 127.0.0.1:0 -quiet
-start xneth2c "$work/xneth2c" -addr 127.0.0.1:0
+prof_molt=()
+prof_xneth2c=()
+if [[ $PROFILE == 1 ]]; then
+	prof_molt=(-cpuprofile "$work/molt.prof")
+	prof_xneth2c=(-cpuprofile "$work/xneth2c.prof")
+fi
+start molt "$work/molt" serve -addr 127.0.0.1:0 -quiet "${prof_molt[@]}"
+start xneth2c "$work/xneth2c" -addr 127.0.0.1:0 "${prof_xneth2c[@]}"
 
 clk_tck=$(getconf CLK_TCK)
 

@@ -35,7 +35,8 @@ const (
 )
 
 // Config configures a [Server]. The zero value of every field is a safe
-// default; durations and sizes set to a negative value mean "no limit".
+// default; durations and sizes set to a negative value mean "no limit",
+// except MaxHeaderBytes, which cannot be turned off.
 type Config struct {
 	// Addr is the TCP address ListenAndServe listens on ("127.0.0.1:8080").
 	// Empty means ":http".
@@ -45,9 +46,12 @@ type Config struct {
 	// nil means http.DefaultServeMux.
 	Handler http.Handler
 
-	// ReadHeaderTimeout bounds the time to read a request's header on
-	// HTTP/1.1, and the time a new connection may take to show whether it
-	// speaks HTTP/1.1 or HTTP/2. Default DefaultReadHeaderTimeout.
+	// ReadHeaderTimeout bounds, as one budget, the time from accepting a
+	// connection to the end of its first request's header on HTTP/1.1,
+	// the sniff that tells HTTP/1.1 from HTTP/2 included (or, for HTTP/2
+	// by prior knowledge, to the end of the preface). On a keep-alive
+	// connection each later request's header gets the same time from its
+	// first byte. Default DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
 
 	// ReadTimeout and WriteTimeout are net/http's whole-request timeouts for
@@ -60,7 +64,9 @@ type Config struct {
 
 	// MaxHeaderBytes limits the size of a request header on HTTP/1.1 and is
 	// advertised as SETTINGS_MAX_HEADER_LIST_SIZE on HTTP/2.
-	// Default DefaultMaxHeaderBytes.
+	// Default DefaultMaxHeaderBytes. This limit cannot be turned off
+	// (net/http has no unlimited setting), so unlike the other limits a
+	// negative value is not "no limit": New rejects it.
 	MaxHeaderBytes int
 
 	// MaxUpgradeBodyBytes is the largest request body an h2c upgrade
@@ -147,7 +153,9 @@ func (c Config) withDefaults() Config {
 	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	c.ReadTimeout = orDefault(c.ReadTimeout, 0)
 	c.WriteTimeout = orDefault(c.WriteTimeout, 0)
-	c.MaxHeaderBytes = orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes // a negative value is left for validate
+	}
 	c.MaxUpgradeBodyBytes = orDefault(c.MaxUpgradeBodyBytes, DefaultMaxUpgradeBodyBytes)
 	c.UpgradeBodyTimeout = orDefault(c.UpgradeBodyTimeout, DefaultUpgradeBodyTimeout)
 	if c.Handler == nil {
@@ -172,9 +180,18 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Validate reports, with the error [New] would return, settings of c that
+// no engine could honour, once the defaults are filled in. It lets a
+// program check a configuration read from outside (a file, flags) before
+// handing it to molt.New, which panics on such a configuration.
+func (c Config) Validate() error { return c.withDefaults().validate() }
+
 // validate reports settings no engine could honour.
 func (c Config) validate() error {
 	var errs []error
+	if c.MaxHeaderBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxHeaderBytes %d: the header size limit cannot be turned off (net/http has none that can); set a larger limit", c.MaxHeaderBytes))
+	}
 	if f := c.HTTP2.MaxReadFrameSize; f < 16384 || f > 1<<24-1 {
 		errs = append(errs, fmt.Errorf("HTTP2.MaxReadFrameSize %d is outside 16384..16777215", f))
 	}

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // conn wraps every accepted connection for as long as it lives, whatever
@@ -24,6 +27,23 @@ type conn struct {
 	// info is what requests on the connection learn through their context
 	// (for an upgraded connection, a new connInfo replaces it).
 	info connInfo
+	// w is the writer of the HTTP/1.1 request being served (see serveH1).
+	w h1Writer
+
+	// accepted is when Serve accepted the connection: ReadHeaderTimeout
+	// runs from there to the end of the first request's header.
+	accepted time.Time
+	// headerDeadline, unless zero, is that end as UnixNano: the first
+	// SetReadDeadline, net/http's for the first request's header, is held
+	// to it, so the sniff and net/http's header read share one budget.
+	headerDeadline atomic.Int64
+
+	// requests and streams count what the connection served, until
+	// forget folds them into the Server's counters and sets gone: one
+	// counter per connection, so that requests on different cores do not
+	// contend for a shared one.
+	requests, streams atomic.Int64
+	gone              atomic.Bool
 
 	proto     atomic.Int32 // index into protocolNames
 	state     atomic.Int32 // a ConnState
@@ -66,6 +86,35 @@ func (c *conn) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	return bufs.WriteTo(c.Conn)
 }
 
+// CloseWrite shuts down the writing side of the connection underneath, so
+// the peer reads EOF while the connection can still be read. net/http
+// calls it after an error response (431, 400), so the client sees the
+// response end at once rather than when net/http's lingering close ends
+// half a second later; and a handler that hijacked the connection can
+// half-close it.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return fmt.Errorf("server: %T cannot half-close: %w", c.Conn, errors.ErrUnsupported)
+}
+
+// SetReadDeadline sets the read deadline of the connection underneath.
+// The first call once the connection is handed to net/http, which sets
+// the deadline of the first request's header, is held to the deadline
+// ReadHeaderTimeout gives from accept (see serveHTTP1); later calls pass
+// through unchanged.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if c.headerDeadline.Load() != 0 {
+		if d := c.headerDeadline.Swap(0); d != 0 {
+			if dl := time.Unix(0, d); t.IsZero() || t.After(dl) {
+				t = dl
+			}
+		}
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
 func (c *conn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
@@ -73,6 +122,16 @@ func (c *conn) Close() error {
 		c.srv.forget(c)
 	})
 	return err
+}
+
+// count adds one to n, c's counter of requests or streams; if c has
+// already been forgotten (an HTTP/2 stream can start as its connection
+// closes), it folds n into total, the Server's counter, itself.
+func (c *conn) count(n, total *atomic.Int64) {
+	n.Add(1)
+	if c.gone.Load() {
+		total.Add(n.Swap(0))
+	}
 }
 
 // protocolNames gives the index stored in conn.proto its Protocol; 0 is

@@ -24,6 +24,15 @@
 // sends GOAWAY to every HTTP/2 connection, lets in-flight requests finish,
 // runs the hooks of long-lived handlers, and waits for all of them.
 //
+// Every limit of [Config] is on by default. ReadHeaderTimeout is one
+// budget from accept to the end of the first request's header, the sniff
+// included. MaxHeaderBytes cannot be turned off (net/http has no
+// unlimited header size): [New] rejects a negative value rather than
+// silently keep net/http's 1 MiB. Serve refuses a TLS listener with
+// [ErrTLSListener]: molt serves cleartext only. [WriteInformational]
+// returns [ErrFinalHeaderWritten] once the final response header is
+// written, on every protocol.
+//
 //	srv, err := server.New(server.Config{
 //		Addr: "127.0.0.1:8080",
 //		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -103,9 +105,18 @@ func (s *Server) ListenAndServe() error {
 	return s.Serve(ln)
 }
 
+// ErrTLSListener is returned by Serve when its listener yields TLS
+// connections (a tls.NewListener, say). molt serves cleartext only: a TLS
+// connection would be served with r.TLS nil and its ALPN ignored, so it
+// is refused rather than served wrongly. Terminate TLS in front of molt,
+// or serve TLS with net/http's own Server.ServeTLS.
+var ErrTLSListener = errors.New("server: the listener yields TLS connections, and molt serves cleartext only")
+
 // Serve accepts connections on ln and serves each in its own goroutine
 // until Shutdown or Close, which close ln; it then returns
 // http.ErrServerClosed. Serve may be called for several listeners at once.
+// If ln yields a TLS connection, Serve closes it and ln and returns an
+// error wrapping [ErrTLSListener].
 func (s *Server) Serve(ln net.Listener) error {
 	if !s.trackListener(&ln, true) {
 		ln.Close()
@@ -135,7 +146,12 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c := &conn{Conn: nc, srv: s}
+		if _, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+			nc.Close()
+			ln.Close()
+			return fmt.Errorf("%w (accepted a %T from %v)", ErrTLSListener, nc, ln.Addr())
+		}
+		c := &conn{Conn: nc, srv: s, accepted: time.Now()}
 		if !s.track(c) {
 			nc.Close()
 			continue
@@ -151,7 +167,13 @@ func (s *Server) serveConn(c *conn) {
 		s.serveHTTP1(c)
 		return
 	}
-	prior, err := sniffPreface(c, s.cfg.ReadHeaderTimeout)
+	timeout := s.cfg.ReadHeaderTimeout
+	if timeout > 0 {
+		// What is left of the budget that started at accept (at least a
+		// nanosecond: zero would mean no deadline).
+		timeout = max(time.Until(c.accepted.Add(timeout)), time.Nanosecond)
+	}
+	prior, err := sniffPreface(c, timeout)
 	switch {
 	case err != nil:
 		s.stats.sniffFailures.Add(1)
@@ -169,8 +191,14 @@ func (s *Server) serveConn(c *conn) {
 	}
 }
 
-// serveHTTP1 hands c to net/http.
+// serveHTTP1 hands c to net/http. ReadHeaderTimeout is one budget from
+// accept to the end of the first request's header: net/http would start
+// its own for the header read, so c holds net/http's first read deadline
+// to the end of the budget that began at accept.
 func (s *Server) serveHTTP1(c *conn) {
+	if d := s.cfg.ReadHeaderTimeout; d > 0 {
+		c.headerDeadline.Store(c.accepted.Add(d).UnixNano())
+	}
 	c.setState(H1, StateNew)
 	s.stats.conns[H1].Add(1)
 	if !s.queue.push(c) {
@@ -203,9 +231,9 @@ func (s *Server) h1ConnState(nc net.Conn, st http.ConnState) {
 	c := nc.(*conn)
 	switch st {
 	case http.StateActive:
-		c.setState(H1, StateActive)
+		c.setState("", StateActive) // serveHTTP1 has set H1
 	case http.StateIdle:
-		c.setState(H1, StateIdle)
+		c.setState("", StateIdle)
 	case http.StateHijacked:
 		if !c.upgrading.Load() {
 			s.stats.hijacked.Add(1)
@@ -217,19 +245,34 @@ func (s *Server) h1ConnState(nc net.Conn, st http.ConnState) {
 // serveH1 is net/http's handler: it takes valid h2c upgrades and passes
 // everything else to the shared stream handler.
 func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
+	info := connInfoOf(r)
 	if !s.cfg.DisableH2CUpgrade && len(r.Header["Upgrade"]) > 0 && requestedUpgrade(r.Header) == "h2c" {
-		if info := connInfoOf(r); info != nil && s.serveUpgrade(w, r, info.conn) {
+		if info != nil && s.serveUpgrade(w, r, info.conn) {
 			return
 		}
 	}
-	s.stats.requests.Add(1)
-	s.serveRequest(w, r)
+	if info == nil {
+		s.stats.requests.Add(1)
+		s.serveRequest(w, r)
+		return
+	}
+	info.conn.count(&info.conn.requests, &s.stats.requests)
+	// The connection's writer, reused: net/http serves one request of a
+	// connection at a time.
+	hw := &info.conn.w
+	hw.ResponseWriter, hw.final = w, false
+	s.serveRequest(hw, r)
+	hw.ResponseWriter = nil
 }
 
 // serveH2 is the engine's handler for every stream.
 func (s *Server) serveH2(w http.ResponseWriter, r *http.Request) {
-	s.stats.streams.Add(1)
-	s.serveRequest(w, r)
+	if info := connInfoOf(r); info != nil {
+		info.conn.count(&info.conn.streams, &s.stats.streams)
+	} else {
+		s.stats.streams.Add(1)
+	}
+	s.serveRequest(&h2Writer{responseWriter{ResponseWriter: w}}, r)
 }
 
 // serveRequest answers "OPTIONS *" and passes every other request to the
@@ -259,6 +302,9 @@ func (s *Server) track(c *conn) bool {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	c.gone.Store(true)
+	s.stats.requests.Add(c.requests.Swap(0))
+	s.stats.streams.Add(c.streams.Swap(0))
 	s.mu.Unlock()
 	select {
 	case s.connGone <- struct{}{}:

@@ -33,7 +33,7 @@ type counters struct {
 	conns         map[Protocol]*atomic.Int64
 	declined      map[DeclineReason]*atomic.Int64
 	upgrades      atomic.Int64
-	requests      atomic.Int64
+	requests      atomic.Int64 // of forgotten connections; see conn.count
 	streams       atomic.Int64
 	goaways       atomic.Int64
 	hijacked      atomic.Int64
@@ -58,8 +58,6 @@ func (s *Server) Stats() Stats {
 		Open:          make(map[Protocol]int64),
 		Declined:      make(map[DeclineReason]int64),
 		Upgrades:      s.stats.upgrades.Load(),
-		Requests:      s.stats.requests.Load(),
-		Streams:       s.stats.streams.Load(),
 		GoAways:       s.stats.goaways.Load(),
 		Hijacked:      s.stats.hijacked.Load(),
 		SniffFailures: s.stats.sniffFailures.Load(),
@@ -71,8 +69,11 @@ func (s *Server) Stats() Stats {
 		st.Declined[r] = n.Load()
 	}
 	s.mu.Lock()
+	st.Requests, st.Streams = s.stats.requests.Load(), s.stats.streams.Load()
 	for c := range s.conns {
 		st.Open[c.protocol()]++
+		st.Requests += c.requests.Load()
+		st.Streams += c.streams.Load()
 	}
 	s.mu.Unlock()
 	return st

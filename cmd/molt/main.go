@@ -1,6 +1,7 @@
 // Command molt runs molt's ready-made servers.
 //
 //	molt serve [-addr 127.0.0.1:8080] [-quiet] [-debug] [-no-h2c-upgrade] [-no-h2c-prior]
+//	           [-cpuprofile file]
 //
 // serve starts a server that speaks HTTP/1.1, HTTP/2 through
 // "Upgrade: h2c" and HTTP/2 by prior knowledge on one port, with the
@@ -10,6 +11,8 @@
 // use it behind a reverse proxy that forwards the Upgrade and Connection
 // headers, or clients can open HTTP/2 streams the proxy never inspects
 // (h2c smuggling). -no-h2c-prior turns off HTTP/2 by prior knowledge.
+// -cpuprofile writes a CPU profile of the run, from start to shutdown,
+// for `go tool pprof`.
 package main
 
 import (

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/molt-http/molt"
@@ -28,8 +30,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	debug := fs.Bool("debug", false, "log at debug level (declined upgrades, bad connections)")
 	noUpgrade := fs.Bool("no-h2c-upgrade", false, "serve \"Upgrade: h2c\" requests over HTTP/1.1 instead of switching to HTTP/2; use it behind a proxy that forwards Upgrade and Connection, which would otherwise let clients open HTTP/2 streams the proxy never sees")
 	noPrior := fs.Bool("no-h2c-prior", false, "do not serve HTTP/2 by prior knowledge: every connection is HTTP/1.1")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	level := slog.LevelInfo
 	if *debug {

@@ -7,7 +7,7 @@
 // HTTP/2 support; that is the point: it is the usual way such a server was
 // built, and molt's core is measured against it.
 //
-//	xneth2c [-addr 127.0.0.1:8081]
+//	xneth2c [-addr 127.0.0.1:8081] [-cpuprofile file]
 //
 // It shuts down gracefully on SIGINT or SIGTERM.
 package main
@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -35,7 +36,21 @@ const shutdownTimeout = 10 * time.Second
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "address to listen on")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`, as molt serve -cpuprofile does")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal("xneth2c: ", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal("xneth2c: ", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
