@@ -270,3 +270,67 @@ for (const l of lines) console.log(new URL(JSON.parse(l), process.argv[1]).origi
 		}
 	}
 }
+
+// FuzzRedirectSameOrigin sends random paths, made of pieces that mean
+// something to a URL parser, both as a request target on the wire would
+// arrive and as a decoded URL.Path, and checks that every redirect the
+// router answers resolves, the WHATWG way, to a path on the same origin,
+// and that following redirects ends within three hops.
+func FuzzRedirectSameOrigin(f *testing.F) {
+	for _, tt := range redirectTests {
+		f.Add([]byte(tt.target[1:]))
+	}
+	f.Add([]byte{0, 1, 2, 3, 0, 0, 4, 5, 6})
+	pieces := []string{"/", "/", "\\", ".", "..", "%5C", "%2F", "%2E", "%09", "%0A", "%3F", "%23", "%25", "%20", "?", "#", " ", "\t", "a", "p", "q", "dir", "evil.com", "%", "@", ":", "%C3%A9", "\xff"}
+	base, _ := url.Parse(redirectBase)
+	r := redirectRouter()
+	r.Handle("GET /{a}/{b}/", reply("a", "b"))
+	r.Handle("POST /{a}/{b}/{c}", reply("a", "b", "c"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 64 {
+			data = data[:64]
+		}
+		var b strings.Builder
+		b.WriteByte('/')
+		for _, c := range data {
+			if int(c) < len(pieces) {
+				b.WriteString(pieces[c])
+			} else {
+				b.WriteByte(c)
+			}
+		}
+		target := b.String()
+		for _, decoded := range []bool{false, true} {
+			req, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + target + " HTTP/1.1\r\nHost: example.com\r\n\r\n")))
+			if decoded {
+				req = httptest.NewRequest("GET", "/", nil)
+				p, q, _ := strings.Cut(target, "?")
+				req.URL.Path, req.URL.RawQuery = p, q
+			} else if err != nil {
+				continue // not a request target net/http accepts
+			}
+			for hop := 0; ; hop++ {
+				w := httptest.NewRecorder()
+				r.ServeHTTP(w, req)
+				if w.Code/100 != 3 {
+					break
+				}
+				loc := w.Header().Get("Location")
+				if o := whatwgOrigin(base, loc); o != "http://example.com" {
+					t.Fatalf("%q (decoded %v): %d to %q, which resolves to origin %q", target, decoded, w.Code, loc, o)
+				}
+				if len(loc) < 1 || loc[0] != '/' || len(loc) > 1 && (loc[1] == '/' || loc[1] == '\\') {
+					t.Fatalf("%q (decoded %v): Location %q is not a path on this origin", target, decoded, loc)
+				}
+				if hop == 2 {
+					t.Fatalf("%q (decoded %v): a third redirect, to %q", target, decoded, loc)
+				}
+				next, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET " + loc + " HTTP/1.1\r\nHost: example.com\r\n\r\n")))
+				if err != nil {
+					t.Fatalf("%q (decoded %v): Location %q is no request target: %v", target, decoded, loc, err)
+				}
+				req = next
+			}
+		}
+	})
+}
