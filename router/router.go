@@ -344,12 +344,22 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 	// the request is a plain CONNECT, whose path is not cleaned), so a path
 	// that needs cleaning matches nothing: it is looked for only then.
 	mt.clean = mt.mi != mCONNECT || mt.extConnect
-	if rt := m.lookup(&mt, req.Host, p); rt != nil {
+	mt.slashes = m.redirectSlash
+	// As in ServeMux, "/x" is redirected to "/x/" when that would match
+	// exactly (a subtree or {$} that takes nothing more) and "/x" matches
+	// nothing, or only a subtree above, which takes the rest: then match
+	// saw "/x/"'s route on its way and set mt.slash.
+	rt := m.lookup(&mt, req.Host, p)
+	if rt != nil && !(mt.slash && rt.rest) {
 		req.Pattern = rt.pat.str
 		rt.handler.ServeHTTP(w, req)
 		return
 	}
 	mt.req = nil
+	if mt.slash {
+		redirect(w, req, p+"/", escaped)
+		return
+	}
 	if strings.IndexByte(p, 0) >= 0 {
 		badPath(w)
 		return
@@ -418,12 +428,11 @@ func (m *mux) miss(w http.ResponseWriter, req *http.Request, mt *matcher, p stri
 		m.methodNotAllowed.ServeHTTP(w, req)
 		return
 	}
-	if m.redirectSlash && p != "/" {
-		alt := p + "/"
-		if strings.HasSuffix(p, "/") {
-			alt = p[:len(p)-1]
-		}
-		alt2 := matcher{method: mt.method, mi: mt.mi, extConnect: mt.extConnect, escaped: mt.escaped}
+	if m.redirectSlash && len(p) > 1 && p[len(p)-1] == '/' {
+		// The reverse of ServeMux's redirect, which molt adds: "/x/" to
+		// "/x" when only that matches.
+		alt := p[:len(p)-1]
+		alt2 := matcher{method: mt.method, mi: mt.mi, extConnect: mt.extConnect, escaped: mt.escaped, clean: mt.clean}
 		if m.lookup(&alt2, req.Host, alt) != nil {
 			redirect(w, req, alt, mt.escaped)
 			return

@@ -1,0 +1,107 @@
+package router_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/molt-http/molt/router"
+)
+
+// outcome sums up an answer so that the router's and ServeMux's compare:
+// a redirect of any code is "redirect <Location>", else the status and
+// body ("200 <pattern> <values>").
+func outcome(w *httptest.ResponseRecorder) string {
+	switch w.Code {
+	case http.StatusMovedPermanently, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return "redirect " + w.Header().Get("Location")
+	case http.StatusOK:
+		return "200 " + w.Body.String()
+	}
+	return fmt.Sprint(w.Code)
+}
+
+// TestTrailingSlashLikeServeMux checks the trailing-slash redirects that a
+// user moving over from net/http.ServeMux counts on: "/x" goes to "/x/"
+// when "/x/" would match exactly, for the request's method, and "/x" would
+// not, even when a subtree above ("/") or a route of another method
+// takes "/x". Every case is checked against ServeMux itself too.
+func TestTrailingSlashLikeServeMux(t *testing.T) {
+	tests := []struct {
+		routes       []string
+		method, path string
+		want         string
+	}{
+		{[]string{"GET /", "GET /static/"}, "GET", "/static", "redirect /static/"},
+		{[]string{"GET /", "GET /static/"}, "HEAD", "/static", "redirect /static/"},
+		{[]string{"GET /", "GET /static/"}, "GET", "/static/x", "200 GET /static/"},
+		{[]string{"GET /", "GET /static/"}, "GET", "/other", "200 GET /"},
+		{[]string{"GET /", "GET /static/"}, "POST", "/static", "405"},
+		{[]string{"/", "GET /static/"}, "POST", "/static", "200 /"},
+		{[]string{"POST /items", "GET /items/"}, "GET", "/items", "redirect /items/"},
+		{[]string{"POST /items", "GET /items/"}, "HEAD", "/items", "redirect /items/"},
+		{[]string{"POST /items", "GET /items/"}, "POST", "/items", "200 POST /items"},
+		{[]string{"POST /items", "GET /items/"}, "PUT", "/items", "405"},
+		{[]string{"/files/{p...}"}, "GET", "/files", "redirect /files/"},
+		{[]string{"/files/{p...}"}, "GET", "/files/a", "200 /files/{p...} p=a"},
+		{[]string{"/a/{$}"}, "GET", "/a", "redirect /a/"},
+		{[]string{"/{x}", "/a/"}, "GET", "/a", "200 /{x} x=a"},
+		{[]string{"GET /{x}/"}, "GET", "/q", "redirect /q/"},
+		{[]string{"GET /{x}/"}, "POST", "/q", "405"},
+		{[]string{"GET /{x}/"}, "POST", "/q/", "405"},
+		{[]string{"GET /a/"}, "POST", "/a/b", "405"},
+		{[]string{"GET /{x}/", "POST /b"}, "PUT", "/b", "405"},
+		{[]string{"/u/{id}/", "/u/{id}/x"}, "GET", "/u/7", "redirect /u/7/"},
+		{[]string{"/a/b/", "/a/"}, "GET", "/a/b", "redirect /a/b/"},
+		{[]string{"/a/b/", "/"}, "GET", "/a", "200 /"},
+		{[]string{"api.example.com/x/", "/"}, "GET", "/x", "redirect /x/"},
+	}
+	for _, tt := range tests {
+		r := router.New()
+		mux := http.NewServeMux()
+		for _, p := range tt.routes {
+			r.Handle(p, reply(names(p)...))
+			mux.Handle(p, reply(names(p)...))
+		}
+		for name, h := range map[string]http.Handler{"router": r, "ServeMux": mux} {
+			req := httptest.NewRequest(tt.method, tt.path, nil)
+			req.Host = "api.example.com"
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if got := strings.TrimSpace(outcome(w)); got != tt.want {
+				t.Errorf("%s %q: %s %s: %q, want %q", name, tt.routes, tt.method, tt.path, got, tt.want)
+			}
+		}
+	}
+}
+
+// TestMethodNotAllowedCountsTheSlashedPath checks the Allow header of a
+// 405 for "/x" whose methods are those of the "/x/" it would be
+// redirected to, as in ServeMux.
+func TestMethodNotAllowedCountsTheSlashedPath(t *testing.T) {
+	r := newRouter("GET /{x}/", "PUT /b")
+	for _, tt := range []struct{ method, path, allow string }{
+		{"POST", "/q", "GET, HEAD, OPTIONS"},
+		{"POST", "/b", "GET, HEAD, OPTIONS, PUT"},
+		{"OPTIONS", "/q", "GET, HEAD, OPTIONS"},
+	} {
+		w := serve(r, tt.method, tt.path)
+		want := http.StatusMethodNotAllowed
+		if tt.method == "OPTIONS" {
+			want = http.StatusNoContent
+		}
+		if w.Code != want || w.Header().Get("Allow") != tt.allow {
+			t.Errorf("%s %s: %d Allow %q, want %d Allow %q", tt.method, tt.path, w.Code, w.Header().Get("Allow"), want, tt.allow)
+		}
+	}
+	r = router.New(router.RedirectTrailingSlash(false))
+	r.Get("/{x}/", reply("x"))
+	if w := serve(r, "POST", "/q"); w.Code != http.StatusNotFound {
+		t.Errorf("POST /q without slash redirects: %d, want 404", w.Code)
+	}
+	if w := serve(r, "GET", "/q"); w.Code != http.StatusNotFound {
+		t.Errorf("GET /q without slash redirects: %d, want 404", w.Code)
+	}
+}
