@@ -105,3 +105,120 @@ func TestMethodNotAllowedCountsTheSlashedPath(t *testing.T) {
 		t.Errorf("GET /q without slash redirects: %d, want 404", w.Code)
 	}
 }
+
+// FuzzServeMux registers random route sets, with methods, in the router
+// and in net/http.ServeMux, and checks that both answer random requests
+// alike with the trailing-slash redirect on: the same route with the same
+// values, the same redirects, 404 and 405 alike. Route sets that ServeMux
+// refuses (its conflicts are wider than the router's) are left out. The
+// router's documented differences are allowed for: its redirects are 308
+// (ServeMux's 301 or 307), a path that needs cleaning may take it two
+// hops where ServeMux takes one (so only the final answer of such a path
+// is compared), and it redirects "/x/" to "/x" when only "/x" matches,
+// where ServeMux answers 404.
+func FuzzServeMux(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 9, 4, 5, 6, 7, 8, 0, 1, 2})
+	f.Add([]byte("routes and paths"))
+	f.Add([]byte{3, 1, 2, 5, 2, 0, 1, 0, 2, 1, 0, 0, 2, 1, 0, 1, 0})
+	methods := []string{"", "GET ", "POST "}
+	patternSegs := []string{"a", "b", "{}", "{}", "{...}", "{$}", ""}
+	pathSegs := []string{"a", "b", "c", "a", ".", "..", ""}
+	reqMethods := []string{"GET", "HEAD", "POST", "PUT"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		next := func() int {
+			if len(data) == 0 {
+				return 0
+			}
+			b := data[0]
+			data = data[1:]
+			return int(b)
+		}
+		r := router.New()
+		mux := http.NewServeMux()
+		var patterns []string
+		for n := next()%6 + 1; n > 0; n-- {
+			var segs []string
+			for i, k := 0, next()%3+1; i < k; i++ {
+				s := patternSegs[next()%len(patternSegs)]
+				switch s {
+				case "{}":
+					s = fmt.Sprintf("{p%d}", i)
+				case "{...}":
+					s = fmt.Sprintf("{m%d...}", i)
+				}
+				segs = append(segs, s)
+				if s == "" || s == "{$}" || strings.HasSuffix(s, "...}") {
+					break // only last
+				}
+			}
+			pattern := methods[next()%len(methods)] + "/" + strings.Join(segs, "/")
+			h := reply(names(pattern)...)
+			if !registers(mux, pattern, h) {
+				continue
+			}
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						t.Fatalf("routes %q: ServeMux takes %q, the router panics: %v", patterns, pattern, v)
+					}
+				}()
+				r.Handle(pattern, h)
+			}()
+			patterns = append(patterns, pattern)
+		}
+		for n := next()%4 + 1; n > 0; n-- {
+			method := reqMethods[next()%len(reqMethods)]
+			var parts []string
+			for i, k := 0, next()%3+1; i < k; i++ {
+				parts = append(parts, pathSegs[next()%len(pathSegs)])
+			}
+			if next()%3 == 0 {
+				parts = append(parts, "") // a trailing slash
+			}
+			path := "/" + strings.Join(parts, "/")
+			ours, theirs := answers(r, method, path, true), answers(mux, method, path, false)
+			clean := refClean(path) == path
+			if clean && ours[0] != theirs[0] || !clean && ours[len(ours)-1] != theirs[len(theirs)-1] {
+				t.Fatalf("routes %q, %s %s: router %q, ServeMux %q", patterns, method, path, ours, theirs)
+			}
+			if !clean && (!strings.HasPrefix(ours[0], "redirect") || !strings.HasPrefix(theirs[0], "redirect")) {
+				t.Fatalf("routes %q, %s %s (needs cleaning): router %q, ServeMux %q, want both to redirect", patterns, method, path, ours, theirs)
+			}
+		}
+	})
+}
+
+// registers reports whether mux takes pattern, which it refuses with a
+// panic.
+func registers(mux *http.ServeMux, pattern string, h http.Handler) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	mux.Handle(pattern, h)
+	return true
+}
+
+// answers sends method path to h and follows its redirects, three at
+// most, and returns the outcome of each answer. For the router (ours),
+// a redirect from "/x/" to "/x" is molt's own and ends the list as the
+// 404 that ServeMux answers instead.
+func answers(h http.Handler, method, path string, ours bool) []string {
+	var out []string
+	for range 4 {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(method, path, nil))
+		o := outcome(w)
+		loc, redirected := strings.CutPrefix(o, "redirect ")
+		if ours && redirected && len(path) > 1 && loc == path[:len(path)-1] && refClean(path) == path {
+			return append(out, "404")
+		}
+		out = append(out, o)
+		if !redirected {
+			break
+		}
+		path = loc
+	}
+	return out
+}
