@@ -44,10 +44,14 @@ type mux struct {
 // An Option configures a Router made by New.
 type Option func(*mux)
 
-// RedirectTrailingSlash decides what happens to a request for "/x" when
-// only "/x/" is registered, or the reverse: with on (the default) it is
-// redirected with 308 Permanent Redirect to the registered form; with off
-// it gets 404.
+// RedirectTrailingSlash decides whether the router redirects between "/x"
+// and "/x/". With on (the default), a request for "/x" is redirected with
+// 308 Permanent Redirect to "/x/" when "/x/" would match exactly for its
+// method and "/x" matches nothing or only a subtree above it, as
+// net/http.ServeMux does (so it wins over a 405, and over "/" serving
+// "/x"); and a request for "/x/" that matches nothing is redirected to
+// "/x" when that matches. With off, such requests are routed as they are:
+// 404, 405, or the subtree above.
 func RedirectTrailingSlash(on bool) Option {
 	return func(m *mux) { m.redirectSlash = on }
 }
@@ -450,10 +454,16 @@ func (m *mux) miss(w http.ResponseWriter, req *http.Request, mt *matcher, p stri
 // "/\evil.com" would name another host), or '?', '#', a space or a tab,
 // which would end the path or be dropped. A clean escaped path begins
 // with one '/' and then a byte that is neither '/' nor '\', so the
-// Location is always a path on the same origin.
+// Location is always a path on the same origin. (A plain CONNECT's path
+// is not cleaned, but no route takes "//x" and not "//x/"; should one
+// ever be redirected, it gets 400, never a Location naming a host.)
 func redirect(w http.ResponseWriter, req *http.Request, p string, escaped bool) {
 	if !escaped {
 		p = (&url.URL{Path: p}).EscapedPath()
+	}
+	if len(p) > 1 && p[1] == '/' {
+		badPath(w)
+		return
 	}
 	if req.URL.RawQuery != "" {
 		p += "?" + escapeQuery(req.URL.RawQuery)
