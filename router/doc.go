@@ -25,9 +25,21 @@
 // The router answers what no route does: 404 through NotFound, 405 with a
 // correct Allow header through MethodNotAllowed, OPTIONS with 204 and
 // Allow, HEAD through the GET route, an RFC 8441 extended CONNECT (how a
-// WebSocket arrives over HTTP/2) through the GET route of its path. It
-// redirects paths with "//", "/./" or "/../" to their clean form, and "/x"
-// to "/x/" (or the reverse) when only the other is registered. Matching
-// allocates nothing; setting path values allocates once per request, the
-// first time (net/http's own map).
+// WebSocket arrives over HTTP/2) through the GET route of its path.
+//
+// It redirects (308, query kept) paths with "//", "/./" or "/../" to their
+// clean form, and, as net/http.ServeMux does, "/x" to "/x/" when "/x/"
+// would match exactly for the request's method (a trailing-slash subtree,
+// {$} or {name...} taking nothing more) and "/x" matches nothing or only a
+// subtree above it: with "GET /" and "GET /static/", "/static" is
+// redirected, not served by "/"; with "POST /items" and "GET /items/",
+// "GET /items" is redirected, not answered 405. It also redirects "/x/" to
+// "/x" when only "/x" matches, which ServeMux does not. A Location is
+// always the escaped path, so a path whose decoded form holds a backslash,
+// '?', '#' or a space is redirected to itself on the same origin, never to
+// another host. RedirectTrailingSlash(false) turns the trailing-slash
+// redirects off.
+//
+// Matching allocates nothing; setting path values allocates once per
+// request, the first time (net/http's own map).
 package router

@@ -44,10 +44,14 @@ type mux struct {
 // An Option configures a Router made by New.
 type Option func(*mux)
 
-// RedirectTrailingSlash decides what happens to a request for "/x" when
-// only "/x/" is registered, or the reverse: with on (the default) it is
-// redirected with 308 Permanent Redirect to the registered form; with off
-// it gets 404.
+// RedirectTrailingSlash decides whether the router redirects between "/x"
+// and "/x/". With on (the default), a request for "/x" is redirected with
+// 308 Permanent Redirect to "/x/" when "/x/" would match exactly for its
+// method and "/x" matches nothing or only a subtree above it, as
+// net/http.ServeMux does (so it wins over a 405, and over "/" serving
+// "/x"); and a request for "/x/" that matches nothing is redirected to
+// "/x" when that matches. With off, such requests are routed as they are:
+// 404, 405, or the subtree above.
 func RedirectTrailingSlash(on bool) Option {
 	return func(m *mux) { m.redirectSlash = on }
 }
@@ -344,18 +348,28 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 	// the request is a plain CONNECT, whose path is not cleaned), so a path
 	// that needs cleaning matches nothing: it is looked for only then.
 	mt.clean = mt.mi != mCONNECT || mt.extConnect
-	if rt := m.lookup(&mt, req.Host, p); rt != nil {
+	mt.slashes = m.redirectSlash
+	// As in ServeMux, "/x" is redirected to "/x/" when that would match
+	// exactly (a subtree or {$} that takes nothing more) and "/x" matches
+	// nothing, or only a subtree above, which takes the rest: then match
+	// saw "/x/"'s route on its way and set mt.slash.
+	rt := m.lookup(&mt, req.Host, p)
+	if rt != nil && !(mt.slash && rt.rest) {
 		req.Pattern = rt.pat.str
 		rt.handler.ServeHTTP(w, req)
 		return
 	}
 	mt.req = nil
+	if mt.slash {
+		redirect(w, req, p+"/", escaped)
+		return
+	}
 	if strings.IndexByte(p, 0) >= 0 {
 		badPath(w)
 		return
 	}
 	if mt.clean && needsClean(p) {
-		redirect(w, req, cleanPath(p))
+		redirect(w, req, cleanPath(p), escaped)
 		return
 	}
 	if mt.clean && escaped && needsClean(req.URL.Path) {
@@ -418,29 +432,85 @@ func (m *mux) miss(w http.ResponseWriter, req *http.Request, mt *matcher, p stri
 		m.methodNotAllowed.ServeHTTP(w, req)
 		return
 	}
-	if m.redirectSlash && p != "/" {
-		alt := p + "/"
-		if strings.HasSuffix(p, "/") {
-			alt = p[:len(p)-1]
-		}
-		alt2 := matcher{method: mt.method, mi: mt.mi, extConnect: mt.extConnect, escaped: mt.escaped}
+	if m.redirectSlash && len(p) > 1 && p[len(p)-1] == '/' {
+		// The reverse of ServeMux's redirect, which molt adds: "/x/" to
+		// "/x" when only that matches.
+		alt := p[:len(p)-1]
+		alt2 := matcher{method: mt.method, mi: mt.mi, extConnect: mt.extConnect, escaped: mt.escaped, clean: mt.clean}
 		if m.lookup(&alt2, req.Host, alt) != nil {
-			redirect(w, req, alt)
+			redirect(w, req, alt, mt.escaped)
 			return
 		}
 	}
 	m.notFound.ServeHTTP(w, req)
 }
 
-// redirect sends a 308 to p with the request's query; 308 keeps the
+// redirect sends a 308 to path p, in the form dispatch matched (escaped
+// if escaped, else decoded), with the request's query; 308 keeps the
 // method and body, unlike 301.
-func redirect(w http.ResponseWriter, req *http.Request, p string) {
+//
+// The Location is always the escaped path, as net/http.ServeMux sends: a
+// decoded path can hold a backslash, which browsers read as a slash (so
+// "/\evil.com" would name another host), or '?', '#', a space or a tab,
+// which would end the path or be dropped. A clean escaped path begins
+// with one '/' and then a byte that is neither '/' nor '\', so the
+// Location is always a path on the same origin. (A plain CONNECT's path
+// is not cleaned, but no route takes "//x" and not "//x/"; should one
+// ever be redirected, it gets 400, never a Location naming a host.)
+func redirect(w http.ResponseWriter, req *http.Request, p string, escaped bool) {
+	if !escaped {
+		p = (&url.URL{Path: p}).EscapedPath()
+	}
+	if len(p) > 1 && p[1] == '/' {
+		badPath(w)
+		return
+	}
 	if req.URL.RawQuery != "" {
-		p += "?" + req.URL.RawQuery
+		p += "?" + escapeQuery(req.URL.RawQuery)
 	}
 	w.Header().Set("Location", p)
 	w.WriteHeader(http.StatusPermanentRedirect)
 }
+
+// escapeQuery returns the raw query q with every byte that may not stand
+// in a URI's query (RFC 3986 section 3.4) percent-encoded, among them '#'
+// (a request target has no fragment, so one is part of the query), spaces
+// and controls, and a '%' that begins no escape. A valid query is
+// returned as it is.
+func escapeQuery(q string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if queryByte[c] || c == '%' && i+2 < len(q) && isHex(q[i+1]) && isHex(q[i+2]) {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(q)+8), q[:i]...)
+		}
+		b = append(b, '%', hex[c>>4], hex[c&15])
+	}
+	if b == nil {
+		return q
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// queryByte marks the bytes that stand for themselves in a query:
+// unreserved, sub-delims, ':', '@', '/' and '?' (RFC 3986 appendix A).
+var queryByte = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/?") {
+		t[c] = true
+	}
+	return t
+}()
 
 // needsClean reports whether path p has an empty, "." or ".." segment.
 func needsClean(p string) bool {

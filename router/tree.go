@@ -314,7 +314,11 @@ type matcher struct {
 	extConnect bool // an RFC 8441 CONNECT, routed like GET
 	escaped    bool // the path is the escaped form: unescape before comparing
 	clean      bool // a {name...} never takes an empty, "." or ".." segment
-	allowed    map[string]bool
+	// slashes asks match to note where the path ends at a node whose
+	// patterns would take it with a slash appended: in slash, when such a
+	// pattern takes the request, or in allowed, their methods.
+	slashes, slash bool
+	allowed        map[string]bool
 	// req gets the wildcard values of the route found, as match returns
 	// it; nil when only looking.
 	req *http.Request
@@ -392,9 +396,14 @@ func (m *matcher) match(n *node, p string, k int) *route {
 					if rt := m.match(c, rest, k); rt != nil {
 						return rt
 					}
-				} else if c.end != nil {
-					if rt := m.at(c.end); rt != nil {
-						return rt
+				} else {
+					if c.end != nil {
+						if rt := m.at(c.end); rt != nil {
+							return rt
+						}
+					}
+					if m.slashes && (c.endSlash != nil || c.multi != nil) {
+						m.withSlash(c)
 					}
 				}
 			}
@@ -412,8 +421,13 @@ func (m *matcher) match(n *node, p string, k int) *route {
 				var rt *route
 				if i < len(p) {
 					rt = m.match(n.param, p[i+1:], k+1)
-				} else if n.param.end != nil {
-					rt = m.at(n.param.end)
+				} else {
+					if n.param.end != nil {
+						rt = m.at(n.param.end)
+					}
+					if rt == nil && m.slashes && (n.param.endSlash != nil || n.param.multi != nil) {
+						m.withSlash(n.param)
+					}
 				}
 				if rt != nil {
 					if name := rt.names[k]; m.req != nil && !m.escaped && name != "" {
@@ -438,6 +452,25 @@ func (m *matcher) match(n *node, p string, k int) *route {
 			return rt
 		}
 		return nil
+	}
+}
+
+// withSlash notes what the path with a slash appended would find at c,
+// the node where the path ends: the routes of c that end in "/{$}" or
+// take the rest of the path, which would take the empty rest there. That
+// is an exact match in ServeMux's sense, so the path is redirected to it
+// when the path itself matches nothing, or only a subtree above, which
+// match tries after c. With m.allowed set, their methods are collected
+// instead, for the Allow header of the 405 such a path gets.
+func (m *matcher) withSlash(c *node) {
+	for _, l := range [...]*leaf{c.endSlash, c.multi} {
+		switch {
+		case l == nil:
+		case m.allowed != nil:
+			l.methods(m.allowed)
+		case l.pick(m) != nil:
+			m.slash = true
+		}
 	}
 }
 
