@@ -45,7 +45,9 @@ type connError struct {
 	reason string
 }
 
-func (e connError) Error() string { return fmt.Sprintf("h2: connection error %v: %s", e.code, e.reason) }
+func (e connError) Error() string {
+	return fmt.Sprintf("h2: connection error %v: %s", e.code, e.reason)
+}
 
 // streamError is a stream error: RST_STREAM with code.
 type streamError struct {
@@ -78,6 +80,8 @@ type serverConn struct {
 	// Write side, guarded by wmu (write.go).
 	wmu          sync.Mutex
 	pending      atomic.Int32 // goroutines in or waiting for write
+	batching     atomic.Bool  // the read loop has more input buffered
+	failed       atomic.Bool  // a connection error's GOAWAY has been sent
 	bw           *bufio.Writer
 	henc         *hpack.Encoder
 	hbuf         bytes.Buffer
@@ -174,10 +178,14 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 	for {
 		if sc.br.Buffered() == 0 {
 			// Every frame already received has been handled: send what
-			// the read loop held back, in one write, before blocking.
+			// was held back, in one write, before blocking.
+			sc.batching.Store(false)
 			sc.flushHeld()
 		}
 		f, err := sc.fr.ReadFrame()
+		if sc.br.Buffered() > 0 {
+			sc.batching.Store(true)
+		}
 		if err != nil {
 			if !sc.readError(err) {
 				return
@@ -244,7 +252,7 @@ func (sc *serverConn) readError(err error) bool {
 		sc.connFail(connError{http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE"})
 	default:
 		sc.mu.Lock()
-		quiet := sc.closing || sc.lingerDeadline
+		quiet := sc.closing || sc.lingerDeadline || sc.failed.Load()
 		sc.mu.Unlock()
 		if !quiet && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -306,7 +314,7 @@ func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
 	if err := f.ForeachSetting(sc.applySetting); err != nil {
 		return err
 	}
-	return sc.write(nil, true, func() error { return sc.fr.WriteSettingsAck() })
+	return sc.write(nil, func() error { return sc.fr.WriteSettingsAck() })
 }
 
 // applyUpgradeSettings applies the HTTP2-Settings of an upgrade.
@@ -358,7 +366,7 @@ func (sc *serverConn) applySetting(s http2.Setting) error {
 
 func (sc *serverConn) processPing(f *http2.PingFrame) error {
 	if !f.IsAck() {
-		return sc.write(nil, true, func() error { return sc.fr.WritePing(true, f.Data) })
+		return sc.write(nil, func() error { return sc.fr.WritePing(true, f.Data) })
 	}
 	switch f.Data {
 	case drainPing:
@@ -471,7 +479,7 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	}
 	sc.mu.Unlock()
 	if streamIncr > 0 {
-		sc.write(st, true, func() error { return sc.fr.WriteWindowUpdate(id, uint32(streamIncr)) })
+		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(id, uint32(streamIncr)) })
 	}
 	sc.giveBackConn()
 	return endErr
@@ -489,7 +497,7 @@ func (sc *serverConn) giveBackConn() {
 	sc.connUnacked = 0
 	sc.connRecv += incr
 	sc.mu.Unlock()
-	sc.write(nil, true, func() error { return sc.fr.WriteWindowUpdate(0, uint32(incr)) })
+	sc.write(nil, func() error { return sc.fr.WriteWindowUpdate(0, uint32(incr)) })
 }
 
 // startTimers arms the idle, keepalive and settings timers.
@@ -549,7 +557,7 @@ func (sc *serverConn) onReadIdle() {
 	sc.pingOut, sc.pingAt = true, now
 	sc.readIdleTimer.Reset(sc.cfg.pingTimeout)
 	sc.mu.Unlock()
-	sc.write(nil, false, func() error { return sc.fr.WritePing(false, keepalivePing) })
+	sc.write(nil, func() error { return sc.fr.WritePing(false, keepalivePing) })
 }
 
 // startDrain begins the two-phase graceful shutdown: GOAWAY with the
@@ -564,7 +572,7 @@ func (sc *serverConn) startDrain() {
 	sc.drainPhase = 1
 	sc.drainTimer = time.AfterFunc(sc.cfg.pingTimeout, sc.finalGoAway)
 	sc.mu.Unlock()
-	sc.write(nil, false, func() error {
+	sc.write(nil, func() error {
 		if err := sc.fr.WriteGoAway(maxStreamID, http2.ErrCodeNo, nil); err != nil {
 			return err
 		}
@@ -596,7 +604,7 @@ func (sc *serverConn) goAwayNow(code http2.ErrCode, debug string) {
 	sc.lastID = sc.maxClientID
 	last := sc.lastID
 	sc.mu.Unlock()
-	sc.write(nil, false, func() error { return sc.fr.WriteGoAway(last, code, []byte(debug)) })
+	sc.write(nil, func() error { return sc.fr.WriteGoAway(last, code, []byte(debug)) })
 	sc.maybeClose()
 }
 
@@ -628,8 +636,9 @@ func (sc *serverConn) connFail(err error) {
 	last := sc.maxClientID
 	sc.mu.Unlock()
 	sc.log.debug("connection error", "code", code, "reason", reason)
-	sc.write(nil, false, func() error { return sc.fr.WriteGoAway(last, code, []byte(reason)) })
-	sc.c.Close()
+	sc.write(nil, func() error { return sc.fr.WriteGoAway(last, code, []byte(reason)) })
+	sc.failed.Store(true)
+	sc.c.SetReadDeadline(time.Now()) // wakes the read loop, which tears down
 }
 
 // teardown ends every stream, waits for the handlers and closes the
@@ -646,13 +655,22 @@ func (sc *serverConn) teardown() {
 		st.closeLocked(errConnClosed)
 	}
 	sc.sendCond.Broadcast()
+	linger := sc.failed.Load() && !sc.lingerDeadline
 	sc.mu.Unlock()
 	sc.wmu.Lock()
 	if sc.werr == nil {
 		sc.flushLocked()
 		sc.werr = errConnClosed
+	} else {
+		linger = false
 	}
 	sc.wmu.Unlock()
+	if linger {
+		// Read what the client still sends for a moment: closing with
+		// unread input would reset the connection and lose the GOAWAY.
+		sc.c.SetReadDeadline(time.Now().Add(closeGraceLinger))
+		io.Copy(io.Discard, io.LimitReader(sc.br, 1<<20))
+	}
 	sc.c.Close()
 	sc.cancel()
 	sc.handlers.Wait()

@@ -233,7 +233,7 @@ func (rw *responseWriter) sendData(p []byte, end bool) error {
 		chunk := p[:n]
 		p = p[n:]
 		last := end && len(p) == 0
-		err = sc.write(st, false, func() error {
+		err = sc.write(st, func() error {
 			if err := sc.fr.WriteData(st.id, last, chunk); err != nil {
 				return err
 			}
@@ -324,7 +324,7 @@ func (rw *responseWriter) finish() {
 	if rw.declared >= 0 && rw.written < rw.declared && !rw.isHead {
 		rw.sc.log.debug("handler wrote less than its Content-Length", "stream", rw.st.id, "declared", rw.declared, "written", rw.written)
 		rw.flushBuffer()
-		rw.sc.resetStream(rw.st, http2.ErrCodeInternal, false)
+		rw.sc.resetStream(rw.st, http2.ErrCodeInternal)
 		return
 	}
 	var b []byte

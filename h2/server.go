@@ -190,6 +190,9 @@ func (s *Server) config() config {
 		extendedConnect: !s.DisableExtendedConnect,
 		log:             s.Logger,
 	}
+	if c.pingTimeout == 0 {
+		c.pingTimeout = max(c.readIdle, DefaultPingTimeout) // "no limit": wait long
+	}
 	if c.streamWindow <= 0 {
 		c.streamWindow = DefaultMaxUploadBufferStream
 	}

@@ -395,7 +395,7 @@ func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Reque
 				buf = buf[:runtime.Stack(buf, false)]
 				sc.cfg.log.Error("h2: panic serving stream", "remote", sc.remoteAddr, "stream", st.id, "panic", e, "stack", string(buf))
 			}
-			sc.resetStream(st, http2.ErrCodeInternal, false)
+			sc.resetStream(st, http2.ErrCodeInternal)
 		}
 		sc.streamDone(st)
 	}()
@@ -418,7 +418,7 @@ func (sc *serverConn) streamDone(st *stream) {
 	if remoteOpen {
 		// RFC 9113 section 8.1: the response is complete, so ask the
 		// client to stop sending.
-		sc.resetStream(st, http2.ErrCodeNo, false)
+		sc.resetStream(st, http2.ErrCodeNo)
 	}
 	sc.mu.Lock()
 	sc.running--
@@ -463,7 +463,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			incr := st.takeCreditLocked()
 			sc.mu.Unlock()
 			if incr > 0 {
-				sc.write(st, false, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+				sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
 			}
 			return n, nil
 		case st.bodyErr != nil:
@@ -498,7 +498,7 @@ func (b *requestBody) Close() error {
 	st.cond.Broadcast()
 	sc.mu.Unlock()
 	if incr > 0 {
-		sc.write(st, false, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
 	}
 	return nil
 }
@@ -546,6 +546,6 @@ func (st *stream) setWriteDeadline(t time.Time) {
 			st.writeErr = os.ErrDeadlineExceeded
 		}
 		sc.mu.Unlock()
-		sc.resetStream(st, http2.ErrCodeInternal, false)
+		sc.resetStream(st, http2.ErrCodeInternal)
 	})
 }

@@ -15,9 +15,10 @@ import (
 // wmu; there is no writer goroutine and no hand-off. Flush rule: the
 // goroutine that leaves wmu with nobody else waiting for it flushes, so
 // frames of many streams that queue up behind a write go out together in
-// one system call, and no stream waits behind another's flush. The read
-// loop holds its own frames (ACKs, WINDOW_UPDATEs, RST_STREAMs) back while
-// more input is buffered and flushes before it blocks on a read.
+// one system call, and no stream waits behind another's flush. While the
+// read loop handles input that is already buffered (batching), nobody
+// flushes: the read loop flushes once, before it blocks on a read, so
+// every frame received is handled before the answers go out.
 
 // writer is what the buffered writer writes to: the connection, within
 // WriteByteTimeout.
@@ -32,9 +33,8 @@ func (w writer) Write(p []byte) (int, error) {
 
 // write runs fn, which writes frames with sc.fr, under wmu. If st is not
 // nil and the server has already reset it, fn is skipped: nothing may
-// follow our RST_STREAM on a stream. hold keeps the frames buffered when
-// the read loop has more input to handle.
-func (sc *serverConn) write(st *stream, hold bool, fn func() error) error {
+// follow our RST_STREAM on a stream.
+func (sc *serverConn) write(st *stream, fn func() error) error {
 	sc.pending.Add(1)
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
@@ -46,11 +46,14 @@ func (sc *serverConn) write(st *stream, hold bool, fn func() error) error {
 	default:
 		err = fn()
 		sc.dirty = true
-		if err != nil {
+		if err != nil && err != errStreamClosed {
 			sc.failWriteLocked(err)
 		}
 	}
-	if sc.pending.Add(-1) == 0 && !(hold && sc.br.Buffered() > 0) {
+	// While the read loop works through input already buffered, it
+	// flushes for everyone once it is done (flushHeld); batching is
+	// cleared before that flush takes wmu, so no frame is left behind.
+	if sc.pending.Add(-1) == 0 && !sc.batching.Load() {
 		sc.flushLocked()
 	}
 	return err
@@ -106,7 +109,7 @@ func (sc *serverConn) writeInitialSettings() error {
 	extra := int64(c.connWindow) - initialWindow
 	sc.connRecv += extra
 	sc.mu.Unlock()
-	return sc.write(nil, false, func() error {
+	return sc.write(nil, func() error {
 		if err := sc.fr.WriteSettings(settings...); err != nil {
 			return err
 		}
@@ -119,23 +122,22 @@ func (sc *serverConn) writeInitialSettings() error {
 
 // resetStreamID answers a stream error: RST_STREAM, and the stream, if it
 // is open, ends.
-// Only the read loop calls it.
 func (sc *serverConn) resetStreamID(id uint32, code http2.ErrCode, reason string) {
 	sc.log.debug("stream error", "stream", id, "code", code, "reason", reason)
 	sc.mu.Lock()
 	st := sc.streams[id]
 	sc.mu.Unlock()
 	if st != nil {
-		sc.resetStream(st, code, true)
+		sc.resetStream(st, code)
 		return
 	}
-	sc.write(nil, true, func() error { return sc.fr.WriteRSTStream(id, code) })
+	sc.write(nil, func() error { return sc.fr.WriteRSTStream(id, code) })
 }
 
 // resetStream sends RST_STREAM on st once and closes it. Taken under wmu,
-// so no frame of st can follow the reset. hold is for the read loop.
-func (sc *serverConn) resetStream(st *stream, code http2.ErrCode, hold bool) {
-	sc.write(st, hold, func() error {
+// so no frame of st can follow the reset.
+func (sc *serverConn) resetStream(st *stream, code http2.ErrCode) {
+	sc.write(st, func() error {
 		st.rstSent = true
 		sc.mu.Lock()
 		st.closeLocked(errStreamClosed)
@@ -147,7 +149,7 @@ func (sc *serverConn) resetStream(st *stream, code http2.ErrCode, hold bool) {
 // writeHeaders encodes and sends a response header block (or trailers,
 // with status 0) on st, split into HEADERS and CONTINUATION frames.
 func (sc *serverConn) writeHeaders(st *stream, status int, h http.Header, extra []hpack.HeaderField, endStream bool) error {
-	return sc.write(st, false, func() error {
+	return sc.write(st, func() error {
 		sc.mu.Lock()
 		closed := st.closed || st.localDone
 		sc.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/molt-http/molt"
 	"github.com/molt-http/molt/internal/demo"
 	"github.com/molt-http/molt/middleware"
+	"github.com/molt-http/molt/server"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -25,7 +26,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	quiet := fs.Bool("quiet", false, "do not log requests (and leave out the recoverer and request IDs: the bare core, for benchmarks)")
 	debug := fs.Bool("debug", false, "log at debug level (declined upgrades, bad connections)")
-	if err := fs.Parse(args); err != nil {
+	engine := fs.String("engine", "xnet", "HTTP/2 engine: xnet (golang.org/x/net/http2) or h2 (molt's own, package h2)")
+	err := fs.Parse(args)
+	if err != nil {
 		return err
 	}
 	level := slog.LevelInfo
@@ -34,7 +37,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	app := molt.New(molt.WithLogger(logger), molt.WithShutdownTimeout(shutdownTimeout))
+	var cfg server.Config
+	switch *engine {
+	case "xnet":
+	case "h2":
+		if cfg.Engine, err = server.NewH2Engine(server.Config{Logger: logger}); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("-engine %q: want xnet or h2", *engine)
+	}
+	app := molt.New(molt.WithLogger(logger), molt.WithShutdownTimeout(shutdownTimeout), molt.WithConfig(cfg))
 	if !*quiet {
 		app.Use(
 			middleware.Recoverer(middleware.RecovererOptions{Logger: logger}),
