@@ -1,7 +1,10 @@
 package server
 
 import (
+	"context"
+	"log/slog"
 	"net"
+	"net/http"
 
 	"github.com/molt-http/molt/h2"
 )
@@ -23,7 +26,12 @@ func NewH2Engine(cfg Config) (Engine, error) {
 		return nil, err
 	}
 	h := cfg.HTTP2
-	return &h2Engine{srv: &h2.Server{
+	base := &http.Server{
+		IdleTimeout:    cfg.IdleTimeout,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return &h2Engine{base: base, srv: &h2.Server{
 		MaxConcurrentStreams:         h.MaxConcurrentStreams,
 		MaxReadFrameSize:             h.MaxReadFrameSize,
 		MaxUploadBufferPerConnection: h.MaxUploadBufferPerConnection,
@@ -48,12 +56,24 @@ func noLimit[T ~int64](v T) T {
 	return v
 }
 
-// h2Engine is the Engine built on package h2.
-type h2Engine struct{ srv *h2.Server }
+// h2Engine is the Engine built on package h2. base, which serves
+// nothing, is the http.Server that requests find under
+// http.ServerContextKey, as they do with the x/net engine.
+type h2Engine struct {
+	srv  *h2.Server
+	base *http.Server
+}
 
 func (e *h2Engine) ServeConn(c net.Conn, opts ConnOptions) {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if ctx.Value(http.ServerContextKey) == nil {
+		ctx = context.WithValue(ctx, http.ServerContextKey, e.base)
+	}
 	e.srv.ServeConn(c, &h2.ServeConnOpts{
-		Context:        opts.Context,
+		Context:        ctx,
 		Handler:        opts.Handler,
 		SawPreface:     opts.SawPreface,
 		UpgradeRequest: opts.Upgrade,
