@@ -102,6 +102,7 @@ type serverConn struct {
 	settingsAcked  bool
 	drainPhase     int    // 0 serving, 1 first GOAWAY sent, 2 final GOAWAY sent
 	lastID         uint32 // in phase 2: the last stream served
+	finalSent      bool   // the final GOAWAY of a drain is written
 	closing        bool   // teardown has begun
 	pingOut        bool   // a keepalive PING is unanswered
 	pingAt         int64  // when it was sent
@@ -605,6 +606,9 @@ func (sc *serverConn) goAwayNow(code http2.ErrCode, debug string) {
 	last := sc.lastID
 	sc.mu.Unlock()
 	sc.write(nil, func() error { return sc.fr.WriteGoAway(last, code, []byte(debug)) })
+	sc.mu.Lock()
+	sc.finalSent = true
+	sc.mu.Unlock()
 	sc.maybeClose()
 }
 
@@ -613,10 +617,31 @@ func (sc *serverConn) goAwayNow(code http2.ErrCode, debug string) {
 // last frames instead of a TCP reset.
 func (sc *serverConn) maybeClose() {
 	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.drainPhase == 2 && sc.running == 0 && !sc.lingerDeadline {
+	done := sc.finalSent && sc.running == 0 && !sc.lingerDeadline && !sc.closing
+	if done {
 		sc.lingerDeadline = true
+	}
+	sc.mu.Unlock()
+	if done {
+		sc.closeWrite()
 		sc.c.SetReadDeadline(time.Now().Add(closeGraceLinger))
+	}
+}
+
+// closeWrite flushes what is buffered, ends all writing and, where the
+// connection allows it (*net.TCPConn), shuts down its sending side, so
+// the client sees the end at once while the server still reads.
+func (sc *serverConn) closeWrite() {
+	sc.wmu.Lock()
+	if sc.werr == nil {
+		sc.flushLocked()
+		if sc.werr == nil {
+			sc.werr = errConnClosed
+		}
+	}
+	sc.wmu.Unlock()
+	if cw, ok := sc.c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
 	}
 }
 
@@ -658,13 +683,11 @@ func (sc *serverConn) teardown() {
 	linger := sc.failed.Load() && !sc.lingerDeadline
 	sc.mu.Unlock()
 	sc.wmu.Lock()
-	if sc.werr == nil {
-		sc.flushLocked()
-		sc.werr = errConnClosed
-	} else {
+	if sc.werr != nil {
 		linger = false
 	}
 	sc.wmu.Unlock()
+	sc.closeWrite()
 	if linger {
 		// Read what the client still sends for a moment: closing with
 		// unread input would reset the connection and lose the GOAWAY.

@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -518,6 +519,18 @@ func TestConnectionErrors(t *testing.T) {
 		{"PUSH_PROMISE", http2.ErrCodeProtocol, func(rc *rawConn) {
 			rc.fr.WritePushPromise(http2.PushPromiseParam{StreamID: 1, PromiseID: 2, EndHeaders: true})
 		}},
+		{"error, then more input", http2.ErrCodeFlowControl, func(rc *rawConn) {
+			// The server stops reading at the error with input left
+			// unread; closing at once would reset the connection and
+			// lose the GOAWAY.
+			var buf bytes.Buffer
+			fr := http2.NewFramer(&buf, nil)
+			fr.WriteWindowUpdate(0, 1<<31-1)
+			for range 20000 {
+				fr.WritePing(false, [8]byte{})
+			}
+			go rc.c.Write(buf.Bytes())
+		}},
 		{"frame too large", http2.ErrCodeFrameSize, func(rc *rawConn) {
 			rc.post(1, "/")
 			rc.fr.WriteData(1, false, make([]byte, 20000))
@@ -581,7 +594,11 @@ func TestUpgrade(t *testing.T) {
 	if sf, ok := f0.(*http2.SettingsFrame); !ok || sf.IsAck() {
 		t.Fatalf("first frame %v, want SETTINGS", f0)
 	}
-	rc.fr.WriteSettingsAck()
+	// The server may be writing while we write: ACK from a goroutine, or
+	// the unbuffered pipe could leave both sides blocked in Write.
+	wg.Add(1)
+	go func() { defer wg.Done(); rc.fr.WriteSettingsAck() }()
+	defer wg.Wait()
 	f := rc.readUntil("DATA", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame)
 	if f.StreamID != 1 || string(f.Data()) != "/u" {
 		t.Errorf("first DATA %q on stream %d, want %q on 1 (window 2)", f.Data(), f.StreamID, "/u")
