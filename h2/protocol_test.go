@@ -23,11 +23,11 @@ func TestServerSettings(t *testing.T) {
 		absent    []http2.SettingID
 	}{
 		{"defaults", nil, map[http2.SettingID]uint32{
-			http2.SettingMaxConcurrentStreams:   DefaultMaxConcurrentStreams,
-			http2.SettingMaxFrameSize:           DefaultMaxReadFrameSize,
-			http2.SettingInitialWindowSize:      DefaultMaxUploadBufferStream,
-			http2.SettingMaxHeaderListSize:      DefaultMaxHeaderListSize,
-			http2.SettingEnablePush:             0,
+			http2.SettingMaxConcurrentStreams:  DefaultMaxConcurrentStreams,
+			http2.SettingMaxFrameSize:          DefaultMaxReadFrameSize,
+			http2.SettingInitialWindowSize:     DefaultMaxUploadBufferStream,
+			http2.SettingMaxHeaderListSize:     DefaultMaxHeaderListSize,
+			http2.SettingEnablePush:            0,
 			http2.SettingEnableConnectProtocol: 1,
 		}, nil},
 		{"configured", func(s *Server) {
@@ -116,12 +116,12 @@ func TestRequest(t *testing.T) {
 	checkGoroutines(t)
 	type seen struct {
 		method, uri, path, host, proto, cookie, protocol string
-		major                                             int
-		contentLength                                     int64
-		remote                                            bool
-		local                                             bool
-		body                                              string
-		trailer                                           string
+		major                                            int
+		contentLength                                    int64
+		remote                                           bool
+		local                                            bool
+		body                                             string
+		trailer                                          string
 	}
 	got := make(chan seen, 1)
 	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
