@@ -637,3 +637,56 @@ func TestWriteAfterReset(t *testing.T) {
 		t.Errorf("after reset: %+v", r)
 	}
 }
+
+// TestRapidResetFlood attacks a live server with streams opened and reset
+// at once (CVE-2023-44487) whose handlers outlive the reset: handlers
+// running at once never exceed MaxConcurrentStreams, the excess is
+// refused, and the connection survives.
+func TestRapidResetFlood(t *testing.T) {
+	checkGoroutines(t)
+	const limit = 8
+	var mu sync.Mutex
+	running, peak := 0, 0
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		<-r.Context().Done()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+	}), func(s *Server) { s.MaxConcurrentStreams = limit })
+	t.Cleanup(unblock)
+	rc := dialRaw(t, ts)
+	const n = 500
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range n {
+			id := uint32(2*i + 1)
+			rc.get(id, "/")
+			rc.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}
+	}()
+	refused := 0
+	rc.readUntil("all refusals", func(f http2.Frame) bool {
+		if r, ok := f.(*http2.RSTStreamFrame); ok && r.ErrCode == http2.ErrCodeRefusedStream {
+			refused++
+		}
+		return refused == n-limit
+	})
+	mu.Lock()
+	p := peak
+	mu.Unlock()
+	if p > limit {
+		t.Errorf("%d handlers ran at once, limit %d", p, limit)
+	}
+	unblock()
+	<-sent
+	rc.ping()
+}
