@@ -690,3 +690,57 @@ func TestRapidResetFlood(t *testing.T) {
 	<-sent
 	rc.ping()
 }
+
+func TestTimeouts(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		configure func(*Server)
+		ack       bool // acknowledge the server's SETTINGS
+		want      http2.ErrCode
+		wantPing  bool
+	}{
+		{"settings not acknowledged", func(s *Server) { s.SettingsTimeout = 20 * time.Millisecond }, false, http2.ErrCodeSettingsTimeout, false},
+		{"ping unanswered", func(s *Server) { s.ReadIdleTimeout = 20 * time.Millisecond; s.PingTimeout = 20 * time.Millisecond }, true, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			ts := newTestServer(t, http.NotFoundHandler(), tc.configure)
+			c, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			rc := newRawConn(t, c)
+			io.WriteString(c, http2.ClientPreface)
+			rc.fr.WriteSettings()
+			if f, ok := rc.read().(*http2.SettingsFrame); !ok || f.IsAck() {
+				t.Fatal("no SETTINGS first")
+			}
+			if tc.ack {
+				rc.fr.WriteSettingsAck()
+			}
+			sawPing, sawGoAway := false, false
+			for {
+				f, err := rc.fr.ReadFrame()
+				if err != nil {
+					break // closed
+				}
+				switch f := f.(type) {
+				case *http2.PingFrame:
+					sawPing = sawPing || !f.IsAck()
+				case *http2.GoAwayFrame:
+					sawGoAway = true
+					if f.ErrCode != tc.want {
+						t.Errorf("GOAWAY %v, want %v", f.ErrCode, tc.want)
+					}
+				}
+			}
+			if sawPing != tc.wantPing {
+				t.Errorf("saw PING %v, want %v", sawPing, tc.wantPing)
+			}
+			if tc.want != 0 && !sawGoAway {
+				t.Errorf("connection closed without GOAWAY %v", tc.want)
+			}
+		})
+	}
+}
