@@ -81,7 +81,11 @@ func startMolt(t *testing.T) *moltServer {
 	stderr := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, []string{"-addr", "127.0.0.1:0", "-quiet"}, stdout, stderr) }()
+	args := []string{"-addr", "127.0.0.1:0", "-quiet"}
+	if e := os.Getenv("MOLT_ENGINE"); e != "" { // MOLT_ENGINE=h2: every peer test against molt's own engine
+		args = append(args, "-engine", e)
+	}
+	go func() { done <- serve(ctx, args, stdout, stderr) }()
 
 	t.Cleanup(func() {
 		cancel()
