@@ -744,3 +744,28 @@ func TestTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteByteTimeout: a client that stops reading while a response is
+// streamed loses the connection after WriteByteTimeout, and the handler
+// sees a write error instead of blocking for ever.
+func TestWriteByteTimeout(t *testing.T) {
+	checkGoroutines(t)
+	writeErr := make(chan error, 1)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for range 4096 { // 256 MiB at most: far beyond any socket buffer
+			if _, err := w.Write(chunk); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+		writeErr <- nil
+	}), func(s *Server) { s.WriteByteTimeout = 50 * time.Millisecond })
+	rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	rc.fr.WriteWindowUpdate(0, 1<<31-1-65535-1<<20)
+	rc.get(1, "/")
+	// Read nothing more.
+	if err := <-writeErr; err == nil {
+		t.Error("the handler wrote 256 MiB to a client that reads nothing")
+	}
+}
