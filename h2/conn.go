@@ -27,6 +27,13 @@ const (
 	maxStreamID      = 1<<31 - 1
 	initialWindow    = 65535
 	closeGraceLinger = time.Second // how long a closing connection still reads
+
+	// A connection may send floodBudget frames that make the server work
+	// without serving anything (PING, SETTINGS, RST_STREAM, PRIORITY,
+	// empty DATA, unknown types, refused or malformed streams); the
+	// budget refills by floodRefill a second. Past it: ENHANCE_YOUR_CALM.
+	floodBudget = 10000
+	floodRefill = 1000
 )
 
 // drainPing is the payload of the PING that separates the two GOAWAYs of a
@@ -76,6 +83,8 @@ type serverConn struct {
 	fr         *http2.Framer // reads from br, writes into bw
 	handlers   sync.WaitGroup
 	lastRead   atomic.Int64 // unix nanoseconds of the last frame read
+	budget     int          // flood budget left; read loop only
+	budgetAt   int64        // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
 	wmu          sync.Mutex
@@ -193,10 +202,19 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			}
 			continue
 		}
-		sc.lastRead.Store(time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		sc.lastRead.Store(now)
+		if isJunk(f) && !sc.spend(now) {
+			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of frames that serve nothing"})
+			return
+		}
 		if err := sc.processFrame(f); err != nil {
 			var se streamError
 			if errors.As(err, &se) {
+				if !sc.spend(now) {
+					sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
+					return
+				}
 				sc.resetStreamID(se.id, se.code, se.reason)
 				continue
 			}
@@ -204,6 +222,36 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			return
 		}
 	}
+}
+
+// isJunk reports whether f is a frame that costs the server work without
+// serving a request, which floods are made of.
+func isJunk(f http2.Frame) bool {
+	switch f := f.(type) {
+	case *http2.PingFrame:
+		return !f.IsAck()
+	case *http2.SettingsFrame:
+		return !f.IsAck()
+	case *http2.RSTStreamFrame, *http2.PriorityFrame, *http2.UnknownFrame:
+		return true
+	case *http2.DataFrame:
+		return f.Length == 0 && !f.StreamEnded()
+	}
+	return false
+}
+
+// spend takes one unit of the flood budget, refilled with time, and
+// reports whether any was left.
+func (sc *serverConn) spend(now int64) bool {
+	if sc.budgetAt == 0 {
+		sc.budget, sc.budgetAt = floodBudget, now
+	}
+	if secs := (now - sc.budgetAt) / int64(time.Second); secs > 0 {
+		sc.budget = int(min(int64(floodBudget), int64(sc.budget)+secs*floodRefill))
+		sc.budgetAt = now
+	}
+	sc.budget--
+	return sc.budget >= 0
 }
 
 // readPreface reads and checks the client preface, within the settings
@@ -237,6 +285,10 @@ func (sc *serverConn) readError(err error) bool {
 			sc.maxClientID = se.StreamID
 		}
 		sc.mu.Unlock()
+		if !sc.spend(time.Now().UnixNano()) {
+			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
+			return false
+		}
 		reason := "invalid frame"
 		if se.Cause != nil {
 			reason = se.Cause.Error()

@@ -769,3 +769,50 @@ func TestWriteByteTimeout(t *testing.T) {
 		t.Error("the handler wrote 256 MiB to a client that reads nothing")
 	}
 }
+
+// TestFloods attacks a live server with floods of frames that serve
+// nothing; each ends with GOAWAY ENHANCE_YOUR_CALM, and a legitimate
+// client's few such frames (well under the budget) pass.
+func TestFloods(t *testing.T) {
+	checkGoroutines(t)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	const n = 3 * floodBudget
+	for _, tc := range []struct {
+		name  string
+		frame func(fr *http2.Framer, i int)
+	}{
+		{"PING", func(fr *http2.Framer, i int) { fr.WritePing(false, [8]byte{}) }},
+		{"SETTINGS", func(fr *http2.Framer, i int) { fr.WriteSettings() }},
+		{"RST_STREAM", func(fr *http2.Framer, i int) { fr.WriteRSTStream(1, http2.ErrCodeCancel) }},
+		{"PRIORITY", func(fr *http2.Framer, i int) { fr.WritePriority(3, http2.PriorityParam{StreamDep: 0, Weight: 1}) }},
+		{"empty DATA", func(fr *http2.Framer, i int) { fr.WriteData(3, false, nil) }},
+		{"malformed streams", func(fr *http2.Framer, i int) {
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 5), BlockFragment: []byte{0x82}, EndStream: true, EndHeaders: true}) // :method GET only
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialRaw(t, ts)
+			rc.get(1, "/")
+			rc.post(3, "/")
+			var buf bytes.Buffer
+			fr := http2.NewFramer(&buf, nil)
+			for i := range n {
+				tc.frame(fr, i)
+			}
+			go rc.c.Write(buf.Bytes())
+			rc.wantGoAway(http2.ErrCodeEnhanceYourCalm)
+		})
+	}
+	t.Run("below the budget", func(t *testing.T) {
+		rc := dialRaw(t, ts)
+		for range floodBudget / 2 {
+			rc.fr.WritePing(false, [8]byte{})
+		}
+		rc.get(1, "/")
+		if r := rc.response(1); r.status != "200" {
+			t.Errorf("got %+v", r)
+		}
+	})
+}
