@@ -119,7 +119,8 @@ type serverConn struct {
 	readIdleTimer  *time.Timer
 	settingsTimer  *time.Timer
 	drainTimer     *time.Timer
-	lingerDeadline bool // the read deadline has been set for closing
+	lingerDeadline bool        // the read deadline has been set for closing
+	hardClose      *time.Timer // closes the connection if closing cleanly hangs
 }
 
 func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
@@ -574,6 +575,7 @@ func (sc *serverConn) onIdle() {
 	sc.mu.Unlock()
 	if idle {
 		sc.log.debug("closing idle connection")
+		sc.closeSoon()
 		sc.goAwayNow(http2.ErrCodeNo, "idle")
 	}
 }
@@ -675,8 +677,20 @@ func (sc *serverConn) maybeClose() {
 	}
 	sc.mu.Unlock()
 	if done {
+		sc.closeSoon()
 		sc.closeWrite()
 		sc.c.SetReadDeadline(time.Now().Add(closeGraceLinger))
+	}
+}
+
+// closeSoon makes sure a connection that is closing ends even if a write
+// hangs (a peer that does not read, with no WriteByteTimeout): the
+// connection is closed outright 2s later.
+func (sc *serverConn) closeSoon() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.hardClose == nil {
+		sc.hardClose = time.AfterFunc(2*closeGraceLinger, func() { sc.c.Close() })
 	}
 }
 
@@ -713,6 +727,7 @@ func (sc *serverConn) connFail(err error) {
 	last := sc.maxClientID
 	sc.mu.Unlock()
 	sc.log.debug("connection error", "code", code, "reason", reason)
+	sc.closeSoon()
 	sc.write(nil, func() error { return sc.fr.WriteGoAway(last, code, []byte(reason)) })
 	sc.failed.Store(true)
 	sc.c.SetReadDeadline(time.Now()) // wakes the read loop, which tears down
@@ -721,6 +736,7 @@ func (sc *serverConn) connFail(err error) {
 // teardown ends every stream, waits for the handlers and closes the
 // connection.
 func (sc *serverConn) teardown() {
+	sc.closeSoon()
 	sc.mu.Lock()
 	sc.closing = true
 	for _, t := range []*time.Timer{sc.idleTimer, sc.readIdleTimer, sc.settingsTimer, sc.drainTimer} {
@@ -749,6 +765,9 @@ func (sc *serverConn) teardown() {
 	sc.c.Close()
 	sc.cancel()
 	sc.handlers.Wait()
+	sc.mu.Lock()
+	sc.hardClose.Stop()
+	sc.mu.Unlock()
 }
 
 // logger adds the peer's address to debug lines.
