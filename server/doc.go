@@ -11,6 +11,10 @@
 // arrived, and [ProtocolOf] tells which way that was: "h1", "h2c-upgrade" or
 // "h2c-prior".
 //
+// Config.Engine chooses the HTTP/2 engine: by default the one built on
+// golang.org/x/net/http2, or molt's own (package h2) through
+// [NewH2Engine].
+//
 // The Server tracks every connection whatever became of it (HTTP/1.1,
 // upgraded, prior knowledge, hijacked by a handler), so [Server.Shutdown]
 // sends GOAWAY to every HTTP/2 connection, lets in-flight requests finish,
