@@ -816,3 +816,41 @@ func TestFloods(t *testing.T) {
 		}
 	})
 }
+
+// TestHeaderListTooLarge: a header list beyond MaxHeaderListSize is
+// answered with 431 without running the handler, and a body that follows
+// is not held against the stream.
+func TestHeaderListTooLarge(t *testing.T) {
+	checkGoroutines(t)
+	ran := make(chan struct{}, 1)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran <- struct{}{} }),
+		func(s *Server) { s.MaxHeaderListSize = 1000 })
+	rc := dialRaw(t, ts)
+	v := strings.Repeat("a", 300) // each field fits, the list does not
+	// HEADERS and DATA in one write, so the server reads both at once.
+	var buf bytes.Buffer
+	fr := rc.fr
+	rc.fr = http2.NewFramer(&buf, nil)
+	rc.post(1, "/", "x-1", v, "x-2", v, "x-3", v, "x-4", v)
+	rc.fr.WriteData(1, true, []byte("body"))
+	rc.fr = fr
+	rc.c.Write(buf.Bytes())
+	if r := rc.response(1); r.status != "431" {
+		t.Errorf("got %+v, want 431", r)
+	}
+	select {
+	case <-ran:
+		t.Error("handler ran")
+	default:
+	}
+	// The body is not an error: at most RST_STREAM NO_ERROR (response
+	// complete) or STREAM_CLOSED (DATA after it) may follow.
+	rc.fr.WritePing(false, [8]byte{9})
+	rc.readUntil("PING ACK", func(f http2.Frame) bool {
+		if r, ok := f.(*http2.RSTStreamFrame); ok && r.ErrCode == http2.ErrCodeProtocol {
+			t.Errorf("stream reset with PROTOCOL_ERROR")
+		}
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck()
+	})
+}

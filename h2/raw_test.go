@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -219,4 +218,3 @@ func (rc *rawConn) waitClosed() error {
 	}
 }
 
-var _ = http.StatusOK

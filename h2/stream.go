@@ -152,7 +152,7 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 	handler := sc.handler
 	req, declared, err := sc.newRequest(f)
 	if f.Truncated {
-		req, declared, err = sc.bareRequest(), 0, nil
+		req, declared, err = sc.bareRequest(), -1, nil
 		handler = http.HandlerFunc(headerListTooLarge)
 	}
 	if err != nil {
