@@ -217,4 +217,3 @@ func (rc *rawConn) waitClosed() error {
 		}
 	}
 }
-
