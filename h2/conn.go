@@ -147,7 +147,9 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 	sc.fr.SetReuseFrames()
 	sc.fr.SetMaxReadFrameSize(cfg.maxFrame)
 	sc.fr.MaxHeaderListSize = cfg.maxHeaderList
-	sc.fr.ReadMetaHeaders = hpack.NewDecoder(cfg.decTable, nil)
+	// Until the client acknowledges SETTINGS_HEADER_TABLE_SIZE it may use
+	// the protocol's 4096 bytes; a smaller table applies after the ACK.
+	sc.fr.ReadMetaHeaders = hpack.NewDecoder(max(cfg.decTable, DefaultHeaderTableSize), nil)
 	sc.henc = hpack.NewEncoder(&sc.hbuf)
 	sc.henc.SetMaxDynamicTableSizeLimit(cfg.encTable)
 	sc.peerMaxFrame.Store(16384)
@@ -354,6 +356,9 @@ func (sc *serverConn) processFrame(f http2.Frame) error {
 
 func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
+		if sc.cfg.decTable < DefaultHeaderTableSize {
+			sc.fr.ReadMetaHeaders.SetAllowedMaxDynamicTableSize(sc.cfg.decTable)
+		}
 		sc.mu.Lock()
 		sc.settingsAcked = true
 		if sc.settingsTimer != nil {

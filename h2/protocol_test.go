@@ -854,3 +854,31 @@ func TestHeaderListTooLarge(t *testing.T) {
 		return ok && p.IsAck()
 	})
 }
+
+// TestDecoderTableBeforeAck: with a header table smaller than 4096
+// advertised, the client may still use 4096 bytes until it acknowledges
+// the server's SETTINGS (RFC 9113 section 6.5.3).
+func TestDecoderTableBeforeAck(t *testing.T) {
+	checkGoroutines(t)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Header.Get("X-A")) }),
+		func(s *Server) { s.MaxDecoderHeaderTableSize = 64 })
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc := newRawConn(t, c)
+	io.WriteString(c, http2.ClientPreface)
+	rc.fr.WriteSettings()
+	// Two requests before reading (and acknowledging) the server's
+	// SETTINGS; the second refers to the first's entry in a 4096-byte
+	// table, which a 64-byte table would have evicted.
+	v := strings.Repeat("v", 100)
+	rc.get(1, "/", "x-a", v)
+	rc.get(3, "/", "x-a", v)
+	for _, id := range []uint32{1, 3} {
+		if r := rc.response(id); string(r.body) != v {
+			t.Errorf("stream %d: %q", id, r.body)
+		}
+	}
+}
