@@ -870,13 +870,12 @@ func TestDecoderTableBeforeAck(t *testing.T) {
 	rc := newRawConn(t, c)
 	io.WriteString(c, http2.ClientPreface)
 	rc.fr.WriteSettings()
-	// Two requests before reading (and acknowledging) the server's
-	// SETTINGS; the second refers to the first's entry in a 4096-byte
-	// table, which a 64-byte table would have evicted.
+	// Two requests, and no ACK of the server's SETTINGS; the second
+	// refers to the first's entry in a 4096-byte table, which a 64-byte
+	// table would have evicted.
 	v := strings.Repeat("v", 100)
-	rc.get(1, "/", "x-a", v)
-	rc.get(3, "/", "x-a", v)
 	for _, id := range []uint32{1, 3} {
+		rc.get(id, "/", "x-a", v)
 		if r := rc.response(id); string(r.body) != v {
 			t.Errorf("stream %d: %q", id, r.body)
 		}
