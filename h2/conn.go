@@ -80,11 +80,12 @@ type serverConn struct {
 	cancel     context.CancelFunc
 	remoteAddr string
 	br         *bufio.Reader
-	fr         *http2.Framer // reads from br, writes into bw
-	handlers   sync.WaitGroup
-	lastRead   atomic.Int64 // unix nanoseconds of the last frame read
-	budget     int          // flood budget left; read loop only
-	budgetAt   int64        // when it was last refilled
+	fr         *http2.Framer    // reads from br, writes into bw
+	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
+	work       chan handlerWork // to an idle worker
+	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
+	budget     int              // flood budget left; read loop only
+	budgetAt   int64            // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
 	wmu          sync.Mutex
@@ -137,6 +138,7 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 		connSend:   initialWindow,
 		connRecv:   initialWindow,
 		peerWindow: initialWindow,
+		work:       make(chan handlerWork),
 	}
 	if sc.handler == nil {
 		sc.handler = http.DefaultServeMux

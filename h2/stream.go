@@ -379,14 +379,41 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 	if b, ok := req.Body.(*requestBody); ok {
 		b.rw = rw
 	}
-	sc.handlers.Add(1)
-	go sc.runHandler(st, rw, req, h)
+	w := handlerWork{st, rw, req, h}
+	select {
+	case sc.work <- w: // a worker of this connection is idle: one hand-off
+	default:
+		sc.handlers.Add(1)
+		go sc.worker(w)
+	}
+}
+
+// handlerWork is one stream for a worker to serve.
+type handlerWork struct {
+	st  *stream
+	rw  *responseWriter
+	req *http.Request
+	h   http.Handler
+}
+
+// worker serves streams of one connection, one after another, so that
+// handlers run on warm stacks; it waits for more while the connection
+// lives.
+func (sc *serverConn) worker(w handlerWork) {
+	defer sc.handlers.Done()
+	for {
+		sc.runHandler(w.st, w.rw, w.req, w.h)
+		select {
+		case w = <-sc.work:
+		case <-sc.ctx.Done():
+			return
+		}
+	}
 }
 
 // runHandler serves one stream. A panic resets the stream with
 // INTERNAL_ERROR (http.ErrAbortHandler without a log line).
 func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Request, h http.Handler) {
-	defer sc.handlers.Done()
 	panicked := true
 	defer func() {
 		if panicked {
