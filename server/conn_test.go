@@ -18,9 +18,9 @@ import (
 	"github.com/molt-http/molt/server"
 )
 
-// waitFor bounds the waits of these tests, so that a hang fails the test
+// maxWait bounds the waits of these tests, so that a hang fails the test
 // instead of stalling it. It is a bound, not a timing assertion.
-const waitFor = 30 * time.Second
+const maxWait = 30 * time.Second
 
 // TestHijackedConnectionHalfCloses checks that the server's connection
 // wrapper passes CloseWrite through: a handler that hijacks the connection
@@ -47,7 +47,7 @@ func TestHijackedConnectionHalfCloses(t *testing.T) {
 		if err := cw.CloseWrite(); err != nil {
 			t.Errorf("CloseWrite: %v", err)
 		}
-		c.SetReadDeadline(time.Now().Add(waitFor))
+		c.SetReadDeadline(time.Now().Add(maxWait))
 		b, err := io.ReadAll(brw)
 		if err != nil {
 			t.Errorf("reading after CloseWrite: %v", err)
@@ -61,7 +61,7 @@ func TestHijackedConnectionHalfCloses(t *testing.T) {
 	if err != nil || resp.StatusCode != 101 {
 		t.Fatalf("upgrade: %v %v", resp, err)
 	}
-	c.SetReadDeadline(time.Now().Add(waitFor)) // a bound: the handler waits for us
+	c.SetReadDeadline(time.Now().Add(maxWait)) // a bound: the handler waits for us
 	rest, err := io.ReadAll(br)
 	if err != nil || string(rest) != "bye" {
 		t.Errorf("after the 101: read %q, %v; want \"bye\" and EOF", rest, err)
@@ -73,8 +73,8 @@ func TestHijackedConnectionHalfCloses(t *testing.T) {
 		if s != "ping" {
 			t.Errorf("handler read %q after its CloseWrite, want \"ping\"", s)
 		}
-	case <-time.After(waitFor):
-		t.Fatalf("handler still reading after %v", waitFor)
+	case <-time.After(maxWait):
+		t.Fatalf("handler still reading after %v", maxWait)
 	}
 }
 
@@ -132,8 +132,8 @@ func TestServeRefusesTLSListener(t *testing.T) {
 		if !errors.Is(err, server.ErrTLSListener) {
 			t.Errorf("Serve = %v; want ErrTLSListener", err)
 		}
-	case <-time.After(waitFor):
-		t.Fatalf("Serve still serving a TLS listener after %v", waitFor)
+	case <-time.After(maxWait):
+		t.Fatalf("Serve still serving a TLS listener after %v", maxWait)
 	}
 	if c, err := inner.Accept(); err == nil {
 		c.Close()
@@ -157,7 +157,7 @@ func TestReadHeaderTimeoutIsOneBudget(t *testing.T) {
 				c.DisableH2CPrior = !prior
 			})
 			c := ts.Dial(t)
-			c.SetDeadline(time.Now().Add(waitFor))
+			c.SetDeadline(time.Now().Add(maxWait))
 			for i, part := range []string{"P", "OST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n", "\r\n"} {
 				if i > 0 {
 					time.Sleep(budget * 7 / 10)
@@ -171,7 +171,7 @@ func TestReadHeaderTimeoutIsOneBudget(t *testing.T) {
 			// Within the budget, a second request on the connection gets
 			// a budget of its own, however long after the first it comes.
 			c = ts.Dial(t)
-			c.SetDeadline(time.Now().Add(waitFor))
+			c.SetDeadline(time.Now().Add(maxWait))
 			br := bufio.NewReader(c)
 			for i := range 2 {
 				if i > 0 {
@@ -207,13 +207,13 @@ func testStatsCountClosedConnections(t *testing.T, mode h2ctest.Mode) {
 		h2ctest.ReadBody(t, resp)
 		c.CloseIdleConnections()
 	}
-	deadline := time.Now().Add(waitFor)
+	deadline := time.Now().Add(maxWait)
 	for len(ts.Stats().Open) > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond) // until the server has seen every close
 	}
 	st := ts.Stats()
 	if len(st.Open) > 0 {
-		t.Fatalf("connections still open after %v: %v", waitFor, st.Open)
+		t.Fatalf("connections still open after %v: %v", maxWait, st.Open)
 	}
 	want := [2]int64{n, 0} // requests, streams
 	if mode.IsHTTP2() {

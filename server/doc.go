@@ -19,6 +19,10 @@
 // forwards Upgrade and Connection, set [Config.DisableH2CUpgrade], or
 // clients can open HTTP/2 streams the proxy never inspects.
 //
+// Config.Engine chooses the HTTP/2 engine: by default the one built on
+// golang.org/x/net/http2, or molt's own (package h2) through
+// [NewH2Engine].
+//
 // The Server tracks every connection whatever became of it (HTTP/1.1,
 // upgraded, prior knowledge, hijacked by a handler), so [Server.Shutdown]
 // sends GOAWAY to every HTTP/2 connection, lets in-flight requests finish,

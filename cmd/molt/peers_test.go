@@ -83,6 +83,9 @@ func startMolt(t *testing.T, flags ...string) *moltServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	args := append([]string{"-addr", "127.0.0.1:0", "-quiet"}, flags...)
+	if e := os.Getenv("MOLT_ENGINE"); e != "" { // MOLT_ENGINE=h2: every peer test against molt's own engine
+		args = append(args, "-engine", e)
+	}
 	go func() { done <- serve(ctx, args, stdout, stderr) }()
 
 	t.Cleanup(func() {

@@ -31,7 +31,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	noUpgrade := fs.Bool("no-h2c-upgrade", false, "serve \"Upgrade: h2c\" requests over HTTP/1.1 instead of switching to HTTP/2; use it behind a proxy that forwards Upgrade and Connection, which would otherwise let clients open HTTP/2 streams the proxy never sees")
 	noPrior := fs.Bool("no-h2c-prior", false, "do not serve HTTP/2 by prior knowledge: every connection is HTTP/1.1")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for benchmarks)")
-	if err := fs.Parse(args); err != nil {
+	engine := fs.String("engine", "xnet", "HTTP/2 engine: xnet (golang.org/x/net/http2) or h2 (molt's own, package h2)")
+	err := fs.Parse(args)
+	if err != nil {
 		return err
 	}
 	if *cpuprofile != "" {
@@ -54,8 +56,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	cfg := server.Config{DisableH2CUpgrade: *noUpgrade, DisableH2CPrior: *noPrior, Logger: logger}
+	switch *engine {
+	case "xnet":
+	case "h2":
+		if cfg.Engine, err = server.NewH2Engine(cfg); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("-engine %q: want xnet or h2", *engine)
+	}
 	app := molt.New(
-		molt.WithConfig(server.Config{DisableH2CUpgrade: *noUpgrade, DisableH2CPrior: *noPrior}),
+		molt.WithConfig(cfg),
 		molt.WithLogger(logger),
 		molt.WithShutdownTimeout(shutdownTimeout),
 	)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -60,5 +61,14 @@ func TestServeProtocolFlags(t *testing.T) {
 				t.Errorf("preface answered with %q, want HTTP/2=%v", head, tt.priorOK)
 			}
 		})
+	}
+}
+
+// TestServeEngineFlag checks that an unknown -engine is refused with an
+// error naming the engines there are.
+func TestServeEngineFlag(t *testing.T) {
+	err := serve(context.Background(), []string{"-addr", "127.0.0.1:0", "-engine", "bogus"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "xnet or h2") {
+		t.Errorf("serve -engine bogus: %v, want an error naming xnet and h2", err)
 	}
 }

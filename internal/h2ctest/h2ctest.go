@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -68,7 +69,9 @@ type Server struct {
 
 // NewServer starts a molt server for h on 127.0.0.1, configured by the
 // optional configure functions, and registers its Close with t.Cleanup.
-// Its log lines go to t.Log at debug level.
+// Its log lines go to t.Log at debug level. With MOLT_ENGINE=h2 in the
+// environment, a configuration that names no Engine gets molt's own
+// (server.NewH2Engine), so every protocol test can run against it.
 func NewServer(t testing.TB, h http.Handler, configure ...func(*server.Config)) *Server {
 	t.Helper()
 	logs := &testWriter{t: t}
@@ -79,6 +82,13 @@ func NewServer(t testing.TB, h http.Handler, configure ...func(*server.Config)) 
 	}
 	for _, f := range configure {
 		f(&cfg)
+	}
+	if cfg.Engine == nil && os.Getenv("MOLT_ENGINE") == "h2" {
+		e, err := server.NewH2Engine(cfg)
+		if err != nil {
+			t.Fatalf("server.NewH2Engine: %v", err)
+		}
+		cfg.Engine = e
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -1,0 +1,788 @@
+package h2
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+const (
+	clientPreface    = http2.ClientPreface
+	readBufferSize   = 32 << 10
+	writeBufferSize  = 32 << 10
+	maxWindow        = 1<<31 - 1
+	maxStreamID      = 1<<31 - 1
+	initialWindow    = 65535
+	closeGraceLinger = time.Second // how long a closing connection still reads
+
+	// A connection may send floodBudget frames that make the server work
+	// without serving anything (PING, SETTINGS, RST_STREAM, PRIORITY,
+	// empty DATA, unknown types, refused or malformed streams); the
+	// budget refills by floodRefill a second. Past it: ENHANCE_YOUR_CALM.
+	floodBudget = 10000
+	floodRefill = 1000
+)
+
+// drainPing is the payload of the PING that separates the two GOAWAYs of a
+// graceful shutdown; keepalivePing that of a ReadIdleTimeout probe.
+var (
+	drainPing     = [8]byte{'m', 'o', 'l', 't', 'g', 'o', 'a', 'w'}
+	keepalivePing = [8]byte{'m', 'o', 'l', 't', 'p', 'i', 'n', 'g'}
+)
+
+// errConnClosed ends the streams of a connection that is gone.
+var errConnClosed = errors.New("h2: connection closed")
+
+// connError is a connection error: GOAWAY with code, then close.
+type connError struct {
+	code   http2.ErrCode
+	reason string
+}
+
+func (e connError) Error() string {
+	return fmt.Sprintf("h2: connection error %v: %s", e.code, e.reason)
+}
+
+// streamError is a stream error: RST_STREAM with code.
+type streamError struct {
+	id     uint32
+	code   http2.ErrCode
+	reason string
+}
+
+func (e streamError) Error() string {
+	return fmt.Sprintf("h2: stream %d error %v: %s", e.id, e.code, e.reason)
+}
+
+// serverConn is one HTTP/2 connection. The read loop runs in ServeConn's
+// goroutine; every handler runs in a goroutine of its own. Writes from
+// all of them go through write (see write.go).
+type serverConn struct {
+	srv        *Server
+	cfg        config
+	c          net.Conn
+	handler    http.Handler
+	log        logger
+	ctx        context.Context
+	cancel     context.CancelFunc
+	remoteAddr string
+	br         *bufio.Reader
+	fr         *http2.Framer    // reads from br, writes into bw
+	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
+	work       chan handlerWork // to an idle worker
+	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
+	budget     int              // flood budget left; read loop only
+	budgetAt   int64            // when it was last refilled
+
+	// Write side, guarded by wmu (write.go).
+	wmu          sync.Mutex
+	pending      atomic.Int32 // goroutines in or waiting for write
+	batching     atomic.Bool  // the read loop has more input buffered
+	failed       atomic.Bool  // a connection error's GOAWAY has been sent
+	bw           *bufio.Writer
+	henc         *hpack.Encoder
+	hbuf         bytes.Buffer
+	dirty        bool  // bw holds frames not yet flushed
+	werr         error // the first write error; the connection is dead
+	peerMaxFrame atomic.Uint32
+
+	// State, guarded by mu.
+	mu             sync.Mutex
+	sendCond       sync.Cond // send windows changed (L is &mu)
+	streams        map[uint32]*stream
+	maxClientID    uint32
+	running        int   // handlers that have not returned
+	connSend       int64 // connection send window
+	connRecv       int64 // what the client may still send on the connection
+	connUnacked    int64 // received and buffered, not yet given back
+	peerWindow     int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	settingsAcked  bool
+	drainPhase     int    // 0 serving, 1 first GOAWAY sent, 2 final GOAWAY sent
+	lastID         uint32 // in phase 2: the last stream served
+	finalSent      bool   // the final GOAWAY of a drain is written
+	closing        bool   // teardown has begun
+	pingOut        bool   // a keepalive PING is unanswered
+	pingAt         int64  // when it was sent
+	idleTimer      *time.Timer
+	readIdleTimer  *time.Timer
+	settingsTimer  *time.Timer
+	drainTimer     *time.Timer
+	lingerDeadline bool        // the read deadline has been set for closing
+	hardClose      *time.Timer // closes the connection if closing cleanly hangs
+}
+
+func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
+	cfg := s.config()
+	sc := &serverConn{
+		srv:        s,
+		cfg:        cfg,
+		c:          c,
+		handler:    opts.Handler,
+		log:        logger{cfg.log, c.RemoteAddr()},
+		remoteAddr: c.RemoteAddr().String(),
+		br:         bufio.NewReaderSize(c, readBufferSize),
+		streams:    make(map[uint32]*stream),
+		connSend:   initialWindow,
+		connRecv:   initialWindow,
+		peerWindow: initialWindow,
+		work:       make(chan handlerWork),
+	}
+	if sc.handler == nil {
+		sc.handler = http.DefaultServeMux
+	}
+	sc.sendCond.L = &sc.mu
+	sc.bw = bufio.NewWriterSize(writer{sc}, writeBufferSize)
+	sc.fr = http2.NewFramer(sc.bw, sc.br)
+	sc.fr.SetReuseFrames()
+	sc.fr.SetMaxReadFrameSize(cfg.maxFrame)
+	sc.fr.MaxHeaderListSize = cfg.maxHeaderList
+	// Until the client acknowledges SETTINGS_HEADER_TABLE_SIZE it may use
+	// the protocol's 4096 bytes; a smaller table applies after the ACK.
+	sc.fr.ReadMetaHeaders = hpack.NewDecoder(max(cfg.decTable, DefaultHeaderTableSize), nil)
+	sc.henc = hpack.NewEncoder(&sc.hbuf)
+	sc.henc.SetMaxDynamicTableSizeLimit(cfg.encTable)
+	sc.peerMaxFrame.Store(16384)
+
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if ctx.Value(http.LocalAddrContextKey) == nil {
+		ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.LocalAddr())
+	}
+	sc.ctx, sc.cancel = context.WithCancel(ctx)
+	return sc
+}
+
+// serve runs the read loop until the connection ends.
+func (sc *serverConn) serve(opts *ServeConnOpts) {
+	defer sc.teardown()
+	sc.lastRead.Store(time.Now().UnixNano())
+	if !opts.SawPreface {
+		if err := sc.readPreface(); err != nil {
+			sc.log.debug("bad client preface", "err", err)
+			return
+		}
+	}
+	if err := sc.writeInitialSettings(); err != nil {
+		return
+	}
+	if opts.Settings != nil {
+		if err := sc.applyUpgradeSettings(opts.Settings); err != nil {
+			sc.connFail(err)
+			return
+		}
+	}
+	sc.startTimers()
+	if opts.UpgradeRequest != nil {
+		sc.serveUpgrade(opts.UpgradeRequest)
+	}
+	for {
+		if sc.br.Buffered() == 0 {
+			// Every frame already received has been handled: send what
+			// was held back, in one write, before blocking.
+			sc.batching.Store(false)
+			sc.flushHeld()
+		}
+		f, err := sc.fr.ReadFrame()
+		if sc.br.Buffered() > 0 {
+			sc.batching.Store(true)
+		}
+		if err != nil {
+			if !sc.readError(err) {
+				return
+			}
+			continue
+		}
+		now := time.Now().UnixNano()
+		sc.lastRead.Store(now)
+		if isJunk(f) && !sc.spend(now) {
+			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of frames that serve nothing"})
+			return
+		}
+		if err := sc.processFrame(f); err != nil {
+			var se streamError
+			if errors.As(err, &se) {
+				if !sc.spend(now) {
+					sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
+					return
+				}
+				sc.resetStreamID(se.id, se.code, se.reason)
+				continue
+			}
+			sc.connFail(err)
+			return
+		}
+	}
+}
+
+// isJunk reports whether f is a frame that costs the server work without
+// serving a request, which floods are made of.
+func isJunk(f http2.Frame) bool {
+	switch f := f.(type) {
+	case *http2.PingFrame:
+		return !f.IsAck()
+	case *http2.SettingsFrame:
+		return !f.IsAck()
+	case *http2.RSTStreamFrame, *http2.PriorityFrame, *http2.UnknownFrame:
+		return true
+	case *http2.DataFrame:
+		return f.Length == 0 && !f.StreamEnded()
+	}
+	return false
+}
+
+// spend takes one unit of the flood budget, refilled with time, and
+// reports whether any was left.
+func (sc *serverConn) spend(now int64) bool {
+	if sc.budgetAt == 0 {
+		sc.budget, sc.budgetAt = floodBudget, now
+	}
+	if secs := (now - sc.budgetAt) / int64(time.Second); secs > 0 {
+		sc.budget = int(min(int64(floodBudget), int64(sc.budget)+secs*floodRefill))
+		sc.budgetAt = now
+	}
+	sc.budget--
+	return sc.budget >= 0
+}
+
+// readPreface reads and checks the client preface, within the settings
+// timeout.
+func (sc *serverConn) readPreface() error {
+	if d := sc.cfg.settingsTimeout; d > 0 {
+		sc.c.SetReadDeadline(time.Now().Add(d))
+		defer sc.c.SetReadDeadline(time.Time{})
+	}
+	var buf [len(clientPreface)]byte
+	if _, err := io.ReadFull(sc.br, buf[:]); err != nil {
+		return err
+	}
+	if string(buf[:]) != clientPreface {
+		return errors.New("h2: invalid client preface")
+	}
+	return nil
+}
+
+// readError handles an error from ReadFrame and reports whether the read
+// loop goes on.
+func (sc *serverConn) readError(err error) bool {
+	var se http2.StreamError
+	var ce http2.ConnectionError
+	switch {
+	case errors.As(err, &se):
+		// A HEADERS frame that failed validation still used its stream
+		// ID, and its header block has been decoded.
+		sc.mu.Lock()
+		if se.StreamID%2 == 1 && se.StreamID > sc.maxClientID && sc.streams[se.StreamID] == nil {
+			sc.maxClientID = se.StreamID
+		}
+		sc.mu.Unlock()
+		if !sc.spend(time.Now().UnixNano()) {
+			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
+			return false
+		}
+		reason := "invalid frame"
+		if se.Cause != nil {
+			reason = se.Cause.Error()
+		}
+		sc.resetStreamID(se.StreamID, se.Code, reason)
+		return true
+	case errors.As(err, &ce):
+		reason := "invalid frame"
+		if d := sc.fr.ErrorDetail(); d != nil {
+			reason = d.Error()
+		}
+		sc.connFail(connError{http2.ErrCode(ce), reason})
+	case errors.Is(err, http2.ErrFrameTooLarge):
+		sc.connFail(connError{http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE"})
+	default:
+		sc.mu.Lock()
+		quiet := sc.closing || sc.lingerDeadline || sc.failed.Load()
+		sc.mu.Unlock()
+		if !quiet && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				sc.log.debug("connection timed out", "err", err)
+			} else {
+				sc.log.debug("read failed", "err", err)
+			}
+		}
+	}
+	return false
+}
+
+// processFrame handles one frame. It returns a streamError or a
+// connection error.
+func (sc *serverConn) processFrame(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.SettingsFrame:
+		return sc.processSettings(f)
+	case *http2.MetaHeadersFrame:
+		return sc.processHeaders(f)
+	case *http2.DataFrame:
+		return sc.processData(f)
+	case *http2.WindowUpdateFrame:
+		return sc.processWindowUpdate(f)
+	case *http2.PingFrame:
+		return sc.processPing(f)
+	case *http2.RSTStreamFrame:
+		return sc.processReset(f)
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			return streamError{f.StreamID, http2.ErrCodeProtocol, "stream depends on itself"}
+		}
+		return nil
+	case *http2.GoAwayFrame:
+		if f.ErrCode != http2.ErrCodeNo {
+			sc.log.debug("client sent GOAWAY", "code", f.ErrCode, "debug", string(f.DebugData()))
+		}
+		sc.startDrain()
+		return nil
+	case *http2.PushPromiseFrame:
+		return connError{http2.ErrCodeProtocol, "PUSH_PROMISE from a client"}
+	}
+	return nil // unknown frame types are ignored (RFC 9113 section 5.5)
+}
+
+func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		if sc.cfg.decTable < DefaultHeaderTableSize {
+			sc.fr.ReadMetaHeaders.SetAllowedMaxDynamicTableSize(sc.cfg.decTable)
+		}
+		sc.mu.Lock()
+		sc.settingsAcked = true
+		if sc.settingsTimer != nil {
+			sc.settingsTimer.Stop()
+		}
+		sc.mu.Unlock()
+		return nil
+	}
+	if f.NumSettings() > 64 {
+		return connError{http2.ErrCodeEnhanceYourCalm, "too many settings in one frame"}
+	}
+	if err := f.ForeachSetting(sc.applySetting); err != nil {
+		return err
+	}
+	return sc.write(nil, func() error { return sc.fr.WriteSettingsAck() })
+}
+
+// applyUpgradeSettings applies the HTTP2-Settings of an upgrade.
+func (sc *serverConn) applyUpgradeSettings(p []byte) error {
+	if len(p)%6 != 0 || len(p) > 64*6 {
+		return connError{http2.ErrCodeProtocol, "malformed HTTP2-Settings"}
+	}
+	for ; len(p) > 0; p = p[6:] {
+		s := http2.Setting{ID: http2.SettingID(uint16(p[0])<<8 | uint16(p[1])), Val: uint32(p[2])<<24 | uint32(p[3])<<16 | uint32(p[4])<<8 | uint32(p[5])}
+		if err := sc.applySetting(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applySetting applies one of the client's settings; repeats of a setting
+// in one frame are applied in order (RFC 9113 section 6.5.3).
+func (sc *serverConn) applySetting(s http2.Setting) error {
+	if err := s.Valid(); err != nil {
+		var ce http2.ConnectionError
+		if errors.As(err, &ce) {
+			return connError{http2.ErrCode(ce), fmt.Sprintf("invalid setting %v", s)}
+		}
+		return err
+	}
+	switch s.ID {
+	case http2.SettingHeaderTableSize:
+		sc.wmu.Lock()
+		sc.henc.SetMaxDynamicTableSize(s.Val)
+		sc.wmu.Unlock()
+	case http2.SettingMaxFrameSize:
+		sc.peerMaxFrame.Store(s.Val)
+	case http2.SettingInitialWindowSize:
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		delta := int64(s.Val) - sc.peerWindow
+		sc.peerWindow = int64(s.Val)
+		for _, st := range sc.streams {
+			st.send += delta
+			if st.send > maxWindow {
+				return connError{http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window"}
+			}
+		}
+		sc.sendCond.Broadcast()
+	}
+	return nil
+}
+
+func (sc *serverConn) processPing(f *http2.PingFrame) error {
+	if !f.IsAck() {
+		return sc.write(nil, func() error { return sc.fr.WritePing(true, f.Data) })
+	}
+	switch f.Data {
+	case drainPing:
+		sc.finalGoAway()
+	case keepalivePing:
+		sc.mu.Lock()
+		sc.pingOut = false
+		sc.mu.Unlock()
+	}
+	return nil
+}
+
+func (sc *serverConn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	inc := int64(f.Increment)
+	if f.StreamID == 0 {
+		sc.connSend += inc
+		if sc.connSend > maxWindow {
+			return connError{http2.ErrCodeFlowControl, "connection window above 2^31-1"}
+		}
+		sc.sendCond.Broadcast()
+		return nil
+	}
+	st := sc.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > sc.maxClientID {
+			return connError{http2.ErrCodeProtocol, "WINDOW_UPDATE on an idle stream"}
+		}
+		return nil // a closed stream
+	}
+	st.send += inc
+	if st.send > maxWindow {
+		return streamError{f.StreamID, http2.ErrCodeFlowControl, "stream window above 2^31-1"}
+	}
+	sc.sendCond.Broadcast()
+	return nil
+}
+
+func (sc *serverConn) processReset(f *http2.RSTStreamFrame) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	st := sc.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > sc.maxClientID {
+			return connError{http2.ErrCodeProtocol, "RST_STREAM on an idle stream"}
+		}
+		return nil
+	}
+	st.closeLocked(fmt.Errorf("h2: stream reset by client (%v)", f.ErrCode))
+	return nil
+}
+
+func (sc *serverConn) processData(f *http2.DataFrame) error {
+	id := f.StreamID
+	n := int64(f.Length) // padding included: it counts against flow control
+	data := f.Data()
+	sc.mu.Lock()
+	if n > sc.connRecv {
+		sc.mu.Unlock()
+		return connError{http2.ErrCodeFlowControl, "DATA beyond the connection window"}
+	}
+	sc.connRecv -= n
+	st := sc.streams[id]
+	var err error
+	switch {
+	case st == nil && id > sc.maxClientID:
+		err = connError{http2.ErrCodeProtocol, "DATA on an idle stream"}
+	case st == nil || st.remoteDone:
+		err = streamError{id, http2.ErrCodeStreamClosed, "DATA on a closed stream"}
+	case n > st.recv:
+		err = streamError{id, http2.ErrCodeFlowControl, "DATA beyond the stream window"}
+	}
+	if err != nil {
+		sc.connUnacked += n
+		sc.mu.Unlock()
+		sc.giveBackConn()
+		return err
+	}
+	st.recv -= n
+	st.received += int64(len(data))
+	if st.declared >= 0 && st.received > st.declared {
+		sc.connUnacked += n
+		sc.mu.Unlock()
+		sc.giveBackConn()
+		return streamError{id, http2.ErrCodeProtocol, "request body longer than its content-length"}
+	}
+	// Connection credit comes back once the data is buffered: a stream
+	// whose handler does not read holds at most its own window.
+	sc.connUnacked += n
+	streamBack := n - int64(len(data)) // padding
+	if st.bodyClosed {
+		streamBack = n
+	} else if len(data) > 0 {
+		st.buf = append(st.buf, data...)
+		st.cond.Broadcast()
+	}
+	st.unacked += streamBack
+	var streamIncr int64
+	if !f.StreamEnded() {
+		streamIncr = st.takeCreditLocked()
+	}
+	var endErr error
+	if f.StreamEnded() {
+		if st.declared >= 0 && st.received != st.declared {
+			endErr = streamError{id, http2.ErrCodeProtocol, "request body shorter than its content-length"}
+		} else {
+			st.endRemoteLocked(nil)
+		}
+	}
+	sc.mu.Unlock()
+	if streamIncr > 0 {
+		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(id, uint32(streamIncr)) })
+	}
+	sc.giveBackConn()
+	return endErr
+}
+
+// giveBackConn sends a connection WINDOW_UPDATE once a quarter of the
+// connection window has been received.
+func (sc *serverConn) giveBackConn() {
+	sc.mu.Lock()
+	incr := sc.connUnacked
+	if incr < int64(sc.cfg.connWindow)/4 {
+		sc.mu.Unlock()
+		return
+	}
+	sc.connUnacked = 0
+	sc.connRecv += incr
+	sc.mu.Unlock()
+	sc.write(nil, func() error { return sc.fr.WriteWindowUpdate(0, uint32(incr)) })
+}
+
+// startTimers arms the idle, keepalive and settings timers.
+func (sc *serverConn) startTimers() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if d := sc.cfg.idle; d > 0 {
+		sc.idleTimer = time.AfterFunc(d, sc.onIdle)
+	}
+	if d := sc.cfg.readIdle; d > 0 {
+		sc.readIdleTimer = time.AfterFunc(d, sc.onReadIdle)
+	}
+	if d := sc.cfg.settingsTimeout; d > 0 && !sc.settingsAcked {
+		sc.settingsTimer = time.AfterFunc(d, sc.onSettingsTimeout)
+	}
+}
+
+func (sc *serverConn) onIdle() {
+	sc.mu.Lock()
+	idle := sc.running == 0 && !sc.closing
+	sc.mu.Unlock()
+	if idle {
+		sc.log.debug("closing idle connection")
+		sc.closeSoon()
+		sc.goAwayNow(http2.ErrCodeNo, "idle")
+	}
+}
+
+func (sc *serverConn) onSettingsTimeout() {
+	sc.mu.Lock()
+	acked := sc.settingsAcked || sc.closing
+	sc.mu.Unlock()
+	if !acked {
+		sc.connFail(connError{http2.ErrCodeSettingsTimeout, "SETTINGS not acknowledged in time"})
+	}
+}
+
+func (sc *serverConn) onReadIdle() {
+	now := time.Now().UnixNano()
+	last := sc.lastRead.Load()
+	sc.mu.Lock()
+	if sc.closing {
+		sc.mu.Unlock()
+		return
+	}
+	switch {
+	case sc.pingOut && last < sc.pingAt:
+		sc.mu.Unlock()
+		sc.log.debug("no answer to PING; closing connection")
+		sc.c.Close()
+		return
+	case now-last < int64(sc.cfg.readIdle):
+		sc.pingOut = false
+		sc.readIdleTimer.Reset(time.Duration(int64(sc.cfg.readIdle) - (now - last)))
+		sc.mu.Unlock()
+		return
+	}
+	sc.pingOut, sc.pingAt = true, now
+	sc.readIdleTimer.Reset(sc.cfg.pingTimeout)
+	sc.mu.Unlock()
+	sc.write(nil, func() error { return sc.fr.WritePing(false, keepalivePing) })
+}
+
+// startDrain begins the two-phase graceful shutdown: GOAWAY with the
+// largest stream ID and a PING; the PING's answer (or PingTimeout) sends
+// the final GOAWAY.
+func (sc *serverConn) startDrain() {
+	sc.mu.Lock()
+	if sc.drainPhase != 0 || sc.closing {
+		sc.mu.Unlock()
+		return
+	}
+	sc.drainPhase = 1
+	sc.drainTimer = time.AfterFunc(sc.cfg.pingTimeout, sc.finalGoAway)
+	sc.mu.Unlock()
+	sc.write(nil, func() error {
+		if err := sc.fr.WriteGoAway(maxStreamID, http2.ErrCodeNo, nil); err != nil {
+			return err
+		}
+		return sc.fr.WritePing(false, drainPing)
+	})
+}
+
+// finalGoAway sends the GOAWAY that names the last stream served.
+func (sc *serverConn) finalGoAway() {
+	sc.mu.Lock()
+	if sc.drainPhase != 1 {
+		sc.mu.Unlock()
+		return
+	}
+	sc.drainTimer.Stop()
+	sc.mu.Unlock()
+	sc.goAwayNow(http2.ErrCodeNo, "")
+}
+
+// goAwayNow sends the final GOAWAY; the connection closes once no handler
+// runs.
+func (sc *serverConn) goAwayNow(code http2.ErrCode, debug string) {
+	sc.mu.Lock()
+	if sc.drainPhase == 2 || sc.closing {
+		sc.mu.Unlock()
+		return
+	}
+	sc.drainPhase = 2
+	sc.lastID = sc.maxClientID
+	last := sc.lastID
+	sc.mu.Unlock()
+	sc.write(nil, func() error { return sc.fr.WriteGoAway(last, code, []byte(debug)) })
+	sc.mu.Lock()
+	sc.finalSent = true
+	sc.mu.Unlock()
+	sc.maybeClose()
+}
+
+// maybeClose closes a connection that has sent its final GOAWAY once no
+// handler runs. It keeps reading for a moment, so the client sees the
+// last frames instead of a TCP reset.
+func (sc *serverConn) maybeClose() {
+	sc.mu.Lock()
+	done := sc.finalSent && sc.running == 0 && !sc.lingerDeadline && !sc.closing
+	if done {
+		sc.lingerDeadline = true
+	}
+	sc.mu.Unlock()
+	if done {
+		sc.closeSoon()
+		sc.closeWrite()
+		sc.c.SetReadDeadline(time.Now().Add(closeGraceLinger))
+	}
+}
+
+// closeSoon makes sure a connection that is closing ends even if a write
+// hangs (a peer that does not read, with no WriteByteTimeout): the
+// connection is closed outright 2s later.
+func (sc *serverConn) closeSoon() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.hardClose == nil {
+		sc.hardClose = time.AfterFunc(2*closeGraceLinger, func() { sc.c.Close() })
+	}
+}
+
+// closeWrite flushes what is buffered, ends all writing and, where the
+// connection allows it (*net.TCPConn), shuts down its sending side, so
+// the client sees the end at once while the server still reads.
+func (sc *serverConn) closeWrite() {
+	sc.wmu.Lock()
+	if sc.werr == nil {
+		sc.flushLocked()
+		if sc.werr == nil {
+			sc.werr = errConnClosed
+		}
+	}
+	sc.wmu.Unlock()
+	if cw, ok := sc.c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
+
+// connFail sends GOAWAY for a connection error and closes the connection.
+func (sc *serverConn) connFail(err error) {
+	code, reason := http2.ErrCodeInternal, err.Error()
+	var ce connError
+	if errors.As(err, &ce) {
+		code, reason = ce.code, ce.reason
+	}
+	sc.mu.Lock()
+	if sc.closing {
+		sc.mu.Unlock()
+		return
+	}
+	sc.drainPhase = 2
+	last := sc.maxClientID
+	sc.mu.Unlock()
+	sc.log.debug("connection error", "code", code, "reason", reason)
+	sc.closeSoon()
+	sc.write(nil, func() error { return sc.fr.WriteGoAway(last, code, []byte(reason)) })
+	sc.failed.Store(true)
+	sc.c.SetReadDeadline(time.Now()) // wakes the read loop, which tears down
+}
+
+// teardown ends every stream, waits for the handlers and closes the
+// connection.
+func (sc *serverConn) teardown() {
+	sc.closeSoon()
+	sc.mu.Lock()
+	sc.closing = true
+	for _, t := range []*time.Timer{sc.idleTimer, sc.readIdleTimer, sc.settingsTimer, sc.drainTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	for _, st := range sc.streams {
+		st.closeLocked(errConnClosed)
+	}
+	sc.sendCond.Broadcast()
+	linger := sc.failed.Load() && !sc.lingerDeadline
+	sc.mu.Unlock()
+	sc.wmu.Lock()
+	if sc.werr != nil {
+		linger = false
+	}
+	sc.wmu.Unlock()
+	sc.closeWrite()
+	if linger {
+		// Read what the client still sends for a moment: closing with
+		// unread input would reset the connection and lose the GOAWAY.
+		sc.c.SetReadDeadline(time.Now().Add(closeGraceLinger))
+		io.Copy(io.Discard, io.LimitReader(sc.br, 1<<20))
+	}
+	sc.c.Close()
+	sc.cancel()
+	sc.handlers.Wait()
+	sc.mu.Lock()
+	sc.hardClose.Stop()
+	sc.mu.Unlock()
+}
+
+// logger adds the peer's address to debug lines.
+type logger struct {
+	l    *slog.Logger
+	peer net.Addr
+}
+
+func (l logger) debug(msg string, args ...any) {
+	l.l.Debug("h2: "+msg, append(args, "remote", l.peer)...)
+}

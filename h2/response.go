@@ -1,0 +1,422 @@
+package h2
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// bufferSize is how much of a response body is held before DATA goes
+// out; a handler that writes less and returns gets a Content-Length.
+const bufferSize = 8 << 10
+
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, bufferSize); return &b }}
+
+// responseWriter is the http.ResponseWriter of a stream. Like net/http's,
+// it is for the handler's goroutine; only the request body's 100 Continue
+// may come from another.
+type responseWriter struct {
+	st     *stream
+	sc     *serverConn
+	req    *http.Request
+	header http.Header // the handler's
+	snap   http.Header // header as it was at WriteHeader
+
+	hmu          sync.Mutex // orders 100 Continue before the final header
+	finalStarted bool       // guarded by hmu
+
+	status      int
+	wroteHeader bool
+	sentHeader  bool
+	isHead      bool
+	bodyAllowed bool
+	declared    int64 // Content-Length set by the handler, -1 if none
+	written     int64
+	trailerKeys []string
+	buf         *[]byte
+	err         error // sticky write error
+	done        bool  // the handler has returned
+}
+
+var (
+	_ http.ResponseWriter = (*responseWriter)(nil)
+	_ http.Flusher        = (*responseWriter)(nil)
+	_ io.StringWriter     = (*responseWriter)(nil)
+)
+
+func newResponseWriter(st *stream, req *http.Request) *responseWriter {
+	return &responseWriter{
+		st:       st,
+		sc:       st.sc,
+		req:      req,
+		header:   make(http.Header),
+		isHead:   req.Method == http.MethodHead,
+		declared: -1,
+	}
+}
+
+// Header returns the header map of the response.
+func (rw *responseWriter) Header() http.Header { return rw.header }
+
+// WriteHeader sends an informational (1xx) header at once, or records
+// the final status; the final header goes out with the first body bytes,
+// on Flush, or when the handler returns.
+func (rw *responseWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic("h2: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if rw.wroteHeader || rw.done {
+		rw.sc.log.debug("superfluous WriteHeader call", "stream", rw.st.id, "code", code)
+		return
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		rw.hmu.Lock()
+		rw.sc.writeHeaders(rw.st, code, rw.header, nil, false)
+		rw.hmu.Unlock()
+		if code == http.StatusContinue {
+			rw.sc.mu.Lock()
+			rw.st.needContinue = false
+			rw.sc.mu.Unlock()
+		}
+		return
+	}
+	rw.hmu.Lock()
+	rw.finalStarted = true
+	rw.hmu.Unlock()
+	rw.wroteHeader = true
+	rw.status = code
+	rw.snap = rw.header.Clone()
+	if rw.snap == nil {
+		rw.snap = make(http.Header)
+	}
+	for _, v := range rw.snap["Trailer"] {
+		for _, k := range strings.Split(v, ",") {
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			if k != "" && httpguts.ValidTrailerHeader(k) {
+				rw.trailerKeys = append(rw.trailerKeys, k)
+			}
+		}
+	}
+	if vv := rw.snap["Content-Length"]; len(vv) > 0 {
+		if n, err := strconv.ParseUint(vv[0], 10, 63); err == nil {
+			rw.declared = int64(n)
+		} else {
+			rw.sc.log.debug("handler set an invalid Content-Length; dropped", "stream", rw.st.id, "value", vv[0])
+			delete(rw.snap, "Content-Length")
+		}
+	}
+	rw.bodyAllowed = bodyAllowedForStatus(code)
+}
+
+// writeContinue sends 100 Continue for a body read before the final
+// header is chosen.
+func (rw *responseWriter) writeContinue() {
+	rw.hmu.Lock()
+	defer rw.hmu.Unlock()
+	if !rw.finalStarted {
+		rw.sc.writeHeaders(rw.st, http.StatusContinue, nil, nil, false)
+	}
+}
+
+// Write writes body bytes, sending the header first if needed.
+func (rw *responseWriter) Write(p []byte) (int, error) { return rw.write(p, "") }
+
+// WriteString is Write for a string, without a copy into a []byte.
+func (rw *responseWriter) WriteString(s string) (int, error) { return rw.write(nil, s) }
+
+func (rw *responseWriter) write(p []byte, s string) (int, error) {
+	if rw.done {
+		return 0, errStreamClosed
+	}
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if !rw.bodyAllowed {
+		return 0, http.ErrBodyNotAllowed
+	}
+	n := len(p) + len(s)
+	if rw.declared >= 0 && rw.written+int64(n) > rw.declared {
+		return 0, http.ErrContentLength
+	}
+	if rw.err != nil {
+		return 0, rw.err
+	}
+	rw.written += int64(n)
+	if rw.isHead || n == 0 {
+		return n, nil
+	}
+	if rw.buf == nil {
+		rw.buf = bufferPool.Get().(*[]byte)
+	}
+	b := *rw.buf
+	if len(b)+n <= cap(b) {
+		b = append(b, p...)
+		*rw.buf = append(b, s...)
+		return n, nil
+	}
+	if err := rw.flushBuffer(); err != nil {
+		return 0, err
+	}
+	if n < cap(b) {
+		b = append((*rw.buf)[:0], p...)
+		*rw.buf = append(b, s...)
+		return n, nil
+	}
+	if p == nil {
+		p = []byte(s)
+	}
+	if err := rw.sendHeader(p, false, false); err != nil {
+		return 0, err
+	}
+	if err := rw.sendData(p, false); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// flushBuffer sends the header and whatever body is buffered.
+func (rw *responseWriter) flushBuffer() error {
+	var b []byte
+	if rw.buf != nil {
+		b = *rw.buf
+	}
+	if err := rw.sendHeader(b, false, false); err != nil {
+		return err
+	}
+	if len(b) > 0 {
+		*rw.buf = b[:0]
+		return rw.sendData(b, false)
+	}
+	return nil
+}
+
+// sendHeader sends the final header once; first is the start of the
+// body, for sniffing, and final says the handler has returned, so the
+// whole body is known.
+func (rw *responseWriter) sendHeader(first []byte, final, endStream bool) error {
+	if rw.sentHeader {
+		return rw.err
+	}
+	rw.sentHeader = true
+	var extra [3]hpack.HeaderField
+	fields := extra[:0]
+	h := rw.snap
+	if _, ok := h["Date"]; !ok {
+		fields = append(fields, hpack.HeaderField{Name: "date", Value: httpDate()})
+	}
+	if _, ok := h["Content-Type"]; !ok && rw.bodyAllowed && len(first) > 0 {
+		fields = append(fields, hpack.HeaderField{Name: "content-type", Value: http.DetectContentType(first)})
+	}
+	if final && rw.declared < 0 && rw.bodyAllowed && len(rw.trailers()) == 0 &&
+		(rw.written > 0 || !rw.isHead) && len(h["Transfer-Encoding"]) == 0 {
+		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(rw.written, 10)})
+	}
+	return rw.fail(rw.sc.writeHeaders(rw.st, rw.status, h, fields, endStream))
+}
+
+// sendData sends p as DATA frames within both send windows.
+func (rw *responseWriter) sendData(p []byte, end bool) error {
+	st, sc := rw.st, rw.sc
+	for {
+		n, err := st.awaitSend(len(p))
+		if err != nil {
+			return rw.fail(err)
+		}
+		chunk := p[:n]
+		p = p[n:]
+		last := end && len(p) == 0
+		err = sc.write(st, func() error {
+			if err := sc.fr.WriteData(st.id, last, chunk); err != nil {
+				return err
+			}
+			if last {
+				sc.mu.Lock()
+				st.endLocalLocked()
+				sc.mu.Unlock()
+			}
+			return nil
+		})
+		if err != nil {
+			return rw.fail(err)
+		}
+		if len(p) == 0 {
+			return nil
+		}
+	}
+}
+
+func (rw *responseWriter) fail(err error) error {
+	if err != nil && rw.err == nil {
+		rw.err = err
+	}
+	return err
+}
+
+// awaitSend takes up to want bytes of send window, one frame's worth,
+// blocking until some is available.
+func (st *stream) awaitSend(want int) (int, error) {
+	if want == 0 {
+		return 0, nil
+	}
+	sc := st.sc
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	for {
+		if st.writeErr != nil {
+			return 0, st.writeErr
+		}
+		n := min(int64(want), st.send, sc.connSend, int64(sc.peerMaxFrame.Load()))
+		if n > 0 {
+			st.send -= n
+			sc.connSend -= n
+			return int(n), nil
+		}
+		sc.sendCond.Wait()
+	}
+}
+
+// trailers returns the trailer fields the handler has set: declared ones
+// and those named with http.TrailerPrefix.
+func (rw *responseWriter) trailers() []hpack.HeaderField {
+	var fields []hpack.HeaderField
+	for _, k := range rw.trailerKeys {
+		name, ok := lowerHeader(k)
+		if !ok {
+			continue
+		}
+		for _, v := range rw.header[k] {
+			fields = append(fields, hpack.HeaderField{Name: name, Value: v})
+		}
+	}
+	for k, vv := range rw.header {
+		if !strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		name, ok := lowerHeader(strings.TrimPrefix(k, http.TrailerPrefix))
+		if !ok || isConnectionSpecific(name) {
+			continue
+		}
+		for _, v := range vv {
+			fields = append(fields, hpack.HeaderField{Name: name, Value: v})
+		}
+	}
+	return fields
+}
+
+// finish completes the response after the handler has returned.
+func (rw *responseWriter) finish() {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	defer rw.release()
+	rw.done = true
+	if rw.err != nil {
+		return
+	}
+	if rw.declared >= 0 && rw.written < rw.declared && !rw.isHead {
+		rw.sc.log.debug("handler wrote less than its Content-Length", "stream", rw.st.id, "declared", rw.declared, "written", rw.written)
+		rw.flushBuffer()
+		rw.sc.resetStream(rw.st, http2.ErrCodeInternal)
+		return
+	}
+	var b []byte
+	if rw.buf != nil {
+		b = *rw.buf
+	}
+	trailers := rw.trailers()
+	hasBody := len(b) > 0
+	if !rw.sentHeader {
+		if rw.sendHeader(b, true, !hasBody && len(trailers) == 0) != nil {
+			return
+		}
+		if !hasBody && len(trailers) == 0 {
+			return
+		}
+	}
+	if hasBody || len(trailers) == 0 {
+		// With no body left, this is an empty DATA frame carrying END_STREAM.
+		if rw.sendData(b, len(trailers) == 0) != nil {
+			return
+		}
+	}
+	if len(trailers) > 0 {
+		rw.sc.writeHeaders(rw.st, 0, nil, trailers, true)
+	}
+}
+
+func (rw *responseWriter) release() {
+	if rw.buf != nil {
+		*rw.buf = (*rw.buf)[:0]
+		bufferPool.Put(rw.buf)
+		rw.buf = nil
+	}
+}
+
+// Flush sends the header and buffered body at once.
+func (rw *responseWriter) Flush() { rw.FlushError() }
+
+// FlushError is Flush that reports an error; http.ResponseController
+// uses it.
+func (rw *responseWriter) FlushError() error {
+	if rw.done {
+		return errStreamClosed
+	}
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	return rw.flushBuffer()
+}
+
+// SetReadDeadline sets the deadline for reading the request body; see
+// http.ResponseController.
+func (rw *responseWriter) SetReadDeadline(t time.Time) error {
+	rw.st.setReadDeadline(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for writing the response; past it
+// the stream is reset. See http.ResponseController.
+func (rw *responseWriter) SetWriteDeadline(t time.Time) error {
+	rw.st.setWriteDeadline(t)
+	return nil
+}
+
+// EnableFullDuplex does nothing: HTTP/2 streams are always full duplex.
+func (rw *responseWriter) EnableFullDuplex() error { return nil }
+
+// bodyAllowedForStatus reports whether a response with status code may
+// carry a body (RFC 9110 section 6.4.1).
+func bodyAllowedForStatus(code int) bool {
+	switch {
+	case code >= 100 && code <= 199, code == http.StatusNoContent, code == http.StatusNotModified:
+		return false
+	}
+	return true
+}
+
+type dateEntry struct {
+	sec int64
+	s   string
+}
+
+var dateCache atomic.Pointer[dateEntry]
+
+// httpDate returns the Date field value for now, formatted once a second.
+func httpDate() string {
+	now := time.Now()
+	sec := now.Unix()
+	if e := dateCache.Load(); e != nil && e.sec == sec {
+		return e.s
+	}
+	s := now.UTC().Format(http.TimeFormat)
+	dateCache.Store(&dateEntry{sec, s})
+	return s
+}

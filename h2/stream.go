@@ -1,0 +1,578 @@
+package h2
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+)
+
+// errStreamClosed is what writes to, and reads from, a stream that has
+// been reset return.
+var errStreamClosed = errors.New("h2: stream closed")
+
+// errBodyClosed is returned by a request body's Read after Close.
+var errBodyClosed = errors.New("h2: read on closed request body")
+
+// stream is one client-initiated stream. Its state moves from open to
+// half-closed (remote) when END_STREAM arrives and to half-closed (local)
+// when the response's END_STREAM goes out; with both it is closed and
+// leaves sc.streams. RST_STREAM either way closes it at once. Its handler
+// keeps its slot (sc.running) until it returns, whatever the state.
+type stream struct {
+	sc     *serverConn
+	id     uint32
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Guarded by sc.mu.
+	cond          sync.Cond // body data, end of body, read deadline (L is &sc.mu)
+	send          int64     // send window
+	recv          int64     // what the client may still send
+	unacked       int64     // read or discarded, not yet given back
+	buf           []byte    // request body received and not yet read, from off
+	off           int
+	declared      int64 // the request's content-length, -1 if none
+	received      int64
+	remoteDone    bool  // the client will send nothing more
+	localDone     bool  // our END_STREAM went out
+	closed        bool  // no longer in sc.streams
+	bodyErr       error // what Read returns once buf is empty
+	bodyClosed    bool
+	needContinue  bool        // send 100 Continue on the first Read
+	trailer       http.Header // the request's Trailer, filled by trailers
+	writeErr      error       // set once writes must fail
+	readDeadline  time.Time
+	readTimer     *time.Timer
+	writeDeadline time.Time
+	writeTimer    *time.Timer
+
+	// Guarded by sc.wmu.
+	rstSent bool
+}
+
+// closeLocked closes st: it leaves the connection's set, its body and its
+// writes fail with err, and its context ends.
+func (st *stream) closeLocked(err error) {
+	if st.closed {
+		return
+	}
+	st.closed = true
+	delete(st.sc.streams, st.id)
+	if !st.remoteDone {
+		st.remoteDone = true
+		if st.bodyErr == nil {
+			st.bodyErr = err
+		}
+	}
+	if st.writeErr == nil {
+		st.writeErr = err
+	}
+	if err != nil {
+		st.cancel()
+	}
+	st.cond.Broadcast()
+	st.sc.sendCond.Broadcast()
+}
+
+// endRemoteLocked handles END_STREAM from the client.
+func (st *stream) endRemoteLocked(trailer http.Header) {
+	st.remoteDone = true
+	if st.bodyErr == nil {
+		st.bodyErr = io.EOF
+	}
+	st.cond.Broadcast()
+	if st.localDone {
+		st.closeLocked(nil)
+	}
+}
+
+// endLocalLocked records that the response's END_STREAM went out.
+func (st *stream) endLocalLocked() {
+	st.localDone = true
+	if st.writeErr == nil {
+		st.writeErr = errStreamClosed
+	}
+	if st.remoteDone {
+		st.closeLocked(nil)
+	}
+}
+
+// takeCreditLocked returns the stream window increment to send, once
+// half the window has been read.
+func (st *stream) takeCreditLocked() int64 {
+	if st.remoteDone || st.unacked < int64(st.sc.cfg.streamWindow)/2 {
+		return 0
+	}
+	incr := st.unacked
+	st.unacked = 0
+	st.recv += incr
+	return incr
+}
+
+func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
+	id := f.StreamID
+	if id%2 == 0 {
+		return connError{http2.ErrCodeProtocol, "HEADERS on an even stream ID"}
+	}
+	sc.mu.Lock()
+	if st := sc.streams[id]; st != nil {
+		err := st.trailersLocked(f)
+		sc.mu.Unlock()
+		return err
+	}
+	if id <= sc.maxClientID {
+		sc.mu.Unlock()
+		return connError{http2.ErrCodeProtocol, "HEADERS on a closed stream"}
+	}
+	sc.maxClientID = id
+	switch {
+	case sc.drainPhase == 2:
+		sc.mu.Unlock()
+		return nil // past the final GOAWAY: ignored
+	case f.HasPriority() && f.Priority.StreamDep == id:
+		sc.mu.Unlock()
+		return streamError{id, http2.ErrCodeProtocol, "stream depends on itself"}
+	case uint32(len(sc.streams)) >= sc.cfg.maxStreams || uint32(sc.running) >= sc.cfg.maxStreams:
+		sc.mu.Unlock()
+		return streamError{id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
+	}
+	sc.mu.Unlock()
+
+	handler := sc.handler
+	req, declared, err := sc.newRequest(f)
+	if f.Truncated {
+		req, declared, err = sc.bareRequest(), -1, nil
+		handler = http.HandlerFunc(headerListTooLarge)
+	}
+	if err != nil {
+		return streamError{id, http2.ErrCodeProtocol, err.Error()}
+	}
+	st := sc.newStream(id, declared, f.StreamEnded())
+	if req.Body != http.NoBody {
+		req.Body = &requestBody{st: st}
+		st.needContinue = httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")
+	}
+	if req.Trailer != nil {
+		st.trailer = req.Trailer
+	}
+	sc.startHandler(st, req.WithContext(st.ctx), handler)
+	return nil
+}
+
+// newStream adds an open (or half-closed remote) stream.
+func (sc *serverConn) newStream(id uint32, declared int64, remoteDone bool) *stream {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	st := &stream{
+		sc:         sc,
+		id:         id,
+		send:       sc.peerWindow,
+		recv:       int64(sc.cfg.streamWindow),
+		declared:   declared,
+		remoteDone: remoteDone,
+	}
+	if remoteDone {
+		st.bodyErr = io.EOF
+	}
+	st.cond.L = &sc.mu
+	st.ctx, st.cancel = context.WithCancel(sc.ctx)
+	sc.streams[id] = st
+	return st
+}
+
+// serveUpgrade serves the request of an h2c upgrade as stream 1,
+// half-closed (remote).
+func (sc *serverConn) serveUpgrade(req *http.Request) {
+	sc.mu.Lock()
+	sc.maxClientID = 1
+	sc.mu.Unlock()
+	st := sc.newStream(1, req.ContentLength, true)
+	sc.startHandler(st, req.WithContext(st.ctx), sc.handler)
+}
+
+// trailersLocked handles a second HEADERS frame on a stream: the
+// request's trailers.
+func (st *stream) trailersLocked(f *http2.MetaHeadersFrame) error {
+	switch {
+	case st.remoteDone:
+		return streamError{st.id, http2.ErrCodeStreamClosed, "HEADERS on a half-closed stream"}
+	case !f.StreamEnded():
+		return streamError{st.id, http2.ErrCodeProtocol, "trailers without END_STREAM"}
+	case len(f.PseudoFields()) > 0:
+		return streamError{st.id, http2.ErrCodeProtocol, "pseudo-header field in trailers"}
+	case st.declared >= 0 && st.received != st.declared:
+		return streamError{st.id, http2.ErrCodeProtocol, "request body shorter than its content-length"}
+	}
+	for _, hf := range f.RegularFields() {
+		k := canonicalHeader(hf.Name)
+		if !httpguts.ValidTrailerHeader(k) {
+			return streamError{st.id, http2.ErrCodeProtocol, "invalid trailer field " + hf.Name}
+		}
+		if st.trailer != nil {
+			st.trailer[k] = append(st.trailer[k], hf.Value)
+		}
+	}
+	st.endRemoteLocked(nil)
+	return nil
+}
+
+// newRequest builds the request of a HEADERS frame the way net/http
+// does, checking the rules of RFC 9113 section 8.3. It returns the
+// declared content-length, -1 if none.
+func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, error) {
+	var method, scheme, authority, path, protocol string
+	for _, hf := range f.PseudoFields() {
+		switch hf.Name {
+		case ":method":
+			method = hf.Value
+		case ":scheme":
+			scheme = hf.Value
+		case ":authority":
+			authority = hf.Value
+		case ":path":
+			path = hf.Value
+		case ":protocol":
+			protocol = hf.Value
+		}
+	}
+	isConnect := method == http.MethodConnect
+	switch {
+	case protocol != "" && (!sc.cfg.extendedConnect || !isConnect):
+		return nil, 0, errors.New(":protocol outside an extended CONNECT")
+	case isConnect && protocol == "":
+		if path != "" || scheme != "" || authority == "" {
+			return nil, 0, errors.New("CONNECT with :path or :scheme, or without :authority")
+		}
+	case method == "" || path == "" || (scheme != "http" && scheme != "https"):
+		return nil, 0, errors.New("missing or invalid :method, :scheme or :path")
+	}
+
+	fields := f.RegularFields()
+	header := make(http.Header, len(fields))
+	var cookies []string
+	for _, hf := range fields {
+		switch {
+		case isConnectionSpecific(hf.Name):
+			return nil, 0, errors.New("connection-specific field " + hf.Name)
+		case hf.Name == "te" && hf.Value != "trailers":
+			return nil, 0, errors.New(`te other than "trailers"`)
+		case hf.Name == "cookie":
+			cookies = append(cookies, hf.Value)
+			continue
+		}
+		k := canonicalHeader(hf.Name)
+		header[k] = append(header[k], hf.Value)
+	}
+	if len(cookies) > 0 {
+		// RFC 9113 section 8.2.3: crumbs are joined into one field.
+		header["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	if authority == "" {
+		authority = header.Get("Host")
+	}
+	if protocol != "" {
+		header[":protocol"] = []string{protocol}
+	}
+
+	var u *url.URL
+	var requestURI string
+	if isConnect && protocol == "" {
+		u, requestURI = &url.URL{Host: authority}, authority
+	} else {
+		var err error
+		if u, err = url.ParseRequestURI(path); err != nil {
+			return nil, 0, errors.New("invalid :path")
+		}
+		requestURI = path
+	}
+
+	var trailer http.Header
+	for _, v := range header["Trailer"] {
+		for _, k := range strings.Split(v, ",") {
+			k = http.CanonicalHeaderKey(textprotoTrim(k))
+			if k != "" && httpguts.ValidTrailerHeader(k) {
+				if trailer == nil {
+					trailer = make(http.Header)
+				}
+				trailer[k] = nil
+			}
+		}
+	}
+
+	declared := int64(-1)
+	if vv := header["Content-Length"]; len(vv) > 0 {
+		for _, v := range vv[1:] {
+			if v != vv[0] {
+				return nil, 0, errors.New("conflicting content-length fields")
+			}
+		}
+		n, err := strconv.ParseUint(vv[0], 10, 63)
+		if err != nil {
+			return nil, 0, errors.New("invalid content-length")
+		}
+		declared = int64(n)
+	}
+	req := &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     header,
+		Host:       authority,
+		RemoteAddr: sc.remoteAddr,
+		RequestURI: requestURI,
+		Trailer:    trailer,
+		Body:       http.NoBody,
+	}
+	if f.StreamEnded() {
+		if declared > 0 {
+			return nil, 0, errors.New("content-length with no body")
+		}
+		declared = 0
+	} else {
+		req.Body = nil // set by the caller
+	}
+	req.ContentLength = declared
+	return req, declared, nil
+}
+
+func textprotoTrim(s string) string { return strings.Trim(s, " \t") }
+
+// bareRequest stands in for a request whose header list was too large.
+func (sc *serverConn) bareRequest() *http.Request {
+	return &http.Request{
+		Method: http.MethodGet, URL: &url.URL{Path: "/"}, RequestURI: "/",
+		Proto: "HTTP/2.0", ProtoMajor: 2, Header: make(http.Header),
+		RemoteAddr: sc.remoteAddr, Body: http.NoBody,
+	}
+}
+
+func headerListTooLarge(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusRequestHeaderFieldsTooLarge)
+	io.WriteString(w, "431 request header fields too large\n")
+}
+
+// startHandler runs h for st in a goroutine of its own.
+func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler) {
+	if req.Body == nil {
+		req.Body = &requestBody{st: st}
+	}
+	sc.mu.Lock()
+	sc.running++
+	if sc.running == 1 && sc.idleTimer != nil {
+		sc.idleTimer.Stop()
+	}
+	sc.mu.Unlock()
+	rw := newResponseWriter(st, req)
+	if b, ok := req.Body.(*requestBody); ok {
+		b.rw = rw
+	}
+	w := handlerWork{st, rw, req, h}
+	select {
+	case sc.work <- w: // a worker of this connection is idle: one hand-off
+	default:
+		sc.handlers.Add(1)
+		go sc.worker(w)
+	}
+}
+
+// handlerWork is one stream for a worker to serve.
+type handlerWork struct {
+	st  *stream
+	rw  *responseWriter
+	req *http.Request
+	h   http.Handler
+}
+
+// worker serves streams of one connection, one after another, so that
+// handlers run on warm stacks; it waits for more while the connection
+// lives.
+func (sc *serverConn) worker(w handlerWork) {
+	defer sc.handlers.Done()
+	for {
+		sc.runHandler(w.st, w.rw, w.req, w.h)
+		select {
+		case w = <-sc.work:
+		case <-sc.ctx.Done():
+			return
+		}
+	}
+}
+
+// runHandler serves one stream. A panic resets the stream with
+// INTERNAL_ERROR (http.ErrAbortHandler without a log line).
+func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Request, h http.Handler) {
+	panicked := true
+	defer func() {
+		if panicked {
+			if e := recover(); e != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				sc.cfg.log.Error("h2: panic serving stream", "remote", sc.remoteAddr, "stream", st.id, "panic", e, "stack", string(buf))
+			}
+			sc.resetStream(st, http2.ErrCodeInternal)
+		}
+		sc.streamDone(st)
+	}()
+	h.ServeHTTP(rw, req)
+	rw.finish()
+	panicked = false
+}
+
+// streamDone ends a stream whose handler has returned.
+func (sc *serverConn) streamDone(st *stream) {
+	st.cancel()
+	sc.mu.Lock()
+	remoteOpen := !st.remoteDone
+	for _, t := range []*time.Timer{st.readTimer, st.writeTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	sc.mu.Unlock()
+	if remoteOpen {
+		// RFC 9113 section 8.1: the response is complete, so ask the
+		// client to stop sending.
+		sc.resetStream(st, http2.ErrCodeNo)
+	}
+	sc.mu.Lock()
+	sc.running--
+	idle := sc.running == 0
+	if idle && sc.idleTimer != nil && sc.drainPhase == 0 && !sc.closing {
+		sc.idleTimer.Reset(sc.cfg.idle)
+	}
+	sc.mu.Unlock()
+	if idle {
+		sc.maybeClose()
+	}
+}
+
+// requestBody is a stream's request body: data buffered by the read loop.
+type requestBody struct {
+	st *stream
+	rw *responseWriter
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	st := b.st
+	sc := st.sc
+	sc.mu.Lock()
+	if st.needContinue {
+		st.needContinue = false
+		sc.mu.Unlock()
+		b.rw.writeContinue()
+		sc.mu.Lock()
+	}
+	for {
+		switch {
+		case st.bodyClosed:
+			sc.mu.Unlock()
+			return 0, errBodyClosed
+		case st.off < len(st.buf):
+			n := copy(p, st.buf[st.off:])
+			st.off += n
+			if st.off == len(st.buf) {
+				st.buf, st.off = st.buf[:0], 0
+			}
+			st.unacked += int64(n)
+			incr := st.takeCreditLocked()
+			sc.mu.Unlock()
+			if incr > 0 {
+				sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+			}
+			return n, nil
+		case st.bodyErr != nil:
+			err := st.bodyErr
+			sc.mu.Unlock()
+			return 0, err
+		case !st.readDeadline.IsZero() && !time.Now().Before(st.readDeadline):
+			sc.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		case len(p) == 0:
+			sc.mu.Unlock()
+			return 0, nil
+		}
+		st.cond.Wait()
+	}
+}
+
+// Close discards what the body still holds; data arriving later is
+// discarded too, its flow-control credit given back.
+func (b *requestBody) Close() error {
+	st := b.st
+	sc := st.sc
+	sc.mu.Lock()
+	if st.bodyClosed {
+		sc.mu.Unlock()
+		return nil
+	}
+	st.bodyClosed = true
+	st.unacked += int64(len(st.buf) - st.off)
+	st.buf, st.off = nil, 0
+	incr := st.takeCreditLocked()
+	st.cond.Broadcast()
+	sc.mu.Unlock()
+	if incr > 0 {
+		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+	}
+	return nil
+}
+
+// setReadDeadline makes body reads fail with os.ErrDeadlineExceeded from
+// t on.
+func (st *stream) setReadDeadline(t time.Time) {
+	sc := st.sc
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	st.readDeadline = t
+	if st.readTimer != nil {
+		st.readTimer.Stop()
+	}
+	if !t.IsZero() {
+		st.readTimer = time.AfterFunc(time.Until(t), func() {
+			sc.mu.Lock()
+			st.cond.Broadcast()
+			sc.mu.Unlock()
+		})
+	}
+	st.cond.Broadcast()
+}
+
+// setWriteDeadline resets the stream with INTERNAL_ERROR at t, as x/net
+// does; writes then fail with os.ErrDeadlineExceeded.
+func (st *stream) setWriteDeadline(t time.Time) {
+	sc := st.sc
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	st.writeDeadline = t
+	if st.writeTimer != nil {
+		st.writeTimer.Stop()
+	}
+	if t.IsZero() {
+		return
+	}
+	st.writeTimer = time.AfterFunc(time.Until(t), func() {
+		sc.mu.Lock()
+		if st.writeDeadline != t || st.closed {
+			sc.mu.Unlock()
+			return
+		}
+		if st.writeErr == nil {
+			st.writeErr = os.ErrDeadlineExceeded
+		}
+		sc.mu.Unlock()
+		sc.resetStream(st, http2.ErrCodeInternal)
+	})
+}

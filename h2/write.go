@@ -1,0 +1,283 @@
+package h2
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// The write path. Every goroutine that sends frames (the read loop and
+// the handlers) encodes them itself into one shared buffered writer under
+// wmu; there is no writer goroutine and no hand-off. Flush rule: the
+// goroutine that leaves wmu with nobody else waiting for it flushes, so
+// frames of many streams that queue up behind a write go out together in
+// one system call, and no stream waits behind another's flush. While the
+// read loop handles input that is already buffered (batching), nobody
+// flushes: the read loop flushes once, before it blocks on a read, so
+// every frame received is handled before the answers go out.
+
+// writer is what the buffered writer writes to: the connection, within
+// WriteByteTimeout.
+type writer struct{ sc *serverConn }
+
+func (w writer) Write(p []byte) (int, error) {
+	if d := w.sc.cfg.writeTimeout; d > 0 {
+		w.sc.c.SetWriteDeadline(time.Now().Add(d))
+	}
+	return w.sc.c.Write(p)
+}
+
+// write runs fn, which writes frames with sc.fr, under wmu. If st is not
+// nil and the server has already reset it, fn is skipped: nothing may
+// follow our RST_STREAM on a stream.
+func (sc *serverConn) write(st *stream, fn func() error) error {
+	sc.pending.Add(1)
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	err := sc.werr
+	switch {
+	case err != nil:
+	case st != nil && st.rstSent:
+		err = errStreamClosed
+	default:
+		err = fn()
+		sc.dirty = true
+		if err != nil && err != errStreamClosed {
+			sc.failWriteLocked(err)
+		}
+	}
+	// While the read loop works through input already buffered, it
+	// flushes for everyone once it is done (flushHeld); batching is
+	// cleared before that flush takes wmu, so no frame is left behind.
+	if sc.pending.Add(-1) == 0 && !sc.batching.Load() {
+		sc.flushLocked()
+	}
+	return err
+}
+
+// flushHeld flushes frames the read loop held back.
+func (sc *serverConn) flushHeld() {
+	sc.wmu.Lock()
+	if sc.pending.Load() == 0 {
+		sc.flushLocked()
+	}
+	sc.wmu.Unlock()
+}
+
+func (sc *serverConn) flushLocked() {
+	if !sc.dirty || sc.werr != nil {
+		return
+	}
+	sc.dirty = false
+	if err := sc.bw.Flush(); err != nil {
+		sc.failWriteLocked(err)
+	}
+}
+
+// failWriteLocked records the first write error and closes the
+// connection, which ends the read loop.
+func (sc *serverConn) failWriteLocked(err error) {
+	if sc.werr == nil {
+		sc.werr = err
+		sc.log.debug("write failed", "err", err)
+		sc.c.Close()
+	}
+}
+
+// writeInitialSettings sends the server's SETTINGS and the connection
+// window beyond the default.
+func (sc *serverConn) writeInitialSettings() error {
+	c := sc.cfg
+	settings := []http2.Setting{
+		{ID: http2.SettingMaxFrameSize, Val: c.maxFrame},
+		{ID: http2.SettingMaxConcurrentStreams, Val: c.maxStreams},
+		{ID: http2.SettingMaxHeaderListSize, Val: c.maxHeaderList},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(c.streamWindow)},
+		{ID: http2.SettingEnablePush, Val: 0},
+	}
+	if c.decTable != DefaultHeaderTableSize {
+		settings = append(settings, http2.Setting{ID: http2.SettingHeaderTableSize, Val: c.decTable})
+	}
+	if c.extendedConnect {
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	}
+	sc.mu.Lock()
+	extra := int64(c.connWindow) - initialWindow
+	sc.connRecv += extra
+	sc.mu.Unlock()
+	return sc.write(nil, func() error {
+		if err := sc.fr.WriteSettings(settings...); err != nil {
+			return err
+		}
+		if extra > 0 {
+			return sc.fr.WriteWindowUpdate(0, uint32(extra))
+		}
+		return nil
+	})
+}
+
+// resetStreamID answers a stream error: RST_STREAM, and the stream, if it
+// is open, ends.
+func (sc *serverConn) resetStreamID(id uint32, code http2.ErrCode, reason string) {
+	sc.log.debug("stream error", "stream", id, "code", code, "reason", reason)
+	sc.mu.Lock()
+	st := sc.streams[id]
+	sc.mu.Unlock()
+	if st != nil {
+		sc.resetStream(st, code)
+		return
+	}
+	sc.write(nil, func() error { return sc.fr.WriteRSTStream(id, code) })
+}
+
+// resetStream sends RST_STREAM on st once and closes it. Taken under wmu,
+// so no frame of st can follow the reset.
+func (sc *serverConn) resetStream(st *stream, code http2.ErrCode) {
+	sc.write(st, func() error {
+		st.rstSent = true
+		sc.mu.Lock()
+		st.closeLocked(errStreamClosed)
+		sc.mu.Unlock()
+		return sc.fr.WriteRSTStream(st.id, code)
+	})
+}
+
+// writeHeaders encodes and sends a response header block (or trailers,
+// with status 0) on st, split into HEADERS and CONTINUATION frames.
+func (sc *serverConn) writeHeaders(st *stream, status int, h http.Header, extra []hpack.HeaderField, endStream bool) error {
+	return sc.write(st, func() error {
+		sc.mu.Lock()
+		closed := st.closed || st.localDone
+		sc.mu.Unlock()
+		if closed {
+			return errStreamClosed // encode nothing: the HPACK state stays in step
+		}
+		sc.hbuf.Reset()
+		if status != 0 {
+			sc.henc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(status)})
+		}
+		for _, f := range extra {
+			sc.henc.WriteField(f)
+		}
+		for k, vv := range h {
+			name, ok := lowerHeader(k)
+			if !ok || isConnectionSpecific(name) {
+				continue
+			}
+			for _, v := range vv {
+				sc.henc.WriteField(hpack.HeaderField{Name: name, Value: v})
+			}
+		}
+		block := sc.hbuf.Bytes()
+		max := int(sc.peerMaxFrame.Load())
+		first := true
+		for first || len(block) > 0 {
+			frag := block
+			if len(frag) > max {
+				frag = frag[:max]
+			}
+			block = block[len(frag):]
+			var err error
+			if first {
+				err = sc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: frag, EndStream: endStream, EndHeaders: len(block) == 0})
+			} else {
+				err = sc.fr.WriteContinuation(st.id, len(block) == 0, frag)
+			}
+			if err != nil {
+				return err
+			}
+			first = false
+		}
+		if endStream {
+			sc.mu.Lock()
+			st.endLocalLocked()
+			sc.mu.Unlock()
+		}
+		return nil
+	})
+}
+
+var statusStrings [600]string
+
+func init() {
+	for i := 100; i < len(statusStrings); i++ {
+		statusStrings[i] = strconv.Itoa(i)
+	}
+}
+
+func statusString(code int) string {
+	if code < len(statusStrings) {
+		return statusStrings[code]
+	}
+	return strconv.Itoa(code)
+}
+
+// commonLower maps canonical names of common header fields to their wire
+// form, so that writing them allocates nothing.
+var commonLower = map[string]string{}
+
+// commonCanonical maps wire names of common request fields to their
+// canonical form.
+var commonCanonical = map[string]string{}
+
+func init() {
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
+		"Access-Control-Allow-Origin", "Age", "Allow", "Authorization", "Cache-Control",
+		"Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
+		"Content-Location", "Content-Range", "Content-Type", "Cookie", "Date", "Etag",
+		"Expect", "Expires", "From", "Host", "If-Match", "If-Modified-Since", "If-None-Match",
+		"If-Range", "If-Unmodified-Since", "Last-Modified", "Link", "Location", "Max-Forwards",
+		"Origin", "Proxy-Authenticate", "Proxy-Authorization", "Range", "Referer", "Refresh",
+		"Retry-After", "Sec-Websocket-Extensions", "Sec-Websocket-Key", "Sec-Websocket-Protocol",
+		"Sec-Websocket-Version", "Server", "Set-Cookie", "Strict-Transport-Security", "Te",
+		"Trailer", "User-Agent", "Vary", "Via", "Www-Authenticate", "X-Content-Type-Options",
+		"X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id", "Traceparent",
+	} {
+		l := strings.ToLower(k)
+		commonLower[k] = l
+		commonCanonical[l] = k
+	}
+}
+
+// lowerHeader returns the wire name of header key k, and false for a key
+// that is not a valid field name.
+func lowerHeader(k string) (string, bool) {
+	if l, ok := commonLower[k]; ok {
+		return l, true
+	}
+	for i := 0; i < len(k); i++ {
+		if !validNameByte(k[i]) {
+			return "", false
+		}
+	}
+	return strings.ToLower(k), k != ""
+}
+
+func validNameByte(b byte) bool {
+	return b < 0x80 && b > ' ' && b != ':' && b != '(' && b != ')' && b != '<' && b != '>' &&
+		b != '@' && b != ',' && b != ';' && b != '\\' && b != '"' && b != '/' && b != '[' &&
+		b != ']' && b != '?' && b != '=' && b != '{' && b != '}' && b != 0x7f
+}
+
+// canonicalHeader returns the canonical key of a wire field name.
+func canonicalHeader(name string) string {
+	if k, ok := commonCanonical[name]; ok {
+		return k
+	}
+	return http.CanonicalHeaderKey(name)
+}
+
+// isConnectionSpecific reports whether name is a field that HTTP/2
+// forbids (RFC 9113 section 8.2.2); te is checked by its value.
+func isConnectionSpecific(name string) bool {
+	switch name {
+	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
