@@ -147,9 +147,11 @@ func testMiddlewareStack(t *testing.T, mode h2ctest.Mode) {
 	}
 }
 
-// TestGODEBUG checks importing the package enabled extended CONNECT (the
-// HTTP/2 tests see SETTINGS_ENABLE_CONNECT_PROTOCOL=1), and that
-// GODEBUG=http2xconnect=0 in the environment keeps it off.
+// TestGODEBUG checks importing the package enabled extended CONNECT for
+// the x/net engine (the HTTP/2 tests see SETTINGS_ENABLE_CONNECT_PROTOCOL=1),
+// and that GODEBUG=http2xconnect=0 in the environment keeps it off there.
+// The child runs on the x/net engine whatever MOLT_ENGINE says: molt's own
+// engine (package h2) ignores GODEBUG and advertises the setting per server.
 func TestGODEBUG(t *testing.T) {
 	if os.Getenv("MOLT_WS_OPTOUT_CHILD") == "1" {
 		ts := h2ctest.NewServer(t, http.NotFoundHandler())
@@ -171,7 +173,7 @@ func TestGODEBUG(t *testing.T) {
 		t.Fatalf("GODEBUG %q lacks http2xconnect=1", g)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestGODEBUG$", "-test.v")
-	cmd.Env = append(os.Environ(), "MOLT_WS_OPTOUT_CHILD=1", "GODEBUG=http2xconnect=0")
+	cmd.Env = append(os.Environ(), "MOLT_WS_OPTOUT_CHILD=1", "GODEBUG=http2xconnect=0", "MOLT_ENGINE=xnet")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestGODEBUG") {
 		t.Fatalf("child: %v\n%s", err, out)
