@@ -127,7 +127,8 @@ var WebSocket http.Handler = websocket.Handler(wsEcho, websocket.Options{
 })
 
 // wsKeepBuffer is the largest message buffer wsEcho keeps for the next
-// message; a larger one (up to the 32 MiB read limit) is let go.
+// message; a larger one (up to the read limit, websocket.DefaultReadLimit)
+// is let go.
 const wsKeepBuffer = 64 << 10
 
 // wsEcho echoes messages on c, reusing one buffer, until a read or a write
