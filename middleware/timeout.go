@@ -88,11 +88,14 @@ type TimeoutOptions struct {
 // any more, and a panic of the late handler is dropped.
 //
 // An HTTP/1.1 upgrade (see IsUpgrade: a bodyless GET with Upgrade
-// fields, such as a WebSocket handshake, or a CONNECT) gets the deadline
-// for its handshake only: the handler must hijack the connection (or
-// begin a response) by then, or the client gets the timeout answer, as
-// for any request; its context has no deadline, and is not cancelled once
-// the handler took the connection, so the session outlives o.Duration.
+// fields, such as a WebSocket handshake, or a bodyless CONNECT) gets the
+// deadline for its handshake only: the handler must hijack the connection
+// (or send 101 Switching Protocols) by then, or the client gets the
+// timeout answer, as for any request; its context has no deadline, and is
+// not cancelled once the handler took the connection, so the session
+// outlives o.Duration. A handler that answers such a request with an
+// ordinary response has declined the upgrade: its context is cancelled at
+// the deadline, as every other request's is.
 // A CONNECT over HTTP/2 (a WebSocket by RFC 8441) passes through
 // untouched, with no deadline. Upgrade fields on any other request change
 // nothing. Timeout panics if Duration is not positive, Status is
@@ -146,12 +149,16 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tw := &timeoutWriter{w: w, h: w.Header().Clone(), ctx: ctx, answer: func() { h.answer(w, r) }}
 	if upgrade {
 		// An HTTP/1.1 upgrade has the deadline for its handshake only:
-		// once the handler hijacked the connection (or began a response)
-		// its context has no deadline, so the session can outlive it.
+		// once the handler took the connection (Hijack, or a 101) its
+		// context has no deadline, so the session can outlive it. A
+		// handler that answers with an ordinary response has declined
+		// the upgrade, and its context ends at the deadline as any
+		// request's does: the request's Upgrade fields, which any client
+		// can add, buy it no more time.
 		t := time.AfterFunc(h.o.Duration, func() {
 			tw.mu.Lock()
 			defer tw.mu.Unlock()
-			if !tw.started {
+			if !tw.upgraded {
 				cancel(context.DeadlineExceeded)
 			}
 		})
@@ -253,6 +260,7 @@ type timeoutWriter struct {
 
 	mu       sync.Mutex
 	started  bool  // the handler's response began: the response is its own
+	upgraded bool  // the handler took the connection: Hijack or a 101
 	timedOut bool  // the handler was cut off: refuse everything
 	cutErr   error // what the refused calls return
 }
@@ -337,6 +345,7 @@ func (tw *timeoutWriter) WriteHeader(code int) {
 	}
 	if !tw.started {
 		tw.started = true
+		tw.upgraded = code == http.StatusSwitchingProtocols
 		tw.copyHeader()
 		tw.w.WriteHeader(code)
 		return
@@ -381,7 +390,7 @@ func (tw *timeoutWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c, rw, err := http.NewResponseController(tw.w).Hijack()
 	if err == nil {
-		tw.started = true
+		tw.started, tw.upgraded = true, true
 	}
 	return c, rw, err
 }

@@ -365,14 +365,30 @@ func TestTimeoutUpgradePassesThrough(t *testing.T) {
 // TestTimeoutUpgradeHandshake: an HTTP/1.1 upgrade has the deadline for
 // its handshake only. A handler that hijacks in time owns the connection
 // with a context that has no deadline and is not cancelled when the
-// deadline passes; one that does not hijack gets the timeout answer, so
-// Upgrade fields on a bodyless GET do not buy a request without a
-// deadline. Only HTTP/1.1 has upgrades.
+// deadline passes; one that does not hijack gets the timeout answer, and
+// one that answers with an ordinary response (declining the upgrade) has
+// its context cancelled at the deadline, so Upgrade fields on a bodyless
+// GET do not buy a request without a deadline. Only HTTP/1.1 has
+// upgrades.
 func TestTimeoutUpgradeHandshake(t *testing.T) {
 	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
 		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/slow" {
+			switch r.URL.Path {
+			case "/slow":
 				<-r.Context().Done()
+				return
+			case "/stream":
+				// Declines the upgrade: a response that begins at once,
+				// then waits for the deadline (bounded, in case it never
+				// comes).
+				w.WriteHeader(http.StatusOK)
+				http.NewResponseController(w).Flush()
+				select {
+				case <-r.Context().Done():
+					io.WriteString(w, "cancelled\n")
+				case <-time.After(time.Minute / 6):
+					io.WriteString(w, "no deadline\n")
+				}
 				return
 			}
 			c, brw, err := http.NewResponseController(w).Hijack()
@@ -402,6 +418,7 @@ func TestTimeoutUpgradeHandshake(t *testing.T) {
 		}{
 			{"/session", http.StatusSwitchingProtocols, "alive\n"},
 			{"/slow", http.StatusServiceUnavailable, "Service Unavailable\n"},
+			{"/stream", http.StatusOK, "cancelled\n"},
 		} {
 			c := ts.Dial(t)
 			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n", tt.path)
