@@ -57,11 +57,15 @@ type TimeoutOptions struct {
 //     nothing and return http.ErrHandlerTimeout, while it goes on in its
 //     goroutine until it returns.
 //
-// A client that goes away before the deadline (the request's context is
-// cancelled) is not a timeout: Timeout sends no answer, since nobody is
-// left to read it, cuts the handler off all the same (its calls return
-// the context's cause, context.Canceled) and returns; Logger logs such a
-// request as 499 at level Info, not as a 503.
+// A request whose context is cancelled before the deadline (the client
+// went away, or on HTTP/1.1 only closed its side of the connection,
+// which net/http reports the same way) is not a timeout: the handler sees
+// its context cancelled and may still answer, as it may without Timeout,
+// since a half-closed client still reads the response. Timeout waits for
+// it until the deadline, and sends the timeout answer only if the handler
+// has not begun its response by then. A handler that returns without an
+// answer sends none, and Logger logs the request as 499 at level Info,
+// not as a 503.
 //
 // The handler and the timer take a lock for every step, so a late handler
 // never races with the answer. The writer the handler gets keeps its own
@@ -138,6 +142,7 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx    context.Context
 		cancel context.CancelCauseFunc
 	)
+	deadline := time.Now().Add(h.o.Duration)
 	if upgrade {
 		ctx, cancel = context.WithCancelCause(r.Context())
 	} else {
@@ -146,7 +151,7 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cancel = func(error) { cancelTimeout() }
 	}
 	defer cancel(context.Canceled)
-	tw := &timeoutWriter{w: w, h: w.Header().Clone(), ctx: ctx, answer: func() { h.answer(w, r) }}
+	tw := &timeoutWriter{w: w, h: w.Header().Clone(), ctx: ctx, deadline: deadline, answer: func() { h.answer(w, r) }}
 	if upgrade {
 		// An HTTP/1.1 upgrade has the deadline for its handshake only:
 		// once the handler took the connection (Hijack, or a 101) its
@@ -202,6 +207,21 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(p)
 	case <-ctx.Done():
 	}
+	if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		// Cancelled before the deadline: the handler may still answer (a
+		// half-closed HTTP/1.1 client reads it), until the deadline.
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case <-done:
+			copyBack()
+			return
+		case p := <-panicked:
+			copyBack()
+			panic(p)
+		case <-t.C:
+		}
+	}
 	cut := func() bool {
 		tw.mu.Lock()
 		defer tw.mu.Unlock() // even if the answer panics
@@ -253,10 +273,11 @@ func (h *timeoutHandler) answer(w http.ResponseWriter, r *http.Request) {
 // that reaches the server's writer takes mu, and refuses once the timeout
 // answer was sent.
 type timeoutWriter struct {
-	w      http.ResponseWriter // the server's writer; used only under mu
-	h      http.Header         // the handler's header map
-	ctx    context.Context     // the handler's context, with the deadline
-	answer func()              // writes the timeout answer to w
+	w        http.ResponseWriter // the server's writer; used only under mu
+	h        http.Header         // the handler's header map
+	ctx      context.Context     // the handler's context, with the deadline
+	deadline time.Time           // when the handler's time is up
+	answer   func()              // writes the timeout answer to w
 
 	mu       sync.Mutex
 	started  bool  // the handler's response began: the response is its own
@@ -272,15 +293,13 @@ type timeoutWriter struct {
 // answer, every time. The caller holds mu.
 func (tw *timeoutWriter) cutLocked() bool {
 	if !tw.timedOut && !tw.started && tw.ctx.Err() != nil {
-		tw.timedOut = true
-		if cause := context.Cause(tw.ctx); !errors.Is(cause, context.DeadlineExceeded) {
+		if !errors.Is(context.Cause(tw.ctx), context.DeadlineExceeded) && time.Now().Before(tw.deadline) {
 			// The request's context was cancelled before the deadline:
-			// the client went away (or the server let go of the request).
-			// Nobody is left to read a timeout answer, and none is sent
-			// or logged as one.
-			tw.cutErr = cause
-			return true
+			// the client went away, or half-closed its connection and
+			// still reads. The handler may answer, as without Timeout.
+			return false
 		}
+		tw.timedOut = true
 		tw.cutErr = http.ErrHandlerTimeout
 		tw.answer()
 	}
