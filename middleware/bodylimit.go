@@ -47,10 +47,11 @@ type BodyLimitOptions struct {
 // complete (RFC 9113 section 8.1), and the connection goes on serving
 // other streams.
 //
-// CONNECT requests pass through untouched: their body is a stream, not
-// an upload (see IsUpgrade). Upgrade and Connection fields do not lift
-// the limit: an HTTP/1.1 upgrade has no body. BodyLimit panics if Limit
-// is not positive.
+// HTTP/2 CONNECT requests pass through untouched: their body is a
+// stream, not an upload (see IsUpgrade). Upgrade and Connection fields
+// do not lift the limit, nor does the CONNECT method over HTTP/1.1: an
+// HTTP/1.1 upgrade or tunnel has no body. BodyLimit panics if Limit is
+// not positive.
 func BodyLimit(o BodyLimitOptions) func(http.Handler) http.Handler {
 	if o.Limit <= 0 {
 		panic(fmt.Sprintf("middleware: BodyLimit: Limit must be positive, got %d", o.Limit))

@@ -36,9 +36,10 @@
 // HTTP/1.1 is an upgrade that hijacks the connection, and over HTTP/2 an
 // extended CONNECT (RFC 8441) whose request body carries the session.
 // What makes a request long-lived is what it is, not header fields a
-// client can add: a CONNECT, or a bodyless GET on HTTP/1.1 with Upgrade
-// and "Connection: upgrade" (see IsUpgrade). BodyLimit, Compress and ETag
-// pass such requests through untouched, and Timeout gives an HTTP/1.1
-// upgrade a deadline for its handshake only. Upgrade fields on a POST or
-// on a request with a body lift no limit and no deadline.
+// client can add: a CONNECT over HTTP/2, or on HTTP/1.1 a bodyless
+// CONNECT or a bodyless GET with Upgrade and "Connection: upgrade" (see
+// IsUpgrade). BodyLimit, Compress and ETag pass such requests through
+// untouched, and Timeout gives an HTTP/1.1 upgrade a deadline for its
+// handshake only. Upgrade fields on a POST or on a request with a body,
+// and an HTTP/1.1 CONNECT with a body, lift no limit and no deadline.
 package middleware

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"strconv"
@@ -217,8 +218,10 @@ func (s *static) serveHTTP(w http.ResponseWriter, r *http.Request, next http.Han
 		}
 		if !isDir {
 			f.Close()
-			// Relative, so it holds behind StripPrefix or a Mount.
-			staticRedirect(w, r, "./"+path.Base(name)+"/")
+			// Relative, so it holds behind StripPrefix or a Mount, and
+			// escaped, so that a '#', '?', '%' or space in the name
+			// stays in the path.
+			staticRedirect(w, r, "./"+url.PathEscape(path.Base(name))+"/")
 			return
 		}
 		name = index

@@ -463,3 +463,26 @@ func TestStaticDirSymlinks(t *testing.T) {
 		t.Error("StaticDir of a missing directory: no error")
 	}
 }
+
+// TestStaticDirectoryRedirectEscaped: the redirect from a directory's URL
+// to the one with a slash names the directory escaped, so that a '#',
+// '?', '%' or space in its name stays in the path the client follows.
+func TestStaticDirectoryRedirectEscaped(t *testing.T) {
+	fsys := fstest.MapFS{}
+	for _, dir := range []string{"c#", "what?", "100%", "a b"} {
+		fsys[dir+"/index.html"] = staticFile(dir)
+	}
+	h := middleware.Static(fsys, middleware.StaticOptions{})(staticNext)
+	for _, tt := range []struct{ target, location string }{
+		{"/c%23", "./c%23/"},
+		{"/what%3F", "./what%3F/"},
+		{"/100%25", "./100%25/"},
+		{"/a%20b", "./a%20b/"},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", tt.target, nil))
+		if loc := w.Header().Get("Location"); w.Code != http.StatusMovedPermanently || loc != tt.location {
+			t.Errorf("GET %s: %d to %q, want 301 to %q", tt.target, w.Code, loc, tt.location)
+		}
+	}
+}

@@ -57,11 +57,15 @@ type TimeoutOptions struct {
 //     nothing and return http.ErrHandlerTimeout, while it goes on in its
 //     goroutine until it returns.
 //
-// A client that goes away before the deadline (the request's context is
-// cancelled) is not a timeout: Timeout sends no answer, since nobody is
-// left to read it, cuts the handler off all the same (its calls return
-// the context's cause, context.Canceled) and returns; Logger logs such a
-// request as 499 at level Info, not as a 503.
+// A request whose context is cancelled before the deadline (the client
+// went away, or on HTTP/1.1 only closed its side of the connection,
+// which net/http reports the same way) is not a timeout: the handler sees
+// its context cancelled and may still answer, as it may without Timeout,
+// since a half-closed client still reads the response. Timeout waits for
+// it until the deadline, and sends the timeout answer only if the handler
+// has not begun its response by then. A handler that returns without an
+// answer sends none, and Logger logs the request as 499 at level Info,
+// not as a 503.
 //
 // The handler and the timer take a lock for every step, so a late handler
 // never races with the answer. The writer the handler gets keeps its own
@@ -88,11 +92,14 @@ type TimeoutOptions struct {
 // any more, and a panic of the late handler is dropped.
 //
 // An HTTP/1.1 upgrade (see IsUpgrade: a bodyless GET with Upgrade
-// fields, such as a WebSocket handshake, or a CONNECT) gets the deadline
-// for its handshake only: the handler must hijack the connection (or
-// begin a response) by then, or the client gets the timeout answer, as
-// for any request; its context has no deadline, and is not cancelled once
-// the handler took the connection, so the session outlives o.Duration.
+// fields, such as a WebSocket handshake, or a bodyless CONNECT) gets the
+// deadline for its handshake only: the handler must hijack the connection
+// (or send 101 Switching Protocols) by then, or the client gets the
+// timeout answer, as for any request; its context has no deadline, and is
+// not cancelled once the handler took the connection, so the session
+// outlives o.Duration. A handler that answers such a request with an
+// ordinary response has declined the upgrade: its context is cancelled at
+// the deadline, as every other request's is.
 // A CONNECT over HTTP/2 (a WebSocket by RFC 8441) passes through
 // untouched, with no deadline. Upgrade fields on any other request change
 // nothing. Timeout panics if Duration is not positive, Status is
@@ -135,6 +142,7 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx    context.Context
 		cancel context.CancelCauseFunc
 	)
+	deadline := time.Now().Add(h.o.Duration)
 	if upgrade {
 		ctx, cancel = context.WithCancelCause(r.Context())
 	} else {
@@ -143,15 +151,19 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cancel = func(error) { cancelTimeout() }
 	}
 	defer cancel(context.Canceled)
-	tw := &timeoutWriter{w: w, h: w.Header().Clone(), ctx: ctx, answer: func() { h.answer(w, r) }}
+	tw := &timeoutWriter{w: w, h: w.Header().Clone(), ctx: ctx, deadline: deadline, answer: func() { h.answer(w, r) }}
 	if upgrade {
 		// An HTTP/1.1 upgrade has the deadline for its handshake only:
-		// once the handler hijacked the connection (or began a response)
-		// its context has no deadline, so the session can outlive it.
+		// once the handler took the connection (Hijack, or a 101) its
+		// context has no deadline, so the session can outlive it. A
+		// handler that answers with an ordinary response has declined
+		// the upgrade, and its context ends at the deadline as any
+		// request's does: the request's Upgrade fields, which any client
+		// can add, buy it no more time.
 		t := time.AfterFunc(h.o.Duration, func() {
 			tw.mu.Lock()
 			defer tw.mu.Unlock()
-			if !tw.started {
+			if !tw.upgraded {
 				cancel(context.DeadlineExceeded)
 			}
 		})
@@ -194,6 +206,21 @@ func (h *timeoutHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		copyBack()
 		panic(p)
 	case <-ctx.Done():
+	}
+	if !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		// Cancelled before the deadline: the handler may still answer (a
+		// half-closed HTTP/1.1 client reads it), until the deadline.
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case <-done:
+			copyBack()
+			return
+		case p := <-panicked:
+			copyBack()
+			panic(p)
+		case <-t.C:
+		}
 	}
 	cut := func() bool {
 		tw.mu.Lock()
@@ -246,13 +273,15 @@ func (h *timeoutHandler) answer(w http.ResponseWriter, r *http.Request) {
 // that reaches the server's writer takes mu, and refuses once the timeout
 // answer was sent.
 type timeoutWriter struct {
-	w      http.ResponseWriter // the server's writer; used only under mu
-	h      http.Header         // the handler's header map
-	ctx    context.Context     // the handler's context, with the deadline
-	answer func()              // writes the timeout answer to w
+	w        http.ResponseWriter // the server's writer; used only under mu
+	h        http.Header         // the handler's header map
+	ctx      context.Context     // the handler's context, with the deadline
+	deadline time.Time           // when the handler's time is up
+	answer   func()              // writes the timeout answer to w
 
 	mu       sync.Mutex
 	started  bool  // the handler's response began: the response is its own
+	upgraded bool  // the handler took the connection: Hijack or a 101
 	timedOut bool  // the handler was cut off: refuse everything
 	cutErr   error // what the refused calls return
 }
@@ -264,15 +293,13 @@ type timeoutWriter struct {
 // answer, every time. The caller holds mu.
 func (tw *timeoutWriter) cutLocked() bool {
 	if !tw.timedOut && !tw.started && tw.ctx.Err() != nil {
-		tw.timedOut = true
-		if cause := context.Cause(tw.ctx); !errors.Is(cause, context.DeadlineExceeded) {
+		if !errors.Is(context.Cause(tw.ctx), context.DeadlineExceeded) && time.Now().Before(tw.deadline) {
 			// The request's context was cancelled before the deadline:
-			// the client went away (or the server let go of the request).
-			// Nobody is left to read a timeout answer, and none is sent
-			// or logged as one.
-			tw.cutErr = cause
-			return true
+			// the client went away, or half-closed its connection and
+			// still reads. The handler may answer, as without Timeout.
+			return false
 		}
+		tw.timedOut = true
 		tw.cutErr = http.ErrHandlerTimeout
 		tw.answer()
 	}
@@ -337,6 +364,7 @@ func (tw *timeoutWriter) WriteHeader(code int) {
 	}
 	if !tw.started {
 		tw.started = true
+		tw.upgraded = code == http.StatusSwitchingProtocols
 		tw.copyHeader()
 		tw.w.WriteHeader(code)
 		return
@@ -381,7 +409,7 @@ func (tw *timeoutWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c, rw, err := http.NewResponseController(tw.w).Hijack()
 	if err == nil {
-		tw.started = true
+		tw.started, tw.upgraded = true, true
 	}
 	return c, rw, err
 }

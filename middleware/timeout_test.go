@@ -365,14 +365,30 @@ func TestTimeoutUpgradePassesThrough(t *testing.T) {
 // TestTimeoutUpgradeHandshake: an HTTP/1.1 upgrade has the deadline for
 // its handshake only. A handler that hijacks in time owns the connection
 // with a context that has no deadline and is not cancelled when the
-// deadline passes; one that does not hijack gets the timeout answer, so
-// Upgrade fields on a bodyless GET do not buy a request without a
-// deadline. Only HTTP/1.1 has upgrades.
+// deadline passes; one that does not hijack gets the timeout answer, and
+// one that answers with an ordinary response (declining the upgrade) has
+// its context cancelled at the deadline, so Upgrade fields on a bodyless
+// GET do not buy a request without a deadline. Only HTTP/1.1 has
+// upgrades.
 func TestTimeoutUpgradeHandshake(t *testing.T) {
 	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
 		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoShort})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/slow" {
+			switch r.URL.Path {
+			case "/slow":
 				<-r.Context().Done()
+				return
+			case "/stream":
+				// Declines the upgrade: a response that begins at once,
+				// then waits for the deadline (bounded, in case it never
+				// comes).
+				w.WriteHeader(http.StatusOK)
+				http.NewResponseController(w).Flush()
+				select {
+				case <-r.Context().Done():
+					io.WriteString(w, "cancelled\n")
+				case <-time.After(time.Minute / 6):
+					io.WriteString(w, "no deadline\n")
+				}
 				return
 			}
 			c, brw, err := http.NewResponseController(w).Hijack()
@@ -402,6 +418,7 @@ func TestTimeoutUpgradeHandshake(t *testing.T) {
 		}{
 			{"/session", http.StatusSwitchingProtocols, "alive\n"},
 			{"/slow", http.StatusServiceUnavailable, "Service Unavailable\n"},
+			{"/stream", http.StatusOK, "cancelled\n"},
 		} {
 			c := ts.Dial(t)
 			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n", tt.path)
@@ -618,14 +635,14 @@ func TestPanicError(t *testing.T) {
 }
 
 // TestTimeoutClientGone: a client that goes away before the deadline is
-// not a timeout. Timeout sends no 503 and cuts the handler off with the
-// context's error, and Logger outside logs status 499 at level Info,
-// not a 503 at Error.
+// not a timeout. The handler sees its context cancelled (not expired),
+// Timeout sends no 503 when it returns without an answer, and Logger
+// outside logs status 499 at level Info, not a 503 at Error.
 func TestTimeoutClientGone(t *testing.T) {
 	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
 		rec := newLogRecorder(slog.LevelDebug)
 		started := make(chan struct{}, 1)
-		writeErr := make(chan error, 1)
+		ctxErr := make(chan error, 1)
 		h := middleware.Logger(middleware.LoggerOptions{Logger: rec.logger()})(
 			middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(
 				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -634,8 +651,7 @@ func TestTimeoutClientGone(t *testing.T) {
 					}
 					started <- struct{}{}
 					<-r.Context().Done()
-					_, err := w.Write([]byte("late"))
-					writeErr <- err
+					ctxErr <- r.Context().Err()
 				})))
 		ts := h2ctest.NewServer(t, h)
 		c := ts.Client(t, mode)
@@ -660,8 +676,36 @@ func TestTimeoutClientGone(t *testing.T) {
 		if m["status"] != "499" || m["level"] != "INFO" {
 			t.Errorf("logged status %s at %s, want 499 at INFO", m["status"], m["level"])
 		}
-		if err := <-writeErr; !errors.Is(err, context.Canceled) {
-			t.Errorf("the handler's late Write: %v, want context.Canceled", err)
+		if err := <-ctxErr; !errors.Is(err, context.Canceled) {
+			t.Errorf("the handler's context ended with %v, want context.Canceled", err)
 		}
 	})
+}
+
+// TestTimeoutHalfClose: an HTTP/1.1 client that closes its side of the
+// connection after its request (net/http then cancels the request's
+// context) still reads the response. The handler's answer, written after
+// its context was cancelled and before the deadline, reaches it, as it
+// does without Timeout: not an empty 200 in its place.
+func TestTimeoutHalfClose(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		h := middleware.Timeout(middleware.TimeoutOptions{Duration: tmoLong})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+			io.WriteString(w, "answer after "+r.Context().Err().Error())
+		}))
+		ts := h2ctest.NewServer(t, h)
+		c := ts.Dial(t)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if want := "answer after context canceled"; resp.StatusCode != 200 || string(body) != want || err != nil {
+			t.Errorf("got %d %q (%v), want 200 %q", resp.StatusCode, body, err, want)
+		}
+	}, h2ctest.H1)
 }

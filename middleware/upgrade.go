@@ -11,9 +11,15 @@ import (
 // response, judged by what the request is rather than by header fields
 // alone, since any client can add those:
 //
-//   - a CONNECT, on any protocol: the method itself makes the request a
-//     tunnel, and it includes the extended CONNECT (RFC 8441) that
+//   - a CONNECT over HTTP/2 or later: the method itself makes the stream
+//     a tunnel, and it includes the extended CONNECT (RFC 8441) that
 //     carries a WebSocket over HTTP/2, whose request body is the session;
+//   - a CONNECT over HTTP/1.x with no body (ContentLength 0): a CONNECT
+//     request has no content (RFC 9110 section 9.3.6), and its tunnel
+//     begins once the handler takes the connection. One that declares a
+//     body (Content-Length or chunked, which net/http reads like any
+//     other) is an ordinary request, since any client can send
+//     "CONNECT /upload HTTP/1.1" to a route that takes every method;
 //   - an HTTP/1.1 protocol upgrade in the form a WebSocket handshake
 //     takes (RFC 6455 section 4.1): a GET with no body (ContentLength 0,
 //     as the server reports a request with neither Content-Length nor
@@ -22,10 +28,11 @@ import (
 //
 // Upgrade and Connection fields on any other request (a POST, a request
 // with a body, an HTTP/1.0 request, an HTTP/2 stream) do not make it an
-// upgrade. Middleware that limit, buffer or transform bodies pass
-// upgrades through untouched, and Timeout gives an HTTP/1.1 upgrade a
-// deadline for its handshake only; every other request gets them,
-// whatever its header says.
+// upgrade, and no HTTP/1.x request with a body is one. Middleware that
+// limit, buffer or transform bodies pass upgrades through untouched, and
+// Timeout gives an HTTP/1.1 upgrade a deadline for its handshake only
+// (until the handler takes the connection); every other request gets
+// them, whatever its header says.
 //
 // A molt server switches to h2c itself, and the handler sees the request
 // as HTTP/2 stream 1; an "Upgrade: h2c" request that reaches a handler
@@ -33,7 +40,7 @@ import (
 // upgrades turned off), served as an ordinary request, and no upgrade.
 func IsUpgrade(r *http.Request) bool {
 	if r.Method == http.MethodConnect {
-		return true
+		return r.ProtoMajor != 1 || r.ContentLength == 0
 	}
 	return r.Method == http.MethodGet &&
 		r.ProtoMajor == 1 && r.ProtoMinor >= 1 &&

@@ -1,6 +1,8 @@
 package middleware_test
 
 import (
+	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +36,11 @@ func TestIsUpgrade(t *testing.T) {
 	h2cAndWS.Header["Upgrade"] = []string{"H2C, ", "websocket/13"}
 	empty := ws("GET", nil)
 	empty.Header.Set("Upgrade", " , ")
+	connectBody := httptest.NewRequest("CONNECT", "/", strings.NewReader("body"))
+	connectChunked := httptest.NewRequest("CONNECT", "/", io.MultiReader(strings.NewReader("body")))
+	connectH2 := httptest.NewRequest("CONNECT", "/", strings.NewReader("body"))
+	connectH2.Proto, connectH2.ProtoMajor, connectH2.ProtoMinor = "HTTP/2.0", 2, 0
+	connectH2.Header[":protocol"] = []string{"websocket"}
 	tests := []struct {
 		name string
 		r    *http.Request
@@ -41,6 +48,9 @@ func TestIsUpgrade(t *testing.T) {
 	}{
 		{"WebSocket handshake", ws("GET", nil), true},
 		{"CONNECT", httptest.NewRequest("CONNECT", "/", nil), true},
+		{"HTTP/1.1 CONNECT with a body", connectBody, false},
+		{"HTTP/1.1 CONNECT with a chunked body", connectChunked, false},
+		{"HTTP/2 CONNECT with a body", connectH2, true},
 		{"plain GET", httptest.NewRequest("GET", "/", nil), false},
 		{"POST with upgrade fields", ws("POST", strings.NewReader("body")), false},
 		{"POST with upgrade fields, no body", ws("POST", nil), false},
@@ -150,4 +160,68 @@ func TestDeclinedH2CUpgradeServed(t *testing.T) {
 		t.Errorf("declined upgrade: HTTP/%d %d, Content-Encoding %q; want HTTP/1 200 gzip",
 			resp.ProtoMajor, resp.StatusCode, resp.Header.Get("Content-Encoding"))
 	}
+}
+
+// TestConnectBodyKeepsLimits attacks a live server over HTTP/1.1 with
+// CONNECT requests in origin form ("CONNECT /limit HTTP/1.1"), which
+// net/http accepts and whose Content-Length or chunked body it reads like
+// any other: a route that takes every method serves them. Such a request
+// is no tunnel (a CONNECT has no content) and must get BodyLimit's 413
+// and Timeout's deadline; a bodyless CONNECT still passes as a tunnel.
+func TestConnectBodyKeepsLimits(t *testing.T) {
+	h2ctest.Run(t, func(t *testing.T, mode h2ctest.Mode) {
+		const limit = 1 << 10
+		var maxRead atomic.Int64
+		mux := http.NewServeMux()
+		mux.Handle("/limit", middleware.BodyLimit(middleware.BodyLimitOptions{Limit: limit})(http.HandlerFunc(
+			func(w http.ResponseWriter, r *http.Request) {
+				n, err := io.Copy(io.Discard, r.Body)
+				if n > maxRead.Load() {
+					maxRead.Store(n)
+				}
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				io.WriteString(w, "read it all")
+			})))
+		mux.Handle("/timeout", middleware.Timeout(middleware.TimeoutOptions{Duration: time.Minute})(http.HandlerFunc(
+			func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				if _, ok := r.Context().Deadline(); ok {
+					io.WriteString(w, "deadline")
+					return
+				}
+				io.WriteString(w, "no deadline")
+			})))
+		ts := h2ctest.NewServer(t, mux)
+		kib := strings.Repeat("x", 1<<10)
+		tests := []struct {
+			name, path, head, body string
+			code                   int
+			want                   string
+		}{
+			{"Content-Length", "/limit", "Content-Length: 2048\r\n", kib + kib, http.StatusRequestEntityTooLarge, ""},
+			{"chunked", "/limit", "Transfer-Encoding: chunked\r\n", "400\r\n" + kib + "\r\n400\r\n" + kib + "\r\n0\r\n\r\n", http.StatusRequestEntityTooLarge, ""},
+			{"Timeout, Content-Length", "/timeout", "Content-Length: 5\r\n", "small", http.StatusOK, "deadline"},
+			{"Timeout, chunked", "/timeout", "Transfer-Encoding: chunked\r\n", "5\r\nsmall\r\n0\r\n\r\n", http.StatusOK, "deadline"},
+			{"Timeout, no body", "/timeout", "", "", http.StatusOK, "no deadline"},
+		}
+		for _, tt := range tests {
+			c := ts.Dial(t)
+			fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: x\r\n%s\r\n%s", tt.path, tt.head, tt.body)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			c.Close()
+			if resp.StatusCode != tt.code || tt.want != "" && string(body) != tt.want {
+				t.Errorf("%s: %d %q, want %d %q", tt.name, resp.StatusCode, body, tt.code, tt.want)
+			}
+		}
+		if n := maxRead.Load(); n > limit {
+			t.Errorf("a handler read %d bytes under a limit of %d", n, limit)
+		}
+	}, h2ctest.H1)
 }

@@ -334,3 +334,36 @@ func FuzzRedirectSameOrigin(f *testing.F) {
 		}
 	})
 }
+
+// TestMountRedirectKeepsPrefix: a Router mounted with Mount, at any
+// depth, redirects to paths below the prefixes that Mount stripped, not
+// to the root, and each Location still resolves to the same origin.
+// Below a handler that changed the path again (http.StripPrefix), the
+// router cannot know the path the client sent, and redirects as it did.
+func TestMountRedirectKeepsPrefix(t *testing.T) {
+	base, _ := url.Parse(redirectBase)
+	sub := newRouter("GET /users/", "GET /item", "GET /%5Cevil.com/")
+	inner := router.New()
+	inner.Mount("/v1", newRouter("GET /users/"))
+	r := router.New()
+	r.Mount("/api", sub)
+	r.Mount("/nest", inner)
+	r.Mount("/std", http.StripPrefix("/x", newRouter("GET /users/")))
+	for _, tt := range []struct{ target, location string }{
+		{"/api/users", "/api/users/"},
+		{"/api/users?q=1", "/api/users/?q=1"},
+		{"/api/item/", "/api/item"},
+		{"/api/%5Cevil.com", "/api/%5Cevil.com/"},
+		{"/nest/v1/users", "/nest/v1/users/"},
+		{"/std/x/users", "/users/"},
+	} {
+		w := serve(r, "GET", tt.target)
+		loc := w.Header().Get("Location")
+		if w.Code != http.StatusPermanentRedirect || loc != tt.location {
+			t.Errorf("GET %s: %d to %q, want 308 to %q", tt.target, w.Code, loc, tt.location)
+		}
+		if o := whatwgOrigin(base, loc); o != "http://example.com" {
+			t.Errorf("GET %s: Location %q resolves to origin %q", tt.target, loc, o)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -205,18 +206,24 @@ func (r *Router) Route(prefix string, fn func(r *Router)) *Router {
 // its method, to h with the prefix stripped from the URL's path, the way
 // http.StripPrefix does: a sub-router, an http.ServeMux, an
 // http.FileServer, another framework's router. The prefix may not hold
-// wildcards.
+// wildcards. A Router mounted this way (at any depth) puts the prefix
+// back in front of the Location of its redirects, so that they lead
+// where the client's path was, not to the root.
 func (r *Router) Mount(prefix string, h http.Handler) {
 	full, err := r.joinPrefix(prefix)
 	if err != nil || strings.ContainsAny(full, "{}") || full == "" {
 		panic(fmt.Sprintf("router: Mount(%q): the prefix must be a path like /api, without wildcards", prefix))
 	}
+	escapedFull := (&url.URL{Path: full}).EscapedPath()
 	strip := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r2 := new(http.Request)
-		*r2 = *req
 		u := new(url.URL)
 		*u = *req.URL
 		u.Path = "/" + strings.TrimLeft(strings.TrimPrefix(req.URL.Path, full), "/")
+		mt := &mounted{prefix: escapedFull, path: u.Path}
+		if outer := mountedOf(req); outer != nil {
+			mt.prefix = outer.prefix + escapedFull
+		}
+		r2 := req.WithContext(context.WithValue(req.Context(), mountedKey{}, mt))
 		if rp, ok := strings.CutPrefix(req.URL.RawPath, full); ok {
 			u.RawPath = "/" + strings.TrimLeft(rp, "/")
 		} else {
@@ -229,6 +236,24 @@ func (r *Router) Mount(prefix string, h http.Handler) {
 	sub.Handle(full, strip)
 	sub.Handle(full+"/", strip)
 	r.used = true
+}
+
+// mounted is what Mount records in the context of a request it hands on:
+// the prefixes it stripped, escaped, outermost first, and the path it
+// handed on.
+type mounted struct{ prefix, path string }
+
+// mountedKey is the context key of a *mounted.
+type mountedKey struct{}
+
+// mountedOf returns what Mount recorded for req, or nil if req is not
+// the request that a Mount handed on (a handler in between changed its
+// path, as http.StripPrefix does, or no Mount is above).
+func mountedOf(req *http.Request) *mounted {
+	if m, _ := req.Context().Value(mountedKey{}).(*mounted); m != nil && m.path == req.URL.Path {
+		return m
+	}
+	return nil
 }
 
 // NotFound sets the handler for requests that match no route (default
@@ -457,9 +482,15 @@ func (m *mux) miss(w http.ResponseWriter, req *http.Request, mt *matcher, p stri
 // Location is always a path on the same origin. (A plain CONNECT's path
 // is not cleaned, but no route takes "//x" and not "//x/"; should one
 // ever be redirected, it gets 400, never a Location naming a host.)
+//
+// Below a Mount, p is the path the mounted router saw, and the prefixes
+// that Mount stripped are put back in front of it.
 func redirect(w http.ResponseWriter, req *http.Request, p string, escaped bool) {
 	if !escaped {
 		p = (&url.URL{Path: p}).EscapedPath()
+	}
+	if m := mountedOf(req); m != nil {
+		p = m.prefix + p
 	}
 	if len(p) > 1 && p[1] == '/' {
 		badPath(w)
