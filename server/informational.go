@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -72,7 +73,8 @@ func Processing(w http.ResponseWriter, r *http.Request) error {
 // writer below.
 type responseWriter struct {
 	http.ResponseWriter
-	final bool // the final header is written, or the connection hijacked
+	ctx   context.Context // the request's, for CloseNotify
+	final bool            // the final header is written, or the connection hijacked
 }
 
 // h1Writer is the responseWriter of HTTP/1.1 requests. One lives in each
@@ -87,12 +89,14 @@ type h2Writer struct{ responseWriter }
 var (
 	_ http.Flusher                              = (*h1Writer)(nil)
 	_ http.Hijacker                             = (*h1Writer)(nil)
+	_ http.CloseNotifier                        = (*h1Writer)(nil)
 	_ io.ReaderFrom                             = (*h1Writer)(nil)
 	_ io.StringWriter                           = (*h1Writer)(nil)
 	_ interface{ FlushError() error }           = (*h1Writer)(nil)
 	_ interface{ Unwrap() http.ResponseWriter } = (*h1Writer)(nil)
 	_ http.Flusher                              = (*h2Writer)(nil)
 	_ http.Pusher                               = (*h2Writer)(nil)
+	_ http.CloseNotifier                        = (*h2Writer)(nil)
 	_ io.StringWriter                           = (*h2Writer)(nil)
 	_ interface{ FlushError() error }           = (*h2Writer)(nil)
 	_ interface{ Unwrap() http.ResponseWriter } = (*h2Writer)(nil)
@@ -145,6 +149,35 @@ func (w *responseWriter) FlushError() error {
 }
 
 func (w *responseWriter) Flush() { _ = w.FlushError() }
+
+// CloseNotify implements the deprecated http.CloseNotifier, which
+// net/http's and x/net's writers implement and which older code, and
+// writer wrappers such as gin's, assert without checking: net/http's own
+// CloseNotify.
+func (w *h1Writer) CloseNotify() <-chan bool {
+	if cn, ok := w.ResponseWriter.(http.CloseNotifier); ok {
+		return cn.CloseNotify()
+	}
+	return w.closeNotify()
+}
+
+// CloseNotify implements the deprecated http.CloseNotifier, which
+// net/http's and x/net's writers implement and which older code, and
+// writer wrappers such as gin's, assert without checking. Its channel
+// receives true when the stream's context ends, which every engine
+// ends when the client resets the stream or the connection goes. (It is
+// not the engine's own CloseNotify: x/net's hands out one channel and one
+// value per stream, and on stream 1 of an upgraded connection the core
+// takes that value itself; see stream1Context.)
+func (w *h2Writer) CloseNotify() <-chan bool { return w.closeNotify() }
+
+// closeNotify returns a channel that receives true when the request's
+// context ends.
+func (w *responseWriter) closeNotify() <-chan bool {
+	ch := make(chan bool, 1)
+	context.AfterFunc(w.ctx, func() { ch <- true })
+	return ch
+}
 
 // ReadFrom keeps net/http's sendfile path.
 func (w *h1Writer) ReadFrom(r io.Reader) (int64, error) {
