@@ -80,7 +80,16 @@ type responseWriter struct {
 // h1Writer is the responseWriter of HTTP/1.1 requests. One lives in each
 // connection and serves its requests in turn, since net/http serves one
 // request of a connection at a time.
-type h1Writer struct{ responseWriter }
+type h1Writer struct {
+	responseWriter
+	// body is the request's body if the core began reading it for an h2c
+	// upgrade it then declined (see readUpgradeBody); Hijack checks it.
+	body *bodyReader
+}
+
+// errHijackBody is Hijack's error while the core holds part of the
+// request body.
+var errHijackBody = errors.New("server: cannot hijack the connection while the core still reads, or holds unread bytes of, the body of this request (a declined h2c upgrade): read the body first")
 
 // h2Writer is the responseWriter of HTTP/2 streams.
 type h2Writer struct{ responseWriter }
@@ -188,7 +197,15 @@ func (w *h1Writer) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
 }
 
+// Hijack takes the connection over from net/http. It refuses while the
+// core's own reading of a declined upgrade's body is still going on, or
+// has bytes the handler has not read: the hijacker would read the
+// connection at the same time as that goroutine, and never see those
+// bytes.
 func (w *h1Writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.body != nil && w.body.pending() {
+		return nil, nil, errHijackBody
+	}
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err == nil {
 		w.final = true

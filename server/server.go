@@ -261,8 +261,9 @@ func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
 	// connection at a time.
 	hw := &info.conn.w
 	hw.ResponseWriter, hw.ctx, hw.final = w, r.Context(), false
+	hw.body, _ = r.Body.(*bodyReader) // a declined upgrade's, still being read
 	s.serveRequest(hw, r)
-	hw.ResponseWriter, hw.ctx = nil, nil
+	hw.ResponseWriter, hw.ctx, hw.body = nil, nil, nil
 }
 
 // serveH2 is the engine's handler for every stream.

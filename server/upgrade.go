@@ -299,6 +299,14 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return b.src.Read(p)
 }
 
+// pending reports whether the goroutine is still reading, or has read
+// bytes that Read has not returned yet.
+func (b *bodyReader) pending() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.stopped || b.off < len(b.buf)
+}
+
 // Close closes the body unless the goroutine is still reading it; net/http
 // closes it again after the handler in any case.
 func (b *bodyReader) Close() error {

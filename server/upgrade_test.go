@@ -452,3 +452,37 @@ func TestSlowUpgradeBodyStreamsToTheHandler(t *testing.T) {
 		t.Errorf("second line %q, %v; want %q", line, err, want)
 	}
 }
+
+// TestHijackDuringSlowUpgradeBody hijacks the connection of a declined
+// slow upgrade without reading the body first, as a WebSocket handler
+// would for a GET that also asks for "Upgrade: h2c" and trickles a body.
+// The core's goroutine still reads that body from net/http's reader,
+// which the hijacker would read at the same time: a data race, and the
+// body's bytes lost to the hijacker. Hijack must refuse with an error
+// while the core holds part of the body, and the body must still reach
+// the handler whole.
+func TestHijackDuringSlowUpgradeBody(t *testing.T) {
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.Close()
+			return
+		} else {
+			fmt.Fprintf(w, "hijack: %v\n", err)
+		}
+		body, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%q %v\n", body, err)
+	}), func(c *server.Config) { c.UpgradeBodyTimeout = 20 * time.Millisecond })
+	c := ts.Dial(t)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang fails the test
+	io.WriteString(c, upgradeHead+"Content-Length: 11\r\n\r\nhello")
+	waitFor(t, "the slow upgrade to be declined", func() bool { return ts.Stats().Declined[server.DeclineBodySlow] == 1 })
+	io.WriteString(c, " world")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v (the handler hijacked the connection?)", err)
+	}
+	got := string(h2ctest.ReadBody(t, resp))
+	if !strings.HasPrefix(got, "hijack: ") || !strings.HasSuffix(got, "\n\"hello world\" <nil>\n") {
+		t.Errorf("got %q, want a refused hijack, then the whole body", got)
+	}
+}
