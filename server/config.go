@@ -36,7 +36,8 @@ const (
 
 // Config configures a [Server]. The zero value of every field is a safe
 // default; durations and sizes set to a negative value mean "no limit",
-// except MaxHeaderBytes, which cannot be turned off.
+// except MaxHeaderBytes and the HTTP/2 upload windows, which cannot be
+// turned off (New rejects a negative value).
 type Config struct {
 	// Addr is the TCP address ListenAndServe listens on ("127.0.0.1:8080").
 	// Empty means ":http".
@@ -170,8 +171,13 @@ func (c Config) withDefaults() Config {
 	h := &c.HTTP2
 	h.MaxConcurrentStreams = orDefault(h.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
 	h.MaxReadFrameSize = orDefault(h.MaxReadFrameSize, DefaultMaxReadFrameSize)
-	h.MaxUploadBufferPerConnection = orDefault(h.MaxUploadBufferPerConnection, DefaultMaxUploadBufferPerConn)
-	h.MaxUploadBufferPerStream = orDefault(h.MaxUploadBufferPerStream, DefaultMaxUploadBufferStream)
+	// A window cannot be unlimited: a negative one is left for validate.
+	if h.MaxUploadBufferPerConnection == 0 {
+		h.MaxUploadBufferPerConnection = DefaultMaxUploadBufferPerConn
+	}
+	if h.MaxUploadBufferPerStream == 0 {
+		h.MaxUploadBufferPerStream = DefaultMaxUploadBufferStream
+	}
 	h.MaxDecoderHeaderTableSize = orDefault(h.MaxDecoderHeaderTableSize, DefaultHeaderTableSize)
 	h.MaxEncoderHeaderTableSize = orDefault(h.MaxEncoderHeaderTableSize, DefaultHeaderTableSize)
 	h.PingTimeout = orDefault(h.PingTimeout, DefaultPingTimeout)

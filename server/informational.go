@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -72,13 +73,23 @@ func Processing(w http.ResponseWriter, r *http.Request) error {
 // writer below.
 type responseWriter struct {
 	http.ResponseWriter
-	final bool // the final header is written, or the connection hijacked
+	ctx   context.Context // the request's, for CloseNotify
+	final bool            // the final header is written, or the connection hijacked
 }
 
 // h1Writer is the responseWriter of HTTP/1.1 requests. One lives in each
 // connection and serves its requests in turn, since net/http serves one
 // request of a connection at a time.
-type h1Writer struct{ responseWriter }
+type h1Writer struct {
+	responseWriter
+	// body is the request's body if the core began reading it for an h2c
+	// upgrade it then declined (see readUpgradeBody); Hijack checks it.
+	body *bodyReader
+}
+
+// errHijackBody is Hijack's error while the core holds part of the
+// request body.
+var errHijackBody = errors.New("server: cannot hijack the connection while the core still reads, or holds unread bytes of, the body of this request (a declined h2c upgrade): read the body first")
 
 // h2Writer is the responseWriter of HTTP/2 streams.
 type h2Writer struct{ responseWriter }
@@ -87,12 +98,14 @@ type h2Writer struct{ responseWriter }
 var (
 	_ http.Flusher                              = (*h1Writer)(nil)
 	_ http.Hijacker                             = (*h1Writer)(nil)
+	_ http.CloseNotifier                        = (*h1Writer)(nil)
 	_ io.ReaderFrom                             = (*h1Writer)(nil)
 	_ io.StringWriter                           = (*h1Writer)(nil)
 	_ interface{ FlushError() error }           = (*h1Writer)(nil)
 	_ interface{ Unwrap() http.ResponseWriter } = (*h1Writer)(nil)
 	_ http.Flusher                              = (*h2Writer)(nil)
 	_ http.Pusher                               = (*h2Writer)(nil)
+	_ http.CloseNotifier                        = (*h2Writer)(nil)
 	_ io.StringWriter                           = (*h2Writer)(nil)
 	_ interface{ FlushError() error }           = (*h2Writer)(nil)
 	_ interface{ Unwrap() http.ResponseWriter } = (*h2Writer)(nil)
@@ -146,6 +159,35 @@ func (w *responseWriter) FlushError() error {
 
 func (w *responseWriter) Flush() { _ = w.FlushError() }
 
+// CloseNotify implements the deprecated http.CloseNotifier, which
+// net/http's and x/net's writers implement and which older code, and
+// writer wrappers such as gin's, assert without checking: net/http's own
+// CloseNotify.
+func (w *h1Writer) CloseNotify() <-chan bool {
+	if cn, ok := w.ResponseWriter.(http.CloseNotifier); ok {
+		return cn.CloseNotify()
+	}
+	return w.closeNotify()
+}
+
+// CloseNotify implements the deprecated http.CloseNotifier, which
+// net/http's and x/net's writers implement and which older code, and
+// writer wrappers such as gin's, assert without checking. Its channel
+// receives true when the stream's context ends, which every engine
+// ends when the client resets the stream or the connection goes. (It is
+// not the engine's own CloseNotify: x/net's hands out one channel and one
+// value per stream, and on stream 1 of an upgraded connection the core
+// takes that value itself; see stream1Context.)
+func (w *h2Writer) CloseNotify() <-chan bool { return w.closeNotify() }
+
+// closeNotify returns a channel that receives true when the request's
+// context ends.
+func (w *responseWriter) closeNotify() <-chan bool {
+	ch := make(chan bool, 1)
+	context.AfterFunc(w.ctx, func() { ch <- true })
+	return ch
+}
+
 // ReadFrom keeps net/http's sendfile path.
 func (w *h1Writer) ReadFrom(r io.Reader) (int64, error) {
 	w.final = true
@@ -155,7 +197,15 @@ func (w *h1Writer) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
 }
 
+// Hijack takes the connection over from net/http. It refuses while the
+// core's own reading of a declined upgrade's body is still going on, or
+// has bytes the handler has not read: the hijacker would read the
+// connection at the same time as that goroutine, and never see those
+// bytes.
 func (w *h1Writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.body != nil && w.body.pending() {
+		return nil, nil, errHijackBody
+	}
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err == nil {
 		w.final = true

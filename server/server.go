@@ -260,9 +260,10 @@ func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
 	// The connection's writer, reused: net/http serves one request of a
 	// connection at a time.
 	hw := &info.conn.w
-	hw.ResponseWriter, hw.final = w, false
+	hw.ResponseWriter, hw.ctx, hw.final = w, r.Context(), false
+	hw.body, _ = r.Body.(*bodyReader) // a declined upgrade's, still being read
 	s.serveRequest(hw, r)
-	hw.ResponseWriter = nil
+	hw.ResponseWriter, hw.ctx, hw.body = nil, nil, nil
 }
 
 // serveH2 is the engine's handler for every stream.
@@ -272,7 +273,7 @@ func (s *Server) serveH2(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.stats.streams.Add(1)
 	}
-	s.serveRequest(&h2Writer{responseWriter{ResponseWriter: w}}, r)
+	s.serveRequest(&h2Writer{responseWriter{ResponseWriter: w, ctx: r.Context()}}, r)
 }
 
 // serveRequest answers "OPTIONS *" and passes every other request to the

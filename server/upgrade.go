@@ -49,7 +49,8 @@ const (
 	// DeclineBodyError: reading the body failed; the handler sees the error.
 	DeclineBodyError DeclineReason = "body-error"
 	// DeclinePipelined: bytes other than the HTTP/2 preface follow the
-	// request (a pipelined HTTP/1.1 request): both are served over HTTP/1.1.
+	// request (a pipelined HTTP/1.1 request, or the start of a preface not
+	// completed within ReadHeaderTimeout): both are served over HTTP/1.1.
 	DeclinePipelined DeclineReason = "pipelined"
 	// DeclineShutdown: the server is shutting down.
 	DeclineShutdown DeclineReason = "shutdown"
@@ -299,6 +300,14 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return b.src.Read(p)
 }
 
+// pending reports whether the goroutine is still reading, or has read
+// bytes that Read has not returned yet.
+func (b *bodyReader) pending() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.stopped || b.off < len(b.buf)
+}
+
 // Close closes the body unless the goroutine is still reading it; net/http
 // closes it again after the handler in any case.
 func (b *bodyReader) Close() error {
@@ -371,12 +380,42 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *conn) Declin
 	// the client's preface, often in the same packet, or a pipelined
 	// HTTP/1.1 request, which HTTP/2 would lose.
 	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	if n := min(len(buffered), len(http2Preface)); string(buffered[:n]) != http2Preface[:n] {
+	if n := len(buffered); n > 0 && n < len(http2Preface) && isPrefacePrefix(buffered) {
+		// "P" (say) could begin the preface or a pipelined POST: read on
+		// until the bytes tell.
+		buffered = s.peekPreface(c, brw.Reader)
+	}
+	if !isPrefacePrefix(buffered) || len(buffered) > 0 && len(buffered) < len(http2Preface) {
 		s.resumeHTTP1(r, c, buffered, body)
 		return ""
 	}
 	s.switchToHTTP2(r, c, brw, buffered, body, settings)
 	return ""
+}
+
+// isPrefacePrefix reports whether b, or its first 24 bytes, are the
+// HTTP/2 preface or the start of it.
+func isPrefacePrefix(b []byte) bool {
+	n := min(len(b), len(http2Preface))
+	return string(b[:n]) == http2Preface[:n]
+}
+
+// peekPreface reads into br, which holds a proper prefix of the HTTP/2
+// preface, until what it holds differs from the preface or holds all of
+// it, or reading fails or takes longer than ReadHeaderTimeout. It returns
+// what br holds then: still a proper prefix only if reading stopped.
+func (s *Server) peekPreface(c *conn, br *bufio.Reader) []byte {
+	if d := s.cfg.ReadHeaderTimeout; d > 0 {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		defer c.SetReadDeadline(time.Time{})
+	}
+	for {
+		b, err := br.Peek(br.Buffered() + 1)
+		if err != nil || len(b) >= len(http2Preface) || !isPrefacePrefix(b) {
+			b, _ = br.Peek(br.Buffered())
+			return b
+		}
+	}
 }
 
 // resumeHTTP1 gives a connection that upgrade has hijacked back to

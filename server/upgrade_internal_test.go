@@ -131,6 +131,13 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := New(Config{HTTP2: HTTP2Config{MaxUploadBufferPerConnection: 1000}}); err == nil {
 		t.Errorf("New with a connection window below 65535: no error")
 	}
+	// A flow-control window cannot be unlimited: a negative one used to
+	// become zero, the engine's default, silently.
+	for _, h := range []HTTP2Config{{MaxUploadBufferPerConnection: -1}, {MaxUploadBufferPerStream: -1}} {
+		if _, err := New(Config{HTTP2: h}); err == nil || !strings.Contains(err.Error(), "upload buffers") {
+			t.Errorf("New with %+v: %v, want an error about the upload buffers", h, err)
+		}
+	}
 	s, err := New(Config{IdleTimeout: -1, MaxUpgradeBodyBytes: -1, UpgradeBodyTimeout: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -452,3 +452,90 @@ func TestSlowUpgradeBodyStreamsToTheHandler(t *testing.T) {
 		t.Errorf("second line %q, %v; want %q", line, err, want)
 	}
 }
+
+// TestHijackDuringSlowUpgradeBody hijacks the connection of a declined
+// slow upgrade without reading the body first, as a WebSocket handler
+// would for a GET that also asks for "Upgrade: h2c" and trickles a body.
+// The core's goroutine still reads that body from net/http's reader,
+// which the hijacker would read at the same time: a data race, and the
+// body's bytes lost to the hijacker. Hijack must refuse with an error
+// while the core holds part of the body, and the body must still reach
+// the handler whole.
+func TestHijackDuringSlowUpgradeBody(t *testing.T) {
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.Close()
+			return
+		} else {
+			fmt.Fprintf(w, "hijack: %v\n", err)
+		}
+		body, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%q %v\n", body, err)
+	}), func(c *server.Config) { c.UpgradeBodyTimeout = 20 * time.Millisecond })
+	c := ts.Dial(t)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang fails the test
+	io.WriteString(c, upgradeHead+"Content-Length: 11\r\n\r\nhello")
+	waitFor(t, "the slow upgrade to be declined", func() bool { return ts.Stats().Declined[server.DeclineBodySlow] == 1 })
+	io.WriteString(c, " world")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the response: %v (the handler hijacked the connection?)", err)
+	}
+	got := string(h2ctest.ReadBody(t, resp))
+	if !strings.HasPrefix(got, "hijack: ") || !strings.HasSuffix(got, "\n\"hello world\" <nil>\n") {
+		t.Errorf("got %q, want a refused hijack, then the whole body", got)
+	}
+}
+
+// TestPipelinedRequestStartingLikeThePreface pipelines a POST behind an
+// upgrade request so that net/http's buffer ends right after the POST's
+// "P" (the upgrade request fills the first 4095 bytes of the 4096 that the
+// sniff and net/http read at a time; its neighbours leave "PO" and "POS").
+// "P" is also how the HTTP/2 preface begins, so
+// what is buffered cannot tell the two apart: the core must read on until
+// it can, and serve both requests over HTTP/1.1 (it used to switch to
+// HTTP/2 and lose the POST).
+func TestPipelinedRequestStartingLikeThePreface(t *testing.T) {
+	head := "GET /first HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: " + validSettings + "\r\nX-Pad: "
+	for _, size := range []int{4093, 4094, 4095} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			ts := h2ctest.NewServer(t, echoBody)
+			req := head + strings.Repeat("a", size-len(head)-len("\r\n\r\n")) + "\r\n\r\n"
+			c := ts.Dial(t)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang fails the test
+			io.WriteString(c, req+"POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+			br := bufio.NewReader(c)
+			for i, want := range []string{`h1 HTTP/1.1 "" <nil>`, `h1 HTTP/1.1 "hi" <nil>`} {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("response %d: %v", i+1, err)
+				}
+				if got := string(h2ctest.ReadBody(t, resp)); resp.StatusCode != 200 || got != want {
+					t.Fatalf("response %d: %s %q, want 200 %q", i+1, resp.Status, got, want)
+				}
+			}
+			if st := ts.Stats(); st.Upgrades != 0 || st.Declined[server.DeclinePipelined] != 1 {
+				t.Errorf("stats: upgrades %d, declined %v; want no upgrade, one pipelined decline", st.Upgrades, st.Declined)
+			}
+		})
+	}
+}
+
+// TestStalledPartialPrefaceBehindUpgrade sends an upgrade request followed
+// by the start of the HTTP/2 preface, and stops. The core cannot tell a
+// preface from a pipelined request yet; it must not wait for the rest
+// longer than ReadHeaderTimeout, and then serves the upgrade request over
+// HTTP/1.1 rather than switch on a guess.
+func TestStalledPartialPrefaceBehindUpgrade(t *testing.T) {
+	ts := h2ctest.NewServer(t, echoBody, func(c *server.Config) { c.ReadHeaderTimeout = 100 * time.Millisecond })
+	c := ts.Dial(t)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang fails the test
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: "+validSettings+"\r\n\r\nPRI * HTTP")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(h2ctest.ReadBody(t, resp)), `h1 HTTP/1.1 "" <nil>`; resp.StatusCode != 200 || got != want {
+		t.Errorf("got %s %q, want 200 %q", resp.Status, got, want)
+	}
+}
