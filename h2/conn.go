@@ -110,6 +110,8 @@ type serverConn struct {
 	connUnacked    int64 // received and buffered, not yet given back
 	peerWindow     int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
 	settingsAcked  bool
+	settingsSent   bool   // the server preface is written: GOAWAY may follow
+	drainAsked     bool   // Drain came before settingsSent
 	drainPhase     int    // 0 serving, 1 first GOAWAY sent, 2 final GOAWAY sent
 	lastID         uint32 // in phase 2: the last stream served
 	finalSent      bool   // the final GOAWAY of a drain is written
@@ -179,6 +181,13 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 	}
 	if err := sc.writeInitialSettings(); err != nil {
 		return
+	}
+	sc.mu.Lock()
+	sc.settingsSent = true
+	drain := sc.drainAsked
+	sc.mu.Unlock()
+	if drain {
+		sc.startDrain()
 	}
 	if opts.Settings != nil {
 		if err := sc.applyUpgradeSettings(opts.Settings); err != nil {
@@ -628,6 +637,13 @@ func (sc *serverConn) onReadIdle() {
 func (sc *serverConn) startDrain() {
 	sc.mu.Lock()
 	if sc.drainPhase != 0 || sc.closing {
+		sc.mu.Unlock()
+		return
+	}
+	if !sc.settingsSent {
+		// The server preface (SETTINGS) must come first: serve drains
+		// once it is written.
+		sc.drainAsked = true
 		sc.mu.Unlock()
 		return
 	}
