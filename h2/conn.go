@@ -107,7 +107,7 @@ type serverConn struct {
 	running        int   // handlers that have not returned
 	connSend       int64 // connection send window
 	connRecv       int64 // what the client may still send on the connection
-	connUnacked    int64 // received and buffered, not yet given back
+	buffered       int64 // request body bytes held for handlers, all streams
 	peerWindow     int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
 	settingsAcked  bool
 	settingsSent   bool   // the server preface is written: GOAWAY may follow
@@ -511,7 +511,6 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 		err = streamError{id, http2.ErrCodeFlowControl, "DATA beyond the stream window"}
 	}
 	if err != nil {
-		sc.connUnacked += n
 		sc.mu.Unlock()
 		sc.giveBackConn()
 		return err
@@ -519,19 +518,19 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	st.recv -= n
 	st.received += int64(len(data))
 	if st.declared >= 0 && st.received > st.declared {
-		sc.connUnacked += n
 		sc.mu.Unlock()
 		sc.giveBackConn()
 		return streamError{id, http2.ErrCodeProtocol, "request body longer than its content-length"}
 	}
-	// Connection credit comes back once the data is buffered: a stream
-	// whose handler does not read holds at most its own window.
-	sc.connUnacked += n
+	// Connection credit comes back once the data is buffered (see
+	// giveBackConn): a stream whose handler does not read holds at most
+	// its own window.
 	streamBack := n - int64(len(data)) // padding
 	if st.bodyClosed {
 		streamBack = n
 	} else if len(data) > 0 {
 		st.buf = append(st.buf, data...)
+		sc.buffered += int64(len(data))
 		st.cond.Broadcast()
 	}
 	st.unacked += streamBack
@@ -556,18 +555,31 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 }
 
 // giveBackConn sends a connection WINDOW_UPDATE once a quarter of the
-// connection window has been received.
+// connection window can come back. Credit comes back as soon as data is
+// buffered, not when it is read, so that a stream whose handler does not
+// read never blocks its neighbours; but what the client may still send
+// and what the server holds unread together stay within twice the
+// connection window. Beyond that, which takes many streams that are not
+// read, credit waits for handlers to read (requestBody.Read), as it
+// always does in x/net: memory per connection stays bounded, however many
+// streams there are.
 func (sc *serverConn) giveBackConn() {
+	w := int64(sc.cfg.connWindow)
 	sc.mu.Lock()
-	incr := sc.connUnacked
-	if incr < int64(sc.cfg.connWindow)/4 {
+	incr := min(w, 2*w-sc.buffered) - sc.connRecv
+	if incr < w/4 {
 		sc.mu.Unlock()
 		return
 	}
-	sc.connUnacked = 0
 	sc.connRecv += incr
 	sc.mu.Unlock()
 	sc.write(nil, func() error { return sc.fr.WriteWindowUpdate(0, uint32(incr)) })
+}
+
+// connCreditHeldLocked reports whether so much is buffered that
+// giveBackConn holds connection credit back until handlers read.
+func (sc *serverConn) connCreditHeldLocked() bool {
+	return sc.buffered > int64(sc.cfg.connWindow)
 }
 
 // startTimers arms the idle, keepalive and settings timers.

@@ -41,7 +41,10 @@ type Server struct {
 	// MaxUploadBufferPerConnection and MaxUploadBufferPerStream are the
 	// flow-control windows granted for request bodies: the connection
 	// window (at least 65535) and SETTINGS_INITIAL_WINDOW_SIZE. A stream
-	// buffers at most its window.
+	// buffers at most its window, and a connection at most twice its
+	// window over all its streams: connection credit comes back as data
+	// is buffered until the unread data passes the connection window, and
+	// then only as handlers read.
 	MaxUploadBufferPerConnection int32
 	MaxUploadBufferPerStream     int32
 
