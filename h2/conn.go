@@ -46,6 +46,10 @@ var (
 // errConnClosed ends the streams of a connection that is gone.
 var errConnClosed = errors.New("h2: connection closed")
 
+// errContinuationFlood is what frameMeter makes ReadFrame return once
+// CONTINUATION frames have used up the flood budget.
+var errContinuationFlood = errors.New("h2: flood of CONTINUATION frames")
+
 // connError is a connection error: GOAWAY with code, then close.
 type connError struct {
 	code   http2.ErrCode
@@ -80,7 +84,8 @@ type serverConn struct {
 	cancel     context.CancelFunc
 	remoteAddr string
 	br         *bufio.Reader
-	fr         *http2.Framer    // reads from br, writes into bw
+	meter      frameMeter       // the Framer's reader, on br
+	fr         *http2.Framer    // reads from meter, writes into bw
 	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
 	work       chan handlerWork // to an idle worker
 	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
@@ -147,7 +152,8 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 	}
 	sc.sendCond.L = &sc.mu
 	sc.bw = bufio.NewWriterSize(writer{sc}, writeBufferSize)
-	sc.fr = http2.NewFramer(sc.bw, sc.br)
+	sc.meter.sc = sc
+	sc.fr = http2.NewFramer(sc.bw, &sc.meter)
 	sc.fr.SetReuseFrames()
 	sc.fr.SetMaxReadFrameSize(cfg.maxFrame)
 	sc.fr.MaxHeaderListSize = cfg.maxHeaderList
@@ -254,6 +260,52 @@ func isJunk(f http2.Frame) bool {
 	return false
 }
 
+// frameMeter is the Framer's reader: it passes the connection's bytes on
+// and follows the frame boundaries in them, to spend the flood budget on
+// every CONTINUATION frame. The Framer reads a header block's
+// CONTINUATION frames within one ReadFrame, out of the read loop's sight,
+// and decodes each fragment as it comes (the HPACK decoder copies what it
+// has saved of an unfinished field every time): without a budget, a
+// flood of empty CONTINUATION frames, or of one byte of header block
+// each, costs the server work without limit, and quadratic work within
+// MaxHeaderListSize (the CONTINUATION flood of CVE-2023-45288, the empty
+// frames of CVE-2019-9518). A header block of 1 MiB in 16 KiB frames
+// needs 64.
+type frameMeter struct {
+	sc    *serverConn
+	hdr   [9]byte // of the current frame; hdr[3] is its type
+	nhdr  int     // bytes of the current frame header seen
+	left  uint32  // bytes of the current frame's payload still to come
+	flood bool
+}
+
+func (m *frameMeter) Read(p []byte) (int, error) {
+	if m.flood {
+		return 0, errContinuationFlood
+	}
+	n, err := m.sc.br.Read(p)
+	for b := p[:n]; len(b) > 0; {
+		if m.left > 0 {
+			k := min(uint32(len(b)), m.left)
+			m.left -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(m.hdr[m.nhdr:], b)
+		m.nhdr += k
+		b = b[k:]
+		if m.nhdr < len(m.hdr) {
+			continue
+		}
+		m.nhdr = 0
+		m.left = uint32(m.hdr[0])<<16 | uint32(m.hdr[1])<<8 | uint32(m.hdr[2])
+		if http2.FrameType(m.hdr[3]) == http2.FrameContinuation && !m.sc.spend(time.Now().UnixNano()) {
+			m.flood = true // the next Read fails: io.ReadFull drops an error that comes with all it asked for
+		}
+	}
+	return n, err
+}
+
 // spend takes one unit of the flood budget, refilled with time, and
 // reports whether any was left.
 func (sc *serverConn) spend(now int64) bool {
@@ -315,6 +367,8 @@ func (sc *serverConn) readError(err error) bool {
 			reason = d.Error()
 		}
 		sc.connFail(connError{http2.ErrCode(ce), reason})
+	case errors.Is(err, errContinuationFlood):
+		sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of CONTINUATION frames"})
 	case errors.Is(err, http2.ErrFrameTooLarge):
 		sc.connFail(connError{http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE"})
 	default:
