@@ -343,6 +343,12 @@ func (sc *serverConn) readError(err error) bool {
 	var se http2.StreamError
 	var ce http2.ConnectionError
 	switch {
+	case errors.As(err, &se) && se.Cause == nil && http2.FrameType(sc.meter.hdr[3]) == http2.FrameHeaders:
+		// The Framer refused the HEADERS frame itself (padding longer
+		// than the frame) and decoded no header block: the client's HPACK
+		// state and ours would differ from here on, which only a
+		// connection error answers (RFC 9113 sections 4.3 and 6.2).
+		sc.connFail(connError{http2.ErrCodeProtocol, "HEADERS padding longer than the frame"})
 	case errors.As(err, &se):
 		// A HEADERS frame that failed validation still used its stream
 		// ID, and its header block has been decoded.
