@@ -46,6 +46,10 @@ var (
 // errConnClosed ends the streams of a connection that is gone.
 var errConnClosed = errors.New("h2: connection closed")
 
+// errContinuationFlood is what frameMeter makes ReadFrame return once
+// CONTINUATION frames have used up the flood budget.
+var errContinuationFlood = errors.New("h2: flood of CONTINUATION frames")
+
 // connError is a connection error: GOAWAY with code, then close.
 type connError struct {
 	code   http2.ErrCode
@@ -80,7 +84,8 @@ type serverConn struct {
 	cancel     context.CancelFunc
 	remoteAddr string
 	br         *bufio.Reader
-	fr         *http2.Framer    // reads from br, writes into bw
+	meter      frameMeter       // the Framer's reader, on br
+	fr         *http2.Framer    // reads from meter, writes into bw
 	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
 	work       chan handlerWork // to an idle worker
 	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
@@ -107,9 +112,11 @@ type serverConn struct {
 	running        int   // handlers that have not returned
 	connSend       int64 // connection send window
 	connRecv       int64 // what the client may still send on the connection
-	connUnacked    int64 // received and buffered, not yet given back
+	buffered       int64 // request body bytes held for handlers, all streams
 	peerWindow     int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
 	settingsAcked  bool
+	settingsSent   bool   // the server preface is written: GOAWAY may follow
+	drainAsked     bool   // Drain came before settingsSent
 	drainPhase     int    // 0 serving, 1 first GOAWAY sent, 2 final GOAWAY sent
 	lastID         uint32 // in phase 2: the last stream served
 	finalSent      bool   // the final GOAWAY of a drain is written
@@ -145,7 +152,8 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 	}
 	sc.sendCond.L = &sc.mu
 	sc.bw = bufio.NewWriterSize(writer{sc}, writeBufferSize)
-	sc.fr = http2.NewFramer(sc.bw, sc.br)
+	sc.meter.sc = sc
+	sc.fr = http2.NewFramer(sc.bw, &sc.meter)
 	sc.fr.SetReuseFrames()
 	sc.fr.SetMaxReadFrameSize(cfg.maxFrame)
 	sc.fr.MaxHeaderListSize = cfg.maxHeaderList
@@ -179,6 +187,13 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 	}
 	if err := sc.writeInitialSettings(); err != nil {
 		return
+	}
+	sc.mu.Lock()
+	sc.settingsSent = true
+	drain := sc.drainAsked
+	sc.mu.Unlock()
+	if drain {
+		sc.startDrain()
 	}
 	if opts.Settings != nil {
 		if err := sc.applyUpgradeSettings(opts.Settings); err != nil {
@@ -245,6 +260,52 @@ func isJunk(f http2.Frame) bool {
 	return false
 }
 
+// frameMeter is the Framer's reader: it passes the connection's bytes on
+// and follows the frame boundaries in them, to spend the flood budget on
+// every CONTINUATION frame. The Framer reads a header block's
+// CONTINUATION frames within one ReadFrame, out of the read loop's sight,
+// and decodes each fragment as it comes (the HPACK decoder copies what it
+// has saved of an unfinished field every time): without a budget, a
+// flood of empty CONTINUATION frames, or of one byte of header block
+// each, costs the server work without limit, and quadratic work within
+// MaxHeaderListSize (the CONTINUATION flood of CVE-2023-45288, the empty
+// frames of CVE-2019-9518). A header block of 1 MiB in 16 KiB frames
+// needs 64.
+type frameMeter struct {
+	sc    *serverConn
+	hdr   [9]byte // of the current frame; hdr[3] is its type
+	nhdr  int     // bytes of the current frame header seen
+	left  uint32  // bytes of the current frame's payload still to come
+	flood bool
+}
+
+func (m *frameMeter) Read(p []byte) (int, error) {
+	if m.flood {
+		return 0, errContinuationFlood
+	}
+	n, err := m.sc.br.Read(p)
+	for b := p[:n]; len(b) > 0; {
+		if m.left > 0 {
+			k := min(uint32(len(b)), m.left)
+			m.left -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(m.hdr[m.nhdr:], b)
+		m.nhdr += k
+		b = b[k:]
+		if m.nhdr < len(m.hdr) {
+			continue
+		}
+		m.nhdr = 0
+		m.left = uint32(m.hdr[0])<<16 | uint32(m.hdr[1])<<8 | uint32(m.hdr[2])
+		if http2.FrameType(m.hdr[3]) == http2.FrameContinuation && !m.sc.spend(time.Now().UnixNano()) {
+			m.flood = true // the next Read fails: io.ReadFull drops an error that comes with all it asked for
+		}
+	}
+	return n, err
+}
+
 // spend takes one unit of the flood budget, refilled with time, and
 // reports whether any was left.
 func (sc *serverConn) spend(now int64) bool {
@@ -282,6 +343,12 @@ func (sc *serverConn) readError(err error) bool {
 	var se http2.StreamError
 	var ce http2.ConnectionError
 	switch {
+	case errors.As(err, &se) && se.Cause == nil && http2.FrameType(sc.meter.hdr[3]) == http2.FrameHeaders:
+		// The Framer refused the HEADERS frame itself (padding longer
+		// than the frame) and decoded no header block: the client's HPACK
+		// state and ours would differ from here on, which only a
+		// connection error answers (RFC 9113 sections 4.3 and 6.2).
+		sc.connFail(connError{http2.ErrCodeProtocol, "HEADERS padding longer than the frame"})
 	case errors.As(err, &se):
 		// A HEADERS frame that failed validation still used its stream
 		// ID, and its header block has been decoded.
@@ -306,6 +373,8 @@ func (sc *serverConn) readError(err error) bool {
 			reason = d.Error()
 		}
 		sc.connFail(connError{http2.ErrCode(ce), reason})
+	case errors.Is(err, errContinuationFlood):
+		sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of CONTINUATION frames"})
 	case errors.Is(err, http2.ErrFrameTooLarge):
 		sc.connFail(connError{http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE"})
 	default:
@@ -502,7 +571,6 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 		err = streamError{id, http2.ErrCodeFlowControl, "DATA beyond the stream window"}
 	}
 	if err != nil {
-		sc.connUnacked += n
 		sc.mu.Unlock()
 		sc.giveBackConn()
 		return err
@@ -510,19 +578,19 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	st.recv -= n
 	st.received += int64(len(data))
 	if st.declared >= 0 && st.received > st.declared {
-		sc.connUnacked += n
 		sc.mu.Unlock()
 		sc.giveBackConn()
 		return streamError{id, http2.ErrCodeProtocol, "request body longer than its content-length"}
 	}
-	// Connection credit comes back once the data is buffered: a stream
-	// whose handler does not read holds at most its own window.
-	sc.connUnacked += n
+	// Connection credit comes back once the data is buffered (see
+	// giveBackConn): a stream whose handler does not read holds at most
+	// its own window.
 	streamBack := n - int64(len(data)) // padding
 	if st.bodyClosed {
 		streamBack = n
 	} else if len(data) > 0 {
 		st.buf = append(st.buf, data...)
+		sc.buffered += int64(len(data))
 		st.cond.Broadcast()
 	}
 	st.unacked += streamBack
@@ -547,18 +615,31 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 }
 
 // giveBackConn sends a connection WINDOW_UPDATE once a quarter of the
-// connection window has been received.
+// connection window can come back. Credit comes back as soon as data is
+// buffered, not when it is read, so that a stream whose handler does not
+// read never blocks its neighbours; but what the client may still send
+// and what the server holds unread together stay within twice the
+// connection window. Beyond that, which takes many streams that are not
+// read, credit waits for handlers to read (requestBody.Read), as it
+// always does in x/net: memory per connection stays bounded, however many
+// streams there are.
 func (sc *serverConn) giveBackConn() {
+	w := int64(sc.cfg.connWindow)
 	sc.mu.Lock()
-	incr := sc.connUnacked
-	if incr < int64(sc.cfg.connWindow)/4 {
+	incr := min(w, 2*w-sc.buffered) - sc.connRecv
+	if incr < w/4 {
 		sc.mu.Unlock()
 		return
 	}
-	sc.connUnacked = 0
 	sc.connRecv += incr
 	sc.mu.Unlock()
 	sc.write(nil, func() error { return sc.fr.WriteWindowUpdate(0, uint32(incr)) })
+}
+
+// connCreditHeldLocked reports whether so much is buffered that
+// giveBackConn holds connection credit back until handlers read.
+func (sc *serverConn) connCreditHeldLocked() bool {
+	return sc.buffered > int64(sc.cfg.connWindow)
 }
 
 // startTimers arms the idle, keepalive and settings timers.
@@ -628,6 +709,13 @@ func (sc *serverConn) onReadIdle() {
 func (sc *serverConn) startDrain() {
 	sc.mu.Lock()
 	if sc.drainPhase != 0 || sc.closing {
+		sc.mu.Unlock()
+		return
+	}
+	if !sc.settingsSent {
+		// The server preface (SETTINGS) must come first: serve drains
+		// once it is written.
+		sc.drainAsked = true
 		sc.mu.Unlock()
 		return
 	}

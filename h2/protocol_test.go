@@ -788,6 +788,22 @@ func TestFloods(t *testing.T) {
 		{"RST_STREAM", func(fr *http2.Framer, i int) { fr.WriteRSTStream(1, http2.ErrCodeCancel) }},
 		{"PRIORITY", func(fr *http2.Framer, i int) { fr.WritePriority(3, http2.PriorityParam{StreamDep: 0, Weight: 1}) }},
 		{"empty DATA", func(fr *http2.Framer, i int) { fr.WriteData(3, false, nil) }},
+		{"empty CONTINUATION", func(fr *http2.Framer, i int) {
+			if i == 0 {
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: []byte{0x82}})
+				return
+			}
+			fr.WriteContinuation(5, false, nil)
+		}},
+		{"one-byte CONTINUATION", func(fr *http2.Framer, i int) {
+			if i == 0 {
+				// :method GET, then a literal field whose 500000-byte value
+				// comes one byte a frame.
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: []byte{0x82, 0x00, 0x01, 'x', 0x7f, 0xa1, 0xc1, 0x1e}})
+				return
+			}
+			fr.WriteContinuation(5, false, []byte{'v'})
+		}},
 		{"malformed streams", func(fr *http2.Framer, i int) {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 5), BlockFragment: []byte{0x82}, EndStream: true, EndHeaders: true}) // :method GET only
 		}},

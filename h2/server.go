@@ -41,7 +41,10 @@ type Server struct {
 	// MaxUploadBufferPerConnection and MaxUploadBufferPerStream are the
 	// flow-control windows granted for request bodies: the connection
 	// window (at least 65535) and SETTINGS_INITIAL_WINDOW_SIZE. A stream
-	// buffers at most its window.
+	// buffers at most its window, and a connection at most twice its
+	// window over all its streams: connection credit comes back as data
+	// is buffered until the unread data passes the connection window, and
+	// then only as handlers read.
 	MaxUploadBufferPerConnection int32
 	MaxUploadBufferPerStream     int32
 
@@ -128,17 +131,18 @@ func (s *Server) ServeConn(c net.Conn, opts *ServeConnOpts) {
 // serving: each gets a GOAWAY that announces it, then, one round trip
 // later, the final GOAWAY naming the last stream it will serve. Streams
 // already started run to completion, and each connection closes once
-// their handlers have returned. Drain returns at once; it does not reach
+// their handlers have returned. Drain returns at once, even when a peer
+// reads nothing and its connection's writes block; it does not reach
 // connections that begin after it.
 func (s *Server) Drain() {
 	s.mu.Lock()
-	conns := make([]*serverConn, 0, len(s.conns))
+	defer s.mu.Unlock()
 	for sc := range s.conns {
-		conns = append(conns, sc)
-	}
-	s.mu.Unlock()
-	for _, sc := range conns {
-		sc.startDrain()
+		// The GOAWAY is written in a goroutine of its own: a write to a
+		// peer that does not read blocks until the connection ends, and
+		// must hold up neither the other connections nor the caller
+		// (a Shutdown and its deadline).
+		go sc.startDrain()
 	}
 }
 

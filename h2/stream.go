@@ -441,7 +441,15 @@ func (sc *serverConn) streamDone(st *stream) {
 			t.Stop()
 		}
 	}
+	// The body goes with its handler: what it did not read is released.
+	unread := len(st.buf) - st.off
+	held := sc.connCreditHeldLocked()
+	sc.buffered -= int64(unread)
+	st.buf, st.off, st.bodyClosed = nil, 0, true
 	sc.mu.Unlock()
+	if held && unread > 0 {
+		sc.giveBackConn()
+	}
 	if remoteOpen {
 		// RFC 9113 section 8.1: the response is complete, so ask the
 		// client to stop sending.
@@ -486,11 +494,16 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			if st.off == len(st.buf) {
 				st.buf, st.off = st.buf[:0], 0
 			}
+			held := sc.connCreditHeldLocked()
+			sc.buffered -= int64(n)
 			st.unacked += int64(n)
 			incr := st.takeCreditLocked()
 			sc.mu.Unlock()
 			if incr > 0 {
 				sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+			}
+			if held {
+				sc.giveBackConn()
 			}
 			return n, nil
 		case st.bodyErr != nil:
@@ -519,13 +532,19 @@ func (b *requestBody) Close() error {
 		return nil
 	}
 	st.bodyClosed = true
-	st.unacked += int64(len(st.buf) - st.off)
+	unread := len(st.buf) - st.off
+	held := sc.connCreditHeldLocked()
+	st.unacked += int64(unread)
+	sc.buffered -= int64(unread)
 	st.buf, st.off = nil, 0
 	incr := st.takeCreditLocked()
 	st.cond.Broadcast()
 	sc.mu.Unlock()
 	if incr > 0 {
 		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+	}
+	if held && unread > 0 {
+		sc.giveBackConn()
 	}
 	return nil
 }

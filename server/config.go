@@ -130,7 +130,10 @@ type HTTP2Config struct {
 	// connection window, so keep the connection window several stream
 	// windows wide: equal windows let one stream that is not read stall
 	// the whole connection. The connection window bounds the request data
-	// one connection can make the server buffer.
+	// one connection can make the server buffer (twice the connection
+	// window with the h2 engine, which gives connection credit back as
+	// data is buffered, so that one stream that is not read never stalls
+	// the others).
 	MaxUploadBufferPerConnection int32
 	MaxUploadBufferPerStream     int32
 	// MaxDecoderHeaderTableSize and MaxEncoderHeaderTableSize bound the
