@@ -56,8 +56,9 @@ func (e *HandshakeError) Error() string {
 // If the request is not an acceptable handshake, Accept answers it and
 // returns a *HandshakeError: 426 Upgrade Required with
 // Sec-WebSocket-Version: 13 for a request that is not a WebSocket
-// handshake or asks for another version, 400 for a malformed one, 403 for
-// a disallowed Origin.
+// handshake or asks for another version, 400 for a malformed one (an
+// HTTP/1.1 handshake that is not a GET, or carries a body), 403 for a
+// disallowed Origin.
 //
 // Over HTTP/1.1 the connection is hijacked and outlives the handler.
 // Over HTTP/2 the connection is the handler's stream, which ends when the
@@ -122,6 +123,11 @@ func checkHandshake(r *http.Request, h2 bool) error {
 		}
 		if !r.ProtoAtLeast(1, 1) {
 			return &HandshakeError{http.StatusBadRequest, "WebSocket handshake over HTTP/1.0"}
+		}
+		// After the hijack a body's bytes would be read as frames,
+		// past whatever limited or inspected the body.
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			return &HandshakeError{http.StatusBadRequest, "WebSocket handshake with a request body"}
 		}
 	}
 	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
