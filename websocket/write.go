@@ -165,11 +165,12 @@ func (c *Conn) flush() error {
 	return nil
 }
 
-// writeControl writes one control frame, waiting for the frame lock
-// unless ctx ends or the connection closes first. The automatic pong
-// uses it with the context of the read that saw the ping.
+// writeControl writes one control frame for the read under way: the
+// automatic pong, with the context of the read that saw the ping. It
+// waits for the frame lock unless ctx ends, the read deadline passes or
+// the connection closes first.
 func (c *Conn) writeControl(ctx context.Context, op byte, p []byte) error {
-	if err := c.acquire(ctx, c.frameSem); err != nil {
+	if err := c.acquireInRead(ctx, c.frameSem); err != nil {
 		return err
 	}
 	if c.wclosed || c.isClosed() {
