@@ -63,12 +63,15 @@ func (e *HandshakeError) Error() string {
 // Over HTTP/1.1 the connection is hijacked and outlives the handler.
 // Over HTTP/2 the connection is the handler's stream, which ends when the
 // handler returns: close the Conn (Close or CloseNow) before returning.
-// After the return every operation on it, deadlines included, fails with
-// an error saying the stream has ended (an operation still in progress
-// on another goroutine at that instant races with the server, so do not
-// leave one). Handler and Upgrade take care of this; Upgrade also lets the
-// handler after it return while goroutines use the Conn. A nil opts
-// means the zero Options.
+// Once the server has ended the request's context, which it does a
+// moment after the handler returns, every operation on it, deadlines
+// included, fails with an error saying the stream has ended. An
+// operation on another goroutine at the handler's return, or begun just
+// after it, races with the server retiring the response writer, so
+// gorilla's "upgrade, go serve(conn), return" is not safe with Accept
+// over HTTP/2: use Upgrade for it, which keeps the stream until the Conn
+// is closed. Handler closes the Conn when its function returns. A nil
+// opts means the zero Options.
 func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
 	if opts == nil {
 		opts = &Options{}
