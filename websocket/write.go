@@ -274,6 +274,12 @@ const WriterFrameSize = 16 << 10
 // Writes, say), the message can never be finished, so the connection is
 // failed: a close frame 1011 (internal error), best effort, then
 // CloseNow. If none had, the connection stays usable.
+//
+// The writer is the Conn's one message writer, which the next call of
+// Writer reuses (so that a Writer allocates nothing): once its message
+// has ended, by Close or by a failed Write, do not call it again. A
+// second Close, say a deferred one after a failed Write, would end the
+// message that another goroutine has begun since.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if typ != Text && typ != Binary {
 		return nil, fmt.Errorf("websocket: invalid message type %d", int(typ))
