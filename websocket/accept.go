@@ -56,18 +56,22 @@ func (e *HandshakeError) Error() string {
 // If the request is not an acceptable handshake, Accept answers it and
 // returns a *HandshakeError: 426 Upgrade Required with
 // Sec-WebSocket-Version: 13 for a request that is not a WebSocket
-// handshake or asks for another version, 400 for a malformed one, 403 for
-// a disallowed Origin.
+// handshake or asks for another version, 400 for a malformed one (an
+// HTTP/1.1 handshake that is not a GET, or carries a body), 403 for a
+// disallowed Origin.
 //
 // Over HTTP/1.1 the connection is hijacked and outlives the handler.
 // Over HTTP/2 the connection is the handler's stream, which ends when the
 // handler returns: close the Conn (Close or CloseNow) before returning.
-// After the return every operation on it, deadlines included, fails with
-// an error saying the stream has ended (an operation still in progress
-// on another goroutine at that instant races with the server, so do not
-// leave one). Handler and Upgrade take care of this; Upgrade also lets the
-// handler after it return while goroutines use the Conn. A nil opts
-// means the zero Options.
+// Once the server has ended the request's context, which it does a
+// moment after the handler returns, every operation on it, deadlines
+// included, fails with an error saying the stream has ended. An
+// operation on another goroutine at the handler's return, or begun just
+// after it, races with the server retiring the response writer, so
+// gorilla's "upgrade, go serve(conn), return" is not safe with Accept
+// over HTTP/2: use Upgrade for it, which keeps the stream until the Conn
+// is closed. Handler closes the Conn when its function returns. A nil
+// opts means the zero Options.
 func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -122,6 +126,11 @@ func checkHandshake(r *http.Request, h2 bool) error {
 		}
 		if !r.ProtoAtLeast(1, 1) {
 			return &HandshakeError{http.StatusBadRequest, "WebSocket handshake over HTTP/1.0"}
+		}
+		// After the hijack a body's bytes would be read as frames,
+		// past whatever limited or inspected the body.
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			return &HandshakeError{http.StatusBadRequest, "WebSocket handshake with a request body"}
 		}
 	}
 	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +81,8 @@ type Conn struct {
 
 	// read side
 	rsem      chan struct{} // held by the reading goroutine
+	rdl       atomic.Int64  // the read deadline in Unix nanoseconds, 0 for none
+	rdlMoved  chan struct{} // signalled when the read deadline changes
 	rctx      ctxWatch
 	rhdr      [maxHeaderLen]byte
 	h         frameHeader
@@ -122,6 +126,7 @@ func newConn(r *http.Request, opts *Options) *Conn {
 		msgSem:    make(chan struct{}, 1),
 		frameSem:  make(chan struct{}, 1),
 		rsem:      make(chan struct{}, 1),
+		rdlMoved:  make(chan struct{}, 1),
 		closeRcvd: make(chan struct{}),
 		closed:    make(chan struct{}),
 	}
@@ -183,10 +188,26 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.isClosed() {
 		return errClosed
 	}
+	var err error
 	if c.http2 {
-		return c.h2.setReadDeadline(t)
+		err = c.h2.setReadDeadline(t)
+	} else {
+		err = c.netConn.SetReadDeadline(t)
 	}
-	return c.netConn.SetReadDeadline(t)
+	if err == nil {
+		// Kept for the waits of a read that are not reads of the
+		// transport: the automatic pong's for the frame lock.
+		var ns int64
+		if !t.IsZero() {
+			ns = t.UnixNano()
+		}
+		c.rdl.Store(ns)
+		select {
+		case c.rdlMoved <- struct{}{}:
+		default:
+		}
+	}
+	return err
 }
 
 // SetWriteDeadline sets the deadline for writes; a zero t means none. A
@@ -448,6 +469,49 @@ func (w *ctxWatch) stop() {
 	}
 	w.ctx, w.stopf = nil, nil
 	w.mu.Unlock()
+}
+
+// acquireInRead takes sem for the read under way unless ctx ends, the
+// connection closes, or the read deadline passes first (or is moved into
+// the past), as it would for a read of the transport: it returns an error
+// wrapping os.ErrDeadlineExceeded then.
+func (c *Conn) acquireInRead(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	default:
+	}
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		var expired <-chan time.Time
+		if ns := c.rdl.Load(); ns != 0 {
+			wait := time.Until(time.Unix(0, ns))
+			if wait <= 0 {
+				return fmt.Errorf("websocket: waiting to answer a ping: %w", os.ErrDeadlineExceeded)
+			}
+			if t == nil {
+				t = time.NewTimer(wait)
+			} else {
+				t.Reset(wait)
+			}
+			expired = t.C
+		}
+		select {
+		case sem <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closed:
+			return errClosed
+		case <-expired:
+		case <-c.rdlMoved:
+		}
+	}
 }
 
 // acquire takes sem unless ctx ends or the connection closes first.

@@ -3,8 +3,12 @@ package websocket_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"io"
 	"net/http"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/websocket"
@@ -142,5 +146,53 @@ func TestFramesWithHandshake(t *testing.T) {
 		if _, got, _ := c.message(); string(got) != want {
 			t.Fatalf("echo %q, want %q", got, want)
 		}
+	}
+}
+
+// TestHandshakeWithBody sends an HTTP/1.1 handshake that carries a body,
+// by Content-Length or chunked. An opening handshake is a GET without
+// one (RFC 6455, section 4.1), and after the hijack the body's bytes
+// would be read as WebSocket frames, past whatever limited or inspected
+// the body (BodyLimit, a proxy): Accept must refuse it with 400.
+func TestHandshakeWithBody(t *testing.T) {
+	smuggled := frame(true, 0, 1, []byte("smuggled"), testKey)
+	for _, tc := range []struct {
+		name string
+		hdr  string
+		body string
+	}{
+		{"content-length", "Content-Length: " + strconv.Itoa(len(smuggled)) + "\r\n", string(smuggled)},
+		{"chunked", "Transfer-Encoding: chunked\r\n", strconv.FormatInt(int64(len(smuggled)), 16) + "\r\n" + string(smuggled) + "\r\n0\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			accepted := make(chan error, 1)
+			ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := websocket.Accept(w, r, nil)
+				if err == nil {
+					c.Read(r.Context()) // what the body smuggled
+					c.CloseNow()
+				}
+				accepted <- err
+			}))
+			nc := ts.Dial(t)
+			nc.SetDeadline(time.Now().Add(time.Minute))
+			req := "GET / HTTP/1.1\r\nHost: " + ts.Addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+				"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + tc.hdr + "\r\n" + tc.body
+			if _, err := io.WriteString(nc, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+			if err != nil {
+				t.Fatalf("reading the response: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", resp.StatusCode)
+			}
+			var he *websocket.HandshakeError
+			if err := <-accepted; !errors.As(err, &he) || he.Status != http.StatusBadRequest {
+				t.Errorf("Accept: %v, want a *HandshakeError with status 400", err)
+			}
+		})
 	}
 }

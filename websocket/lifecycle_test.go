@@ -560,3 +560,40 @@ func testStalledStreamDoesNotBlockNeighbours(t *testing.T, mode h2ctest.Mode) {
 		t.Fatalf("stalled handler's read: %d bytes, %v; want the whole message of %d", r.n, r.err, window-14)
 	}
 }
+
+// TestUpgradeAbandonedShutdown hands the connection to a next handler
+// that returns at once and leaves it to nobody: Upgrade waits for the
+// connection to close, and the server's Shutdown must still end that
+// wait (close 1001), on every transport, rather than leave the request
+// and its goroutine behind.
+func TestUpgradeAbandonedShutdown(t *testing.T) { h2ctest.Run(t, testUpgradeAbandonedShutdown) }
+
+func testUpgradeAbandonedShutdown(t *testing.T, mode h2ctest.Mode) {
+	returned := make(chan struct{})
+	up := websocket.Upgrade(websocket.Options{})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect && r.Header.Get("Upgrade") != "websocket" {
+			return // the h2c upgrade request
+		}
+		defer close(returned)
+		up.ServeHTTP(w, r)
+	}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	hangGuard(c)
+	shut := make(chan error, 1)
+	go func() { shut <- ts.Shutdown(h2ctest.ShutdownContext(t)) }()
+	if code, _ := c.expectClose(); code != 1001 {
+		t.Fatalf("close %d, want 1001", code)
+	}
+	c.send(true, 0, 8, closePayload(1001, ""))
+	c.expectEOF()
+	select {
+	case <-returned:
+	case <-time.After(time.Minute):
+		t.Fatal("Upgrade still waits on a connection that Shutdown closed")
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}

@@ -165,11 +165,12 @@ func (c *Conn) flush() error {
 	return nil
 }
 
-// writeControl writes one control frame, waiting for the frame lock
-// unless ctx ends or the connection closes first. The automatic pong
-// uses it with the context of the read that saw the ping.
+// writeControl writes one control frame for the read under way: the
+// automatic pong, with the context of the read that saw the ping. It
+// waits for the frame lock unless ctx ends, the read deadline passes or
+// the connection closes first.
 func (c *Conn) writeControl(ctx context.Context, op byte, p []byte) error {
-	if err := c.acquire(ctx, c.frameSem); err != nil {
+	if err := c.acquireInRead(ctx, c.frameSem); err != nil {
 		return err
 	}
 	if c.wclosed || c.isClosed() {
@@ -273,6 +274,12 @@ const WriterFrameSize = 16 << 10
 // Writes, say), the message can never be finished, so the connection is
 // failed: a close frame 1011 (internal error), best effort, then
 // CloseNow. If none had, the connection stays usable.
+//
+// The writer is the Conn's one message writer, which the next call of
+// Writer reuses (so that a Writer allocates nothing): once its message
+// has ended, by Close or by a failed Write, do not call it again. A
+// second Close, say a deferred one after a failed Write, would end the
+// message that another goroutine has begun since.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if typ != Text && typ != Binary {
 		return nil, fmt.Errorf("websocket: invalid message type %d", int(typ))

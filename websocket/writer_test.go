@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -174,5 +175,65 @@ func testPongHonoursReadContext(t *testing.T, mode h2ctest.Mode) {
 		}
 	case <-time.After(30 * time.Second): // a hang guard, not a measurement
 		t.Fatal("Read ignored its context while the pong waited for a blocked write")
+	}
+}
+
+// TestPongHonoursReadDeadline is TestPongHonoursReadContext with a read
+// deadline instead of a context: the read that saw the ping waits for
+// the frame lock that a blocked write holds, and must still fail when
+// its deadline passes during that wait, or when another goroutine moves
+// the deadline into the past to interrupt it, as a net.Conn's read
+// would. (The wait is not a read of the transport, which the deadline
+// alone interrupts.)
+func TestPongHonoursReadDeadline(t *testing.T) { h2ctest.Run(t, testPongHonoursReadDeadline) }
+
+func testPongHonoursReadDeadline(t *testing.T, mode h2ctest.Mode) {
+	for _, tc := range []struct {
+		name  string
+		moved bool // the deadline is moved into the past during the wait
+	}{
+		{"passes", false},
+		{"moved", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			interrupt := make(chan struct{})
+			readDone := make(chan error, 1)
+			ts := h2ctest.NewServer(t, websocket.Handler(func(_ context.Context, c *websocket.Conn) {
+				writeDone := make(chan struct{})
+				go func() {
+					defer close(writeDone)
+					c.Write(context.Background(), websocket.Binary, make([]byte, 32<<20))
+				}()
+				if tc.moved {
+					go func() {
+						<-interrupt
+						c.SetReadDeadline(time.Now())
+					}()
+				} else {
+					c.SetReadDeadline(time.Now().Add(time.Second))
+				}
+				_, _, err := c.Read(context.Background())
+				readDone <- err
+				<-writeDone
+			}, websocket.Options{}))
+			c := dialWS(t, ts, mode, "/", nil)
+			wsOK(t, c, mode)
+			hangGuard(c)
+			var hdr [10]byte
+			if _, err := io.ReadFull(c.br, hdr[:]); err != nil || hdr[0] != 0x82 || hdr[1] != 127 {
+				t.Fatalf("header % x (%v), want a binary frame with a 64-bit length", hdr, err)
+			}
+			c.send(true, 0, 9, []byte("ping"))
+			time.Sleep(200 * time.Millisecond) // the server reads the ping and waits to pong
+			close(interrupt)
+			select {
+			case err := <-readDone:
+				if !errors.Is(err, os.ErrDeadlineExceeded) || websocket.CloseStatus(err) != websocket.StatusAbnormalClosure {
+					t.Fatalf("Read: %v, want a deadline error and close status 1006", err)
+				}
+			case <-time.After(30 * time.Second): // a hang guard, not a measurement
+				t.Fatal("Read ignored its deadline while the pong waited for a blocked write")
+			}
+		})
 	}
 }
