@@ -29,6 +29,10 @@
 # runtime runs each server with GOMAXPROCS=nproc (the unpinned method,
 # closest to a real deployment; on a 2-core machine, run it on a quiet one).
 #
+# ENGINE=h2 serves molt's HTTP/2 with its own engine (molt serve -engine h2,
+# package h2) instead of the default x/net one (ENGINE=xnet); the baseline
+# stays xneth2c, so the ratios then compare molt's engine with x/net's.
+#
 # PROFILE=1 writes a CPU profile of each server over the whole script
 # (molt serve -cpuprofile, xneth2c -cpuprofile) to molt.prof and
 # xneth2c.prof in the kept temporary directory (it implies KEEP=1); read
@@ -36,7 +40,8 @@
 #
 # Knobs (environment): ROUNDS (default 5), DURATION (seconds per run,
 # default 8), CONNS (default 8), STREAMS (default 32), PATH_ (default /),
-# LOADS (default "h2c-prior h1-pipe h1 upgrade"), PIN (default 1), KEEP
+# LOADS (default "h2c-prior h1-pipe h1 upgrade"), PIN (default 1), ENGINE
+# (default xnet), KEEP
 # (set to 1 to keep the temporary directory with the raw client output),
 # PROFILE (default 0).
 #
@@ -53,6 +58,7 @@ LOADS=${LOADS:-"h2c-prior h1-pipe h1 upgrade"}
 PIN=${PIN:-1}
 KEEP=${KEEP:-0}
 PROFILE=${PROFILE:-0}
+ENGINE=${ENGINE:-xnet}
 [[ $PROFILE == 1 ]] && KEEP=1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -125,7 +131,7 @@ if [[ $PROFILE == 1 ]]; then
 	prof_molt=(-cpuprofile "$work/molt.prof")
 	prof_xneth2c=(-cpuprofile "$work/xneth2c.prof")
 fi
-start molt "$work/molt" serve -addr 127.0.0.1:0 -quiet "${prof_molt[@]}"
+start molt "$work/molt" serve -addr 127.0.0.1:0 -quiet -engine "$ENGINE" "${prof_molt[@]}"
 start xneth2c "$work/xneth2c" -addr 127.0.0.1:0 "${prof_xneth2c[@]}"
 
 clk_tck=$(getconf CLK_TCK)
@@ -199,7 +205,7 @@ run() {
 		"$(awk -v n="$ok" -v c="$cpu" 'BEGIN { print (c > 0 ? n / c : 0) }')"
 }
 
-echo "molt on $addr_molt (pid $pid_molt), xneth2c on $addr_xneth2c (pid $pid_xneth2c)"
+echo "molt (-engine $ENGINE) on $addr_molt (pid $pid_molt), xneth2c on $addr_xneth2c (pid $pid_xneth2c)"
 echo "$placement; $ROUNDS rounds of ${DURATION}s per load and server; loads: $LOADS"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -243,7 +249,7 @@ paired() {
 }
 
 echo
-echo "molt vs xneth2c (net/http + x/net h2c.NewHandler), GET $PATH_, $ROUNDS rounds x ${DURATION}s, $placement"
+echo "molt (-engine $ENGINE) vs xneth2c (net/http + x/net h2c.NewHandler), GET $PATH_, $ROUNDS rounds x ${DURATION}s, $placement"
 echo "medians over rounds; ratio = molt/xneth2c (of the medians | median of per-round ratios)"
 printf '%-9s  %12s %12s %15s  %14s %14s %15s\n' load "molt req/s" "base req/s" "ratio" "molt req/CPUs" "base req/CPUs" "ratio"
 for load in $LOADS; do
