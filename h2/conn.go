@@ -347,6 +347,15 @@ func (sc *serverConn) ignoredLocked(id uint32) bool {
 	return sc.resets.has(id) || sc.drainPhase == 2 && id > sc.lastID
 }
 
+// ignored answers a frame that is ignored: it serves nothing, so it
+// spends the flood budget.
+func (sc *serverConn) ignored() error {
+	if !sc.spend(time.Now().UnixNano()) {
+		return connError{http2.ErrCodeEnhanceYourCalm, "flood of frames on closed streams"}
+	}
+	return nil
+}
+
 // spend takes one unit of the flood budget, refilled with time, and
 // reports whether any was left.
 func (sc *serverConn) spend(now int64) bool {
@@ -409,8 +418,7 @@ func (sc *serverConn) readError(err error) bool {
 			case se.StreamID > sc.maxClientID:
 				sc.maxClientID = se.StreamID // the frame used its stream ID
 			case sc.ignoredLocked(se.StreamID):
-				sc.mu.Unlock()
-				return true
+				cerr = sc.ignored()
 			default:
 				cerr = connError{http2.ErrCodeProtocol, "HEADERS on a closed stream"}
 			}
@@ -641,7 +649,7 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 		// connection credit given back.
 		sc.mu.Unlock()
 		sc.giveBackConn()
-		return nil
+		return sc.ignored()
 	case st == nil || st.remoteDone:
 		err = streamError{id, http2.ErrCodeStreamClosed, "DATA on a closed stream"}
 	case n > st.recv:

@@ -804,6 +804,20 @@ func TestFloods(t *testing.T) {
 			}
 			fr.WriteContinuation(5, false, []byte{'v'})
 		}},
+		{"HEADERS on a reset stream", func(fr *http2.Framer, i int) {
+			if i == 0 {
+				fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 3, make([]byte, 4)) // the server resets stream 3
+				return
+			}
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: []byte{0x40, 0x01, 'x', 0x01, 'y'}, EndStream: true, EndHeaders: true})
+		}},
+		{"DATA on a reset stream", func(fr *http2.Framer, i int) {
+			if i == 0 {
+				fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 3, make([]byte, 4))
+				return
+			}
+			fr.WriteData(3, false, []byte{'x'})
+		}},
 		{"malformed streams", func(fr *http2.Framer, i int) {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 5), BlockFragment: []byte{0x82}, EndStream: true, EndHeaders: true}) // :method GET only
 		}},

@@ -135,7 +135,7 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		ignored := sc.ignoredLocked(id)
 		sc.mu.Unlock()
 		if ignored {
-			return nil // the Framer has decoded the block: HPACK stays in step
+			return sc.ignored() // the Framer has decoded the block: HPACK stays in step
 		}
 		return connError{http2.ErrCodeProtocol, "HEADERS on a closed stream"}
 	}
