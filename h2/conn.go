@@ -406,6 +406,7 @@ func (sc *serverConn) readError(err error) bool {
 		typ := http2.FrameType(sc.meter.hdr[3])
 		sc.mu.Lock()
 		var cerr error
+		ignore := false
 		if sc.streams[se.StreamID] == nil {
 			switch {
 			case typ != http2.FrameHeaders && sc.idleLocked(se.StreamID):
@@ -418,6 +419,7 @@ func (sc *serverConn) readError(err error) bool {
 			case se.StreamID > sc.maxClientID:
 				sc.maxClientID = se.StreamID // the frame used its stream ID
 			case sc.ignoredLocked(se.StreamID):
+				ignore = true
 				cerr = sc.ignored()
 			default:
 				cerr = connError{http2.ErrCodeProtocol, "HEADERS on a closed stream"}
@@ -427,6 +429,9 @@ func (sc *serverConn) readError(err error) bool {
 		if cerr != nil {
 			sc.connFail(cerr)
 			return false
+		}
+		if ignore {
+			return true
 		}
 		if !sc.spend(time.Now().UnixNano()) {
 			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 func TestServerSettings(t *testing.T) {
@@ -951,7 +952,12 @@ func TestFramesAfterOurReset(t *testing.T) {
 			// field in both HPACK tables.
 			rc.headers(1, true, "x-shared", "from-trailers")
 			rc.fr.WriteData(1, true, []byte("late"))
-			// Neither is answered: the PING's ACK comes first.
+			// Trailers the Framer refuses (an uppercase name) are
+			// ignored as well.
+			rc.hbuf.Reset()
+			rc.henc.WriteField(hpack.HeaderField{Name: "X-Upper", Value: "v"})
+			rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.hbuf.Bytes(), EndStream: true, EndHeaders: true})
+			// None is answered: the PING's ACK comes first.
 			rc.fr.WritePing(false, [8]byte{9})
 			rc.readUntil("PING ACK", func(f http2.Frame) bool {
 				switch f := f.(type) {
