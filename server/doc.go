@@ -30,7 +30,11 @@
 //
 // Every limit of [Config] is on by default. ReadHeaderTimeout is one
 // budget from accept to the end of the first request's header, the sniff
-// included. MaxHeaderBytes cannot be turned off (net/http has no
+// included. A connection whose first bytes are neither the HTTP/2 preface
+// nor the start of an HTTP/1.x request line (method, target, "HTTP/1.") is
+// closed without a byte written, as RFC 9113 section 3.4 asks of an
+// invalid preface; a line that starts well but turns out malformed later
+// is net/http's to answer with 400. MaxHeaderBytes cannot be turned off (net/http has no
 // unlimited header size): [New] rejects a negative value rather than
 // silently keep net/http's 1 MiB. Serve refuses a TLS listener with
 // [ErrTLSListener]: molt serves cleartext only. [WriteInformational]

@@ -173,13 +173,19 @@ func (s *Server) serveConn(c *conn) {
 		// nanosecond: zero would mean no deadline).
 		timeout = max(time.Until(c.accepted.Add(timeout)), time.Nanosecond)
 	}
-	prior, err := sniffPreface(c, timeout)
+	v, err := sniff(c, timeout)
 	switch {
 	case err != nil:
 		s.stats.sniffFailures.Add(1)
 		s.log.Debug("connection closed before it showed its protocol", "remote", c.RemoteAddr(), "err", err)
 		c.Close()
-	case prior:
+	case v == isJunk:
+		// Answering would be wrong for HTTP/2 (a 400 is no frame) and
+		// useless for HTTP/1.x: close without writing anything.
+		s.stats.sniffFailures.Add(1)
+		s.log.Debug("connection closed: its first bytes are neither the HTTP/2 preface nor an HTTP/1.x request line", "remote", c.RemoteAddr())
+		c.Close()
+	case v == isHTTP2:
 		if s.draining.Load() {
 			c.Close() // nothing read but the preface: the client may retry
 			return

@@ -24,7 +24,9 @@ type Stats struct {
 	// Hijacked counts HTTP/1.1 connections taken over by handlers.
 	Hijacked int64
 	// SniffFailures counts connections that closed, failed or timed out
-	// before their first bytes showed a protocol.
+	// before their first bytes showed a protocol, and those closed
+	// unanswered because their first bytes were neither the HTTP/2
+	// preface nor the start of an HTTP/1.x request line.
 	SniffFailures int64
 }
 
