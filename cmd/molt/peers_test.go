@@ -458,15 +458,6 @@ var h2specKnownFailures = map[string]knownFailure{
 		why:    "timing: the GET / was answered and reset with NO_ERROR before the engine read the WINDOW_UPDATEs",
 		timing: true,
 	},
-	// molt's engine ignores frames on a stream it has reset (RFC 9113
-	// section 5.1), so the second HEADERS that h2spec sends after an answer
-	// that beat it gets no error at all; x/net answers it with GOAWAY.
-	"http2/8.1/1": {
-		name:   "Sends a second HEADERS frame without the END_STREAM flag",
-		why:    "timing: the GET / was answered and reset with NO_ERROR before the engine read the second HEADERS, which it then ignores",
-		timing: true,
-		engine: "h2",
-	},
 	"http2/8.1.2.6/1": {
 		name:   `Sends a HEADERS frame with the "content-length" header field which does not equal the DATA frame payload length`,
 		why:    "timing: the POST / was answered 405 before the engine read the DATA frame that breaks content-length",
