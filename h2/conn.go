@@ -109,12 +109,11 @@ type serverConn struct {
 	sendCond       sync.Cond // send windows changed (L is &mu)
 	streams        map[uint32]*stream
 	maxClientID    uint32
-	resets         resetMemory // client streams we reset lately
-	running        int         // handlers that have not returned
-	connSend       int64       // connection send window
-	connRecv       int64       // what the client may still send on the connection
-	buffered       int64       // request body bytes held for handlers, all streams
-	peerWindow     int64       // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	running        int   // handlers that have not returned
+	connSend       int64 // connection send window
+	connRecv       int64 // what the client may still send on the connection
+	buffered       int64 // request body bytes held for handlers, all streams
+	peerWindow     int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
 	settingsAcked  bool
 	settingsSent   bool   // the server preface is written: GOAWAY may follow
 	drainAsked     bool   // Drain came before settingsSent
@@ -307,55 +306,6 @@ func (m *frameMeter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// whole reports whether the last frame read so far arrived whole: its
-// header and all its payload.
-func (m *frameMeter) whole() bool { return m.nhdr == 0 && m.left == 0 }
-
-// resetMemory holds the IDs of the last client streams the server reset,
-// as a ring: what the client sent on them before it saw our RST_STREAM
-// must be ignored (RFC 9113 section 5.1, "closed"), and beyond this many
-// resets "shortly after" is over. It costs 1 KiB a connection.
-type resetMemory struct {
-	ids  [256]uint32
-	next int
-}
-
-func (r *resetMemory) add(id uint32) {
-	r.ids[r.next] = id
-	r.next = (r.next + 1) % len(r.ids)
-}
-
-func (r *resetMemory) has(id uint32) bool {
-	for _, x := range r.ids {
-		if x == id {
-			return id != 0
-		}
-	}
-	return false
-}
-
-// idleLocked reports whether id, not in sc.streams, names an idle stream:
-// the server opens none (no push), so even IDs always do.
-func (sc *serverConn) idleLocked(id uint32) bool {
-	return id%2 == 0 || id > sc.maxClientID
-}
-
-// ignoredLocked reports whether frames on id, a closed stream, are to be
-// ignored: the server reset it lately, or it came after the final GOAWAY
-// of a drain.
-func (sc *serverConn) ignoredLocked(id uint32) bool {
-	return sc.resets.has(id) || sc.drainPhase == 2 && id > sc.lastID
-}
-
-// ignored answers a frame that is ignored: it serves nothing, so it
-// spends the flood budget.
-func (sc *serverConn) ignored() error {
-	if !sc.spend(time.Now().UnixNano()) {
-		return connError{http2.ErrCodeEnhanceYourCalm, "flood of frames on closed streams"}
-	}
-	return nil
-}
-
 // spend takes one unit of the flood budget, refilled with time, and
 // reports whether any was left.
 func (sc *serverConn) spend(now int64) bool {
@@ -400,39 +350,13 @@ func (sc *serverConn) readError(err error) bool {
 		// connection error answers (RFC 9113 sections 4.3 and 6.2).
 		sc.connFail(connError{http2.ErrCodeProtocol, "HEADERS padding longer than the frame"})
 	case errors.As(err, &se):
-		// A stream error found by the Framer: a HEADERS frame that failed
-		// validation (its header block has been decoded) or a
-		// WINDOW_UPDATE with no increment.
-		typ := http2.FrameType(sc.meter.hdr[3])
+		// A HEADERS frame that failed validation still used its stream
+		// ID, and its header block has been decoded.
 		sc.mu.Lock()
-		var cerr error
-		ignore := false
-		if sc.streams[se.StreamID] == nil {
-			switch {
-			case typ != http2.FrameHeaders && sc.idleLocked(se.StreamID):
-				// RFC 9113 section 5.1: only HEADERS and PRIORITY may
-				// arrive on an idle stream.
-				cerr = connError{http2.ErrCodeProtocol, typ.String() + " on an idle stream"}
-			case typ != http2.FrameHeaders:
-			case se.StreamID%2 == 0:
-				cerr = connError{http2.ErrCodeProtocol, "HEADERS on an even stream ID"}
-			case se.StreamID > sc.maxClientID:
-				sc.maxClientID = se.StreamID // the frame used its stream ID
-			case sc.ignoredLocked(se.StreamID):
-				ignore = true
-				cerr = sc.ignored()
-			default:
-				cerr = connError{http2.ErrCodeProtocol, "HEADERS on a closed stream"}
-			}
+		if se.StreamID%2 == 1 && se.StreamID > sc.maxClientID && sc.streams[se.StreamID] == nil {
+			sc.maxClientID = se.StreamID
 		}
 		sc.mu.Unlock()
-		if cerr != nil {
-			sc.connFail(cerr)
-			return false
-		}
-		if ignore {
-			return true
-		}
 		if !sc.spend(time.Now().UnixNano()) {
 			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
 			return false
@@ -449,14 +373,6 @@ func (sc *serverConn) readError(err error) bool {
 			reason = d.Error()
 		}
 		sc.connFail(connError{http2.ErrCode(ce), reason})
-	case errors.Is(err, io.ErrUnexpectedEOF) && sc.meter.whole():
-		// The frame arrived whole, but the Framer ran out of it reading
-		// the fields its flags announce (Pad Length, the priority
-		// fields): too short for its mandatory fields, FRAME_SIZE_ERROR
-		// (RFC 9113 section 4.2), a connection error for the frames
-		// concerned (HEADERS, DATA), which carry header blocks or count
-		// against the connection window.
-		sc.connFail(connError{http2.ErrCodeFrameSize, http2.FrameType(sc.meter.hdr[3]).String() + " frame too short for its fields"})
 	case errors.Is(err, errContinuationFlood):
 		sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of CONTINUATION frames"})
 	case errors.Is(err, http2.ErrFrameTooLarge):
@@ -607,7 +523,7 @@ func (sc *serverConn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	st := sc.streams[f.StreamID]
 	if st == nil {
-		if sc.idleLocked(f.StreamID) {
+		if f.StreamID > sc.maxClientID {
 			return connError{http2.ErrCodeProtocol, "WINDOW_UPDATE on an idle stream"}
 		}
 		return nil // a closed stream
@@ -625,7 +541,7 @@ func (sc *serverConn) processReset(f *http2.RSTStreamFrame) error {
 	defer sc.mu.Unlock()
 	st := sc.streams[f.StreamID]
 	if st == nil {
-		if sc.idleLocked(f.StreamID) {
+		if f.StreamID > sc.maxClientID {
 			return connError{http2.ErrCodeProtocol, "RST_STREAM on an idle stream"}
 		}
 		return nil
@@ -647,14 +563,8 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	st := sc.streams[id]
 	var err error
 	switch {
-	case st == nil && sc.idleLocked(id):
+	case st == nil && id > sc.maxClientID:
 		err = connError{http2.ErrCodeProtocol, "DATA on an idle stream"}
-	case st == nil && sc.ignoredLocked(id):
-		// Sent before the client saw our RST_STREAM: ignored, its
-		// connection credit given back.
-		sc.mu.Unlock()
-		sc.giveBackConn()
-		return sc.ignored()
 	case st == nil || st.remoteDone:
 		err = streamError{id, http2.ErrCodeStreamClosed, "DATA on a closed stream"}
 	case n > st.recv:

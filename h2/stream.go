@@ -132,11 +132,7 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return err
 	}
 	if id <= sc.maxClientID {
-		ignored := sc.ignoredLocked(id)
 		sc.mu.Unlock()
-		if ignored {
-			return sc.ignored() // the Framer has decoded the block: HPACK stays in step
-		}
 		return connError{http2.ErrCodeProtocol, "HEADERS on a closed stream"}
 	}
 	sc.maxClientID = id

@@ -126,9 +126,6 @@ func (sc *serverConn) resetStreamID(id uint32, code http2.ErrCode, reason string
 	sc.log.debug("stream error", "stream", id, "code", code, "reason", reason)
 	sc.mu.Lock()
 	st := sc.streams[id]
-	if st == nil && id%2 == 1 {
-		sc.resets.add(id)
-	}
 	sc.mu.Unlock()
 	if st != nil {
 		sc.resetStream(st, code)
@@ -144,7 +141,6 @@ func (sc *serverConn) resetStream(st *stream, code http2.ErrCode) {
 		st.rstSent = true
 		sc.mu.Lock()
 		st.closeLocked(errStreamClosed)
-		sc.resets.add(st.id)
 		sc.mu.Unlock()
 		return sc.fr.WriteRSTStream(st.id, code)
 	})
