@@ -93,32 +93,11 @@ func FuzzMatch(f *testing.F) {
 	patternSegs := []string{"a", "b", "c", "{}", "{}", "{...}", "{$}", "", "abcdefghi", "abcdefgh"}
 	pathSegs := []string{"a", "b", "c", "x", "a", "b", ".", "..", "", "abcdefghi", "abcdefghj", "abcdefgh"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		next := func() int {
-			if len(data) == 0 {
-				return 0
-			}
-			b := data[0]
-			data = data[1:]
-			return int(b)
-		}
+		next := fuzzBytes(data)
 		r := router.New(router.RedirectTrailingSlash(false))
 		var routes []refRoute
 		for n := next()%6 + 1; n > 0; n-- {
-			var segs []string
-			for i, k := 0, next()%3+1; i < k; i++ {
-				s := patternSegs[next()%len(patternSegs)]
-				switch s {
-				case "{}":
-					s = fmt.Sprintf("{p%d}", i)
-				case "{...}":
-					s = fmt.Sprintf("{m%d...}", i)
-				}
-				segs = append(segs, s)
-				if s == "" || s == "{$}" || strings.HasSuffix(s, "...}") {
-					break // only last
-				}
-			}
-			pattern := "/" + strings.Join(segs, "/")
+			pattern, segs := fuzzPattern(next, patternSegs)
 			registered := func() (ok bool) {
 				defer func() {
 					if v := recover(); v != nil {
@@ -167,4 +146,39 @@ func FuzzMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzBytes returns a function that hands out data one byte at a time, as
+// an int, and 0 once data is used up: the fuzz targets' source of choices.
+func fuzzBytes(data []byte) func() int {
+	return func() int {
+		if len(data) == 0 {
+			return 0
+		}
+		b := data[0]
+		data = data[1:]
+		return int(b)
+	}
+}
+
+// fuzzPattern builds a path pattern of one to three segments drawn from
+// segs, where "{}" becomes a named wildcard and "{...}" a named rest
+// wildcard; a segment that must be last ("", "{$}", a rest wildcard) ends
+// the pattern. It returns the pattern and its segments.
+func fuzzPattern(next func() int, segs []string) (string, []string) {
+	var out []string
+	for i, k := 0, next()%3+1; i < k; i++ {
+		s := segs[next()%len(segs)]
+		switch s {
+		case "{}":
+			s = fmt.Sprintf("{p%d}", i)
+		case "{...}":
+			s = fmt.Sprintf("{m%d...}", i)
+		}
+		out = append(out, s)
+		if s == "" || s == "{$}" || strings.HasSuffix(s, "...}") {
+			break
+		}
+	}
+	return "/" + strings.Join(out, "/"), out
 }

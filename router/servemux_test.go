@@ -125,33 +125,13 @@ func FuzzServeMux(f *testing.F) {
 	pathSegs := []string{"a", "b", "c", "a", ".", "..", ""}
 	reqMethods := []string{"GET", "HEAD", "POST", "PUT"}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		next := func() int {
-			if len(data) == 0 {
-				return 0
-			}
-			b := data[0]
-			data = data[1:]
-			return int(b)
-		}
+		next := fuzzBytes(data)
 		r := router.New()
 		mux := http.NewServeMux()
 		var patterns []string
 		for n := next()%6 + 1; n > 0; n-- {
-			var segs []string
-			for i, k := 0, next()%3+1; i < k; i++ {
-				s := patternSegs[next()%len(patternSegs)]
-				switch s {
-				case "{}":
-					s = fmt.Sprintf("{p%d}", i)
-				case "{...}":
-					s = fmt.Sprintf("{m%d...}", i)
-				}
-				segs = append(segs, s)
-				if s == "" || s == "{$}" || strings.HasSuffix(s, "...}") {
-					break // only last
-				}
-			}
-			pattern := methods[next()%len(methods)] + "/" + strings.Join(segs, "/")
+			path, _ := fuzzPattern(next, patternSegs)
+			pattern := methods[next()%len(methods)] + path
 			h := reply(names(pattern)...)
 			if !registers(mux, pattern, h) {
 				continue
