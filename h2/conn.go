@@ -441,10 +441,21 @@ func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
 	if f.NumSettings() > 64 {
 		return connError{http2.ErrCodeEnhanceYourCalm, "too many settings in one frame"}
 	}
-	if err := f.ForeachSetting(sc.applySetting); err != nil {
-		return err
+	// The settings are applied and the ACK queued under one hold of wmu:
+	// a handler woken by a larger window takes wmu after this, so every
+	// frame that uses the new settings follows the ACK on the wire, as a
+	// peer that waits for the ACK before it reads on expects.
+	var bad error
+	err := sc.write(nil, func() error {
+		if bad = f.ForeachSetting(sc.applySettingWriteLocked); bad != nil {
+			return nil
+		}
+		return sc.fr.WriteSettingsAck()
+	})
+	if bad != nil {
+		return bad
 	}
-	return sc.write(nil, func() error { return sc.fr.WriteSettingsAck() })
+	return err
 }
 
 // applyUpgradeSettings applies the HTTP2-Settings of an upgrade.
@@ -452,18 +463,21 @@ func (sc *serverConn) applyUpgradeSettings(p []byte) error {
 	if len(p)%6 != 0 || len(p) > 64*6 {
 		return connError{http2.ErrCodeProtocol, "malformed HTTP2-Settings"}
 	}
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
 	for ; len(p) > 0; p = p[6:] {
 		s := http2.Setting{ID: http2.SettingID(uint16(p[0])<<8 | uint16(p[1])), Val: uint32(p[2])<<24 | uint32(p[3])<<16 | uint32(p[4])<<8 | uint32(p[5])}
-		if err := sc.applySetting(s); err != nil {
+		if err := sc.applySettingWriteLocked(s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// applySetting applies one of the client's settings; repeats of a setting
-// in one frame are applied in order (RFC 9113 section 6.5.3).
-func (sc *serverConn) applySetting(s http2.Setting) error {
+// applySettingWriteLocked applies one of the client's settings; repeats
+// of a setting in one frame are applied in order (RFC 9113 section
+// 6.5.3). wmu must be held.
+func (sc *serverConn) applySettingWriteLocked(s http2.Setting) error {
 	if err := s.Valid(); err != nil {
 		var ce http2.ConnectionError
 		if errors.As(err, &ce) {
@@ -473,9 +487,7 @@ func (sc *serverConn) applySetting(s http2.Setting) error {
 	}
 	switch s.ID {
 	case http2.SettingHeaderTableSize:
-		sc.wmu.Lock()
 		sc.henc.SetMaxDynamicTableSize(s.Val)
-		sc.wmu.Unlock()
 	case http2.SettingMaxFrameSize:
 		sc.peerMaxFrame.Store(s.Val)
 	case http2.SettingInitialWindowSize:

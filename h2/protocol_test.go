@@ -560,6 +560,39 @@ func TestSettingsRepeated(t *testing.T) {
 	}
 }
 
+// TestSettingsAckPrecedesTheirUse: a DATA frame that a larger
+// SETTINGS_INITIAL_WINDOW_SIZE lets out follows that frame's ACK, since a
+// peer (h2spec 6.9.2/1 among them) reads the ACK before it looks for the
+// DATA. The handler waits on a window of 0 each round; the order was
+// wrong in a few percent of rounds when the ACK was queued after the
+// settings were applied.
+func TestSettingsAckPrecedesTheirUse(t *testing.T) {
+	checkGoroutines(t)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "abc") }))
+	for round := range 200 {
+		rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		rc.readUntil("SETTINGS ACK", func(f http2.Frame) bool {
+			s, ok := f.(*http2.SettingsFrame)
+			return ok && s.IsAck()
+		})
+		rc.get(1, "/")
+		rc.readUntil("HEADERS", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok })
+		rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1})
+		f := rc.readUntil("SETTINGS ACK or DATA", func(f http2.Frame) bool {
+			s, ok := f.(*http2.SettingsFrame)
+			_, data := f.(*http2.DataFrame)
+			return data || ok && s.IsAck()
+		})
+		if _, ok := f.(*http2.DataFrame); ok {
+			t.Fatalf("round %d: DATA sent before the ACK of the SETTINGS that allowed it", round)
+		}
+		if d := rc.readUntil("DATA", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame); len(d.Data()) != 1 {
+			t.Fatalf("round %d: DATA carries %d bytes, want 1", round, len(d.Data()))
+		}
+		rc.c.Close()
+	}
+}
+
 // TestUpgrade serves an h2c upgrade's request as stream 1 with the
 // decoded HTTP2-Settings applied, over net.Pipe.
 func TestUpgrade(t *testing.T) {
