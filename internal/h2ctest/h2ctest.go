@@ -1,9 +1,9 @@
 // Package h2ctest runs molt's protocol tests in every client mode, the way
 // net/http's clientserver_test.go runs each test under several protocols.
 // A mode is one of the three ways into a molt server: h1, h2c-upgrade and
-// h2c-prior. The package also holds the HTTP/2 client built on
-// http2.Framer and hpack that the h2c-upgrade mode needs, since Go's own
-// client cannot continue a connection after an upgrade.
+// h2c-prior. The HTTP/2 client the h2c modes need (Go's own client cannot
+// continue a connection after an upgrade) is internal/h2client; its names
+// are repeated here for the tests.
 //
 //	func TestHello(t *testing.T) { h2ctest.Run(t, testHello) }
 //

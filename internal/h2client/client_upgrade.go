@@ -1,4 +1,4 @@
-package h2ctest
+package h2client
 
 import (
 	"bufio"
@@ -181,7 +181,7 @@ func (h *upgradeHandshake) run() (*http.Response, *bufio.Reader, error) {
 		case code == http.StatusSwitchingProtocols:
 			if !httpguts.HeaderValuesContainsToken(resp.Header["Upgrade"], "h2c") {
 				close(abandon)
-				return nil, nil, fmt.Errorf("h2ctest: 101 response switches to %q, not h2c", resp.Header.Get("Upgrade"))
+				return nil, nil, fmt.Errorf("h2client: 101 response switches to %q, not h2c", resp.Header.Get("Upgrade"))
 			}
 			letProceed()
 			if err := <-written; err != nil {
@@ -266,7 +266,7 @@ func (h *upgradeHandshake) writeBody(w *bufio.Writer, declared int64, chunked, e
 			return err
 		}
 		if declared > 0 && n != declared {
-			return fmt.Errorf("h2ctest: request body length does not match ContentLength %d", declared)
+			return fmt.Errorf("h2client: request body length does not match ContentLength %d", declared)
 		}
 	}
 	if chunked {
@@ -385,7 +385,7 @@ func (t *UpgradeTransport) upgrade(req *http.Request, done chan struct{}) (*http
 func (t *UpgradeTransport) dialAndUpgrade(req *http.Request) (*upgraded, error) {
 	if req.URL == nil {
 		closeRequestBody(req)
-		return nil, errors.New("h2ctest: request has no URL")
+		return nil, errors.New("h2client: request has no URL")
 	}
 	port := req.URL.Port()
 	if port == "" {

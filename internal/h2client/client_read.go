@@ -1,4 +1,4 @@
-package h2ctest
+package h2client
 
 import (
 	"bytes"
@@ -185,7 +185,7 @@ func (cc *ClientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	case err != nil:
 		return cc.fatal(http2.ErrCodeProtocol, err)
 	case overflow:
-		cs.reset(http2.ErrCodeFlowControl, errors.New("h2ctest: stream send window overflow"))
+		cs.reset(http2.ErrCodeFlowControl, errors.New("h2client: stream send window overflow"))
 	}
 	return nil
 }
@@ -243,15 +243,15 @@ func got1xx(ctx context.Context, code int, h textproto.MIMEHeader) error {
 func (cs *clientStream) headersLocked(f *http2.MetaHeadersFrame) (informational int, err error) {
 	switch {
 	case f.Truncated:
-		return 0, errors.New("h2ctest: response header list too large")
+		return 0, errors.New("h2client: response header list too large")
 	case cs.remoteClosed:
-		return 0, errors.New("h2ctest: HEADERS after END_STREAM")
+		return 0, errors.New("h2client: HEADERS after END_STREAM")
 	case cs.res != nil: // trailers
 		if !f.StreamEnded() {
-			return 0, errors.New("h2ctest: trailers without END_STREAM")
+			return 0, errors.New("h2client: trailers without END_STREAM")
 		}
 		if len(f.PseudoFields()) > 0 {
-			return 0, errors.New("h2ctest: pseudo-header in trailers")
+			return 0, errors.New("h2client: pseudo-header in trailers")
 		}
 		cs.trailer = make(http.Header)
 		for _, hf := range f.RegularFields() {
@@ -264,11 +264,11 @@ func (cs *clientStream) headersLocked(f *http2.MetaHeadersFrame) (informational 
 	status := f.PseudoValue("status")
 	code, err := strconv.Atoi(status)
 	if err != nil || len(status) != 3 || code < 100 {
-		return 0, fmt.Errorf("h2ctest: malformed :status %q", status)
+		return 0, fmt.Errorf("h2client: malformed :status %q", status)
 	}
 	if code < 200 {
 		if code == http.StatusSwitchingProtocols || f.StreamEnded() {
-			return 0, fmt.Errorf("h2ctest: invalid informational response %d", code)
+			return 0, fmt.Errorf("h2client: invalid informational response %d", code)
 		}
 		return code, nil
 	}
@@ -364,18 +364,18 @@ func (cc *ClientConn) onData(f *http2.DataFrame) error {
 func (cs *clientStream) dataLocked(n int64, data []byte, endStream bool) (http2.ErrCode, error) {
 	switch {
 	case n > cs.recvAvail:
-		return http2.ErrCodeFlowControl, errors.New("h2ctest: stream receive window exceeded")
+		return http2.ErrCodeFlowControl, errors.New("h2client: stream receive window exceeded")
 	case cs.remoteClosed:
-		return http2.ErrCodeStreamClosed, errors.New("h2ctest: DATA after END_STREAM")
+		return http2.ErrCodeStreamClosed, errors.New("h2client: DATA after END_STREAM")
 	case cs.res == nil:
-		return http2.ErrCodeProtocol, errors.New("h2ctest: DATA before response HEADERS")
+		return http2.ErrCodeProtocol, errors.New("h2client: DATA before response HEADERS")
 	case cs.isHead && len(data) > 0:
-		return http2.ErrCodeProtocol, errors.New("h2ctest: DATA in response to HEAD")
+		return http2.ErrCodeProtocol, errors.New("h2client: DATA in response to HEAD")
 	}
 	cs.recvAvail -= n
 	cs.gotBytes += int64(len(data))
 	if cs.contentLength >= 0 && cs.gotBytes > cs.contentLength {
-		return http2.ErrCodeProtocol, fmt.Errorf("h2ctest: response body longer than content-length %d", cs.contentLength)
+		return http2.ErrCodeProtocol, fmt.Errorf("h2client: response body longer than content-length %d", cs.contentLength)
 	}
 	if len(data) > 0 {
 		cs.buf = append(cs.buf, bytes.Clone(data))
@@ -393,7 +393,7 @@ func (cs *clientStream) endRemoteLocked() {
 	if cs.readErr == nil {
 		cs.readErr = io.EOF
 		if cs.contentLength >= 0 && cs.gotBytes != cs.contentLength {
-			cs.readErr = fmt.Errorf("h2ctest: response body has %d bytes, content-length %d", cs.gotBytes, cs.contentLength)
+			cs.readErr = fmt.Errorf("h2client: response body has %d bytes, content-length %d", cs.gotBytes, cs.contentLength)
 		}
 	}
 	cs.cond.Broadcast()

@@ -1,4 +1,4 @@
-package h2ctest
+package h2client
 
 import (
 	"errors"
@@ -48,7 +48,7 @@ func requestFields(req *http.Request) ([]hpack.HeaderField, uint64, error) {
 	}
 	for _, k := range sortedKeys(req.Header) {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, 0, fmt.Errorf("h2ctest: invalid header field name %q", k)
+			return nil, 0, fmt.Errorf("h2client: invalid header field name %q", k)
 		}
 		name := strings.ToLower(k)
 		if hopByHop[name] {
@@ -86,42 +86,42 @@ func requestFields(req *http.Request) ([]hpack.HeaderField, uint64, error) {
 // target.
 func requestLine(req *http.Request) (host, method, path string, err error) {
 	if req.URL == nil {
-		return "", "", "", errors.New("h2ctest: request has no URL")
+		return "", "", "", errors.New("h2client: request has no URL")
 	}
 	host = req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
 	if host == "" || !httpguts.ValidHostHeader(host) {
-		return "", "", "", fmt.Errorf("h2ctest: invalid or missing host %q", host)
+		return "", "", "", fmt.Errorf("h2client: invalid or missing host %q", host)
 	}
 	method = req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	if !httpguts.ValidHeaderFieldName(method) { // a method is a token, like a field name
-		return "", "", "", fmt.Errorf("h2ctest: invalid method %q", method)
+		return "", "", "", fmt.Errorf("h2client: invalid method %q", method)
 	}
 	path = req.URL.RequestURI()
 	if method == http.MethodOptions && (req.URL.Opaque == "*" || req.URL.Path == "*") {
 		path = "*"
 	}
 	if strings.ContainsAny(path, " \r\n") {
-		return "", "", "", fmt.Errorf("h2ctest: invalid request target %q", path)
+		return "", "", "", fmt.Errorf("h2client: invalid request target %q", path)
 	}
 	return host, method, path, nil
 }
 
 func validFieldValue(name, v string) error {
 	if !httpguts.ValidHeaderFieldValue(v) {
-		return fmt.Errorf("h2ctest: invalid value for header field %q", name)
+		return fmt.Errorf("h2client: invalid value for header field %q", name)
 	}
 	return nil
 }
 
 func validTrailerName(k string) error {
 	if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidTrailerHeader(k) {
-		return fmt.Errorf("h2ctest: invalid trailer %q", k)
+		return fmt.Errorf("h2client: invalid trailer %q", k)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package h2ctest
+package h2client
 
 import (
 	"context"
@@ -151,7 +151,7 @@ func (cc *ClientConn) openStream(req *http.Request, fields []hpack.HeaderField, 
 		err = cc.bw.Flush()
 	}
 	if err != nil {
-		err = fmt.Errorf("h2ctest: writing request headers: %w", err)
+		err = fmt.Errorf("h2client: writing request headers: %w", err)
 		cc.closeWithError(err)
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func (cc *ClientConn) reserveSlot(ctx context.Context, headerListSize uint64) er
 			continue
 		}
 		if cc.peerMaxHeaderList != 0 && headerListSize > uint64(cc.peerMaxHeaderList) {
-			return fmt.Errorf("h2ctest: request header list of %d bytes exceeds the server's limit of %d", headerListSize, cc.peerMaxHeaderList)
+			return fmt.Errorf("h2client: request header list of %d bytes exceeds the server's limit of %d", headerListSize, cc.peerMaxHeaderList)
 		}
 		if uint64(len(cc.streams)+cc.reserved) < uint64(cc.peerMaxStreams) {
 			cc.reserved++
@@ -224,7 +224,7 @@ func (cs *clientStream) sendBody() error {
 			n, rerr := req.Body.Read(buf)
 			sent += int64(n)
 			if declared > 0 && sent > declared {
-				return fmt.Errorf("h2ctest: request body longer than ContentLength %d", declared)
+				return fmt.Errorf("h2client: request body longer than ContentLength %d", declared)
 			}
 			if err := cs.writeData(buf[:n]); err != nil {
 				return err
@@ -237,7 +237,7 @@ func (cs *clientStream) sendBody() error {
 			}
 		}
 		if declared > 0 && sent != declared {
-			return fmt.Errorf("h2ctest: request body has %d bytes, ContentLength %d", sent, declared)
+			return fmt.Errorf("h2client: request body has %d bytes, ContentLength %d", sent, declared)
 		}
 	}
 
@@ -392,7 +392,7 @@ func outgoingLength(req *http.Request) int64 {
 }
 
 // errBodyClosed is returned by reads from a closed response body.
-var errBodyClosed = errors.New("h2ctest: response body closed")
+var errBodyClosed = errors.New("h2client: response body closed")
 
 // trailerFields returns the request trailers that have values, lowercased.
 func trailerFields(trailer http.Header) ([]hpack.HeaderField, error) {

@@ -1,4 +1,4 @@
-package h2ctest
+package h2client
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"testing"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -18,10 +17,10 @@ import (
 
 // ErrNoExtendedConnect is returned by ExtendedConnect when the server's
 // SETTINGS did not carry SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (RFC 8441 §3).
-var ErrNoExtendedConnect = errors.New("h2ctest: server did not enable extended CONNECT")
+var ErrNoExtendedConnect = errors.New("h2client: server did not enable extended CONNECT")
 
 // errStreamClosed is returned by a Stream's methods after Close.
-var errStreamClosed = errors.New("h2ctest: stream closed")
+var errStreamClosed = errors.New("h2client: stream closed")
 
 // Stream is a bidirectional HTTP/2 stream opened with CONNECT: Write sends
 // DATA frames, Read returns the DATA the server sends, CloseWrite ends the
@@ -47,10 +46,10 @@ type Stream struct {
 // Read and Write fail.
 func (cc *ClientConn) ExtendedConnect(ctx context.Context, path, protocol string, header http.Header) (*Stream, error) {
 	if protocol == "" || !httpguts.ValidHeaderFieldValue(protocol) || strings.ContainsAny(protocol, " \t") {
-		return nil, fmt.Errorf("h2ctest: invalid :protocol %q", protocol)
+		return nil, fmt.Errorf("h2client: invalid :protocol %q", protocol)
 	}
 	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n") {
-		return nil, fmt.Errorf("h2ctest: invalid :path %q", path)
+		return nil, fmt.Errorf("h2client: invalid :path %q", path)
 	}
 	authority := cc.authority(header)
 	pseudo := []hpack.HeaderField{
@@ -73,7 +72,7 @@ func (cc *ClientConn) ExtendedConnect(ctx context.Context, path, protocol string
 // the server to enable extended CONNECT.
 func (cc *ClientConn) Connect(ctx context.Context, authority string, header http.Header) (*Stream, error) {
 	if authority == "" || !httpguts.ValidHostHeader(authority) {
-		return nil, fmt.Errorf("h2ctest: invalid :authority %q", authority)
+		return nil, fmt.Errorf("h2client: invalid :authority %q", authority)
 	}
 	pseudo := []hpack.HeaderField{
 		{Name: ":method", Value: http.MethodConnect},
@@ -94,7 +93,7 @@ func (cc *ClientConn) connect(ctx context.Context, u *url.URL, pseudo []hpack.He
 	fields := pseudo
 	for _, k := range sortedKeys(header) {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, fmt.Errorf("h2ctest: invalid header field name %q", k)
+			return nil, fmt.Errorf("h2client: invalid header field name %q", k)
 		}
 		name := strings.ToLower(k)
 		if hopByHop[name] || name == "te" {
@@ -150,7 +149,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.wroteClose {
-		return 0, errors.New("h2ctest: write after CloseWrite")
+		return 0, errors.New("h2client: write after CloseWrite")
 	}
 	cs := s.cs
 	cc := cs.cc
@@ -229,42 +228,4 @@ func (cs *clientStream) failKeepingData(err error) {
 	cc.mu.Unlock()
 	cs.closeReqBody()
 	cc.sendWindowUpdates(0, 0, connIncr)
-}
-
-// ClientConn returns an HTTP/2 connection to ts in mode H2CPrior (preface
-// right away) or H2CUpgrade (an HTTP/1.1 "GET /" upgraded to h2c, whose
-// response on stream 1 is read and discarded, so new streams
-// start at 3). It fails the test for mode H1. The connection is closed
-// when the test ends.
-func (ts *Server) ClientConn(t testing.TB, mode Mode, opts ClientOptions) *ClientConn {
-	t.Helper()
-	c := ts.Dial(t)
-	var cc *ClientConn
-	switch mode {
-	case H2CPrior:
-		var err error
-		cc, err = NewClientConn(c, opts)
-		if err != nil {
-			t.Fatalf("h2c-prior: %v", err)
-		}
-	case H2CUpgrade:
-		req, err := http.NewRequest(http.MethodGet, ts.URL+"/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := Upgrade(c, req, opts)
-		if err != nil {
-			t.Fatalf("h2c-upgrade: %v", err)
-		}
-		if res.Conn == nil {
-			res.Response.Body.Close()
-			t.Fatalf("h2c-upgrade: server declined with %s", res.Response.Status)
-		}
-		cc = res.Conn
-		ReadBody(t, res.Response)
-	default:
-		t.Fatalf("h2ctest: ClientConn: mode %q is not HTTP/2", mode)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
 }

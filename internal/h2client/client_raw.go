@@ -1,4 +1,4 @@
-package h2ctest
+package h2client
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func (cc *ClientConn) Ping(ctx context.Context) error {
 	case <-acked:
 		return nil
 	case <-cc.readDone:
-		return fmt.Errorf("h2ctest: connection lost before the PING was acknowledged: %w", cc.err)
+		return fmt.Errorf("h2client: connection lost before the PING was acknowledged: %w", cc.err)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -1,4 +1,4 @@
-package h2ctest
+package h2client
 
 import (
 	"bufio"

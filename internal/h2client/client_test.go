@@ -1,4 +1,4 @@
-package h2ctest
+package h2client
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ func checkNoLeaks(t *testing.T) {
 			buf := make([]byte, 1<<20)
 			stacks := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
 			for _, g := range stacks[1:] { // stacks[0] is this goroutine
-				if strings.Contains(g, "/internal/h2ctest.") {
+				if strings.Contains(g, "/internal/h2client.") {
 					leaked = append(leaked, g)
 				}
 			}
@@ -846,4 +846,15 @@ func TestClientMaxConcurrentStreams(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// ReadBody reads and closes resp.Body, failing the test on error.
+func ReadBody(t testing.TB, resp *http.Response) []byte {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading body: %v", err)
+	}
+	return b
 }

@@ -1,0 +1,427 @@
+package h2client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+const (
+	// maxWindow is the largest legal flow-control window (RFC 9113 §6.9.1).
+	maxWindow = 1<<31 - 1
+	// maxStreamID is the largest legal stream identifier.
+	maxStreamID = 1<<31 - 1
+	// Protocol defaults that hold until SETTINGS say otherwise.
+	defaultWindow       = 65535
+	defaultMaxFrameSize = 16384
+	defaultTableSize    = 4096
+)
+
+// ErrStreamRefused is wrapped by errors for requests the server provably did
+// not process: the stream ID was above a GOAWAY's last-stream-id, the server
+// reset the stream with REFUSED_STREAM, or the connection was closed or going
+// away before the request was written. A client may retry such requests.
+var ErrStreamRefused = errors.New("h2client: stream refused, request not processed")
+
+var errClientConnClosed = errors.New("h2client: ClientConn closed")
+
+// defaultSettings are sent when ClientOptions.Settings is nil.
+var defaultSettings = []http2.Setting{
+	{ID: http2.SettingEnablePush, Val: 0},
+	{ID: http2.SettingInitialWindowSize, Val: 4 << 20},
+}
+
+// ClientOptions configures a ClientConn.
+type ClientOptions struct {
+	// Settings are sent in the client's SETTINGS frame and, for Upgrade, in
+	// the HTTP2-Settings header. nil means ENABLE_PUSH=0 and
+	// INITIAL_WINDOW_SIZE=4MiB. The client does not support server push:
+	// a PUSH_PROMISE is treated as a connection error.
+	Settings []http2.Setting
+
+	// ConnWindow is the extra connection-level receive window announced
+	// with a WINDOW_UPDATE right after the preface. 0 means a window of
+	// 16 MiB in total; a negative value sends no WINDOW_UPDATE, leaving the
+	// protocol default of 65,535 bytes.
+	ConnWindow int32
+
+	// ExpectContinueTimeout is how long Upgrade waits for a 100 Continue
+	// before sending a request body announced with "Expect: 100-continue".
+	// 0 means 1s.
+	ExpectContinueTimeout time.Duration
+}
+
+// clientConfig is ClientOptions resolved and validated.
+type clientConfig struct {
+	settings          []http2.Setting
+	streamWindow      uint32 // our SETTINGS_INITIAL_WINDOW_SIZE
+	maxFrameSize      uint32 // our SETTINGS_MAX_FRAME_SIZE
+	headerTableSize   uint32 // our SETTINGS_HEADER_TABLE_SIZE
+	maxHeaderListSize uint32 // our SETTINGS_MAX_HEADER_LIST_SIZE, 0 if unset
+	connExtra         uint32 // connection WINDOW_UPDATE sent after the preface
+	expectTimeout     time.Duration
+}
+
+func (o ClientOptions) config() (clientConfig, error) {
+	cfg := clientConfig{
+		settings:        o.Settings,
+		streamWindow:    defaultWindow,
+		maxFrameSize:    defaultMaxFrameSize,
+		headerTableSize: defaultTableSize,
+		expectTimeout:   o.ExpectContinueTimeout,
+	}
+	if cfg.settings == nil {
+		cfg.settings = defaultSettings
+	}
+	for _, s := range cfg.settings {
+		if err := s.Valid(); err != nil {
+			return cfg, fmt.Errorf("h2client: invalid setting %v: %w", s, err)
+		}
+		switch s.ID {
+		case http2.SettingInitialWindowSize:
+			cfg.streamWindow = s.Val
+		case http2.SettingMaxFrameSize:
+			cfg.maxFrameSize = s.Val
+		case http2.SettingHeaderTableSize:
+			cfg.headerTableSize = s.Val
+		case http2.SettingMaxHeaderListSize:
+			cfg.maxHeaderListSize = s.Val
+		}
+	}
+	switch {
+	case o.ConnWindow == 0:
+		cfg.connExtra = 16<<20 - defaultWindow
+	case o.ConnWindow > maxWindow-defaultWindow:
+		return cfg, fmt.Errorf("h2client: ConnWindow %d makes the connection window exceed 2^31-1", o.ConnWindow)
+	case o.ConnWindow > 0:
+		cfg.connExtra = uint32(o.ConnWindow)
+	}
+	if cfg.expectTimeout == 0 {
+		cfg.expectTimeout = time.Second
+	}
+	return cfg, nil
+}
+
+// ClientConn is one HTTP/2 connection. Its methods are safe for concurrent
+// use.
+type ClientConn struct {
+	conn net.Conn
+	cfg  clientConfig
+
+	// wsem is held (a token sent into it) while using bw, fr's write side,
+	// henc and hbuf. It is a channel so that waiting can honour contexts.
+	wsem chan struct{}
+	bw   *bufio.Writer
+	fr   *http2.Framer
+	henc *hpack.Encoder
+	hbuf bytes.Buffer
+
+	readDone chan struct{} // closed once the read loop has failed every stream
+
+	mu sync.Mutex
+	// cond is broadcast when send windows grow, streams end, or the
+	// connection stops taking requests.
+	cond         *sync.Cond
+	streams      map[uint32]*clientStream // streams open on the wire
+	nextStreamID uint32
+	reserved     int   // RoundTrips holding a concurrency slot without a stream yet
+	closeErr     error // why the connection is being closed locally
+	err          error // terminal error, set when the read loop ends
+	goAway       bool
+	goAwayID     uint32
+	goAwayCode   http2.ErrCode
+	pings        map[[8]byte]chan struct{} // Pings awaiting their ACK
+	pingSeq      uint64
+
+	seenSettings      bool // the server's first SETTINGS frame was processed
+	peerMaxFrame      uint32
+	peerInitWindow    uint32
+	peerMaxStreams    uint32
+	peerMaxHeaderList uint32 // 0 means unlimited
+	// peerConnectProtocol is SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (RFC 8441).
+	peerConnectProtocol bool
+
+	sendWindow  int64 // connection-level send window
+	recvAvail   int64 // bytes the peer may still send on the connection
+	recvUnacked int64 // bytes consumed by the application, not yet credited back
+}
+
+// NewClientConn starts an HTTP/2 connection with prior knowledge over c: it
+// writes the client preface, SETTINGS and the connection WINDOW_UPDATE, and
+// starts reading frames. If it returns an error, c has been closed.
+func NewClientConn(c net.Conn, opts ClientOptions) (*ClientConn, error) {
+	cfg, err := opts.config()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	cc, _, err := newClientConn(c, c, cfg, nil)
+	return cc, err
+}
+
+// newClientConn starts a connection reading frames from r. If upgradeReq is
+// not nil, stream 1 is created for it in state half-closed (local) and
+// returned. On error c is closed.
+func newClientConn(c net.Conn, r io.Reader, cfg clientConfig, upgradeReq *http.Request) (*ClientConn, *clientStream, error) {
+	cc := &ClientConn{
+		conn:           c,
+		cfg:            cfg,
+		wsem:           make(chan struct{}, 1),
+		bw:             bufio.NewWriter(c),
+		readDone:       make(chan struct{}),
+		streams:        make(map[uint32]*clientStream),
+		nextStreamID:   1,
+		peerMaxFrame:   defaultMaxFrameSize,
+		peerInitWindow: defaultWindow,
+		peerMaxStreams: math.MaxUint32,
+		sendWindow:     defaultWindow,
+		recvAvail:      defaultWindow + int64(cfg.connExtra),
+	}
+	cc.cond = sync.NewCond(&cc.mu)
+	cc.henc = hpack.NewEncoder(&cc.hbuf)
+	cc.fr = http2.NewFramer(cc.bw, r)
+	cc.fr.SetMaxReadFrameSize(cfg.maxFrameSize)
+	cc.fr.MaxHeaderListSize = cfg.maxHeaderListSize
+	hdec := hpack.NewDecoder(defaultTableSize, nil)
+	hdec.SetAllowedMaxDynamicTableSize(cfg.headerTableSize)
+	cc.fr.ReadMetaHeaders = hdec
+
+	// Nobody else can see cc yet, so the preface needs no write lock.
+	cc.bw.WriteString(http2.ClientPreface)
+	cc.fr.WriteSettings(cfg.settings...)
+	if cfg.connExtra > 0 {
+		cc.fr.WriteWindowUpdate(0, cfg.connExtra)
+	}
+	if err := cc.bw.Flush(); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("h2client: writing preface: %w", err)
+	}
+
+	var cs *clientStream
+	if upgradeReq != nil {
+		cc.mu.Lock()
+		cs = cc.newStreamLocked(upgradeReq, 1)
+		cs.localClosed = true
+		cs.closeBodyOnce.Do(func() {}) // the upgrade handshake owns req.Body
+		cc.nextStreamID = 3
+		cc.mu.Unlock()
+	}
+	go cc.readLoop()
+	return cc, cs, nil
+}
+
+// CanTakeNewRequest reports whether RoundTrip may open a new stream: it is
+// false after a GOAWAY, after the connection closed, or once stream IDs are
+// exhausted.
+func (cc *ClientConn) CanTakeNewRequest() bool {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.usableLocked() == nil
+}
+
+// usableLocked returns why no new stream can be opened, or nil.
+func (cc *ClientConn) usableLocked() error {
+	switch {
+	case cc.err != nil:
+		return fmt.Errorf("%w: connection closed: %v", ErrStreamRefused, cc.err)
+	case cc.closeErr != nil:
+		return fmt.Errorf("%w: connection closing: %v", ErrStreamRefused, cc.closeErr)
+	case cc.goAway:
+		return fmt.Errorf("%w: connection received GOAWAY (%v)", ErrStreamRefused, cc.goAwayCode)
+	case cc.nextStreamID > maxStreamID:
+		return fmt.Errorf("%w: stream IDs exhausted", ErrStreamRefused)
+	}
+	return nil
+}
+
+// GoAwayReceived reports the last-stream-id and error code of the most recent
+// GOAWAY frame from the server; ok is false if none was received.
+func (cc *ClientConn) GoAwayReceived() (lastStreamID uint32, code http2.ErrCode, ok bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.goAwayID, cc.goAwayCode, cc.goAway
+}
+
+// Close closes the connection, failing all its streams, and waits until its
+// read loop has stopped.
+func (cc *ClientConn) Close() error {
+	cc.closeWithError(errClientConnClosed)
+	<-cc.readDone
+	return nil
+}
+
+// isClosed reports whether the connection has shut down completely.
+func (cc *ClientConn) isClosed() bool {
+	select {
+	case <-cc.readDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeWithError closes the network connection, recording err as the reason
+// unless one was recorded before. The read loop then tears everything down.
+func (cc *ClientConn) closeWithError(err error) {
+	cc.mu.Lock()
+	if cc.closeErr == nil {
+		cc.closeErr = err
+	}
+	cc.mu.Unlock()
+	cc.conn.Close()
+}
+
+// fatal reports a connection error to the peer with GOAWAY and closes the
+// connection. It returns the error for the read loop to end with.
+func (cc *ClientConn) fatal(code http2.ErrCode, cause error) error {
+	err := fmt.Errorf("h2client: connection error %v: %w", code, cause)
+	cc.write(context.Background(), nil, func(fr *http2.Framer) error {
+		return fr.WriteGoAway(0, code, nil)
+	})
+	cc.closeWithError(err)
+	return err
+}
+
+// teardown runs when the read loop ends: it fails every open stream and
+// releases everybody waiting on the connection.
+func (cc *ClientConn) teardown(readErr error) {
+	cc.conn.Close() // unblocks a writer stuck in conn.Write
+	cc.mu.Lock()
+	err := cc.closeErr
+	if err == nil {
+		err = readErr
+		if cc.goAway {
+			err = fmt.Errorf("%w (after GOAWAY %v)", err, cc.goAwayCode)
+		}
+	}
+	cc.err = err
+	streamErr := fmt.Errorf("h2client: connection lost: %w", err)
+	var failed []*clientStream
+	for _, cs := range cc.streams {
+		cs.abortLocked(streamErr)
+		failed = append(failed, cs)
+	}
+	cc.cond.Broadcast()
+	cc.mu.Unlock()
+	close(cc.readDone)
+	for _, cs := range failed {
+		cs.closeReqBody()
+	}
+}
+
+// lockWrite acquires the write lock, giving up when ctx is done or the
+// connection is gone.
+func (cc *ClientConn) lockWrite(ctx context.Context) error {
+	select {
+	case cc.wsem <- struct{}{}:
+		return nil
+	case <-cc.readDone:
+		return fmt.Errorf("h2client: connection closed: %w", cc.err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (cc *ClientConn) unlockWrite() { <-cc.wsem }
+
+// write runs fn under the write lock and flushes. If cs is not nil and has
+// been aborted, nothing is written and cs's error is returned. An error from
+// fn or the flush is fatal to the connection.
+func (cc *ClientConn) write(ctx context.Context, cs *clientStream, fn func(*http2.Framer) error) error {
+	if err := cc.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer cc.unlockWrite()
+	if cs != nil {
+		cc.mu.Lock()
+		err := cs.err
+		cc.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	err := fn(cc.fr)
+	if err == nil {
+		err = cc.bw.Flush()
+	}
+	if err != nil {
+		err = fmt.Errorf("h2client: write: %w", err)
+		cc.closeWithError(err)
+	}
+	return err
+}
+
+// writeHeaderBlock HPACK-encodes fields and writes them as a HEADERS frame
+// followed by CONTINUATION frames as needed. The write lock must be held.
+func (cc *ClientConn) writeHeaderBlock(id uint32, fields []hpack.HeaderField, endStream bool) error {
+	cc.mu.Lock()
+	maxFrame := int(cc.peerMaxFrame)
+	cc.mu.Unlock()
+	cc.hbuf.Reset()
+	for _, f := range fields {
+		cc.henc.WriteField(f) // writes to a bytes.Buffer cannot fail
+	}
+	block := cc.hbuf.Bytes()
+	for first := true; first || len(block) > 0; first = false {
+		frag := block[:min(len(block), maxFrame)]
+		block = block[len(frag):]
+		var err error
+		if first {
+			err = cc.fr.WriteHeaders(http2.HeadersFrameParam{
+				StreamID:      id,
+				BlockFragment: frag,
+				EndStream:     endStream,
+				EndHeaders:    len(block) == 0,
+			})
+		} else {
+			err = cc.fr.WriteContinuation(id, len(block) == 0, frag)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consumedLocked records n received bytes as consumed (read or discarded) and
+// returns the connection WINDOW_UPDATE increment now due, if any. Credit is
+// returned in batches of half the connection window.
+func (cc *ClientConn) consumedLocked(n int64) uint32 {
+	cc.recvUnacked += n
+	if cc.recvUnacked == 0 || cc.recvUnacked < (defaultWindow+int64(cc.cfg.connExtra))/2 {
+		return 0
+	}
+	incr := cc.recvUnacked
+	cc.recvUnacked = 0
+	cc.recvAvail += incr
+	return uint32(incr)
+}
+
+// sendWindowUpdates writes WINDOW_UPDATE frames for the non-zero increments.
+func (cc *ClientConn) sendWindowUpdates(streamID, streamIncr, connIncr uint32) {
+	if streamIncr == 0 && connIncr == 0 {
+		return
+	}
+	cc.write(context.Background(), nil, func(fr *http2.Framer) error {
+		if connIncr > 0 {
+			if err := fr.WriteWindowUpdate(0, connIncr); err != nil {
+				return err
+			}
+		}
+		if streamIncr > 0 {
+			return fr.WriteWindowUpdate(streamID, streamIncr)
+		}
+		return nil
+	})
+}
