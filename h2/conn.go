@@ -438,7 +438,7 @@ func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
 		sc.mu.Unlock()
 		return nil
 	}
-	if f.NumSettings() > 64 {
+	if f.NumSettings() > maxSettings {
 		return connError{http2.ErrCodeEnhanceYourCalm, "too many settings in one frame"}
 	}
 	// The settings are applied and the ACK queued under one hold of wmu:
@@ -460,14 +460,13 @@ func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
 
 // applyUpgradeSettings applies the HTTP2-Settings of an upgrade.
 func (sc *serverConn) applyUpgradeSettings(p []byte) error {
-	if len(p)%6 != 0 || len(p) > 64*6 {
-		return connError{http2.ErrCodeProtocol, "malformed HTTP2-Settings"}
+	if err := sc.srv.CheckUpgradeSettings(p); err != nil {
+		return connError{http2.ErrCodeProtocol, err.Error()}
 	}
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
 	for ; len(p) > 0; p = p[6:] {
-		s := http2.Setting{ID: http2.SettingID(uint16(p[0])<<8 | uint16(p[1])), Val: uint32(p[2])<<24 | uint32(p[3])<<16 | uint32(p[4])<<8 | uint32(p[5])}
-		if err := sc.applySettingWriteLocked(s); err != nil {
+		if err := sc.applySettingWriteLocked(parseSetting(p)); err != nil {
 			return err
 		}
 	}
@@ -478,11 +477,7 @@ func (sc *serverConn) applyUpgradeSettings(p []byte) error {
 // of a setting in one frame are applied in order (RFC 9113 section
 // 6.5.3). wmu must be held.
 func (sc *serverConn) applySettingWriteLocked(s http2.Setting) error {
-	if err := s.Valid(); err != nil {
-		var ce http2.ConnectionError
-		if errors.As(err, &ce) {
-			return connError{http2.ErrCode(ce), fmt.Sprintf("invalid setting %v", s)}
-		}
+	if err := checkSetting(s); err != nil {
 		return err
 	}
 	switch s.ID {

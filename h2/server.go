@@ -87,8 +87,9 @@ type Server struct {
 	// panicking handlers. nil means slog.Default().
 	Logger *slog.Logger
 
-	mu    sync.Mutex
-	conns map[*serverConn]struct{}
+	mu       sync.Mutex
+	conns    map[*serverConn]struct{}
+	draining bool // Drain has been called
 }
 
 // ServeConnOpts are the per-connection options of [Server.ServeConn].
@@ -132,11 +133,14 @@ func (s *Server) ServeConn(c net.Conn, opts *ServeConnOpts) {
 // later, the final GOAWAY naming the last stream it will serve. Streams
 // already started run to completion, and each connection closes once
 // their handlers have returned. Drain returns at once, even when a peer
-// reads nothing and its connection's writes block; it does not reach
-// connections that begin after it.
+// reads nothing and its connection's writes block. It stays in effect: a
+// connection that ServeConn begins later is drained as soon as it has
+// sent its SETTINGS, so it serves at most the streams the client opens
+// before it reads the GOAWAY.
 func (s *Server) Drain() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.draining = true
 	for sc := range s.conns {
 		// The GOAWAY is written in a goroutine of its own: a write to a
 		// peer that does not read blocks until the connection ends, and
@@ -157,6 +161,11 @@ func (s *Server) track(sc *serverConn, add bool) {
 		s.conns = make(map[*serverConn]struct{})
 	}
 	s.conns[sc] = struct{}{}
+	if s.draining {
+		// Nothing is written yet: startDrain only marks the connection,
+		// and serve sends the GOAWAY after its SETTINGS.
+		sc.startDrain()
+	}
 }
 
 // config is a Server's knobs with defaults applied.

@@ -102,9 +102,16 @@ type Config struct {
 	// HTTP2 holds the knobs of the HTTP/2 engine.
 	HTTP2 HTTP2Config
 
-	// Engine serves HTTP/2 connections. nil means the engine built on
-	// golang.org/x/net/http2, configured from HTTP2.
-	Engine Engine
+	// Engine builds the engine that serves HTTP/2 connections. [New]
+	// calls it once, with this configuration as [Server.Config] returns
+	// it (every default filled in), so the engine takes HTTP2, the
+	// timeouts, MaxHeaderBytes and Logger from the same place as the
+	// rest of the server. nil means [NewXNetEngine], the engine built on
+	// golang.org/x/net/http2; [NewH2Engine] selects molt's own (package
+	// h2):
+	//
+	//	cfg.Engine = server.NewH2Engine
+	Engine func(Config) (Engine, error)
 
 	// Logger receives the server's log lines: declined upgrades and bad
 	// connections at debug level, net/http's own errors at warn level.
@@ -114,6 +121,10 @@ type Config struct {
 	// ConnState, if set, is called when a connection changes state. It is
 	// called from the connection's goroutine and must not block.
 	ConnState func(net.Conn, Protocol, ConnState)
+
+	// defaulted records that withDefaults has run: a second run would
+	// turn the "no limit" zeros it leaves back into defaults.
+	defaulted bool
 }
 
 // HTTP2Config holds the settings of the HTTP/2 engine. Zero fields take the
@@ -152,7 +163,13 @@ type HTTP2Config struct {
 
 // withDefaults returns c with every zero field set to its default, and
 // negative durations and sizes turned into net/http's "no limit" zero.
+// It is idempotent, so a configuration taken from Server.Config can be
+// used again.
 func (c Config) withDefaults() Config {
+	if c.defaulted {
+		return c
+	}
+	c.defaulted = true
 	c.ReadHeaderTimeout = orDefault(c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	c.IdleTimeout = orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	c.ReadTimeout = orDefault(c.ReadTimeout, 0)

@@ -2,17 +2,33 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/http2"
 )
 
 // Engine serves HTTP/2 on connections that a Server hands it, after the
 // Server has recognised the preface or completed an h2c upgrade. More than
-// one engine can exist; the same protocol tests run against each.
+// one engine can exist; the same protocol tests run against each. A
+// Server builds its engine through Config.Engine: [NewXNetEngine] (the
+// default) or [NewH2Engine].
+//
+// Whatever the engine, handlers get net/http's ResponseWriter contract,
+// which molt's other packages rely on: 1xx responses through
+// WriteHeader and [WriteInformational]; trailers, declared in the
+// Trailer header or set with http.TrailerPrefix; http.ResponseController's
+// Flush, SetReadDeadline, SetWriteDeadline and EnableFullDuplex (Hijack
+// fails with http.ErrNotSupported: an HTTP/2 stream has no connection of
+// its own to hand over); an extended CONNECT's :protocol (RFC 8441) in
+// r.Header[":protocol"]; and a request context that ends when the stream
+// is reset, the connection is lost or the handler returns.
 type Engine interface {
 	// ServeConn serves HTTP/2 on c until the connection ends, then closes c.
 	// It blocks.
@@ -20,10 +36,18 @@ type Engine interface {
 
 	// Drain starts a graceful shutdown of every connection the engine is
 	// serving: each gets GOAWAY, its in-flight streams run to completion,
-	// and it closes once they have. Drain returns at once. The Server may
-	// call it more than once; later calls reach connections that began
-	// after the earlier ones.
+	// and it closes once they have. Drain returns at once. It stays in
+	// effect: a connection that ServeConn begins after it is drained too,
+	// as soon as it has sent its SETTINGS.
 	Drain()
+
+	// CheckSettings reports whether the engine accepts p, the decoded
+	// HTTP2-Settings of an h2c upgrade request (whole settings of six
+	// bytes each), as the first SETTINGS of a connection. The Server asks
+	// before it answers 101 and declines the upgrade on an error (the
+	// request is served over HTTP/1.1), so that no upgrade is answered
+	// with 101 and then refused by the engine.
+	CheckSettings(p []byte) error
 }
 
 // ConnOptions describe one connection handed to an Engine.
@@ -37,12 +61,14 @@ type ConnOptions struct {
 	SawPreface bool
 	// Upgrade, if non-nil, is the request of an h2c upgrade: the engine
 	// serves it as stream 1, half-closed (remote), before anything else.
-	// The handler of stream 1 must get a context derived from Upgrade's
-	// that ends when the stream is reset or closed, like every stream's;
-	// Upgrade's own context lives as long as the connection.
+	// The engine gives stream 1 a context of its own, derived from
+	// Context and ended like every stream's (when the stream is reset,
+	// the connection ends or the handler returns); the context Upgrade
+	// carries is not used.
 	Upgrade *http.Request
-	// Settings holds the decoded HTTP2-Settings of an upgrade request; the
-	// engine applies them as if received in a SETTINGS frame.
+	// Settings holds the decoded HTTP2-Settings of an upgrade request,
+	// which CheckSettings has accepted; the engine applies them as if
+	// received in a SETTINGS frame.
 	Settings []byte
 }
 
@@ -57,12 +83,19 @@ type ConnOptions struct {
 type xnetEngine struct {
 	h2      *http2.Server
 	trigger *http.Server
-	mu      sync.Mutex // serialises Drain
+	drained atomic.Bool
+	mu      sync.Mutex // serialises the trigger's Shutdown
 }
 
-// newXNetEngine returns the x/net engine with the knobs of c, whose
-// defaults must already be applied.
-func newXNetEngine(c Config) (*xnetEngine, error) {
+// NewXNetEngine returns the [Engine] built on golang.org/x/net/http2's
+// Server.ServeConn, configured from cfg: cfg.HTTP2's knobs, IdleTimeout,
+// MaxHeaderBytes and Logger. It is the default of Config.Engine. It
+// reports settings that no engine could honour, as [New] does.
+func NewXNetEngine(cfg Config) (Engine, error) {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
 	h := c.HTTP2
 	h2 := &http2.Server{
 		MaxConcurrentStreams:         h.MaxConcurrentStreams,
@@ -89,21 +122,31 @@ func newXNetEngine(c Config) (*xnetEngine, error) {
 
 func (e *xnetEngine) ServeConn(c net.Conn, opts ConnOptions) {
 	h := opts.Handler
-	if opts.Upgrade != nil {
-		h = stream1Context(opts.Upgrade.Context(), h)
+	up := opts.Upgrade
+	if up != nil {
+		ctx, cancel := context.WithCancel(opts.Context)
+		defer cancel()
+		up = up.WithContext(context.WithValue(ctx, stream1Key{}, true))
+		h = stream1Context(h)
 	}
-	e.h2.ServeConn(c, &http2.ServeConnOpts{
+	e.h2.ServeConn(&xnetConn{Conn: c, e: e}, &http2.ServeConnOpts{
 		Context:          opts.Context,
 		BaseConfig:       baseConfig(e.trigger),
 		Handler:          h,
 		SawClientPreface: opts.SawPreface,
-		UpgradeRequest:   opts.Upgrade,
+		UpgradeRequest:   up,
 		Settings:         opts.Settings,
 	})
 	c.Close()
 }
 
 func (e *xnetEngine) Drain() {
+	e.drained.Store(true)
+	e.goAway()
+}
+
+// goAway sends GOAWAY to every connection x/net has registered.
+func (e *xnetEngine) goAway() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	// The trigger has no listeners and no connections of its own, so its
@@ -113,23 +156,67 @@ func (e *xnetEngine) Drain() {
 	_ = e.trigger.Shutdown(ctx)
 }
 
+// CheckSettings accepts what x/net applies from an upgrade: each setting
+// valid by http2.Setting.Valid (x/net sets no limit on their number),
+// and SETTINGS_NO_RFC7540_PRIORITIES 0 or 1 (RFC 9218 section 2.1), which
+// x/net does not check.
+func (e *xnetEngine) CheckSettings(p []byte) error {
+	for ; len(p) >= 6; p = p[6:] {
+		s := http2.Setting{ID: http2.SettingID(binary.BigEndian.Uint16(p)), Val: binary.BigEndian.Uint32(p[2:])}
+		if err := s.Valid(); err != nil {
+			return fmt.Errorf("setting %v: %w", s, err)
+		}
+		if s.ID == settingNoRFC7540Priorities && s.Val > 1 {
+			return fmt.Errorf("setting %v: must be 0 or 1", s)
+		}
+	}
+	if len(p) != 0 {
+		return errors.New("HTTP2-Settings is not a whole number of settings")
+	}
+	return nil
+}
+
+// settingNoRFC7540Priorities is SETTINGS_NO_RFC7540_PRIORITIES (RFC 9218).
+const settingNoRFC7540Priorities http2.SettingID = 0x9
+
+// xnetConn is the connection as x/net sees it. x/net registers a
+// connection for the GOAWAY hook before it writes anything, so the first
+// Write of a connection that began after Drain (its SETTINGS) drains it:
+// either Drain's own GOAWAY reached the registered connection, or the
+// Write sees drained.
+type xnetConn struct {
+	net.Conn
+	e       *xnetEngine
+	checked atomic.Bool
+}
+
+func (c *xnetConn) Write(p []byte) (int, error) {
+	if !c.checked.Load() && !c.checked.Swap(true) && c.e.drained.Load() {
+		go c.e.goAway() // the hook writes to this connection: not from inside its Write
+	}
+	return c.Conn.Write(p)
+}
+
+// stream1Key marks the context the x/net engine gives stream 1 (later
+// streams' contexts derive from the connection's, without it).
+type stream1Key struct{}
+
 // stream1Context wraps h so that stream 1 of an upgraded connection gets a
 // context that ends with the stream. x/net (and net/http, which x/net wraps
 // on Go 1.27) gives every stream a context it cancels on RST_STREAM and at
 // the stream's end, except stream 1: its handler gets the upgrade request
-// with the context that request came with, upgradeCtx, which lives as long
-// as the connection. Stream 1 is the one request whose context is
-// upgradeCtx itself (later streams get contexts derived from it). Its end
+// with the context that request came with, which ServeConn made for it
+// (marked with stream1Key) and cancels when the connection ends. Its end
 // shows only through the ResponseWriter's CloseNotify, since its request
 // body is the core's and not x/net's, so that is what is watched.
-func stream1Context(upgradeCtx context.Context, h http.Handler) http.Handler {
+func stream1Context(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cn, ok := w.(http.CloseNotifier)
-		if r.Context() != upgradeCtx || !ok {
+		if r.Context().Value(stream1Key{}) == nil || !ok {
 			h.ServeHTTP(w, r)
 			return
 		}
-		ctx, cancel := context.WithCancel(upgradeCtx)
+		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		closed := cn.CloseNotify()
 		go func() {

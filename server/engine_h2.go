@@ -12,14 +12,15 @@ import (
 // NewH2Engine returns an [Engine] built on molt's own HTTP/2 server,
 // package [h2], configured from cfg with the defaults [New] applies:
 // cfg.HTTP2's knobs, IdleTimeout, MaxHeaderBytes (advertised as
-// SETTINGS_MAX_HEADER_LIST_SIZE) and Logger. Select it by setting the
-// result as Config.Engine of the same configuration:
+// SETTINGS_MAX_HEADER_LIST_SIZE) and Logger. Select it as the factory
+// of Config.Engine; New calls it with the server's configuration:
 //
 //	cfg := server.Config{Addr: "127.0.0.1:8080", Handler: h}
-//	cfg.Engine, err = server.NewH2Engine(cfg)
+//	cfg.Engine = server.NewH2Engine
 //
-// The engine built on golang.org/x/net/http2 stays the default. It
-// reports settings that no engine could honour, as New does.
+// The engine built on golang.org/x/net/http2 ([NewXNetEngine]) stays the
+// default. NewH2Engine reports settings that no engine could honour, as
+// New does.
 func NewH2Engine(cfg Config) (Engine, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -83,3 +84,5 @@ func (e *h2Engine) ServeConn(c net.Conn, opts ConnOptions) {
 }
 
 func (e *h2Engine) Drain() { e.srv.Drain() }
+
+func (e *h2Engine) CheckSettings(p []byte) error { return e.srv.CheckUpgradeSettings(p) }

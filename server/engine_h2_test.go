@@ -14,7 +14,6 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/molt-http/molt/internal/h2ctest"
-	"github.com/molt-http/molt/server"
 )
 
 // TestShutdownDeadlineWithPeerNotReadingH2 attacks the h2 engine with a
@@ -31,13 +30,7 @@ func TestShutdownDeadlineWithPeerNotReadingH2(t *testing.T) {
 			}
 			written.Add(int64(len(chunk)))
 		}
-	}), func(c *server.Config) {
-		e, err := server.NewH2Engine(*c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Engine = e
-	})
+	}), h2ctest.WithEngine(h2ctest.H2))
 	c := ts.Dial(t)
 	var buf bytes.Buffer
 	fr := http2.NewFramer(&buf, nil)

@@ -36,8 +36,7 @@ type Server struct {
 	nextHook  int
 	connGone  chan struct{} // a value after a connection is forgotten
 
-	draining  atomic.Bool  // Shutdown or Close has begun
-	h2Started atomic.Int64 // connections handed to the engine
+	draining atomic.Bool // Shutdown or Close has begun
 }
 
 // New returns a Server for cfg, with defaults filled in. It reports
@@ -47,10 +46,21 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	newEngine := cfg.Engine
+	if newEngine == nil {
+		newEngine = NewXNetEngine
+	}
+	engine, err := newEngine(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if engine == nil {
+		return nil, errors.New("server: Config.Engine returned no engine")
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
-		engine:    cfg.Engine,
+		engine:    engine,
 		queue:     newConnQueue(),
 		listeners: make(map[*net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
@@ -58,13 +68,6 @@ func New(cfg Config) (*Server, error) {
 		connGone:  make(chan struct{}, 1),
 	}
 	s.stats.init()
-	if s.engine == nil {
-		e, err := newXNetEngine(cfg)
-		if err != nil {
-			return nil, err
-		}
-		s.engine = e
-	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.h2 = http.HandlerFunc(s.serveH2)
 	s.h1 = &http.Server{
@@ -216,7 +219,6 @@ func (s *Server) serveHTTP1(c *conn) {
 func (s *Server) serveHTTP2(c *conn, ctx context.Context, p Protocol, upgrade *http.Request, settings []byte) {
 	c.setState(p, StateHTTP2)
 	s.stats.conns[p].Add(1)
-	s.h2Started.Add(1)
 	s.engine.ServeConn(c, ConnOptions{
 		Context:    ctx,
 		Handler:    s.h2,
@@ -400,26 +402,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		go f()
 	}
 	s.stats.goaways.Add(int64(h2))
-	drained := s.h2Started.Load()
+	// Drain stays in effect, so a connection that reaches the engine
+	// after this (it passed the draining check just before) is drained
+	// too.
 	s.engine.Drain()
 	go s.h1.Shutdown(ctx) // closes idle HTTP/1.1 connections, ends keep-alive
-
-	// A connection that reached the engine just as Drain ran may have
-	// missed it; drain again while new ones keep appearing.
-	redrain := time.NewTimer(10 * time.Millisecond)
-	defer redrain.Stop()
 	for s.openConns() > 0 {
 		select {
 		case <-ctx.Done():
 			s.Close()
 			return ctx.Err()
 		case <-s.connGone:
-		case <-redrain.C:
-			if n := s.h2Started.Load(); n != drained {
-				drained = n
-				s.engine.Drain()
-			}
-			redrain.Reset(100 * time.Millisecond)
 		}
 	}
 	s.cancel()

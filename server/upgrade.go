@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"maps"
@@ -15,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // DeclineReason says why a request that asked for "Upgrade: h2c" was
@@ -88,9 +85,11 @@ func requestedUpgrade(h http.Header) string {
 }
 
 // checkUpgrade makes, before anything is written, every check on an h2c
-// upgrade request that the engine would otherwise make after the 101. It
-// returns the decoded HTTP2-Settings, or the reason to decline.
-func checkUpgrade(r *http.Request) ([]byte, DeclineReason) {
+// upgrade request that the engine would otherwise make after the 101: the
+// HTTP/1.1 side here, and the decoded HTTP2-Settings by asking the engine
+// (check is its CheckSettings). It returns the decoded settings, or the
+// reason to decline.
+func checkUpgrade(r *http.Request, check func([]byte) error) ([]byte, DeclineReason) {
 	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
 		return nil, DeclineHTTP10
 	}
@@ -114,34 +113,11 @@ func checkUpgrade(r *http.Request) ([]byte, DeclineReason) {
 	if len(settings)%6 != 0 {
 		return nil, DeclineSettingsLength
 	}
-	for b := settings; len(b) > 0; b = b[6:] {
-		s := http2.Setting{
-			ID:  http2.SettingID(binary.BigEndian.Uint16(b)),
-			Val: binary.BigEndian.Uint32(b[2:]),
-		}
-		if !validSetting(s) {
-			return nil, DeclineSettingsValue
-		}
+	if err := check(settings); err != nil {
+		return nil, DeclineSettingsValue
 	}
 	return settings, ""
 }
-
-// validSetting reports whether s is legal from a client (RFC 9113 section
-// 6.5.2, RFC 8441, RFC 9218). Unknown settings are legal and ignored.
-func validSetting(s http2.Setting) bool {
-	switch s.ID {
-	case http2.SettingEnablePush, http2.SettingEnableConnectProtocol, settingNoRFC7540Priorities:
-		return s.Val <= 1
-	case http2.SettingInitialWindowSize:
-		return s.Val <= 1<<31-1
-	case http2.SettingMaxFrameSize:
-		return s.Val >= 16384 && s.Val <= 1<<24-1
-	}
-	return true
-}
-
-// settingNoRFC7540Priorities is SETTINGS_NO_RFC7540_PRIORITIES (RFC 9218).
-const settingNoRFC7540Priorities http2.SettingID = 0x9
 
 // headerHasToken reports whether the comma-separated header key of h holds
 // token, compared case-insensitively.
@@ -347,7 +323,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *conn) Declin
 		// r is the request resumeHTTP1 gave back to net/http.
 		return DeclinePipelined
 	}
-	settings, reason := checkUpgrade(r)
+	settings, reason := checkUpgrade(r, s.engine.CheckSettings)
 	if reason != "" {
 		return reason
 	}

@@ -23,7 +23,14 @@ func encodeSettings(settings ...http2.Setting) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// TestCheckUpgrade runs every case against each engine's CheckSettings:
+// the HTTP/1.1 side of the check is the core's, the settings the
+// engine's, and where the engines differ a case says so in byEngine.
 func TestCheckUpgrade(t *testing.T) {
+	sixtyFive := make([]http2.Setting, 65)
+	for i := range sixtyFive {
+		sixtyFive[i] = http2.Setting{ID: http2.SettingHeaderTableSize, Val: 4096}
+	}
 	valid := encodeSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 100}, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
 	tests := []struct {
 		name   string
@@ -31,48 +38,66 @@ func TestCheckUpgrade(t *testing.T) {
 		method string
 		header http.Header
 		want   DeclineReason
+		// byEngine overrides want for the engines it names.
+		byEngine map[string]DeclineReason
 	}{
-		{"valid", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, ""},
-		{"tokens in any case, split over lines", "HTTP/1.1", "POST", http.Header{"Connection": {"keep-alive, http2-settings", "UPGRADE"}, "Http2-Settings": {valid}}, ""},
-		{"padded base64url", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {base64.URLEncoding.EncodeToString([]byte{0, 3, 0, 0, 0, 100})}}, ""},
-		{"empty settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {""}}, ""},
-		{"unknown setting ignored", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: 0xf0f0, Val: 1 << 31})}}, ""},
-		{"OPTIONS", "HTTP/1.1", "OPTIONS", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, ""},
-		{"HTTP/1.0", "HTTP/1.0", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineHTTP10},
-		{"CONNECT", "HTTP/1.1", "CONNECT", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineMethod},
-		{"no Connection", "HTTP/1.1", "GET", http.Header{"Http2-Settings": {valid}}, DeclineConnection},
-		{"Connection without HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade"}, "Http2-Settings": {valid}}, DeclineConnection},
-		{"Connection without Upgrade", "HTTP/1.1", "GET", http.Header{"Connection": {"HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineConnection},
-		{"no HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}}, DeclineSettingsMissing},
-		{"two HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid, valid}}, DeclineSettingsDuplicate},
-		{"standard base64 alphabet", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {"AAMAAABk+/8A"}}, DeclineSettingsEncoding},
-		{"comma-joined values", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid + "," + valid}}, DeclineSettingsEncoding},
-		{"not a whole setting", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {base64.RawURLEncoding.EncodeToString([]byte{0, 3, 0, 0, 0})}}, DeclineSettingsLength},
-		{"ENABLE_PUSH 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 2})}}, DeclineSettingsValue},
-		{"ENABLE_CONNECT_PROTOCOL 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 2})}}, DeclineSettingsValue},
-		{"NO_RFC7540_PRIORITIES 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: 0x9, Val: 2})}}, DeclineSettingsValue},
-		{"INITIAL_WINDOW_SIZE 2^31", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 31})}}, DeclineSettingsValue},
-		{"MAX_FRAME_SIZE 16383", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 16383})}}, DeclineSettingsValue},
-		{"MAX_FRAME_SIZE 2^24", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 24})}}, DeclineSettingsValue},
-		{"MAX_FRAME_SIZE bounds legal", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 16384}, http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1<<24 - 1})}}, ""},
+		{"valid", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, "", nil},
+		{"tokens in any case, split over lines", "HTTP/1.1", "POST", http.Header{"Connection": {"keep-alive, http2-settings", "UPGRADE"}, "Http2-Settings": {valid}}, "", nil},
+		{"padded base64url", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {base64.URLEncoding.EncodeToString([]byte{0, 3, 0, 0, 0, 100})}}, "", nil},
+		{"empty settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {""}}, "", nil},
+		{"unknown setting ignored", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: 0xf0f0, Val: 1 << 31})}}, "", nil},
+		{"OPTIONS", "HTTP/1.1", "OPTIONS", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, "", nil},
+		{"HTTP/1.0", "HTTP/1.0", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineHTTP10, nil},
+		{"CONNECT", "HTTP/1.1", "CONNECT", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineMethod, nil},
+		{"no Connection", "HTTP/1.1", "GET", http.Header{"Http2-Settings": {valid}}, DeclineConnection, nil},
+		{"Connection without HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade"}, "Http2-Settings": {valid}}, DeclineConnection, nil},
+		{"Connection without Upgrade", "HTTP/1.1", "GET", http.Header{"Connection": {"HTTP2-Settings"}, "Http2-Settings": {valid}}, DeclineConnection, nil},
+		{"no HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}}, DeclineSettingsMissing, nil},
+		{"two HTTP2-Settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid, valid}}, DeclineSettingsDuplicate, nil},
+		{"standard base64 alphabet", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {"AAMAAABk+/8A"}}, DeclineSettingsEncoding, nil},
+		{"comma-joined values", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {valid + "," + valid}}, DeclineSettingsEncoding, nil},
+		{"not a whole setting", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {base64.RawURLEncoding.EncodeToString([]byte{0, 3, 0, 0, 0})}}, DeclineSettingsLength, nil},
+		{"ENABLE_PUSH 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 2})}}, DeclineSettingsValue, nil},
+		{"ENABLE_CONNECT_PROTOCOL 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 2})}}, DeclineSettingsValue, nil},
+		{"NO_RFC7540_PRIORITIES 2", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: 0x9, Val: 2})}}, DeclineSettingsValue, nil},
+		{"INITIAL_WINDOW_SIZE 2^31", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 31})}}, DeclineSettingsValue, nil},
+		{"MAX_FRAME_SIZE 16383", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 16383})}}, DeclineSettingsValue, nil},
+		{"MAX_FRAME_SIZE 2^24", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 24})}}, DeclineSettingsValue, nil},
+		{"MAX_FRAME_SIZE bounds legal", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 16384}, http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1<<24 - 1})}}, "", nil},
+		// molt's engine takes at most 64 settings at once; x/net sets no limit.
+		{"65 settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(sixtyFive...)}}, "", map[string]DeclineReason{"h2": DeclineSettingsValue}},
+		{"64 settings", "HTTP/1.1", "GET", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Http2-Settings": {encodeSettings(sixtyFive[1:]...)}}, "", nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, err := http.NewRequest(tt.method, "http://example.com/", nil)
-			if err != nil {
-				t.Fatal(err)
+	engines := map[string]func(Config) (Engine, error){"xnet": NewXNetEngine, "h2": NewH2Engine}
+	for name, newEngine := range engines {
+		e, err := newEngine(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range tests {
+			want := tt.want
+			if w, ok := tt.byEngine[name]; ok {
+				want = w
 			}
-			r.Proto = tt.proto
-			r.ProtoMajor, r.ProtoMinor, _ = http.ParseHTTPVersion(tt.proto)
-			r.Header = tt.header
-			settings, got := checkUpgrade(r)
-			if got != tt.want {
-				t.Fatalf("checkUpgrade = %q, want %q", got, tt.want)
-			}
-			if got == "" && settings == nil && tt.header.Get("Http2-Settings") != "" {
-				t.Errorf("checkUpgrade returned no settings for a valid request")
-			}
-		})
+			t.Run(name+"/"+tt.name, func(t *testing.T) { testCheckUpgrade(t, e, tt.proto, tt.method, tt.header, want) })
+		}
+	}
+}
+
+func testCheckUpgrade(t *testing.T, e Engine, proto, method string, header http.Header, want DeclineReason) {
+	r, err := http.NewRequest(method, "http://example.com/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Proto = proto
+	r.ProtoMajor, r.ProtoMinor, _ = http.ParseHTTPVersion(proto)
+	r.Header = header
+	settings, got := checkUpgrade(r, e.CheckSettings)
+	if got != want {
+		t.Fatalf("checkUpgrade = %q, want %q", got, want)
+	}
+	if got == "" && settings == nil && header.Get("Http2-Settings") != "" {
+		t.Errorf("checkUpgrade returned no settings for a valid request")
 	}
 }
 

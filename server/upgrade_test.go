@@ -128,6 +128,10 @@ func TestUpgradeOnKeepAliveConnection(t *testing.T) {
 // fail); a PING round trip shows the server has read it, and its handler
 // must never run.
 func TestShutdownSendsGoAwayToEveryHTTP2Connection(t *testing.T) {
+	h2ctest.RunEngines(t, testShutdownSendsGoAway)
+}
+
+func testShutdownSendsGoAway(t *testing.T, e h2ctest.Engine) {
 	release := make(chan struct{})
 	var entered sync.WaitGroup
 	entered.Add(2)
@@ -141,7 +145,7 @@ func TestShutdownSendsGoAwayToEveryHTTP2Connection(t *testing.T) {
 			<-release
 		}
 		io.WriteString(w, "done "+string(server.ProtocolOf(r)))
-	}))
+	}), h2ctest.WithEngine(e))
 	upgraded, err := h2ctest.Upgrade(ts.Dial(t), mustRequest(t, "GET", ts.URL+"/"), h2ctest.ClientOptions{})
 	if err != nil || upgraded.Conn == nil {
 		t.Fatalf("upgrade: %v", err)

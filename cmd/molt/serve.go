@@ -60,9 +60,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch *engine {
 	case "xnet":
 	case "h2":
-		if cfg.Engine, err = server.NewH2Engine(cfg); err != nil {
-			return err
-		}
+		cfg.Engine = server.NewH2Engine
 	default:
 		return fmt.Errorf("-engine %q: want xnet or h2", *engine)
 	}

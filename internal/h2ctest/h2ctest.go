@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -69,9 +68,9 @@ type Server struct {
 
 // NewServer starts a molt server for h on 127.0.0.1, configured by the
 // optional configure functions, and registers its Close with t.Cleanup.
-// Its log lines go to t.Log at debug level. With MOLT_ENGINE=h2 in the
-// environment, a configuration that names no Engine gets molt's own
-// (server.NewH2Engine), so every protocol test can run against it.
+// Its log lines go to t.Log at debug level. A configuration that names no
+// Engine gets [DefaultEngine]'s, so that MOLT_ENGINE=h2 runs every
+// protocol test against molt's own engine; [WithEngine] picks one.
 func NewServer(t testing.TB, h http.Handler, configure ...func(*server.Config)) *Server {
 	t.Helper()
 	logs := &testWriter{t: t}
@@ -83,12 +82,8 @@ func NewServer(t testing.TB, h http.Handler, configure ...func(*server.Config)) 
 	for _, f := range configure {
 		f(&cfg)
 	}
-	if cfg.Engine == nil && os.Getenv("MOLT_ENGINE") == "h2" {
-		e, err := server.NewH2Engine(cfg)
-		if err != nil {
-			t.Fatalf("server.NewH2Engine: %v", err)
-		}
-		cfg.Engine = e
+	if cfg.Engine == nil {
+		cfg.Engine = DefaultEngine().factory()
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
