@@ -44,3 +44,18 @@ func ExampleServer_ServeConn() {
 	fmt.Println(string(body))
 	// Output: hello over HTTP/2.0
 }
+
+// ExampleServer_CheckUpgradeSettings checks the decoded HTTP2-Settings of
+// an h2c upgrade request before answering 101, as molt's core does.
+func ExampleServer_CheckUpgradeSettings() {
+	srv := &h2.Server{}
+	for _, p := range [][]byte{
+		{0, 3, 0, 0, 0, 100}, // SETTINGS_MAX_CONCURRENT_STREAMS 100
+		{0, 2, 0, 0, 0, 2},   // SETTINGS_ENABLE_PUSH 2
+	} {
+		fmt.Println(srv.CheckUpgradeSettings(p) == nil)
+	}
+	// Output:
+	// true
+	// false
+}

@@ -19,9 +19,13 @@
 // forwards Upgrade and Connection, set [Config.DisableH2CUpgrade], or
 // clients can open HTTP/2 streams the proxy never inspects.
 //
-// Config.Engine chooses the HTTP/2 engine: by default the one built on
-// golang.org/x/net/http2, or molt's own (package h2) through
-// [NewH2Engine].
+// Config.Engine chooses the HTTP/2 engine, built by [New] from the
+// server's own configuration: by default [NewXNetEngine], on
+// golang.org/x/net/http2, or molt's own (package h2) with
+// cfg.Engine = server.NewH2Engine. [Engine] says what handlers may rely
+// on whatever the engine: 1xx responses, trailers, ResponseController
+// (Flush, deadlines, EnableFullDuplex; no Hijack on HTTP/2), :protocol
+// of an extended CONNECT, and request contexts that end with the stream.
 //
 // The Server tracks every connection whatever became of it (HTTP/1.1,
 // upgraded, prior knowledge, hijacked by a handler), so [Server.Shutdown]

@@ -81,3 +81,37 @@ func ExampleServer_RegisterOnShutdown() {
 	}
 	_ = http.HandlerFunc(handler)
 }
+
+// Config.Engine chooses the HTTP/2 engine: New builds it from the
+// server's own configuration. Here molt's own engine (package h2) serves
+// an HTTP/2 request by prior knowledge.
+func ExampleNewH2Engine() {
+	srv, err := server.New(server.Config{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello over %s", server.ProtocolOf(r))
+		}),
+		Engine: server.NewH2Engine,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Printf("%s: %s\n", resp.Proto, body)
+	// Output: HTTP/2.0: hello over h2c-prior
+}
