@@ -109,11 +109,12 @@ type serverConn struct {
 	sendCond       sync.Cond // send windows changed (L is &mu)
 	streams        map[uint32]*stream
 	maxClientID    uint32
-	running        int   // handlers that have not returned
-	connSend       int64 // connection send window
-	connRecv       int64 // what the client may still send on the connection
-	buffered       int64 // request body bytes held for handlers, all streams
-	peerWindow     int64 // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	resets         resetMemory // client streams we reset lately
+	running        int         // handlers that have not returned
+	connSend       int64       // connection send window
+	connRecv       int64       // what the client may still send on the connection
+	buffered       int64       // request body bytes held for handlers, all streams
+	peerWindow     int64       // the client's SETTINGS_INITIAL_WINDOW_SIZE
 	settingsAcked  bool
 	settingsSent   bool   // the server preface is written: GOAWAY may follow
 	drainAsked     bool   // Drain came before settingsSent
@@ -306,6 +307,71 @@ func (m *frameMeter) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// whole reports whether the last frame read so far arrived whole: its
+// header and all its payload.
+func (m *frameMeter) whole() bool { return m.nhdr == 0 && m.left == 0 }
+
+// resetMemory holds the IDs of the last client streams the server reset
+// while the client could still send on them, as a ring: what the client
+// sent on them before it saw our RST_STREAM must be ignored (RFC 9113
+// section 5.1, "closed"), and beyond this many resets "shortly after" is
+// over. The rule is narrow, so that a client's own errors are still
+// answered however the timing falls: an ID is forgotten once the client
+// has ended the stream itself (END_STREAM or RST_STREAM), and only what
+// a correct client may send in flight is ignored (DATA, and trailers:
+// HEADERS with END_STREAM and no pseudo-header field). It costs 1 KiB a
+// connection.
+type resetMemory struct {
+	ids  [256]uint32
+	next int
+}
+
+func (r *resetMemory) add(id uint32) {
+	r.ids[r.next] = id
+	r.next = (r.next + 1) % len(r.ids)
+}
+
+// forget drops id: the client has ended the stream itself, so from now
+// on it can have nothing in flight there.
+func (r *resetMemory) forget(id uint32) {
+	for i, x := range r.ids {
+		if x == id {
+			r.ids[i] = 0
+		}
+	}
+}
+
+func (r *resetMemory) has(id uint32) bool {
+	for _, x := range r.ids {
+		if x == id {
+			return id != 0
+		}
+	}
+	return false
+}
+
+// idleLocked reports whether id, not in sc.streams, names an idle stream:
+// the server opens none (no push), so even IDs always do.
+func (sc *serverConn) idleLocked(id uint32) bool {
+	return id%2 == 0 || id > sc.maxClientID
+}
+
+// ignoredLocked reports whether frames on id, a closed stream, are to be
+// ignored: the server reset it lately, or it came after the final GOAWAY
+// of a drain.
+func (sc *serverConn) ignoredLocked(id uint32) bool {
+	return sc.resets.has(id) || sc.drainPhase == 2 && id > sc.lastID
+}
+
+// ignored answers a frame that is ignored: it serves nothing, so it
+// spends the flood budget.
+func (sc *serverConn) ignored() error {
+	if !sc.spend(time.Now().UnixNano()) {
+		return connError{http2.ErrCodeEnhanceYourCalm, "flood of frames on closed streams"}
+	}
+	return nil
+}
+
 // spend takes one unit of the flood budget, refilled with time, and
 // reports whether any was left.
 func (sc *serverConn) spend(now int64) bool {
@@ -350,13 +416,44 @@ func (sc *serverConn) readError(err error) bool {
 		// connection error answers (RFC 9113 sections 4.3 and 6.2).
 		sc.connFail(connError{http2.ErrCodeProtocol, "HEADERS padding longer than the frame"})
 	case errors.As(err, &se):
-		// A HEADERS frame that failed validation still used its stream
-		// ID, and its header block has been decoded.
+		// A stream error found by the Framer: a HEADERS frame that failed
+		// validation (its header block has been decoded) or a
+		// WINDOW_UPDATE with no increment.
+		typ := http2.FrameType(sc.meter.hdr[3])
+		if typ == http2.FrameContinuation {
+			typ = http2.FrameHeaders // the meter saw the block's last frame
+		}
 		sc.mu.Lock()
-		if se.StreamID%2 == 1 && se.StreamID > sc.maxClientID && sc.streams[se.StreamID] == nil {
-			sc.maxClientID = se.StreamID
+		var cerr error
+		if sc.streams[se.StreamID] == nil {
+			switch {
+			case typ != http2.FrameHeaders && sc.idleLocked(se.StreamID):
+				// RFC 9113 section 5.1: only HEADERS and PRIORITY may
+				// arrive on an idle stream.
+				cerr = connError{http2.ErrCodeProtocol, typ.String() + " on an idle stream"}
+			case typ != http2.FrameHeaders:
+			case se.StreamID%2 == 0:
+				cerr = connError{http2.ErrCodeProtocol, "HEADERS on an even stream ID"}
+			case se.StreamID > sc.maxClientID:
+				sc.maxClientID = se.StreamID // the frame used its stream ID
+				if http2.Flags(sc.meter.hdr[4])&http2.FlagHeadersEndStream == 0 {
+					sc.resets.add(se.StreamID) // refused while DATA may follow
+				}
+			case sc.ignoredLocked(se.StreamID):
+				// Malformed, so not a request's trailers in flight: the
+				// stream error is answered (the block has been decoded,
+				// HPACK stays in step), and the client has ended the
+				// stream with it.
+				sc.resets.forget(se.StreamID)
+			default:
+				cerr = connError{http2.ErrCodeProtocol, "HEADERS on a closed stream"}
+			}
 		}
 		sc.mu.Unlock()
+		if cerr != nil {
+			sc.connFail(cerr)
+			return false
+		}
 		if !sc.spend(time.Now().UnixNano()) {
 			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
 			return false
@@ -373,6 +470,14 @@ func (sc *serverConn) readError(err error) bool {
 			reason = d.Error()
 		}
 		sc.connFail(connError{http2.ErrCode(ce), reason})
+	case errors.Is(err, io.ErrUnexpectedEOF) && sc.meter.whole():
+		// The frame arrived whole, but the Framer ran out of it reading
+		// the fields its flags announce (Pad Length, the priority
+		// fields): too short for its mandatory fields, FRAME_SIZE_ERROR
+		// (RFC 9113 section 4.2), a connection error for the frames
+		// concerned (HEADERS, DATA), which carry header blocks or count
+		// against the connection window.
+		sc.connFail(connError{http2.ErrCodeFrameSize, http2.FrameType(sc.meter.hdr[3]).String() + " frame too short for its fields"})
 	case errors.Is(err, errContinuationFlood):
 		sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of CONTINUATION frames"})
 	case errors.Is(err, http2.ErrFrameTooLarge):
@@ -530,7 +635,7 @@ func (sc *serverConn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	st := sc.streams[f.StreamID]
 	if st == nil {
-		if f.StreamID > sc.maxClientID {
+		if sc.idleLocked(f.StreamID) {
 			return connError{http2.ErrCodeProtocol, "WINDOW_UPDATE on an idle stream"}
 		}
 		return nil // a closed stream
@@ -548,9 +653,10 @@ func (sc *serverConn) processReset(f *http2.RSTStreamFrame) error {
 	defer sc.mu.Unlock()
 	st := sc.streams[f.StreamID]
 	if st == nil {
-		if f.StreamID > sc.maxClientID {
+		if sc.idleLocked(f.StreamID) {
 			return connError{http2.ErrCodeProtocol, "RST_STREAM on an idle stream"}
 		}
+		sc.resets.forget(f.StreamID) // ended by the client too: nothing more in flight
 		return nil
 	}
 	st.closeLocked(fmt.Errorf("h2: stream reset by client (%v)", f.ErrCode))
@@ -570,8 +676,17 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	st := sc.streams[id]
 	var err error
 	switch {
-	case st == nil && id > sc.maxClientID:
+	case st == nil && sc.idleLocked(id):
 		err = connError{http2.ErrCodeProtocol, "DATA on an idle stream"}
+	case st == nil && sc.ignoredLocked(id):
+		// Sent before the client saw our RST_STREAM: ignored, its
+		// connection credit given back.
+		if f.StreamEnded() {
+			sc.resets.forget(id)
+		}
+		sc.mu.Unlock()
+		sc.giveBackConn()
+		return sc.ignored()
 	case st == nil || st.remoteDone:
 		err = streamError{id, http2.ErrCodeStreamClosed, "DATA on a closed stream"}
 	case n > st.recv:

@@ -837,6 +837,16 @@ func TestFloods(t *testing.T) {
 			}
 			fr.WriteContinuation(5, false, []byte{'v'})
 		}},
+		// Trailers on a stream we reset are ignored once: the client ends
+		// the stream with them, so a second HEADERS is a connection error
+		// and no flood. DATA without END_STREAM is ignored every time.
+		{"DATA on a reset stream", func(fr *http2.Framer, i int) {
+			if i == 0 {
+				fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 3, make([]byte, 4)) // the server resets stream 3
+				return
+			}
+			fr.WriteData(3, false, []byte{'x'})
+		}},
 		{"malformed streams", func(fr *http2.Framer, i int) {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 5), BlockFragment: []byte{0x82}, EndStream: true, EndHeaders: true}) // :method GET only
 		}},
@@ -929,4 +939,180 @@ func TestDecoderTableBeforeAck(t *testing.T) {
 			t.Errorf("stream %d: %q", id, r.body)
 		}
 	}
+}
+
+// TestFramesAfterOurReset: what a correct client may have in flight
+// when our RST_STREAM reaches it (DATA, then trailers) is ignored (RFC
+// 9113 section 5.1, "closed"), and the trailers' header block is still
+// decoded: the next request refers to a field the ignored trailers added
+// to the HPACK table.
+func TestFramesAfterOurReset(t *testing.T) {
+	checkGoroutines(t)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/early":
+			io.WriteString(w, "early") // returns without reading the body
+		default:
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("X-Seen", r.Header.Get("X-Shared"))
+		}
+	}))
+	for _, tc := range []struct {
+		name  string
+		code  http2.ErrCode
+		start func(rc *rawConn)
+	}{
+		{"early answer", http2.ErrCodeNo, func(rc *rawConn) { earlyAnswer(t, rc) }},
+		{"stream error", http2.ErrCodeProtocol, func(rc *rawConn) {
+			rc.post(1, "/", "content-length", "1")
+			rc.fr.WriteData(1, false, []byte("too long"))
+		}},
+		{"refused", http2.ErrCodeProtocol, func(rc *rawConn) {
+			rc.headers(1, false, ":method", "POST", ":scheme", "http", ":authority", "x", ":path", "/", "connection", "close")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialRaw(t, ts)
+			tc.start(rc)
+			rc.wantRST(1, tc.code)
+			rc.fr.WriteData(1, false, []byte("late"))
+			// Trailers in flight; WriteField with indexing puts the
+			// field in both HPACK tables.
+			rc.headers(1, true, "x-shared", "from-trailers")
+			// None is answered: the PING's ACK comes first.
+			rc.fr.WritePing(false, [8]byte{9})
+			rc.readUntil("PING ACK", func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.RSTStreamFrame:
+					t.Fatalf("RST_STREAM %v on stream %d", f.ErrCode, f.StreamID)
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v (%q)", f.ErrCode, f.DebugData())
+				case *http2.PingFrame:
+					return f.IsAck()
+				}
+				return false
+			})
+			// x-shared is now an indexed field of the dynamic table.
+			rc.get(3, "/", "x-shared", "from-trailers")
+			r := rc.response(3)
+			if r.status != "200" || r.get("x-seen") != "from-trailers" {
+				t.Fatalf("stream 3: status %s, x-seen %q", r.status, r.get("x-seen"))
+			}
+			rc.ping()
+			if len(rc.goaways) > 0 {
+				t.Fatalf("GOAWAY %v", rc.goaways[0].ErrCode)
+			}
+		})
+	}
+}
+
+// earlyAnswer opens stream 1 with a POST to /early, whose handler
+// answers without reading the body, and reads the answer.
+func earlyAnswer(t *testing.T, rc *rawConn) {
+	t.Helper()
+	rc.post(1, "/early")
+	if r := rc.response(1); string(r.body) != "early" {
+		t.Fatalf("body %q", r.body)
+	}
+}
+
+// TestClientErrorsAfterOurReset: the rule that ignores frames on a
+// stream we reset is narrow, so that a client's own errors are answered
+// however the timing falls (h2spec 5.1/8, 8.1/1 and 8.1.2.1/3 against a
+// handler that answers at once): a second HEADERS without END_STREAM and
+// trailers with a pseudo-header field are stream errors, and once the
+// client has reset the stream itself, DATA on it is STREAM_CLOSED.
+func TestClientErrorsAfterOurReset(t *testing.T) {
+	checkGoroutines(t)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "early")
+	}))
+	for _, tc := range []struct {
+		name string
+		code http2.ErrCode
+		send func(rc *rawConn)
+	}{
+		{"second HEADERS without END_STREAM", http2.ErrCodeProtocol, func(rc *rawConn) {
+			rc.headers(1, false, "x-trailer", "v")
+		}},
+		{"pseudo-header in trailers", http2.ErrCodeProtocol, func(rc *rawConn) {
+			rc.headers(1, true, ":method", "POST")
+		}},
+		{"DATA after the client's own RST_STREAM", http2.ErrCodeStreamClosed, func(rc *rawConn) {
+			rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+			rc.fr.WriteData(1, false, []byte("x"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialRaw(t, ts)
+			earlyAnswer(t, rc)
+			rc.wantRST(1, http2.ErrCodeNo)
+			tc.send(rc)
+			rc.wantRST(1, tc.code)
+			rc.ping() // the connection lives on
+			if len(rc.goaways) > 0 {
+				t.Fatalf("GOAWAY %v", rc.goaways[0].ErrCode)
+			}
+		})
+	}
+}
+
+// TestIdleStreamFrameErrors: a frame the Framer rejects as a stream
+// error is a connection error on an idle stream (RFC 9113 section 5.1),
+// and a HEADERS frame too short for its padding or priority fields gets
+// GOAWAY with the code of RFC 9113 sections 4.2 and 6.2.
+func TestIdleStreamFrameErrors(t *testing.T) {
+	checkGoroutines(t)
+	ts := newTestServer(t, http.NotFoundHandler())
+	for _, tc := range []struct {
+		name string
+		code http2.ErrCode
+		send func(rc *rawConn)
+	}{
+		{"zero WINDOW_UPDATE on idle", http2.ErrCodeProtocol, func(rc *rawConn) { rc.fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 1, make([]byte, 4)) }},
+		{"zero WINDOW_UPDATE on even idle", http2.ErrCodeProtocol, func(rc *rawConn) { rc.fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 2, make([]byte, 4)) }},
+		{"PADDED HEADERS, no pad length", http2.ErrCodeFrameSize, func(rc *rawConn) {
+			rc.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPadded|http2.FlagHeadersEndHeaders, 1, nil)
+		}},
+		{"PRIORITY HEADERS, short", http2.ErrCodeFrameSize, func(rc *rawConn) {
+			rc.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPriority|http2.FlagHeadersEndHeaders, 1, []byte{0, 0, 0})
+		}},
+		{"PADDED PRIORITY HEADERS, short", http2.ErrCodeFrameSize, func(rc *rawConn) {
+			rc.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPadded|http2.FlagHeadersPriority|http2.FlagHeadersEndHeaders, 1, []byte{0, 0, 0, 0, 0})
+		}},
+		{"PADDED DATA, no pad length", http2.ErrCodeFrameSize, func(rc *rawConn) {
+			rc.post(1, "/")
+			rc.fr.WriteRawFrame(http2.FrameData, http2.FlagDataPadded, 1, nil)
+		}},
+		{"HEADERS padding too long", http2.ErrCodeProtocol, func(rc *rawConn) {
+			rc.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPadded|http2.FlagHeadersEndHeaders, 1, []byte{5, 0x82})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := dialRaw(t, ts)
+			tc.send(rc)
+			rc.wantGoAway(tc.code)
+			if err := rc.waitClosed(); err != nil {
+				t.Errorf("connection not closed: %v", err)
+			}
+		})
+	}
+	// On a stream that is not idle, a zero increment resets the stream
+	// only (RFC 9113 section 6.9).
+	t.Run("zero WINDOW_UPDATE on open", func(t *testing.T) {
+		ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				return
+			}
+			http.NotFound(w, r)
+		}))
+		rc := dialRaw(t, ts)
+		rc.post(1, "/")
+		rc.fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 1, make([]byte, 4))
+		rc.wantRST(1, http2.ErrCodeProtocol)
+		rc.get(3, "/")
+		if r := rc.response(3); r.status != "404" {
+			t.Fatalf("stream 3: status %s", r.status)
+		}
+	})
 }

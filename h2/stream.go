@@ -132,7 +132,20 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return err
 	}
 	if id <= sc.maxClientID {
+		ignored := sc.ignoredLocked(id)
+		trailers := f.StreamEnded() && len(f.PseudoFields()) == 0
+		if ignored {
+			sc.resets.forget(id) // the client ends the stream with this frame either way
+		}
 		sc.mu.Unlock()
+		switch {
+		case ignored && trailers:
+			return sc.ignored() // the Framer has decoded the block: HPACK stays in step
+		case ignored:
+			// Not trailers a request could have in flight: the client's
+			// own error, answered as on an open stream.
+			return streamError{id, http2.ErrCodeProtocol, "malformed trailers on a stream the server reset"}
+		}
 		return connError{http2.ErrCodeProtocol, "HEADERS on a closed stream"}
 	}
 	sc.maxClientID = id
@@ -141,9 +154,11 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		sc.mu.Unlock()
 		return nil // past the final GOAWAY: ignored
 	case f.HasPriority() && f.Priority.StreamDep == id:
+		sc.refuseLocked(id, f)
 		sc.mu.Unlock()
 		return streamError{id, http2.ErrCodeProtocol, "stream depends on itself"}
 	case uint32(len(sc.streams)) >= sc.cfg.maxStreams || uint32(sc.running) >= sc.cfg.maxStreams:
+		sc.refuseLocked(id, f)
 		sc.mu.Unlock()
 		return streamError{id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
 	}
@@ -156,6 +171,9 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		handler = http.HandlerFunc(headerListTooLarge)
 	}
 	if err != nil {
+		sc.mu.Lock()
+		sc.refuseLocked(id, f)
+		sc.mu.Unlock()
 		return streamError{id, http2.ErrCodeProtocol, err.Error()}
 	}
 	st := sc.newStream(id, declared, f.StreamEnded())
@@ -168,6 +186,15 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	sc.startHandler(st, req.WithContext(st.ctx), handler)
 	return nil
+}
+
+// refuseLocked notes that the server resets new stream id, opened by f,
+// without serving it: if f left the stream open, the client may have
+// DATA in flight on it, which is to be ignored (resetMemory).
+func (sc *serverConn) refuseLocked(id uint32, f *http2.MetaHeadersFrame) {
+	if !f.StreamEnded() {
+		sc.resets.add(id)
+	}
 }
 
 // newStream adds an open (or half-closed remote) stream.

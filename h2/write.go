@@ -140,6 +140,9 @@ func (sc *serverConn) resetStream(st *stream, code http2.ErrCode) {
 	sc.write(st, func() error {
 		st.rstSent = true
 		sc.mu.Lock()
+		if !st.remoteDone {
+			sc.resets.add(st.id) // the client may have frames in flight
+		}
 		st.closeLocked(errStreamClosed)
 		sc.mu.Unlock()
 		return sc.fr.WriteRSTStream(st.id, code)
