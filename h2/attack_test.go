@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -327,4 +328,105 @@ func TestDrainBeforePreface(t *testing.T) {
 		t.Fatalf("first frame %v, want SETTINGS", f)
 	}
 	rc.readUntil("GOAWAY", func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok })
+}
+
+// TestReadLoopPeerNotReading attacks a live connection with a client
+// that floods PINGs and never reads: the read loop's PING ACK (or
+// SETTINGS ACK) cannot be written and its write blocks. The connection must end, with a
+// log line, once the write has waited WriteByteTimeout or, with that off,
+// peerStallTimeout; memory and goroutines stay bounded meanwhile.
+func TestReadLoopPeerNotReading(t *testing.T) {
+	defer func(d time.Duration) { peerStallTimeout = d }(peerStallTimeout)
+	peerStallTimeout = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name         string
+		writeTimeout time.Duration
+		want         string
+	}{
+		{"WriteByteTimeout off", 0, "the read loop cannot write its answers"},
+		{"WriteByteTimeout", 200 * time.Millisecond, "within WriteByteTimeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			var logs lockedBuffer
+			srv := &Server{
+				WriteByteTimeout: tc.writeTimeout,
+				Logger:           slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			}
+			// A pipe has no buffer: once the client stops reading, the
+			// server's next write blocks, as it would on a TCP
+			// connection whose socket buffers are full, without
+			// depending on their size.
+			sc, client := net.Pipe()
+			defer client.Close()
+			var before runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				srv.ServeConn(sc, &ServeConnOpts{Handler: http.NotFoundHandler()})
+			}()
+			// The flood stays under the flood budget (floodBudget), so
+			// only the blocked write can end the connection.
+			flooded := make(chan struct{})
+			go func() {
+				defer close(flooded)
+				fr := http2.NewFramer(client, client)
+				if _, err := io.WriteString(client, http2.ClientPreface); err != nil {
+					return
+				}
+				// Read the server's SETTINGS and connection WINDOW_UPDATE,
+				// written together, then nothing more.
+				for range 2 {
+					if _, err := fr.ReadFrame(); err != nil {
+						return
+					}
+				}
+				// The ACK first, so that no SETTINGS timeout ends the
+				// connection: only the blocked write can.
+				fr.WriteSettingsAck()
+				fr.WriteSettings()
+				for i := range floodBudget - 100 {
+					if fr.WritePing(false, [8]byte{byte(i)}) != nil {
+						return
+					}
+				}
+			}()
+			select {
+			case <-served:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the connection of a peer that never reads is still served")
+			}
+			var after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 4<<20 {
+				t.Errorf("heap grew by %d bytes for one connection", grew)
+			}
+			client.Close()
+			<-flooded
+			if !strings.Contains(logs.String(), tc.want) {
+				t.Errorf("no log line saying %q:\n%s", tc.want, logs.String())
+			}
+		})
+	}
+}
+
+// lockedBuffer collects log output from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -103,6 +103,8 @@ type serverConn struct {
 	dirty        bool  // bw holds frames not yet flushed
 	werr         error // the first write error; the connection is dead
 	peerMaxFrame atomic.Uint32
+	stallTimer   *time.Timer // the read loop's write watchdog; read loop only
+	stalled      atomic.Bool // the watchdog closed the connection
 
 	// State, guarded by mu.
 	mu             sync.Mutex
@@ -186,7 +188,10 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			return
 		}
 	}
-	if err := sc.writeInitialSettings(); err != nil {
+	sc.armStall() // a peer that never reads blocks even this first write
+	err := sc.writeInitialSettings()
+	sc.disarmStall()
+	if err != nil {
 		return
 	}
 	sc.mu.Lock()
@@ -211,38 +216,55 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			// Every frame already received has been handled: send what
 			// was held back, in one write, before blocking.
 			sc.batching.Store(false)
+			sc.armStall()
 			sc.flushHeld()
+			sc.disarmStall()
 		}
 		f, err := sc.fr.ReadFrame()
 		if sc.br.Buffered() > 0 {
 			sc.batching.Store(true)
 		}
+		sc.armStall()
 		if err != nil {
-			if !sc.readError(err) {
+			ok := sc.readError(err)
+			sc.disarmStall()
+			if !ok {
 				return
 			}
 			continue
 		}
-		now := time.Now().UnixNano()
-		sc.lastRead.Store(now)
-		if isJunk(f) && !sc.spend(now) {
-			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of frames that serve nothing"})
+		if !sc.handleFrame(f) {
+			sc.disarmStall()
 			return
 		}
-		if err := sc.processFrame(f); err != nil {
-			var se streamError
-			if errors.As(err, &se) {
-				if !sc.spend(now) {
-					sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
-					return
-				}
-				sc.resetStreamID(se.id, se.code, se.reason)
-				continue
-			}
-			sc.connFail(err)
-			return
-		}
+		sc.disarmStall()
 	}
+}
+
+// handleFrame handles one frame the read loop has read, and reports
+// whether the loop goes on.
+func (sc *serverConn) handleFrame(f http2.Frame) bool {
+	now := time.Now().UnixNano()
+	sc.lastRead.Store(now)
+	if isJunk(f) && !sc.spend(now) {
+		sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of frames that serve nothing"})
+		return false
+	}
+	err := sc.processFrame(f)
+	if err == nil {
+		return true
+	}
+	var se streamError
+	if !errors.As(err, &se) {
+		sc.connFail(err)
+		return false
+	}
+	if !sc.spend(now) {
+		sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
+		return false
+	}
+	sc.resetStreamID(se.id, se.code, se.reason)
+	return true
 }
 
 // isJunk reports whether f is a frame that costs the server work without

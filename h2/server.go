@@ -21,6 +21,14 @@ const (
 	DefaultIdleTimeout            = 120 * time.Second
 	DefaultPingTimeout            = 15 * time.Second
 	DefaultSettingsTimeout        = 10 * time.Second
+
+	// DefaultPeerStallTimeout bounds, when WriteByteTimeout is off, how
+	// long the read loop waits to write its answers (SETTINGS and PING
+	// ACKs, RST_STREAM, WINDOW_UPDATE) to a peer that accepts no bytes;
+	// then the connection is closed. Handlers' writes are not bounded by
+	// it: they block, as on net/http, until the peer reads, the
+	// connection ends or a write deadline passes.
+	DefaultPeerStallTimeout = 30 * time.Second
 )
 
 // Server is an HTTP/2 server for connections that are already
@@ -76,7 +84,8 @@ type Server struct {
 
 	// WriteByteTimeout, if positive, closes a connection whose peer does
 	// not accept written bytes for this long: every write to the
-	// connection must finish within it.
+	// connection must finish within it. When it is off, the read loop
+	// still waits at most DefaultPeerStallTimeout for a write of its own.
 	WriteByteTimeout time.Duration
 
 	// DisableExtendedConnect turns off RFC 8441 extended CONNECT, which is

@@ -1,7 +1,9 @@
 package h2
 
 import (
+	"errors"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +21,55 @@ import (
 // read loop handles input that is already buffered (batching), nobody
 // flushes: the read loop flushes once, before it blocks on a read, so
 // every frame received is handled before the answers go out.
+
+// The read loop writes too (SETTINGS and PING ACKs, RST_STREAM,
+// WINDOW_UPDATE), synchronously: it queues nothing beyond the one
+// buffered writer (writeBufferSize), so a peer that never reads cannot
+// make it hold more. But a write to such a peer blocks, and the read
+// loop with it. So every write the read loop makes, and its flush, runs
+// under a watchdog (armStall): past WriteByteTimeout (the write's own
+// deadline), or peerStallTimeout if that is off, the connection is
+// closed with a log line, which fails the write and ends the read loop.
+
+// peerStallTimeout bounds how long the read loop waits for a write when
+// WriteByteTimeout is off; a variable for the tests.
+var peerStallTimeout = DefaultPeerStallTimeout
+
+// armStall starts the watchdog before the read loop handles a frame
+// (which may write) or flushes; disarmStall stops it. Read loop only.
+func (sc *serverConn) armStall() {
+	if sc.stallTimer == nil {
+		sc.stallTimer = time.AfterFunc(sc.stallLimit(), sc.onStall)
+		return
+	}
+	sc.stallTimer.Reset(sc.stallLimit())
+}
+
+func (sc *serverConn) disarmStall() {
+	if sc.stallTimer != nil {
+		sc.stallTimer.Stop()
+	}
+}
+
+// onStall closes a connection whose read loop has waited too long for a
+// write: the peer does not read. Closing fails the blocked write, and
+// every other, and the read loop ends.
+func (sc *serverConn) onStall() {
+	sc.log.debug("closing connection: the peer has accepted no bytes for too long, and the read loop cannot write its answers", "limit", sc.stallLimit())
+	sc.stalled.Store(true)
+	sc.c.Close()
+}
+
+// stallLimit is how long the read loop waits for a write. With
+// WriteByteTimeout on, the write's own deadline ends it first; the
+// watchdog, at twice that, also bounds the wait for wmu behind a
+// handler's write.
+func (sc *serverConn) stallLimit() time.Duration {
+	if d := sc.cfg.writeTimeout; d > 0 {
+		return 2 * d
+	}
+	return peerStallTimeout
+}
 
 // writer is what the buffered writer writes to: the connection, within
 // WriteByteTimeout.
@@ -83,7 +134,13 @@ func (sc *serverConn) flushLocked() {
 func (sc *serverConn) failWriteLocked(err error) {
 	if sc.werr == nil {
 		sc.werr = err
-		sc.log.debug("write failed", "err", err)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			sc.log.debug("closing connection: the peer accepted no bytes within WriteByteTimeout", "limit", sc.cfg.writeTimeout)
+		case sc.stalled.Load():
+		default:
+			sc.log.debug("write failed", "err", err)
+		}
 		sc.c.Close()
 	}
 }
