@@ -458,6 +458,15 @@ var h2specKnownFailures = map[string]knownFailure{
 		why:    "timing: the GET / was answered and reset with NO_ERROR before the engine read the WINDOW_UPDATEs",
 		timing: true,
 	},
+	// h2spec's second HEADERS comes after the first without END_STREAM;
+	// the handler may answer before the engine reads it, and h2spec then
+	// reads the answer's DATA before the PROTOCOL_ERROR it waits for
+	// (seen on molt's engine in 1 of 30 loaded runs).
+	"http2/8.1/1": {
+		name:   "Sends a second HEADERS frame without the END_STREAM flag",
+		why:    "timing: the GET / was answered (DATA) before the engine read the second HEADERS; its RST_STREAM PROTOCOL_ERROR follows the answer",
+		timing: true,
+	},
 	"http2/8.1.2.6/1": {
 		name:   `Sends a HEADERS frame with the "content-length" header field which does not equal the DATA frame payload length`,
 		why:    "timing: the POST / was answered 405 before the engine read the DATA frame that breaks content-length",
