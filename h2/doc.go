@@ -20,9 +20,12 @@
 // Defaults differ from x/net in a few places, all safe ones: a
 // connection without a running handler closes after
 // DefaultIdleTimeout (x/net: never), the peer has DefaultSettingsTimeout
-// to acknowledge SETTINGS, SETTINGS_MAX_FRAME_SIZE is 16384, and a stream
+// to acknowledge SETTINGS, SETTINGS_MAX_FRAME_SIZE is 16384, a stream
 // keeps its MaxConcurrentStreams slot until its handler returns, even
-// after a reset. docs/engine.md describes the design.
+// after a reset, and a peer that accepts no bytes while the read loop
+// must answer it (PING and SETTINGS ACKs, RST_STREAM) is disconnected
+// after DefaultPeerStallTimeout even with WriteByteTimeout off.
+// docs/engine.md describes the design.
 //
 //	srv := &h2.Server{MaxConcurrentStreams: 100}
 //	for {
