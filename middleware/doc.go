@@ -38,7 +38,7 @@
 // What makes a request long-lived is what it is, not header fields a
 // client can add: a CONNECT over HTTP/2, or on HTTP/1.1 a bodyless
 // CONNECT or a bodyless GET with Upgrade and "Connection: upgrade" (see
-// IsUpgrade). BodyLimit, Compress and ETag pass such requests through
+// IsUpgrade). BodyLimit, Compress, ETag and Throttle pass such requests through
 // untouched, and Timeout gives an HTTP/1.1 upgrade a deadline for its
 // handshake only. Upgrade fields on a POST or on a request with a body,
 // and an HTTP/1.1 CONNECT with a body, lift no limit and no deadline.
