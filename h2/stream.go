@@ -425,15 +425,38 @@ type handlerWork struct {
 
 // worker serves streams of one connection, one after another, so that
 // handlers run on warm stacks; it waits for more while the connection
-// lives.
+// lives, until the connection has been idle for workerLinger.
 func (sc *serverConn) worker(w handlerWork) {
 	defer sc.handlers.Done()
 	for {
 		sc.runHandler(w.st, w.rw, w.req, w.h)
+		w = handlerWork{} // hold nothing of the stream while waiting
 		select {
 		case w = <-sc.work:
+		case <-sc.retire:
+			return
 		case <-sc.ctx.Done():
 			return
+		}
+	}
+}
+
+// workerLinger is how long the workers of a connection with no handler
+// running wait for another stream before they end, giving their stacks
+// back: an idle connection then holds only its read loop's.
+const workerLinger = time.Second
+
+// retireWorkers ends the workers waiting for a stream, if the connection
+// is still idle. Called workerLinger after it became idle.
+func (sc *serverConn) retireWorkers() {
+	sc.mu.Lock()
+	busy := sc.running > 0 || sc.closing
+	sc.mu.Unlock()
+	for !busy {
+		select {
+		case sc.retire <- struct{}{}:
+		default:
+			return // no worker is waiting
 		}
 	}
 }
@@ -487,6 +510,13 @@ func (sc *serverConn) streamDone(st *stream) {
 	idle := sc.running == 0
 	if idle && sc.idleTimer != nil && sc.drainPhase == 0 && !sc.closing {
 		sc.idleTimer.Reset(sc.cfg.idle)
+	}
+	if idle && !sc.closing {
+		if sc.workerTimer == nil {
+			sc.workerTimer = time.AfterFunc(workerLinger, sc.retireWorkers)
+		} else {
+			sc.workerTimer.Reset(workerLinger)
+		}
 	}
 	sc.mu.Unlock()
 	if idle {

@@ -24,7 +24,7 @@ import (
 
 // The read loop writes too (SETTINGS and PING ACKs, RST_STREAM,
 // WINDOW_UPDATE), synchronously: it queues nothing beyond the one
-// buffered writer (writeBufferSize), so a peer that never reads cannot
+// buffered writer (bufSize), so a peer that never reads cannot
 // make it hold more. But a write to such a peer blocks, and the read
 // loop with it. So every write the read loop makes, and its flush, runs
 // under a watchdog (armStall): past WriteByteTimeout (the write's own
