@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,4 +227,66 @@ func TestIdleConnectionGivesBackWorkers(t *testing.T) {
 	if r := rc.response(2*streams + 1); r.status != "200" || string(r.body) != "ok" {
 		t.Fatalf("after the workers ended: %s %q", r.status, r.body)
 	}
+}
+
+// countingConn counts the writes made to it after counting starts.
+type countingConn struct {
+	net.Conn
+	counting atomic.Bool
+	writes   atomic.Int32
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	if c.counting.Load() {
+		c.writes.Add(1)
+	}
+	return c.Conn.Write(p)
+}
+
+// TestWholeResponseInOneWrite checks that a handler's response that
+// fits its buffer and the send windows goes out as HEADERS and DATA with
+// END_STREAM in one write to the connection.
+func TestWholeResponseInOneWrite(t *testing.T) {
+	checkGoroutines(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan struct{})
+	conns := make(chan *countingConn, 1)
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		cc := &countingConn{Conn: c}
+		conns <- cc
+		(&Server{}).ServeConn(cc, &ServeConnOpts{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "hello, world")
+		})})
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := newRawConn(t, c)
+	io.WriteString(c, http2.ClientPreface)
+	rc.fr.WriteSettings()
+	rc.readServerSettings()
+	rc.fr.WriteSettingsAck()
+	rc.ping() // the server has answered everything before the request
+	cc := <-conns
+	cc.counting.Store(true)
+	rc.get(1, "/")
+	r := rc.response(1)
+	if r.status != "200" || string(r.body) != "hello, world" || r.get("content-length") != "12" {
+		t.Fatalf("response %s %q, content-length %q", r.status, r.body, r.get("content-length"))
+	}
+	if n := cc.writes.Load(); n != 1 {
+		t.Errorf("the response took %d writes, want 1", n)
+	}
+	c.Close()
+	<-served
 }

@@ -93,6 +93,7 @@ type serverConn struct {
 	// Write side, guarded by wmu (write.go).
 	wmu          sync.Mutex
 	pending      atomic.Int32 // goroutines in or waiting for write
+	fresh        atomic.Int32 // handlers started that have not yet written
 	batching     atomic.Bool  // the read loop has more input buffered
 	failed       atomic.Bool  // a connection error's GOAWAY has been sent
 	bw           writeBuffer

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -34,6 +35,7 @@ type stream struct {
 	id     uint32
 	ctx    context.Context
 	cancel context.CancelFunc
+	fresh  atomic.Bool // its handler has started and not yet written (sc.fresh)
 
 	// Guarded by sc.mu.
 	cond          sync.Cond // body data, end of body, read deadline (L is &sc.mu)
@@ -396,6 +398,8 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 	if req.Body == nil {
 		req.Body = &requestBody{st: st}
 	}
+	st.fresh.Store(true)
+	sc.fresh.Add(1)
 	sc.mu.Lock()
 	sc.running++
 	if sc.running == 1 && sc.idleTimer != nil {
@@ -412,6 +416,14 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 	default:
 		sc.handlers.Add(1)
 		go sc.worker(w)
+	}
+}
+
+// wrote records that st's handler has written (or returned): it is no
+// longer fresh.
+func (st *stream) wrote() {
+	if st.fresh.CompareAndSwap(true, false) {
+		st.sc.fresh.Add(-1)
 	}
 }
 
@@ -483,6 +495,7 @@ func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Reque
 
 // streamDone ends a stream whose handler has returned.
 func (sc *serverConn) streamDone(st *stream) {
+	st.wrote()
 	st.cancel()
 	sc.mu.Lock()
 	remoteOpen := !st.remoteDone
