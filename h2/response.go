@@ -24,11 +24,12 @@ var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, bufferSize); r
 // it is for the handler's goroutine; only the request body's 100 Continue
 // may come from another.
 type responseWriter struct {
-	st     *stream
-	sc     *serverConn
-	req    *http.Request
-	header http.Header // the handler's
-	snap   http.Header // header as it was at WriteHeader
+	st      *stream
+	sc      *serverConn
+	req     *http.Request
+	header  http.Header // the handler's
+	snap    http.Header // header as it was at WriteHeader, in snapBuf
+	snapBuf *headerSnapshot
 
 	hmu          sync.Mutex // orders 100 Continue before the final header
 	finalStarted bool       // guarded by hmu
@@ -93,10 +94,8 @@ func (rw *responseWriter) WriteHeader(code int) {
 	rw.hmu.Unlock()
 	rw.wroteHeader = true
 	rw.status = code
-	rw.snap = rw.header.Clone()
-	if rw.snap == nil {
-		rw.snap = make(http.Header)
-	}
+	rw.snapBuf = snapshot(rw.header)
+	rw.snap = rw.snapBuf.h
 	for _, v := range rw.snap["Trailer"] {
 		for _, k := range strings.Split(v, ",") {
 			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
@@ -431,6 +430,57 @@ func (rw *responseWriter) release() {
 		bufferPool.Put(rw.buf)
 		rw.buf = nil
 	}
+	if rw.snapBuf != nil {
+		rw.snapBuf.release()
+		rw.snap, rw.snapBuf = nil, nil
+	}
+}
+
+// headerSnapshot is a copy of a header, made as http.Header.Clone makes
+// one, in storage that is reused: snapshotPool holds them.
+type headerSnapshot struct {
+	h    http.Header
+	vals []string // every value of h
+}
+
+var snapshotPool = sync.Pool{New: func() any { return &headerSnapshot{h: make(http.Header)} }}
+
+// snapshot copies h into a headerSnapshot from the pool.
+func snapshot(h http.Header) *headerSnapshot {
+	s := snapshotPool.Get().(*headerSnapshot)
+	n := 0
+	for _, vv := range h {
+		n += len(vv)
+	}
+	if cap(s.vals) < n {
+		s.vals = make([]string, 0, n)
+	}
+	vals := s.vals[:0]
+	for k, vv := range h {
+		if vv == nil {
+			s.h[k] = nil // as Clone keeps a nil value nil
+			continue
+		}
+		start := len(vals)
+		vals = append(vals, vv...) // within capacity: earlier values stay put
+		s.h[k] = vals[start:len(vals):len(vals)]
+	}
+	s.vals = vals
+	return s
+}
+
+func (s *headerSnapshot) release() {
+	if len(s.h) > 64 {
+		s.h = make(http.Header) // a huge header is not kept for every later one
+	} else {
+		clear(s.h)
+	}
+	clear(s.vals) // hold no strings of the response
+	s.vals = s.vals[:0]
+	if cap(s.vals) > 256 {
+		s.vals = nil
+	}
+	snapshotPool.Put(s)
 }
 
 // Flush sends the header and buffered body at once.

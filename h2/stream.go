@@ -289,8 +289,9 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 
 	fields := f.RegularFields()
 	header := make(http.Header, len(fields))
+	vals := make([]string, len(fields)) // one value each, in one allocation
 	var cookies []string
-	for _, hf := range fields {
+	for i, hf := range fields {
 		switch {
 		case isConnectionSpecific(hf.Name):
 			return nil, 0, errors.New("connection-specific field " + hf.Name)
@@ -301,7 +302,12 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 			continue
 		}
 		k := canonicalHeader(hf.Name)
-		header[k] = append(header[k], hf.Value)
+		if vv, ok := header[k]; ok {
+			header[k] = append(vv, hf.Value) // vv's capacity ends at its length: a copy
+			continue
+		}
+		vals[i] = hf.Value
+		header[k] = vals[i : i+1 : i+1]
 	}
 	if len(cookies) > 0 {
 		// RFC 9113 section 8.2.3: crumbs are joined into one field.
@@ -547,7 +553,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	st := b.st
 	sc := st.sc
 	sc.mu.Lock()
-	if st.needContinue {
+	if st.needContinue && !st.bodyClosed {
 		st.needContinue = false
 		sc.mu.Unlock()
 		b.rw.writeContinue()
