@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/molt-http/molt/internal/h2meta"
 )
 
 const (
@@ -83,6 +85,7 @@ type serverConn struct {
 	br         readBuffer       // the connection's input; read loop only
 	meter      frameMeter       // the Framer's reader, on br
 	fr         *http2.Framer    // reads from meter, writes into bw
+	meta       *h2meta.Decoder  // assembles the header blocks fr reads
 	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
 	work       chan handlerWork // to an idle worker
 	retire     chan struct{}    // ends an idle worker (retireWorkers)
@@ -163,7 +166,7 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 	sc.fr.MaxHeaderListSize = cfg.maxHeaderList
 	// Until the client acknowledges SETTINGS_HEADER_TABLE_SIZE it may use
 	// the protocol's 4096 bytes; a smaller table applies after the ACK.
-	sc.fr.ReadMetaHeaders = hpack.NewDecoder(max(cfg.decTable, DefaultHeaderTableSize), nil)
+	sc.meta = h2meta.NewDecoder(max(cfg.decTable, DefaultHeaderTableSize), cfg.maxHeaderList)
 	sc.henc = hpack.NewEncoder(&sc.hbuf)
 	sc.henc.SetMaxDynamicTableSizeLimit(cfg.encTable)
 	sc.peerMaxFrame.Store(16384)
@@ -223,8 +226,14 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
 		}
 		f, err := sc.fr.ReadFrame()
+		if err == nil {
+			f, err = sc.meta.Assemble(f)
+		}
 		if sc.br.Buffered() > 0 {
 			sc.batching.Store(true)
+		}
+		if f == nil && err == nil {
+			continue // a header block that CONTINUATION frames complete
 		}
 		sc.armStall()
 		if err != nil {
@@ -499,6 +508,8 @@ func (sc *serverConn) readError(err error) bool {
 		reason := "invalid frame"
 		if d := sc.fr.ErrorDetail(); d != nil {
 			reason = d.Error()
+		} else if d := sc.meta.ErrorDetail(); d != nil {
+			reason = d.Error()
 		}
 		sc.connFail(connError{http2.ErrCode(ce), reason})
 	case errors.Is(err, io.ErrUnexpectedEOF) && sc.meter.whole():
@@ -564,7 +575,7 @@ func (sc *serverConn) processFrame(f http2.Frame) error {
 func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		if sc.cfg.decTable < DefaultHeaderTableSize {
-			sc.fr.ReadMetaHeaders.SetAllowedMaxDynamicTableSize(sc.cfg.decTable)
+			sc.meta.SetAllowedMaxDynamicTableSize(sc.cfg.decTable)
 		}
 		sc.mu.Lock()
 		sc.settingsAcked = true
