@@ -32,6 +32,11 @@
 // more clients than it tracks cannot win fresh allowances by rotating
 // addresses.
 //
+// Secure sets security headers (nosniff, no framing, a strict referrer
+// policy, a same-origin opener policy, and a Content-Security-Policy when
+// given) on every response, and Strict-Transport-Security only on a
+// request that came over HTTPS, never on cleartext.
+//
 // Long-lived requests are not ordinary requests: a WebSocket over
 // HTTP/1.1 is an upgrade that hijacks the connection, and over HTTP/2 an
 // extended CONNECT (RFC 8441) whose request body carries the session.
