@@ -35,7 +35,11 @@
 // Secure sets security headers (nosniff, no framing, a strict referrer
 // policy, a same-origin opener policy, and a Content-Security-Policy when
 // given) on every response, and Strict-Transport-Security only on a
-// request that came over HTTPS, never on cleartext.
+// request that came over HTTPS, never on cleartext. CrossOrigin guards
+// against cross-site request forgery with net/http's
+// CrossOriginProtection (Sec-Fetch-Site, else Origin against Host): no
+// tokens, with trusted origins and bypass patterns for routes other sites
+// post to.
 //
 // Long-lived requests are not ordinary requests: a WebSocket over
 // HTTP/1.1 is an upgrade that hijacks the connection, and over HTTP/2 an
