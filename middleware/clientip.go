@@ -12,8 +12,8 @@ import (
 
 // TrustedProxies says which peers of a connection are proxies trusted to
 // say, in a forwarding header, whom they forward for. The zero value
-// trusts none. ClientIP takes one, and so can other middleware that
-// believes what proxies say, so that one list serves them all.
+// trusts none. ClientIP and ProxyHeaders take one, so that one list
+// serves every middleware that believes what proxies say.
 type TrustedProxies struct {
 	// Prefixes are the networks of the trusted proxies, such as
 	// netip.MustParsePrefix("10.0.0.0/8"); one proxy is a /32 or a /128.
@@ -217,12 +217,21 @@ func parseRemoteAddr(s string) netip.Addr {
 // with the answer of the walk from the right (see ClientIP) and without
 // storing the list. The answer depends only on the rightmost hop that
 // stops the walk, invalid or untrusted, and the hops after it.
+//
+// For ProxyHeaders, a walk over Forwarded also keeps the proto and host
+// of the element that ends it: the rightmost stopping one, or the leftmost
+// if none stops it. That element was written by a trusted proxy, the one
+// that received the request from the client (or from a hop it could not
+// name), so its proto and host are what the client asked for.
 type hopWalk struct {
 	trust *trustSet
 	n     int        // hops seen
 	first netip.Addr // the leftmost hop
 	stop  int        // the rightmost stopping hop so far: hopStopNone, hopStopInvalid or hopStopUntrusted
 	addr  netip.Addr // for hopStopUntrusted that hop; for hopStopInvalid the hop after it, if any
+
+	proto, host           string // of the rightmost stopping element
+	firstProto, firstHost string // of the leftmost element
 }
 
 const (
@@ -233,19 +242,38 @@ const (
 
 // hop records the next hop; an invalid Addr is a hop that is not an
 // address.
-func (w *hopWalk) hop(a netip.Addr) {
+func (w *hopWalk) hop(a netip.Addr) { w.element(a, "", "") }
+
+// element records the next hop with the proto and host of its Forwarded
+// element ("" for none).
+func (w *hopWalk) element(a netip.Addr, proto, host string) {
 	switch {
 	case !a.IsValid():
 		w.stop, w.addr = hopStopInvalid, netip.Addr{}
+		w.proto, w.host = proto, host
 	case !w.trust.contains(a):
 		w.stop, w.addr = hopStopUntrusted, a
+		w.proto, w.host = proto, host
 	case w.stop == hopStopInvalid && !w.addr.IsValid():
 		w.addr = a
 	}
 	if w.n == 0 {
 		w.first = a
+		w.firstProto, w.firstHost = proto, host
 	}
 	w.n++
+}
+
+// meta returns the proto and host of the element that ends the walk (see
+// hopWalk), "" where it had none.
+func (w *hopWalk) meta() (proto, host string) {
+	switch {
+	case w.stop != hopStopNone:
+		return w.proto, w.host
+	case w.n > 0:
+		return w.firstProto, w.firstHost
+	}
+	return "", ""
 }
 
 // result returns the client, given the peer that sent the list.
@@ -316,10 +344,13 @@ func (w *hopWalk) forwardedField(v string) {
 	i := 0
 	for {
 		var (
-			node   string
-			nFor   int
-			pairs  int
-			usable = true // node needs no unescaping
+			node        string
+			nFor        int
+			pairs       int
+			usable      = true // node needs no unescaping
+			proto, host string // "" unless given once, without escapes
+			nProto      int
+			nHost       int
 		)
 		for {
 			i = fwdSkipOWS(v, i)
@@ -366,9 +397,18 @@ func (w *hopWalk) forwardedField(v string) {
 				val = v[start:i]
 			}
 			pairs++
-			if strings.EqualFold(name, "for") {
+			switch {
+			case strings.EqualFold(name, "for"):
 				nFor++
 				node, usable = val, !escaped
+			case strings.EqualFold(name, "proto"):
+				if nProto++; !escaped {
+					proto = val
+				}
+			case strings.EqualFold(name, "host"):
+				if nHost++; !escaped {
+					host = val
+				}
 			}
 			i = fwdSkipOWS(v, i)
 			if i < len(v) && v[i] != ';' && v[i] != ',' {
@@ -377,11 +417,17 @@ func (w *hopWalk) forwardedField(v string) {
 			}
 		}
 		if pairs > 0 { // an empty element is skipped
-			if nFor == 1 && usable {
-				w.hop(parseForwardedNode(node))
-			} else {
-				w.hop(netip.Addr{})
+			if nProto != 1 {
+				proto = ""
 			}
+			if nHost != 1 {
+				host = ""
+			}
+			a := netip.Addr{}
+			if nFor == 1 && usable {
+				a = parseForwardedNode(node)
+			}
+			w.element(a, proto, host)
 		}
 		if i == len(v) {
 			return

@@ -94,7 +94,10 @@ type SecureOptions struct {
 //
 // Content-Security-Policy is sent only when configured. A request came
 // over HTTPS when it came on a TLS connection (r.TLS is set: net/http's
-// ServeTLS). Strict-Transport-Security is never
+// ServeTLS), or when ProxyHeaders, running before Secure, found that a
+// trusted proxy received it over HTTPS: what SchemeFrom reports. A header
+// such as X-Forwarded-Proto counts only that way, never by itself, so
+// that a client cannot claim HTTPS. Strict-Transport-Security is never
 // sent on any other request: a molt server speaks cleartext, and on
 // cleartext the header would be a lie that a man in the middle could add
 // or strip anyway (RFC 6797 section 7.2), so browsers ignore it there.
@@ -110,7 +113,7 @@ func Secure(o SecureOptions) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
 			n := len(c.values)
-			if c.hsts != "" && isHTTPS(r) {
+			if c.hsts != "" && SchemeFrom(r) == "https" {
 				n++
 			}
 			v := make([]string, n) // one allocation for all the values
@@ -216,9 +219,4 @@ func tokensIn(v string, allowed ...string) bool {
 		}
 	}
 	return true
-}
-
-// isHTTPS reports whether r came over HTTPS: on a TLS connection.
-func isHTTPS(r *http.Request) bool {
-	return r.TLS != nil
 }
