@@ -104,7 +104,7 @@ type ClientIPOptions struct {
 }
 
 // ClientIP finds the address of the client that sent the request, for
-// middleware and handlers after it (see ClientIPFrom and ClientAddr), and
+// middleware and handlers after it (see ClientIPFrom and ClientAddrFrom), and
 // for Logger.
 //
 // By default the client is the peer of the connection (r.RemoteAddr) and
@@ -164,15 +164,25 @@ func ClientIPFrom(ctx context.Context) (addr netip.Addr, ok bool) {
 	return netip.Addr{}, false
 }
 
-// ClientAddr returns the client's address of r: the one ClientIP found,
-// or else the host of r.RemoteAddr, or the zero Addr if that is not an IP
-// address either.
-func ClientAddr(r *http.Request) netip.Addr {
+// ClientAddrFrom returns the client's address of r: the one ClientIP (or
+// ProxyHeaders) found, or else the host of r.RemoteAddr, or the zero Addr
+// if that is not an IP address either.
+//
+// The accessors of this package are all named XxxFrom: those that take a
+// context report what a middleware recorded (RequestIDFrom, ClientIPFrom,
+// BasicAuthUserFrom); those that take the request fall back to what the
+// request itself says (ClientAddrFrom, SchemeFrom).
+func ClientAddrFrom(r *http.Request) netip.Addr {
 	if a, ok := ClientIPFrom(r.Context()); ok {
 		return a
 	}
 	return parseRemoteAddr(r.RemoteAddr)
 }
+
+// ClientAddr returns ClientAddrFrom(r).
+//
+// Deprecated: use ClientAddrFrom, named like the other accessors.
+func ClientAddr(r *http.Request) netip.Addr { return ClientAddrFrom(r) }
 
 // clientIPConfig is ClientIPOptions resolved.
 type clientIPConfig struct {

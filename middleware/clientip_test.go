@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,8 +39,8 @@ func clientIPOf(t *testing.T, opts middleware.ClientIPOptions, remoteAddr string
 		if ok {
 			got = a.String()
 		}
-		if c := middleware.ClientAddr(r); c != a {
-			t.Errorf("ClientAddr %v, ClientIPFrom %v", c, a)
+		if c := middleware.ClientAddrFrom(r); c != a {
+			t.Errorf("ClientAddrFrom %v, ClientIPFrom %v", c, a)
 		}
 	}))
 	req := httptest.NewRequest("GET", "/", nil)
@@ -182,8 +183,8 @@ func TestClientAddrWithoutClientIP(t *testing.T) {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.RemoteAddr = remote
 		req.Header.Set("X-Forwarded-For", "203.0.113.5")
-		if got := middleware.ClientAddr(req).String(); got != want {
-			t.Errorf("RemoteAddr %q: ClientAddr %q, want %q", remote, got, want)
+		if got := middleware.ClientAddrFrom(req).String(); got != want {
+			t.Errorf("RemoteAddr %q: ClientAddrFrom %q, want %q", remote, got, want)
 		}
 		if a, ok := middleware.ClientIPFrom(req.Context()); ok {
 			t.Errorf("ClientIPFrom without ClientIP: %v, true", a)
@@ -224,7 +225,7 @@ func TestClientIPOverTheWire(t *testing.T) { h2ctest.Run(t, testClientIPOverTheW
 func testClientIPOverTheWire(t *testing.T, mode h2ctest.Mode) {
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := middleware.ClientIPFrom(r.Context())
-		fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddr(r))
+		fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddrFrom(r))
 	})
 	for _, tc := range []struct {
 		name    string
@@ -368,7 +369,7 @@ func testClientIPSpoofing(t *testing.T, mode h2ctest.Mode) {
 			backend := h2ctest.NewServer(t, middleware.ClientIP(tc.opts)(
 				middleware.RateLimit(middleware.RateLimitOptions{Requests: 1, Period: time.Hour})(
 					http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						fmt.Fprint(w, middleware.ClientAddr(r))
+						fmt.Fprint(w, middleware.ClientAddrFrom(r))
 					}))))
 			target := backend.URL
 			client := &http.Client{Transport: fromAddr(t, h2ctest.NewTransport(mode), attacker), Timeout: time.Minute}
@@ -461,7 +462,7 @@ func testClientIPUnixProxy(t *testing.T, mode h2ctest.Mode) {
 		h := middleware.ClientIP(middleware.ClientIPOptions{Header: "X-Forwarded-For", TrustedProxies: tc.proxies})(
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				a, ok := middleware.ClientIPFrom(r.Context())
-				fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddr(r))
+				fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddrFrom(r))
 			}))
 		srv, err := server.New(server.Config{Handler: h})
 		if err != nil {
@@ -497,5 +498,23 @@ func testClientIPUnixProxy(t *testing.T, mode h2ctest.Mode) {
 		if got := string(h2ctest.ReadBody(t, resp)); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The deprecated accessor names answer what the new ones do.
+func TestDeprecatedAccessors(t *testing.T) {
+	var got []string
+	h := middleware.BasicAuth(middleware.BasicAuthOptions{Users: map[string]string{"ann": "pw"}})(
+		middleware.ClientIP(middleware.ClientIPOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, ok := middleware.BasicAuthUser(r.Context())
+			u2, ok2 := middleware.BasicAuthUserFrom(r.Context())
+			got = append(got, fmt.Sprint(middleware.ClientAddr(r), " ", middleware.ClientAddrFrom(r), " ", u, ok, " ", u2, ok2))
+		})))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.RemoteAddr = "192.0.2.7:1234"
+	req.SetBasicAuth("ann", "pw")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if want := []string{"192.0.2.7 192.0.2.7 anntrue anntrue"}; !slices.Equal(got, want) {
+		t.Errorf("%q, want %q", got, want)
 	}
 }

@@ -20,7 +20,7 @@ func ExampleProxyHeaders() {
 		},
 	})(middleware.Secure(middleware.SecureOptions{})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Print(middleware.ClientAddr(r), " ", middleware.SchemeFrom(r), " ", r.Host)
+			fmt.Print(middleware.ClientAddrFrom(r), " ", middleware.SchemeFrom(r), " ", r.Host)
 		})))
 
 	for _, peer := range []string{"10.0.0.1:5555", "192.0.2.7:1234"} {

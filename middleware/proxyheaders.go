@@ -30,7 +30,7 @@ type ProxyHeadersOptions struct {
 //
 // The client is found exactly as ClientIP finds it with the same options,
 // by the walk from the right that stops at the first untrusted hop, and
-// is what ClientIPFrom and ClientAddr report after it, and what
+// is what ClientIPFrom and ClientAddrFrom report after it, and what
 // Logger and RateLimit see; use ProxyHeaders or ClientIP, not both.
 // r.RemoteAddr stays the peer.
 //

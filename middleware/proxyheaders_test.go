@@ -161,7 +161,7 @@ func TestProxyHeadersOverTheWire(t *testing.T) { h2ctest.Run(t, testProxyHeaders
 
 func testProxyHeadersOverTheWire(t *testing.T, mode h2ctest.Mode) {
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%v %s %s", middleware.ClientAddr(r), middleware.SchemeFrom(r), r.Host)
+		fmt.Fprintf(w, "%v %s %s", middleware.ClientAddrFrom(r), middleware.SchemeFrom(r), r.Host)
 	})
 	stack := func(trusted string, header string) http.Handler {
 		return middleware.ProxyHeaders(middleware.ProxyHeadersOptions{
