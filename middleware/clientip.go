@@ -153,10 +153,10 @@ func ClientIP(o ClientIPOptions) func(http.Handler) http.Handler {
 	}
 }
 
-// ClientIPFrom returns the client's address that ClientIP found for the
-// request whose context is ctx; ok is false if ClientIP did not run or
-// found no IP address: r.RemoteAddr held none (a Unix socket, say) and no
-// trusted forwarding header named one.
+// ClientIPFrom returns the client's address that ClientIP (or
+// ProxyHeaders) found for the request whose context is ctx; ok is false
+// if neither ran or found no IP address: r.RemoteAddr held none (a Unix
+// socket, say) and no trusted forwarding header named one.
 func ClientIPFrom(ctx context.Context) (addr netip.Addr, ok bool) {
 	if info := infoFrom(ctx); info != nil && info.clientIP.IsValid() {
 		return info.clientIP, true

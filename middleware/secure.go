@@ -105,8 +105,8 @@ type SecureOptions struct {
 // The headers are set before the next handler runs, replacing any that an
 // outer layer set; the handler can still change or delete them. Secure
 // works alike on every protocol. It panics if an option has a value its
-// header does not allow, or HSTSPreload is set without
-// HSTSIncludeSubdomains or with a max-age under a year.
+// header does not allow, HSTSPreload is set without HSTSIncludeSubdomains
+// or with a max-age under a year, or CSPReportOnly without a policy.
 func Secure(o SecureOptions) func(http.Handler) http.Handler {
 	c := newSecureConfig(o)
 	return func(next http.Handler) http.Handler {
@@ -166,6 +166,9 @@ func newSecureConfig(o SecureOptions) *secureConfig {
 		return tokensIn(v, "same-origin", "same-origin-allow-popups", "noopener-allow-popups", "unsafe-none") &&
 			!strings.Contains(v, ",")
 	})
+	if csp := o.ContentSecurityPolicy; o.CSPReportOnly && (csp == "" || csp == SecureOff) {
+		panic("middleware: Secure: CSPReportOnly without a ContentSecurityPolicy")
+	}
 	if csp := o.ContentSecurityPolicy; csp != "" && csp != SecureOff {
 		key := "Content-Security-Policy"
 		if o.CSPReportOnly {

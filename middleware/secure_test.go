@@ -198,6 +198,7 @@ func TestSecureBadOptions(t *testing.T) {
 		{CrossOriginOpenerPolicy: "same-site"},
 		{ContentSecurityPolicy: "default-src 'self'\r\nX-Evil: 1"},
 		{ContentSecurityPolicy: " "},
+		{CSPReportOnly: true},
 	} {
 		func() {
 			defer func() {
