@@ -173,3 +173,41 @@ func TestCrossOriginBadOptions(t *testing.T) {
 		}()
 	}
 }
+
+// Over HTTP/2 by prior knowledge, a cross-site CONNECT reaches the
+// handler, as the WebSocket handshake it stands for over HTTP/1.1 does,
+// and a cross-site POST on the same connection does not.
+func TestCrossOriginConnectOverHTTP2(t *testing.T) {
+	h2ctest.Run(t, testCrossOriginConnectOverHTTP2, h2ctest.H2CPrior)
+}
+
+func testCrossOriginConnectOverHTTP2(t *testing.T, mode h2ctest.Mode) {
+	ts := h2ctest.NewServer(t, middleware.CrossOrigin(middleware.CrossOriginOptions{})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "%s HTTP/%d", r.Method, r.ProtoMajor)
+		})))
+	client := ts.Client(t, mode)
+	for _, tc := range []struct {
+		method string
+		status int
+		body   string
+	}{
+		{"CONNECT", 200, "CONNECT HTTP/2"},
+		{"POST", 403, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, ts.URL+"/", nil)
+		if tc.method == "CONNECT" {
+			req.URL.Path = "" // an HTTP/2 CONNECT names only the authority
+		}
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.method, err)
+		}
+		body := string(h2ctest.ReadBody(t, resp))
+		if resp.StatusCode != tc.status || (tc.status == 200 && body != tc.body) {
+			t.Errorf("%s: %d %q, want %d %q", tc.method, resp.StatusCode, body, tc.status, tc.body)
+		}
+	}
+}
