@@ -70,8 +70,8 @@ func ProxyHeaders(o ProxyHeadersOptions) func(http.Handler) http.Handler {
 		panic("middleware: ProxyHeaders: no TrustedProxies: name the proxies trusted to set " + o.Header)
 	}
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r, info := withInfo(r)
+		return http.HandlerFunc(func(w http.ResponseWriter, in *http.Request) {
+			r, info := withInfo(in)
 			peer, trusted := c.trust.peer(r.RemoteAddr)
 			if !trusted {
 				info.clientIP, info.scheme = peer, ""
@@ -98,10 +98,11 @@ func ProxyHeaders(o ProxyHeadersOptions) func(http.Handler) http.Handler {
 				info.scheme = ""
 			}
 			if host != "" && host != r.Host && validForwardedHost(host) {
-				r2 := new(http.Request)
-				*r2 = *r
-				r2.Host = host
-				r = r2
+				if r == in { // withInfo made no copy: make one
+					r = new(http.Request)
+					*r = *in
+				}
+				r.Host = host
 			}
 			next.ServeHTTP(w, r)
 		})

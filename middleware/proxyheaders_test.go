@@ -261,3 +261,54 @@ func TestProxyHeadersBadOptions(t *testing.T) {
 		}()
 	}
 }
+
+// ProxyHeaders allocates the shared request info, and a request copy only
+// when the host changes; Secure one slice for its values.
+func BenchmarkProxyHeadersSecure(b *testing.B) {
+	proxies := middleware.TrustedProxies{Prefixes: prefixes("10.0.0.0/8")}
+	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	for name, tc := range map[string]struct {
+		h      http.Handler
+		header http.Header
+	}{
+		"secure": {middleware.Secure(middleware.SecureOptions{})(noop), http.Header{}},
+		"xff":    {middleware.ProxyHeaders(middleware.ProxyHeadersOptions{Header: "X-Forwarded-For", TrustedProxies: proxies})(noop), http.Header{"X-Forwarded-For": {"203.0.113.5, 10.0.0.2"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"www.example"}}},
+		"forwarded": {middleware.ProxyHeaders(middleware.ProxyHeadersOptions{Header: "Forwarded", TrustedProxies: proxies})(noop),
+			http.Header{"Forwarded": {`for="[2001:db8::1]:4711";proto=https;host=www.example, for=10.0.0.2`}}},
+	} {
+		b.Run(name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/", nil)
+			req.RemoteAddr = "10.0.0.1:1234"
+			req.Header = tc.header
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				tc.h.ServeHTTP(w, req)
+			}
+		})
+	}
+}
+
+// Whether or not another middleware put the request info in the context
+// first, ProxyHeaders changes the host on a copy, never on the request it
+// was given.
+func TestProxyHeadersCopiesRequest(t *testing.T) {
+	ph := middleware.ProxyHeaders(middleware.ProxyHeadersOptions{Header: "X-Forwarded-For", TrustedProxies: middleware.TrustedProxies{Prefixes: prefixes("10.0.0.0/8")}})
+	for name, before := range map[string]func(http.Handler) http.Handler{
+		"alone":           func(h http.Handler) http.Handler { return h },
+		"after RequestID": middleware.RequestID(middleware.RequestIDOptions{}),
+	} {
+		var inner, outer string
+		h := before(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ph(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { inner = r.Host })).ServeHTTP(w, r)
+			outer = r.Host
+		}))
+		req := httptest.NewRequest("GET", "http://origin.internal/", nil)
+		req.RemoteAddr = "10.0.0.1:1"
+		req.Header.Set("X-Forwarded-Host", "www.example")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if inner != "www.example" || outer != "origin.internal" || req.Host != "origin.internal" {
+			t.Errorf("%s: host %q inside, %q outside, %q in the caller's request", name, inner, outer, req.Host)
+		}
+	}
+}
