@@ -211,3 +211,35 @@ func testCrossOriginConnectOverHTTP2(t *testing.T, mode h2ctest.Mode) {
 		}
 	}
 }
+
+// Behind CORS, as docs/middleware.md orders them: the preflight is
+// answered, and the cross-site request itself passes CrossOrigin only if
+// its origin is trusted there too.
+func TestCrossOriginBehindCORS(t *testing.T) {
+	const app = "https://app.example"
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		method  string
+		want    int
+	}{
+		{"preflight", nil, "OPTIONS", http.StatusNoContent},
+		{"POST, origin allowed by CORS only", nil, "POST", http.StatusForbidden},
+		{"POST, origin trusted by CrossOrigin too", []string{app}, "POST", http.StatusOK},
+	} {
+		h := middleware.CORS(middleware.CORSOptions{AllowedOrigins: []string{app}})(
+			middleware.CrossOrigin(middleware.CrossOriginOptions{TrustedOrigins: tc.trusted})(ok))
+		req := httptest.NewRequest(tc.method, "http://api.example/items", nil)
+		req.Header.Set("Origin", app)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		if tc.method == "OPTIONS" {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, w.Code, tc.want)
+		}
+	}
+}
