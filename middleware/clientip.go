@@ -118,9 +118,12 @@ type ClientIPOptions struct {
 // element without exactly one for=, an obfuscated identifier such as
 // "_hidden", or "unknown") stops the walk, and the client is the last
 // address reached: the peer, or the trusted proxy that wrote the entry.
-// So nothing that a client writes in a header can place it anywhere but
-// where an untrusted hop is. A peer that is not a trusted proxy is the
-// client, whatever the request's headers say.
+// A Forwarded field that breaks the syntax is read split at every comma,
+// each part an element that counts as "unknown" if it breaks, so that
+// the element a proxy appends to a client's malformed field on the same
+// line is still read. So nothing that a client writes in a header can
+// place it anywhere but where an untrusted hop is. A peer that is not a
+// trusted proxy is the client, whatever the request's headers say.
 //
 // Several fields of the header count as one list, in order (RFC 9110
 // section 5.3). Empty list elements are skipped. Addresses are reported
@@ -341,16 +344,30 @@ func parseHopAddr(s string) netip.Addr {
 // forwarded walks Forwarded fields (RFC 7239 section 4): elements
 // separated by commas, each of pairs separated by semicolons, each pair
 // token=token or token=quoted-string. The node of each element's for=
-// is the hop. A field that breaks the syntax counts as an invalid hop where
-// it breaks, and the rest of that field is skipped: what it meant is
-// unknown.
+// is the hop.
+//
+// A field that breaks the syntax is read again from its start, split at
+// every comma, quotes or not: then each part is an element on its own,
+// and a part that breaks counts as one invalid hop. A proxy that appends
+// its element to the client's field on the same line writes no comma
+// inside quotes, so its element is read, whatever the client wrote before
+// it: a client's stray quote cannot swallow it, nor pair with its quotes.
+// Each field is parsed at most twice.
 func (w *hopWalk) forwarded(fields []string) {
 	for _, v := range fields {
-		w.forwardedField(v)
+		saved := *w
+		if !w.forwardedField(v, false) {
+			*w = saved
+			w.forwardedField(v, true)
+		}
 	}
 }
 
-func (w *hopWalk) forwardedField(v string) {
+// forwardedField walks one Forwarded field. With split false it stops at
+// the first syntax error and returns false, having recorded the elements
+// before it; with split true every comma ends an element, a part that
+// breaks is one invalid hop, and it returns true.
+func (w *hopWalk) forwardedField(v string, split bool) bool {
 	i := 0
 	for {
 		var (
@@ -361,6 +378,7 @@ func (w *hopWalk) forwardedField(v string) {
 			proto, host string // "" unless given once, without escapes
 			nProto      int
 			nHost       int
+			broken      bool
 		)
 		for {
 			i = fwdSkipOWS(v, i)
@@ -377,8 +395,8 @@ func (w *hopWalk) forwardedField(v string) {
 			}
 			name := v[start:i]
 			if name == "" || i == len(v) || v[i] != '=' {
-				w.hop(netip.Addr{})
-				return
+				broken = true
+				break
 			}
 			i++
 			var val string
@@ -386,16 +404,18 @@ func (w *hopWalk) forwardedField(v string) {
 			if i < len(v) && v[i] == '"' {
 				i++
 				start = i
-				for i < len(v) && v[i] != '"' {
+				for i < len(v) && v[i] != '"' && !(split && v[i] == ',') {
 					if v[i] == '\\' {
 						escaped = true
-						i++
+						if i++; split && i < len(v) && v[i] == ',' {
+							break
+						}
 					}
 					i++
 				}
-				if i >= len(v) {
-					w.hop(netip.Addr{}) // unterminated quoted-string
-					return
+				if i >= len(v) || v[i] != '"' {
+					broken = true // unterminated quoted-string
+					break
 				}
 				val = v[start:i]
 				i++
@@ -422,11 +442,23 @@ func (w *hopWalk) forwardedField(v string) {
 			}
 			i = fwdSkipOWS(v, i)
 			if i < len(v) && v[i] != ';' && v[i] != ',' {
-				w.hop(netip.Addr{})
-				return
+				broken = true
+				break
 			}
 		}
-		if pairs > 0 { // an empty element is skipped
+		switch {
+		case broken && !split:
+			return false
+		case broken:
+			w.hop(netip.Addr{})
+			// The part ends at the next comma: a split read never
+			// passes one, so i is not beyond it.
+			j := strings.IndexByte(v[min(i, len(v)):], ',')
+			if j < 0 {
+				return true
+			}
+			i += j
+		case pairs > 0: // an empty element is skipped
 			if nProto != 1 {
 				proto = ""
 			}
@@ -439,8 +471,8 @@ func (w *hopWalk) forwardedField(v string) {
 			}
 			w.element(a, proto, host)
 		}
-		if i == len(v) {
-			return
+		if i >= len(v) {
+			return true
 		}
 		i++ // the comma
 	}

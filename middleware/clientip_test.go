@@ -131,6 +131,15 @@ func TestClientIP(t *testing.T) {
 		{"Forwarded unterminated quote", viaFwd, proxy, fwd(`for=203.0.113.5, for="10.0.0.2`), "10.0.0.1"},
 		{"Forwarded broken field, good field after", viaFwd, proxy, fwd(`for=6.6.6.6, for="x`, "for=203.0.113.5"), "203.0.113.5"},
 		{"Forwarded broken field nearest", viaFwd, proxy, fwd("for=203.0.113.5", `for="x`), "10.0.0.1"},
+		// A proxy that appends its element to the client's field on the
+		// same line: whatever the client wrote before it, the proxy's
+		// element is read, and the client cannot pass for the proxy.
+		{"Forwarded client's garbage, proxy's element on the same line", viaFwd, proxy, fwd(`x, for=203.0.113.5`), "203.0.113.5"},
+		{"Forwarded client's unterminated quote, proxy's element on the same line", viaFwd, proxy, fwd(`for="6.6.6.6, for=203.0.113.5`), "203.0.113.5"},
+		{"Forwarded client's quote closed by the proxy's", viaFwd, proxy, fwd(`for=6.6.6.6;x=", for="[2001:db8::5]:4711"`), "2001:db8::5"},
+		{"Forwarded client's escaped comma", viaFwd, proxy, fwd(`for="\, for=203.0.113.5`), "203.0.113.5"},
+		{"Forwarded client's trailing escape", viaFwd, proxy, fwd(`a, for="\`), "10.0.0.1"},
+		{"Forwarded broken element, good ones around it", viaFwd, proxy, fwd(`for=6.6.6.6, for=7.7.7.7;x"y, for=203.0.113.5, for=10.0.0.2`), "203.0.113.5"},
 		{"Forwarded missing =", viaFwd, proxy, fwd("for 203.0.113.5"), "10.0.0.1"},
 		{"Forwarded junk after quotes", viaFwd, proxy, fwd(`for="203.0.113.5"x`), "10.0.0.1"},
 		{"Forwarded bracketed IPv4", viaFwd, proxy, fwd(`for="[192.0.2.43]"`), "10.0.0.1"},
@@ -517,4 +526,27 @@ func TestDeprecatedAccessors(t *testing.T) {
 	if want := []string{"192.0.2.7 192.0.2.7 anntrue anntrue"}; !slices.Equal(got, want) {
 		t.Errorf("%q, want %q", got, want)
 	}
+}
+
+// Whatever a client sends in Forwarded, an element that a trusted proxy
+// appends to the same line names the client, and its proto and host are
+// the ones ProxyHeaders takes: go test -fuzz FuzzForwardedAppended ./middleware
+func FuzzForwardedAppended(f *testing.F) {
+	for _, s := range []string{"", "x", `for="`, `for=6.6.6.6;x="`, `a="\`, `for="\`, `a=",b="`, `for=10.0.0.7;host="a,b`, `;;=,"",\"`} {
+		f.Add(s)
+	}
+	proxies := middleware.TrustedProxies{Prefixes: prefixes("10.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, client string) {
+		for _, tc := range []struct{ elem, want string }{
+			{"for=203.0.113.5;proto=https;host=www.example", "203.0.113.5"},
+			{`for="[2001:db8::5]:4711";proto=https;host="www.example"`, "2001:db8::5"},
+		} {
+			header := http.Header{"Forwarded": {client + ", " + tc.elem}}
+			got := clientIPOf(t, middleware.ClientIPOptions{Header: "Forwarded", TrustedProxies: proxies}, "10.0.0.1:1", header)
+			ph := proxyHeadersOf(t, middleware.ProxyHeadersOptions{Header: "Forwarded", TrustedProxies: proxies}, "10.0.0.1:1", header)
+			if want := (proxied{tc.want, "https", "www.example"}); got != tc.want || ph != want {
+				t.Errorf("Forwarded %q: ClientIP %s, ProxyHeaders %+v, want %s and %+v", header["Forwarded"][0], got, ph, tc.want, want)
+			}
+		}
+	})
 }

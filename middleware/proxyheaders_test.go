@@ -123,6 +123,8 @@ func TestProxyHeaders(t *testing.T) {
 		{"Forwarded bad host", viaFwd, proxy, xf(fwd, `for=203.0.113.5;proto=https;host="evil.example/x"`), proxied{"203.0.113.5", "https", orig}},
 		{"Forwarded broken syntax", viaFwd, proxy, xf(fwd, `for=203.0.113.5;proto=https;host="www.example`), proxied{"10.0.0.1", "http", orig}},
 		{"Forwarded broken nearest", viaFwd, proxy, xf(fwd, "for=203.0.113.5;proto=https;host=www.example", fwd, "for=10.0.0.2;proto"), proxied{"10.0.0.1", "http", orig}},
+		{"Forwarded client's garbage, proxy's element on the same line", viaFwd, proxy, xf(fwd, `for=6.6.6.6;proto=https;host=evil.example;x, for=203.0.113.5;proto=http;host=www.example`), proxied{"203.0.113.5", "http", "www.example"}},
+		{"Forwarded client's quote closed by the proxy's", viaFwd, proxy, xf(fwd, `for=10.0.0.7;proto=http;host=evil.example;x=", for="[2001:db8::5]:4711";proto=https;host=www.example`), proxied{"2001:db8::5", "https", "www.example"}},
 		{"Forwarded pair names in any case", viaFwd, proxy, xf(fwd, "For=203.0.113.5;PROTO=HTTPS;Host=www.example"), proxied{"203.0.113.5", "https", "www.example"}},
 		{"Header Forwarded ignores X-Forwarded-*", viaFwd, proxy, xf(xff, "6.6.6.6", xfp, "https", xfh, "evil.example"), proxied{"10.0.0.1", "http", orig}},
 		{"Forwarded same host", viaFwd, proxy, xf(fwd, "for=203.0.113.5;host=origin.internal"), proxied{"203.0.113.5", "http", orig}},
