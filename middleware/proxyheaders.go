@@ -25,8 +25,9 @@ type ProxyHeadersOptions struct {
 // ProxyHeaders is a middleware for servers behind reverse proxies: it
 // takes the client's address, the scheme the client used (http or
 // https) and the host it asked for from the header the proxies set, when
-// the peer of the connection is one of them, like gorilla's and chi's
-// ProxyHeaders, but believing only trusted proxies.
+// the peer of the connection is one of them, like gorilla's
+// handlers.ProxyHeaders and chi's RealIP, but believing only trusted
+// proxies.
 //
 // The client is found exactly as ClientIP finds it with the same options,
 // by the walk from the right that stops at the first untrusted hop, and

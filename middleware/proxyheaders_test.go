@@ -172,6 +172,7 @@ func testProxyHeadersOverTheWire(t *testing.T, mode h2ctest.Mode) {
 		})(middleware.Secure(middleware.SecureOptions{})(middleware.CrossOrigin(middleware.CrossOriginOptions{})(handler)))
 	}
 	untrusted := h2ctest.NewServer(t, stack("10.0.0.0/8", "X-Forwarded-For"))
+	untrustedFwd := h2ctest.NewServer(t, stack("10.0.0.0/8", "Forwarded"))
 	trustedXFF := h2ctest.NewServer(t, stack("127.0.0.0/8", "X-Forwarded-For"))
 	trustedFwd := h2ctest.NewServer(t, stack("127.0.0.0/8", "Forwarded"))
 	xff := [][2]string{{"X-Forwarded-For", "6.6.6.6, 203.0.113.5"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "www.example"}}
@@ -186,7 +187,7 @@ func testProxyHeadersOverTheWire(t *testing.T, mode h2ctest.Mode) {
 		hsts   bool
 	}{
 		{"untrusted peer", untrusted, "GET", xff, 200, "127.0.0.1 http %s", false},
-		{"untrusted peer, Forwarded", untrusted, "GET", fwd, 200, "127.0.0.1 http %s", false},
+		{"untrusted peer, Forwarded", untrustedFwd, "GET", fwd, 200, "127.0.0.1 http %s", false},
 		{"trusted, X-Forwarded-*", trustedXFF, "GET", xff, 200, "203.0.113.5 https www.example", true},
 		{"trusted, Forwarded", trustedFwd, "GET", fwd, 200, "2001:db8::5 https www.example", true},
 		{"trusted, bad host", trustedXFF, "GET", [][2]string{{"X-Forwarded-Host", "evil.example/x?"}}, 200, "127.0.0.1 http %s", false},
