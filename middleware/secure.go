@@ -97,16 +97,19 @@ type SecureOptions struct {
 // ServeTLS), or when ProxyHeaders, running before Secure, found that a
 // trusted proxy received it over HTTPS: what SchemeFrom reports. A header
 // such as X-Forwarded-Proto counts only that way, never by itself, so
-// that a client cannot claim HTTPS. Strict-Transport-Security is never
-// sent on any other request: a molt server speaks cleartext, and on
-// cleartext the header would be a lie that a man in the middle could add
-// or strip anyway (RFC 6797 section 7.2), so browsers ignore it there.
+// that a client cannot claim HTTPS. Secure never sends
+// Strict-Transport-Security on any other request: a molt server speaks
+// cleartext, and on cleartext the header would be a lie that a man in
+// the middle could add or strip anyway (RFC 6797 section 7.2), so
+// browsers ignore it there.
 //
 // The headers are set before the next handler runs, replacing any that an
-// outer layer set; the handler can still change or delete them. Secure
-// works alike on every protocol. It panics if an option has a value its
-// header does not allow, HSTSPreload is set without HSTSIncludeSubdomains
-// or with a max-age under a year, or CSPReportOnly without a policy.
+// outer layer set (a Strict-Transport-Security that Secure does not send
+// is left as the outer layer set it); the handler can still change or
+// delete them. Secure works alike on every protocol. It panics if an
+// option has a value its header does not allow, HSTSPreload is set
+// without HSTSIncludeSubdomains or with a max-age under a year, or
+// CSPReportOnly without a policy.
 func Secure(o SecureOptions) func(http.Handler) http.Handler {
 	c := newSecureConfig(o)
 	return func(next http.Handler) http.Handler {
