@@ -159,7 +159,7 @@ func (c *Conn) nextMessage() (MessageType, error) {
 		} else {
 			c.rawEOF = false
 			c.tailPos = 0
-			if c.dp.clientNoContext {
+			if c.dp.peerNoContext {
 				c.msgFlate = getFlateReader(&c.raw, nil)
 			} else {
 				if c.rflate == nil {
@@ -207,7 +207,10 @@ func (c *Conn) readHeader() error {
 		return c.fail(StatusProtocolError, "reserved bit set")
 	case h.op > opBinary && h.op < opClose, h.op > opPong:
 		return c.fail(StatusProtocolError, "reserved opcode")
-	case !h.masked:
+	case h.masked == c.client:
+		if c.client {
+			return c.fail(StatusProtocolError, "masked server frame")
+		}
 		return c.fail(StatusProtocolError, "unmasked client frame")
 	case isControl(h.op) && h.length > maxControlPayload:
 		return c.fail(StatusProtocolError, "control frame payload over 125 bytes")
@@ -255,7 +258,9 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 		p = p[:c.remaining]
 	}
 	n, err := c.br.Read(p)
-	c.maskPos = maskBytes(c.h.key, c.maskPos, p[:n])
+	if c.h.masked {
+		c.maskPos = maskBytes(c.h.key, c.maskPos, p[:n])
+	}
 	c.remaining -= int64(n)
 	if err != nil {
 		if err == io.EOF && n > 0 {
@@ -344,7 +349,7 @@ func (c *Conn) readData(p []byte) (int, error) {
 	if limit := c.readLimit.Load(); limit >= 0 && c.msgRead > limit {
 		return 0, c.fail(StatusMessageTooBig, "message larger than the read limit")
 	}
-	if !c.dp.clientNoContext {
+	if !c.dp.peerNoContext {
 		c.rwindow.write(p[:n])
 	}
 	if err == io.EOF && !c.rawEOF {
