@@ -108,12 +108,14 @@ type Conn struct {
 	raw       rawReader
 
 	// closing
-	closeSent atomic.Bool
-	closeRcvd chan struct{} // closed when the peer's close frame arrived
-	closed    chan struct{} // closed by CloseNow
-	closeOnce sync.Once
-	unhook    func()
-	dlMu      sync.Mutex // orders deadline changes with CloseNow; guards unhook
+	closeSent  atomic.Bool
+	closeRcvd  chan struct{} // closed when the peer's close frame arrived
+	peerClosed atomic.Bool   // the peer's close frame was read, valid or not
+	closed     chan struct{} // closed by CloseNow
+	closeOnce  sync.Once
+	closeCause atomic.Pointer[error] // why the connection was closed, for the reader: the keepalive's error
+	unhook     func()
+	dlMu       sync.Mutex // orders deadline changes with CloseNow; guards unhook
 
 	pingMu sync.Mutex
 	pings  map[string]chan struct{}
@@ -260,6 +262,9 @@ func (c *Conn) CloseNow() error {
 		}
 		c.rctx.stop()
 		c.wctx.stop()
+		if sc, ok := c.netConn.(*streamConn); ok && c.closeSent.Load() && (isDone(c.closeRcvd) || c.peerClosed.Load()) {
+			sc.graceful.Store(true)
+		}
 		c.dlMu.Lock()
 		close(c.closed)
 		if c.h2 == nil {
@@ -277,6 +282,15 @@ func (c *Conn) CloseNow() error {
 		c.frameSem <- struct{}{}
 	})
 	return err
+}
+
+func isDone(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *Conn) isClosed() bool {

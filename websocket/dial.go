@@ -106,6 +106,9 @@ type DialOptions struct {
 	// URL's host.
 	TLSConfig *tls.Config
 
+	// KeepAlive pings the server every KeepAlive, as Options.KeepAlive.
+	KeepAlive time.Duration
+
 	// HandshakeTimeout bounds the opening handshake, from dialing to the
 	// server's answer, besides ctx. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
@@ -265,6 +268,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 		c.CloseNow()
 		return nil, err
 	}
+	c.startKeepAlive(opts.KeepAlive)
 	return c, nil
 }
 

@@ -202,6 +202,9 @@ func (c *Conn) readHeader() error {
 		return c.fail(StatusProtocolError, "frame length with the most significant bit set")
 	}
 	c.remaining = h.length // for fail, which discards it
+	if h.op == opClose {
+		c.peerClosed.Store(true) // even a bad close frame is the peer's last
+	}
 	switch {
 	case h.rsv23:
 		return c.fail(StatusProtocolError, "reserved bit set")
@@ -466,6 +469,7 @@ func (c *Conn) readContext() context.Context {
 // unless this side has already sent its own, and closes the connection.
 func (c *Conn) gotClose(p []byte) error {
 	ce := &CloseError{Code: StatusNoStatusRcvd}
+	c.peerClosed.Store(true) // if the close frame is bad, a client has nothing to drain
 	switch {
 	case len(p) == 1:
 		return c.fail(StatusProtocolError, "close frame with a 1-byte payload")
@@ -505,7 +509,11 @@ func (c *Conn) fail(code StatusCode, reason string) error {
 	c.readErr = fmt.Errorf("websocket: %s: %w", reason, &CloseError{Code: code, Reason: reason})
 	c.abandonMessage()
 	if !c.closeSent.Swap(true) {
-		if c.writeClose(code, reason) == nil {
+		// A client whose server's close frame was bad expects nothing
+		// more from it (a server ends the connection after its close,
+		// RFC 6455 section 7.1.1). A server still drains: its client may
+		// answer this close frame with one of its own.
+		if c.writeClose(code, reason) == nil && !(c.client && c.peerClosed.Load()) {
 			c.drain()
 		}
 	}
@@ -532,7 +540,11 @@ func (c *Conn) drain() {
 			return
 		}
 		var h frameHeader
-		if !parseHeader(b[:n], &h) || h.op == opClose {
+		if !parseHeader(b[:n], &h) {
+			return
+		}
+		if h.op == opClose {
+			close(c.closeRcvd) // the closing handshake is complete
 			return
 		}
 		if _, err := c.br.Discard(int(min(h.length, 1<<30))); err != nil {
@@ -574,6 +586,9 @@ func (c *Conn) transportErr(err error) error {
 		c.closeIfIdle(StatusPolicyViolation, "read context ended")
 	case c.isClosed():
 		c.readErr = errClosed
+		if cause := c.closeCause.Load(); cause != nil {
+			c.readErr = *cause
+		}
 	default:
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

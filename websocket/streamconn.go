@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/molt-http/molt/internal/h2client"
@@ -23,6 +24,12 @@ type streamConn struct {
 	cancel context.CancelFunc // ends the stream's context
 	rd, wd deadline
 	once   sync.Once
+	rmu    sync.Mutex // held by Read
+	// graceful is set once the close handshake is done: Close then waits
+	// (bounded) for the server to end the stream before closing it, so
+	// that the stream ends with END_STREAM both ways rather than a reset
+	// (RFC 8441, section 5), which could cost the peer our close frame.
+	graceful atomic.Bool
 }
 
 func newStreamConn(s *h2client.Stream, cc *h2client.ClientConn, nc net.Conn, cancel context.CancelFunc) *streamConn {
@@ -33,6 +40,8 @@ func newStreamConn(s *h2client.Stream, cc *h2client.ClientConn, nc net.Conn, can
 }
 
 func (c *streamConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	if err := c.rd.begin(); err != nil {
 		return 0, err
 	}
@@ -54,6 +63,22 @@ func (c *streamConn) Close() error {
 	err := errClosed
 	c.once.Do(func() {
 		err = nil
+		if c.graceful.Load() && c.s.CloseWrite() == nil && c.rmu.TryLock() {
+			// No read is under way (a reader blocked now would be one
+			// that CloseNow interrupts): read to the server's END_STREAM.
+			c.rd.set(time.Now().Add(closeTimeout))
+			var buf [512]byte
+			for i := 0; i < 1<<14; i++ {
+				if err := c.rd.begin(); err != nil {
+					break
+				}
+				_, rerr := c.s.Read(buf[:])
+				if c.rd.end(rerr) != nil {
+					break
+				}
+			}
+			c.rmu.Unlock()
+		}
 		c.rd.abort()
 		c.wd.abort()
 		c.rd.stop()
