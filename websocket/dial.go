@@ -348,10 +348,12 @@ func (c *Conn) dialHTTP1(ctx context.Context, nc net.Conn, req *http.Request) er
 		err = bw.Flush()
 	}
 	var resp *http.Response
-	br := bufio.NewReaderSize(nc, 4096)
+	lr := &handshakeReader{r: nc, left: maxResponseHeader}
+	br := bufio.NewReaderSize(lr, 4096)
 	if err == nil {
 		resp, err = http.ReadResponse(br, req)
 	}
+	lr.left = -1 // the frames that follow are the Conn's to limit
 	if !stop() {
 		err = errors.Join(ctx.Err(), err)
 	}
@@ -380,6 +382,34 @@ func (c *Conn) dialHTTP1(ctx context.Context, nc net.Conn, req *http.Request) er
 	c.br = br
 	c.bw = bw
 	return nil
+}
+
+// maxResponseHeader bounds the server's handshake response (status line
+// and header fields): net/http's ReadResponse has no limit of its own.
+const maxResponseHeader = 1 << 20
+
+// handshakeReader fails once left bytes have been read, unless left is
+// negative (no limit).
+type handshakeReader struct {
+	r    io.Reader
+	left int64
+}
+
+var errResponseTooLarge = errors.New("handshake response header over 1 MiB")
+
+func (h *handshakeReader) Read(p []byte) (int, error) {
+	if h.left < 0 {
+		return h.r.Read(p)
+	}
+	if h.left == 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.r.Read(p)
+	h.left -= int64(n)
+	return n, err
 }
 
 // refusedResponse reads the start of a refusal's body into a DialError.

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -454,5 +457,50 @@ func TestDialCustomDialer(t *testing.T) {
 	c.CloseNow()
 	if len(dialed) != 1 || dialed[0] != "tcp ws.invalid:80" {
 		t.Errorf("DialContext called with %q", dialed)
+	}
+}
+
+// TestDialHugeResponse checks that a server cannot make Dial read an
+// endless handshake response.
+func TestDialHugeResponse(t *testing.T) {
+	u := rawHandshakeServer(t, func(key string) string {
+		return switching(websocket.AcceptKeyForTest(key), "X-Pad: "+strings.Repeat("a", 2<<20)+"\r\n")
+	}, nil)
+	c, err := websocket.Dial(testContext(t), u, nil)
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("Dial succeeded")
+	}
+	if !strings.Contains(err.Error(), "over 1 MiB") {
+		t.Fatalf("Dial error %v, want the response size limit's", err)
+	}
+}
+
+// TestDialTLS checks wss:// with DialOptions.TLSConfig.
+func TestDialTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(echoHandler(websocket.Options{}, nil))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	u := "wss://" + strings.TrimPrefix(srv.URL, "https://") + "/"
+	// Without the test CA the handshake fails.
+	if c, err := websocket.Dial(testContext(t), u, nil); err == nil {
+		c.CloseNow()
+		t.Fatal("Dial trusted an unknown certificate")
+	}
+	c, err := websocket.Dial(testContext(t), u, &websocket.DialOptions{TLSConfig: &tls.Config{RootCAs: pool, ServerName: "example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	ctx := testContext(t)
+	if err := c.Write(ctx, websocket.Text, []byte("secret")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "secret" {
+		t.Fatalf("Read = %q, %v", msg, err)
+	}
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
 	}
 }
