@@ -109,6 +109,16 @@ type DialOptions struct {
 	// KeepAlive pings the server every KeepAlive, as Options.KeepAlive.
 	KeepAlive time.Duration
 
+	// HTTPClient, if set, sends the HTTP/1.1 handshake (DialHTTP1
+	// only), so that its Transport's proxy, TLS configuration and
+	// dialer, and its Jar's cookies, apply; DialContext and TLSConfig are
+	// then unused. Its Transport must reach the server over HTTP/1.1 (a
+	// TLS connection that negotiates h2 cannot be upgraded). The
+	// connection it hands over has no net.Conn deadlines of its own: the
+	// Conn's deadlines work as over HTTP/2, and one that passes during a
+	// read or write closes the connection.
+	HTTPClient *http.Client
+
 	// HandshakeTimeout bounds the opening handshake, from dialing to the
 	// server's answer, besides ctx. Zero means DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
@@ -181,6 +191,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	if opts.Protocol < DialHTTP1 || opts.Protocol > DialH2CUpgrade {
 		return nil, fmt.Errorf("websocket: dial: unknown %v", opts.Protocol)
 	}
+	if opts.HTTPClient != nil && opts.Protocol != DialHTTP1 {
+		return nil, fmt.Errorf("websocket: dial: HTTPClient works with DialHTTP1 only, not %v", opts.Protocol)
+	}
 	host := u.Host
 	if h := opts.Header.Get("Host"); h != "" {
 		host = h
@@ -206,30 +219,6 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	}
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	dial := opts.DialContext
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
-	nc, err := dial(hctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("websocket: dial: %w", err)
-	}
-	if secure {
-		cfg := opts.TLSConfig.Clone()
-		if cfg == nil {
-			cfg = &tls.Config{}
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = u.Hostname()
-		}
-		cfg.NextProtos = []string{"http/1.1"}
-		tc := tls.Client(nc, cfg)
-		if err := tc.HandshakeContext(hctx); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("websocket: dial: TLS handshake: %w", err)
-		}
-		nc = tc
-	}
 	path := u.RequestURI()
 	req := (&http.Request{
 		Method:     http.MethodGet,
@@ -250,10 +239,18 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	var seed [32]byte
 	cryptorand.Read(seed[:])
 	c.maskRand = rand.NewChaCha8(seed)
-	if opts.Protocol == DialHTTP1 {
-		err = c.dialHTTP1(hctx, nc, req)
+	if opts.HTTPClient != nil {
+		err = c.dialHTTPClient(hctx, opts.HTTPClient, req, secure)
 	} else {
-		err = c.dialHTTP2(hctx, nc, req, path, opts.Protocol)
+		var nc net.Conn
+		nc, err = dialTransport(hctx, opts, addr, u.Hostname(), secure)
+		switch {
+		case err != nil:
+		case opts.Protocol == DialHTTP1:
+			err = c.dialHTTP1(hctx, nc, req)
+		default:
+			err = c.dialHTTP2(hctx, nc, req, path, opts.Protocol)
+		}
 	}
 	if err != nil {
 		if hctx.Err() != nil && ctx.Err() != nil {
@@ -270,6 +267,37 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	}
 	c.startKeepAlive(opts.KeepAlive)
 	return c, nil
+}
+
+// dialTransport opens the connection to addr: DialContext's or a
+// net.Dialer's, with TLS (ServerName hostname unless set) for a secure
+// URL.
+func dialTransport(ctx context.Context, opts *DialOptions, addr, hostname string, secure bool) (net.Conn, error) {
+	dial := opts.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	nc, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("websocket: dial: %w", err)
+	}
+	if !secure {
+		return nc, nil
+	}
+	cfg := opts.TLSConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = hostname
+	}
+	cfg.NextProtos = []string{"http/1.1"}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("websocket: dial: TLS handshake: %w", err)
+	}
+	return tc, nil
 }
 
 func isDialError(err error) bool {
@@ -333,15 +361,7 @@ func isToken(s string) bool {
 // dialHTTP1 performs the RFC 6455 handshake over nc.
 func (c *Conn) dialHTTP1(ctx context.Context, nc net.Conn, req *http.Request) error {
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
-	var keyBytes [16]byte
-	cryptorand.Read(keyBytes[:])
-	key := base64.StdEncoding.EncodeToString(keyBytes[:])
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Sec-WebSocket-Key", key)
-	if req.Header.Get("User-Agent") == "" {
-		req.Header.Set("User-Agent", "molt-websocket")
-	}
+	key := setUpgradeFields(req)
 	bw := bufio.NewWriterSize(nc, 4096)
 	err := req.Write(bw)
 	if err == nil {
@@ -364,17 +384,9 @@ func (c *Conn) dialHTTP1(ctx context.Context, nc net.Conn, req *http.Request) er
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return refusedResponse(resp, nc, "server did not switch protocols")
 	}
-	fail := func(reason string) error {
+	if reason := check101(resp, key); reason != "" {
 		nc.Close()
 		return &DialError{Response: resp, Reason: reason}
-	}
-	switch {
-	case !httpguts.HeaderValuesContainsToken(resp.Header["Upgrade"], "websocket"):
-		return fail("101 response without Upgrade: websocket")
-	case !httpguts.HeaderValuesContainsToken(resp.Header["Connection"], "upgrade"):
-		return fail("101 response without Connection: Upgrade")
-	case resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key):
-		return fail("wrong Sec-WebSocket-Accept")
 	}
 	nc.SetDeadline(time.Time{})
 	c.resp = resp
@@ -410,6 +422,72 @@ func (h *handshakeReader) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
 	h.left -= int64(n)
 	return n, err
+}
+
+// setUpgradeFields sets the RFC 6455 request fields on req and returns
+// its fresh Sec-WebSocket-Key.
+func setUpgradeFields(req *http.Request) string {
+	var keyBytes [16]byte
+	cryptorand.Read(keyBytes[:])
+	key := base64.StdEncoding.EncodeToString(keyBytes[:])
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", key)
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "molt-websocket")
+	}
+	return key
+}
+
+// check101 returns what is wrong with a 101 answer to the key, or "".
+func check101(resp *http.Response, key string) string {
+	switch {
+	case !httpguts.HeaderValuesContainsToken(resp.Header["Upgrade"], "websocket"):
+		return "101 response without Upgrade: websocket"
+	case !httpguts.HeaderValuesContainsToken(resp.Header["Connection"], "upgrade"):
+		return "101 response without Connection: Upgrade"
+	case resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(key):
+		return "wrong Sec-WebSocket-Accept"
+	}
+	return ""
+}
+
+// dialHTTPClient performs the RFC 6455 handshake through hc.
+func (c *Conn) dialHTTPClient(ctx context.Context, hc *http.Client, req *http.Request, secure bool) error {
+	u := *req.URL
+	u.Scheme = "http"
+	if secure {
+		u.Scheme = "https"
+	}
+	hreq := req.Clone(ctx)
+	hreq.URL = &u
+	hreq.RequestURI = ""
+	key := setUpgradeFields(hreq)
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("websocket: dial: %w", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return refusedResponse(resp, io.NopCloser(nil), "server did not switch protocols")
+	}
+	body, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		resp.Body.Close()
+		return &DialError{Response: resp, Reason: "the http.Client's transport gave a 101 response body that cannot be written"}
+	}
+	if reason := check101(resp, key); reason != "" {
+		body.Close()
+		return &DialError{Response: resp, Reason: reason}
+	}
+	req.Header = hreq.Header
+	shown := *resp
+	shown.Body = http.NoBody
+	c.resp = &shown
+	sc := newBodyConn(body, u.Host)
+	c.netConn = sc
+	c.br = bufio.NewReaderSize(sc, 4096)
+	c.bw = bufio.NewWriterSize(sc, 4096)
+	return nil
 }
 
 // refusedResponse reads the start of a refusal's body into a DialError.
@@ -484,7 +562,7 @@ func (c *Conn) dialHTTP2(ctx context.Context, nc net.Conn, req *http.Request, pa
 	shown.Body = http.NoBody
 	c.http2 = true
 	c.resp = &shown
-	sc := newStreamConn(s, cc, nc, cancel)
+	sc := newH2StreamConn(s, cc, nc, cancel)
 	c.netConn = sc
 	c.br = bufio.NewReaderSize(sc, 4096)
 	c.bw = bufio.NewWriterSize(sc, 4096)

@@ -10,7 +10,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -502,5 +505,97 @@ func TestDialTLS(t *testing.T) {
 	}
 	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDialH2CDeclined checks the errors of Dial over HTTP/2 to a server
+// that speaks only HTTP/1.1 (net/http's, without h2c).
+func TestDialH2CDeclined(t *testing.T) {
+	srv := httptest.NewServer(echoHandler(websocket.Options{}, nil))
+	defer srv.Close()
+	u := "ws://" + strings.TrimPrefix(srv.URL, "http://") + "/"
+	_, err := websocket.Dial(testContext(t), u, &websocket.DialOptions{Protocol: websocket.DialH2CUpgrade})
+	var de *websocket.DialError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "declined the h2c upgrade") {
+		t.Errorf("h2c-upgrade: Dial error %v, want a *DialError for the declined upgrade", err)
+	}
+	if _, err := websocket.Dial(testContext(t), u, &websocket.DialOptions{Protocol: websocket.DialH2CPrior}); err == nil {
+		t.Error("h2c-prior: Dial to an HTTP/1.1-only server succeeded")
+	}
+}
+
+// TestDialHTTPClient checks the handshake through an http.Client: its
+// transport dials, its jar's cookies go along, over ws:// and wss://; the
+// connection it hands over works, deadlines included, and outlives the
+// Dial context.
+func TestDialHTTPClient(t *testing.T) {
+	cookies := make(chan string, 2)
+	h := websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		ck, _ := c.Request().Cookie("session")
+		if ck != nil {
+			cookies <- ck.Value
+		} else {
+			cookies <- ""
+		}
+		for {
+			typ, msg, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			c.Write(ctx, typ, msg)
+		}
+	}, websocket.Options{})
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ws", true: "wss"}[secure], func(t *testing.T) {
+			var srv *httptest.Server
+			if secure {
+				srv = httptest.NewTLSServer(h)
+			} else {
+				srv = httptest.NewServer(h)
+			}
+			defer srv.Close()
+			hc := srv.Client()
+			dials := 0
+			tr := hc.Transport.(*http.Transport).Clone()
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials++
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}
+			hc.Transport = tr
+			jar, _ := cookiejar.New(nil)
+			hc.Jar = jar
+			u, _ := url.Parse(srv.URL)
+			jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: "s3cret"}})
+			wsu := "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
+			ctx, cancel := context.WithCancel(context.Background())
+			c, err := websocket.Dial(ctx, wsu, &websocket.DialOptions{HTTPClient: hc})
+			cancel()
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.CloseNow()
+			if dials != 1 {
+				t.Errorf("the transport dialed %d times, want 1", dials)
+			}
+			if got := <-cookies; got != "s3cret" {
+				t.Errorf("server saw cookie %q", got)
+			}
+			rctx := testContext(t)
+			for _, m := range []string{"one", strings.Repeat("big", 30000)} {
+				if err := c.Write(rctx, websocket.Text, []byte(m)); err != nil {
+					t.Fatal(err)
+				}
+				if _, got, err := c.Read(rctx); err != nil || string(got) != m {
+					t.Fatalf("echo of %d bytes: %d bytes, %v", len(m), len(got), err)
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(-time.Second))
+			if _, _, err := c.Read(rctx); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("Read past the deadline: %v, want os.ErrDeadlineExceeded", err)
+			}
+		})
+	}
+	if _, err := websocket.Dial(testContext(t), "ws://127.0.0.1:1/", &websocket.DialOptions{HTTPClient: http.DefaultClient, Protocol: websocket.DialH2CPrior}); err == nil || !strings.Contains(err.Error(), "DialHTTP1 only") {
+		t.Errorf("HTTPClient with h2c-prior: %v", err)
 	}
 }

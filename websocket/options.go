@@ -94,7 +94,8 @@ type Options struct {
 	// KeepAlive, if positive, pings the peer every KeepAlive and fails
 	// the connection (CloseNow; a read under way returns an error saying
 	// no pong came) when the pong has not arrived within the next
-	// KeepAlive. Pongs are seen by the reader, so a Conn with KeepAlive
+	// KeepAlive, which counts the wait to send the ping behind a long
+	// write too. Pongs are seen by the reader, so a Conn with KeepAlive
 	// needs one: a Read loop, or CloseRead.
 	KeepAlive time.Duration
 }
