@@ -3,6 +3,7 @@ package websocket_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -112,3 +113,29 @@ func newExampleServer(h http.Handler) *exampleServer {
 func (s *exampleServer) Addr() string { return s.ln.Addr().String() }
 
 func (s *exampleServer) Close() { s.srv.Close() }
+
+// NetConn turns a Conn into a byte stream, for code that wants a
+// net.Conn: each Write is one message, and Read runs the messages'
+// payloads together until the peer's close 1000, which reads as io.EOF.
+func ExampleNetConn() {
+	greeter := websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		for _, s := range []string{"hel", "lo, ", "world"} {
+			c.Write(ctx, websocket.Binary, []byte(s))
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}, websocket.Options{})
+	srv := httptest.NewServer(greeter)
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	nc := websocket.NetConn(ctx, c, websocket.Binary)
+	defer nc.Close()
+	b, err := io.ReadAll(nc)
+	fmt.Printf("%q %v\n", b, err)
+	// Output:
+	// "hello, world" <nil>
+}
