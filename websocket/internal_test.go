@@ -159,3 +159,21 @@ func TestParseDeflateResponse(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseDeflateResponse checks that any answer to Dial's offer either
+// fails, is declined, or gives parameters the connection can use.
+func FuzzParseDeflateResponse(f *testing.F) {
+	f.Add("permessage-deflate; client_max_window_bits=9; server_no_context_takeover", 2)
+	f.Add(`permessage-deflate; client_max_window_bits="8", x`, 1)
+	f.Add("", 0)
+	f.Fuzz(func(t *testing.T, answer string, mode int) {
+		m := Compression(uint(mode) % 3)
+		p, ok, err := parseDeflateResponse([]string{answer}, m)
+		if err != nil && ok {
+			t.Fatalf("%q: ok with an error %v", answer, err)
+		}
+		if ok && (m == CompressionDisabled || p.ownMaxBits < 8 || p.ownMaxBits > 15 || m == CompressionNoContextTakeover && !p.ownNoContext) {
+			t.Fatalf("%q in mode %d: unusable agreement %+v", answer, m, p)
+		}
+	})
+}
