@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/molt-http/molt/internal/h2client"
@@ -490,6 +491,29 @@ func (c *Conn) dialHTTPClient(ctx context.Context, hc *http.Client, req *http.Re
 	return nil
 }
 
+// limitedConn is a net.Conn whose reads fail once left bytes have been
+// read, unless left is negative (no limit).
+type limitedConn struct {
+	net.Conn
+	left atomic.Int64
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	left := c.left.Load()
+	if left < 0 {
+		return c.Conn.Read(p)
+	}
+	if left == 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left.Add(-int64(n))
+	return n, err
+}
+
 // refusedResponse reads the start of a refusal's body into a DialError.
 func refusedResponse(resp *http.Response, closer io.Closer, reason string) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -521,7 +545,12 @@ func (c *Conn) dialHTTP2(ctx context.Context, nc net.Conn, req *http.Request, pa
 			return fmt.Errorf("websocket: dial: %w", err)
 		}
 		ureq.URL.Opaque = "*"
-		res, err := h2client.Upgrade(nc, ureq, h2client.ClientOptions{})
+		// h2client reads the upgrade's HTTP/1.1 response with no bound
+		// of its own: bound what the whole upgrade may read.
+		lc := &limitedConn{Conn: nc}
+		lc.left.Store(maxResponseHeader)
+		res, err := h2client.Upgrade(lc, ureq, h2client.ClientOptions{})
+		lc.left.Store(-1)
 		if err != nil {
 			return fmt.Errorf("websocket: dial: h2c upgrade: %w", err)
 		}

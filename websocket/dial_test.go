@@ -599,3 +599,19 @@ func TestDialHTTPClient(t *testing.T) {
 		t.Errorf("HTTPClient with h2c-prior: %v", err)
 	}
 }
+
+// TestDialH2CUpgradeHugeResponse checks the same bound on the h2c
+// upgrade's response.
+func TestDialH2CUpgradeHugeResponse(t *testing.T) {
+	u := rawHandshakeServer(t, func(string) string {
+		return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nX-Pad: " + strings.Repeat("a", 2<<20) + "\r\n\r\n"
+	}, nil)
+	c, err := websocket.Dial(testContext(t), u, &websocket.DialOptions{Protocol: websocket.DialH2CUpgrade})
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("Dial succeeded")
+	}
+	if !strings.Contains(err.Error(), "over 1 MiB") {
+		t.Fatalf("Dial error %v, want the response size limit's", err)
+	}
+}
