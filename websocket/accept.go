@@ -107,6 +107,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error
 		return nil, err
 	}
 	c.start()
+	c.startKeepAlive(opts.KeepAlive)
 	return c, nil
 }
 

@@ -161,3 +161,53 @@ func TestCompressorAllocatedLazily(t *testing.T) {
 		t.Fatalf("a connection with context takeover that sends no message allocates %d bytes, %d more than a plain one", ctx, ctx-plain)
 	}
 }
+
+// TestDialAllocs checks that a dialed Conn's round trip (Write, then
+// AppendMessage into the previous buffer) allocates nothing per message
+// over HTTP/1.1 once its buffer has grown, against the echo handler,
+// which allocates nothing either: masking with a fresh key per frame
+// costs no allocation.
+func TestDialAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures allocations")
+	}
+	cases := []struct {
+		name    string
+		comp    websocket.Compression
+		payload []byte
+	}{
+		{"16B", websocket.CompressionDisabled, bytes.Repeat([]byte("x"), 16)},
+		{"64KiB", websocket.CompressionDisabled, bytes.Repeat([]byte("x"), 64<<10)},
+		{"deflate 1KiB", websocket.CompressionNoContextTakeover, bytes.Repeat([]byte("compressible "), 80)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if raceEnabled && tc.comp != websocket.CompressionDisabled {
+				t.Skip("sync.Pool drops items under the race detector")
+			}
+			ts := h2ctest.NewServer(t, echoHandler(websocket.Options{Compression: tc.comp}, nil))
+			c := mustDial(t, ts, h2ctest.H1, "/", &websocket.DialOptions{Compression: tc.comp})
+			ctx := context.Background()
+			var buf []byte
+			var err error
+			roundTrip := func() {
+				if err = c.Write(ctx, websocket.Binary, tc.payload); err != nil {
+					return
+				}
+				_, buf, err = c.AppendMessage(ctx, buf[:0])
+				if err == nil && len(buf) != len(tc.payload) {
+					t.Fatalf("echo of %d bytes, want %d", len(buf), len(tc.payload))
+				}
+			}
+			for range 10 {
+				roundTrip()
+			}
+			if a := testing.AllocsPerRun(200, roundTrip); a != 0 {
+				t.Fatalf("%.2f allocations per round trip, want 0", a)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

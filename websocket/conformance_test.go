@@ -176,8 +176,12 @@ type cfConn struct {
 
 	keySeq    uint32
 	sentClose bool
-	ended     bool  // the connection's end was read
-	endErr    error // over HTTP/2: the reset that ended the stream, nil for END_STREAM
+	// serverRole makes this the raw server of the client-side run
+	// (conformance_client_test.go): frames go out unmasked and must come
+	// in masked.
+	serverRole bool
+	ended      bool  // the connection's end was read
+	endErr     error // over HTTP/2: the reset that ended the stream, nil for END_STREAM
 
 	// permessage-deflate, as the server accepted it.
 	deflate     bool
@@ -372,15 +376,40 @@ func cfFrame(fin bool, rsv, op byte, payload []byte, key *[4]byte) []byte {
 
 // send queues one masked frame.
 func (c *cfConn) send(fin bool, rsv, op byte, payload []byte) {
-	k := c.nextKey()
 	if op == cfClose {
 		c.sentClose = true
 	}
+	if c.serverRole {
+		c.sendq <- cfFrame(fin, rsv, op, payload, nil)
+		return
+	}
+	k := c.nextKey()
 	c.raw(cfFrame(fin, rsv, op, payload, &k))
 }
 
-// raw queues bytes as they are.
-func (c *cfConn) raw(b []byte) { c.sendq <- b }
+// raw queues bytes as they are; in the server role, a masked frame header
+// (and nothing else) loses its mask.
+func (c *cfConn) raw(b []byte) {
+	if c.serverRole && len(b) >= 2 && b[1]&0x80 != 0 && len(b) == cfHeaderLen(b[1]) {
+		b = append([]byte{b[0], b[1] &^ 0x80}, b[2:len(b)-4]...)
+	}
+	c.sendq <- b
+}
+
+// cfHeaderLen is the length of a frame header whose second byte is b1.
+func cfHeaderLen(b1 byte) int {
+	n := 2
+	switch b1 & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b1&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
 
 // message queues an uncompressed message in one frame.
 func (c *cfConn) message(op byte, payload []byte) { c.send(true, 0, op, payload) }
@@ -446,10 +475,16 @@ func (c *cfConn) compressed(op byte, payload []byte, size int) {
 // one: masked, a control frame over 125 bytes or fragmented, an unknown
 // opcode, or RSV2/RSV3 set.
 func (c *cfConn) next() (rframe, error) {
-	f, err := readFrame(c.br, 64<<20)
+	var f rframe
+	var err error
+	if c.serverRole {
+		f, err = readMaskedFrame(c.br, 64<<20)
+	} else {
+		f, err = readFrame(c.br, 64<<20)
+	}
 	if err != nil {
 		if errors.Is(err, errBadServerFrame) {
-			c.t.Fatalf("the server sent a %v", err)
+			c.t.Fatalf("the peer sent a %v", err)
 		}
 		return f, err
 	}
@@ -586,7 +621,9 @@ func (c *cfConn) expectClose(code int) {
 func (c *cfConn) expectEnd() {
 	c.t.Helper()
 	c.stopWriter()
-	c.closeWrite()
+	if c.closeWrite != nil {
+		c.closeWrite()
+	}
 	f, err := c.next()
 	if err == nil {
 		c.t.Fatalf("got %v %q after the close, want the end of the connection", f, cfShort(f.payload))
@@ -594,7 +631,9 @@ func (c *cfConn) expectEnd() {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		c.t.Fatalf("the connection ended inside a frame")
 	}
-	if c.mode != h2ctest.H1 && err != io.EOF {
+	if c.serverRole && c.mode != h2ctest.H1 && err != io.EOF {
+		c.endErr = err // the client reset the stream
+	} else if c.mode != h2ctest.H1 && err != io.EOF {
 		var se http2.StreamError
 		if !errors.As(err, &se) {
 			c.t.Fatalf("the stream ended with %v, want END_STREAM or RST_STREAM", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -49,8 +50,10 @@ var errClosed = errors.New("websocket: use of closed connection")
 type Conn struct {
 	req         *http.Request
 	http2       bool
-	netConn     net.Conn // HTTP/1.1: the hijacked connection
-	h2          *stream  // HTTP/2: the stream
+	client      bool     // the dialing side: frames out are masked, frames in must not be
+	netConn     net.Conn // HTTP/1.1: the hijacked connection; a dialed Conn's transport
+	h2          *stream  // HTTP/2, accepted: the stream
+	resp        *http.Response
 	br          *bufio.Reader
 	bw          *bufio.Writer
 	subprotocol string
@@ -77,7 +80,8 @@ type Conn struct {
 	wsink    byteSink    // compressed output
 	wctx     ctxWatch
 	mw       messageWriter
-	wclosed  bool // a close frame was written; guarded by frameSem
+	wclosed  bool          // a close frame was written; guarded by frameSem
+	maskRand *rand.ChaCha8 // a dialed Conn's mask keys; guarded by frameSem
 
 	// read side
 	rsem      chan struct{} // held by the reading goroutine
@@ -104,12 +108,14 @@ type Conn struct {
 	raw       rawReader
 
 	// closing
-	closeSent atomic.Bool
-	closeRcvd chan struct{} // closed when the peer's close frame arrived
-	closed    chan struct{} // closed by CloseNow
-	closeOnce sync.Once
-	unhook    func()
-	dlMu      sync.Mutex // orders deadline changes with CloseNow; guards unhook
+	closeSent  atomic.Bool
+	closeRcvd  chan struct{} // closed when the peer's close frame arrived
+	peerClosed atomic.Bool   // the peer's close frame was read, valid or not
+	closed     chan struct{} // closed by CloseNow
+	closeOnce  sync.Once
+	closeCause atomic.Pointer[error] // why the connection was closed, for the reader: the keepalive's error
+	unhook     func()
+	dlMu       sync.Mutex // orders deadline changes with CloseNow; guards unhook
 
 	pingMu sync.Mutex
 	pings  map[string]chan struct{}
@@ -139,7 +145,7 @@ func newConn(r *http.Request, opts *Options) *Conn {
 	// A write deadline that resets an HTTP/2 stream ends the request's
 	// context, and so the contexts made from it: the write failed by its
 	// deadline, not by that context.
-	c.wctx.preempted = func() bool { return c.http2 && c.h2.wd.expired() }
+	c.wctx.preempted = func() bool { return c.h2 != nil && c.h2.wd.expired() }
 	return c
 }
 
@@ -161,15 +167,21 @@ func (c *Conn) setDeflate(p deflateParams) {
 	c.dp = p
 	// The compressor (some 500 KiB) is made on first use: many sockets
 	// never send a message large enough to compress.
-	c.ownFlate = p.serverMaxBits < 15 || !p.serverNoContext
+	c.ownFlate = p.ownMaxBits < 15 || !p.ownNoContext
 }
 
 // Subprotocol returns the negotiated subprotocol, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
-// Request returns the handshake request. Its context is the handler's:
-// over HTTP/1.1 it may end once the handler returns.
+// Request returns the handshake request. For an accepted Conn its
+// context is the handler's: over HTTP/1.1 it may end once the handler
+// returns. For a dialed Conn it is the request Dial sent.
 func (c *Conn) Request() *http.Request { return c.req }
+
+// Response returns the server's handshake response for a Conn made by
+// Dial (101 Switching Protocols over HTTP/1.1, 200 over HTTP/2), with
+// its headers; its Body is empty. It returns nil for an accepted Conn.
+func (c *Conn) Response() *http.Response { return c.resp }
 
 // HTTP2 reports whether the connection is an HTTP/2 stream (RFC 8441).
 func (c *Conn) HTTP2() bool { return c.http2 }
@@ -189,7 +201,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return errClosed
 	}
 	var err error
-	if c.http2 {
+	if c.h2 != nil {
 		err = c.h2.setReadDeadline(t)
 	} else {
 		err = c.netConn.SetReadDeadline(t)
@@ -220,7 +232,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.isClosed() {
 		return errClosed
 	}
-	if c.http2 {
+	if c.h2 != nil {
 		return c.h2.setWriteDeadline(t)
 	}
 	return c.netConn.SetWriteDeadline(t)
@@ -250,9 +262,12 @@ func (c *Conn) CloseNow() error {
 		}
 		c.rctx.stop()
 		c.wctx.stop()
+		if sc, ok := c.netConn.(*streamConn); ok && c.closeSent.Load() && (isDone(c.closeRcvd) || c.peerClosed.Load()) {
+			sc.graceful.Store(true)
+		}
 		c.dlMu.Lock()
 		close(c.closed)
-		if !c.http2 {
+		if c.h2 == nil {
 			err = c.netConn.Close()
 			c.dlMu.Unlock()
 			return
@@ -267,6 +282,15 @@ func (c *Conn) CloseNow() error {
 		c.frameSem <- struct{}{}
 	})
 	return err
+}
+
+func isDone(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *Conn) isClosed() bool {

@@ -2,6 +2,8 @@ package websocket
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -12,22 +14,22 @@ import (
 
 // deflateParams are the negotiated permessage-deflate parameters.
 type deflateParams struct {
-	serverNoContext bool // this side resets its compressor after each message
-	clientNoContext bool // the peer resets its compressor after each message
-	serverMaxBits   int  // this side's window bits (8-15)
+	ownNoContext  bool // this side resets its compressor after each message
+	peerNoContext bool // the peer resets its compressor after each message
+	ownMaxBits    int  // this side's window bits (8-15)
 }
 
 // response renders the Sec-WebSocket-Extensions value of the agreement.
 func (p deflateParams) response(clientAskedBits bool) string {
 	s := "permessage-deflate"
-	if p.serverNoContext {
+	if p.ownNoContext {
 		s += "; server_no_context_takeover"
 	}
-	if p.clientNoContext {
+	if p.peerNoContext {
 		s += "; client_no_context_takeover"
 	}
 	if clientAskedBits {
-		s += "; server_max_window_bits=" + strconv.Itoa(p.serverMaxBits)
+		s += "; server_max_window_bits=" + strconv.Itoa(p.ownMaxBits)
 	}
 	return s
 }
@@ -58,7 +60,7 @@ func negotiateDeflate(values []string, mode Compression) (p deflateParams, resp 
 func deflateOffer(params []string, mode Compression) (p deflateParams, resp string, ok bool) {
 	var seen [4]bool
 	askedBits := false
-	p.serverMaxBits = 15
+	p.ownMaxBits = 15
 	for _, param := range params {
 		name, value, hasValue := strings.Cut(param, "=")
 		name = strings.ToLower(strings.TrimSpace(name))
@@ -73,20 +75,20 @@ func deflateOffer(params []string, mode Compression) (p deflateParams, resp stri
 			if hasValue {
 				return p, "", false
 			}
-			p.serverNoContext = true
+			p.ownNoContext = true
 		case "client_no_context_takeover":
 			i = 1
 			if hasValue {
 				return p, "", false
 			}
-			p.clientNoContext = true
+			p.peerNoContext = true
 		case "server_max_window_bits":
 			i = 2
 			bits, good := windowBits(value)
 			if !hasValue || !good {
 				return p, "", false
 			}
-			p.serverMaxBits = bits
+			p.ownMaxBits = bits
 			askedBits = true
 		case "client_max_window_bits":
 			i = 3
@@ -106,8 +108,8 @@ func deflateOffer(params []string, mode Compression) (p deflateParams, resp stri
 		seen[i] = true
 	}
 	if mode == CompressionNoContextTakeover {
-		p.serverNoContext = true
-		p.clientNoContext = true
+		p.ownNoContext = true
+		p.peerNoContext = true
 	}
 	return p, p.response(askedBits), true
 }
@@ -236,4 +238,79 @@ func (w *window) dict() []byte {
 		return w.b[len(w.b)-windowSize:]
 	}
 	return w.b
+}
+
+// deflateClientOffer renders Dial's permessage-deflate offer for mode.
+func deflateClientOffer(mode Compression) string {
+	if mode == CompressionNoContextTakeover {
+		return "permessage-deflate; client_no_context_takeover; server_no_context_takeover; client_max_window_bits"
+	}
+	return "permessage-deflate; client_max_window_bits"
+}
+
+// parseDeflateResponse checks a server's Sec-WebSocket-Extensions answer
+// to deflateClientOffer(mode) and returns the agreement, from the
+// client's side: own is the client, peer the server. ok is false if the
+// server declined. Any other extension, a parameter that was not offered
+// or is unknown, repeated or malformed fails the handshake (RFC 7692,
+// section 5).
+func parseDeflateResponse(values []string, mode Compression) (p deflateParams, ok bool, err error) {
+	var exts []string
+	for _, v := range values {
+		exts = append(exts, splitQuoted(v, ',')...)
+	}
+	if len(exts) == 0 {
+		return p, false, nil
+	}
+	if mode == CompressionDisabled {
+		return p, false, errors.New("server accepted an extension that was not offered")
+	}
+	if len(exts) > 1 {
+		return p, false, errors.New("server accepted more than one extension")
+	}
+	params := splitQuoted(exts[0], ';')
+	if len(params) == 0 || !strings.EqualFold(strings.TrimSpace(params[0]), "permessage-deflate") {
+		return p, false, fmt.Errorf("server accepted extension %q, which was not offered", exts[0])
+	}
+	p.ownMaxBits = 15
+	var seen [2]bool
+	for _, param := range params[1:] {
+		name, value, hasValue := strings.Cut(param, "=")
+		name = strings.ToLower(strings.TrimSpace(name))
+		value = strings.TrimSpace(value)
+		if hasValue && len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = value[1 : len(value)-1]
+		}
+		var dup *bool
+		switch name {
+		case "server_no_context_takeover":
+			dup = &p.peerNoContext
+		case "client_no_context_takeover":
+			dup = &p.ownNoContext
+		case "client_max_window_bits":
+			bits, good := windowBits(value)
+			if !hasValue || !good {
+				return p, false, fmt.Errorf("permessage-deflate response with a bad client_max_window_bits %q", value)
+			}
+			if seen[1] {
+				return p, false, errors.New("permessage-deflate response repeats client_max_window_bits")
+			}
+			seen[1] = true
+			p.ownMaxBits = bits
+			continue
+		default:
+			return p, false, fmt.Errorf("permessage-deflate response with parameter %q, which was not offered", name)
+		}
+		if hasValue {
+			return p, false, fmt.Errorf("permessage-deflate response gives %s a value", name)
+		}
+		if *dup {
+			return p, false, fmt.Errorf("permessage-deflate response repeats %s", name)
+		}
+		*dup = true
+	}
+	if mode == CompressionNoContextTakeover {
+		p.ownNoContext = true
+	}
+	return p, true, nil
 }

@@ -18,6 +18,17 @@
 // Accept does the handshake inside any handler, after whatever checks
 // (authentication, say) the handler makes on the request first.
 //
+// Dial is the client side: it opens a WebSocket over HTTP/1.1, or over
+// HTTP/2 (prior knowledge or the h2c upgrade) as an extended CONNECT
+// stream, and returns the same Conn, whose frames it masks:
+//
+//	c, err := websocket.Dial(ctx, "ws://localhost:8080/ws", &websocket.DialOptions{
+//		Protocol: websocket.DialH2CPrior,
+//	})
+//
+// NetConn, ReadJSON, WriteJSON, Conn.CloseRead and the KeepAlive option
+// serve accepted and dialed Conns alike.
+//
 // # Limits
 //
 // A Conn reads messages of up to DefaultReadLimit (1 MiB, after

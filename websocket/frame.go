@@ -81,6 +81,8 @@ func parseHeader(b []byte, h *frameHeader) bool {
 	}
 	if h.masked {
 		copy(h.key[:], b[p:p+4])
+	} else {
+		h.key = [4]byte{} // unmasking with a zero key leaves the payload as it is
 	}
 	return true
 }

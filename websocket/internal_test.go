@@ -124,3 +124,56 @@ func TestHeaderRoundTrip(t *testing.T) {
 		t.Fatal("64-bit length with the top bit set accepted")
 	}
 }
+
+func TestParseDeflateResponse(t *testing.T) {
+	nc, ct := CompressionNoContextTakeover, CompressionContextTakeover
+	cases := []struct {
+		answer []string
+		mode   Compression
+		ok     bool
+		params deflateParams // own = the client
+		bad    bool
+	}{
+		{nil, nc, false, deflateParams{}, false},
+		{[]string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"}, nc, true, deflateParams{true, true, 15}, false},
+		// The client keeps no context in this mode even if not told to.
+		{[]string{"permessage-deflate"}, nc, true, deflateParams{true, false, 15}, false},
+		{[]string{"permessage-deflate"}, ct, true, deflateParams{false, false, 15}, false},
+		{[]string{"permessage-deflate; server_no_context_takeover"}, ct, true, deflateParams{false, true, 15}, false},
+		{[]string{"permessage-deflate; client_no_context_takeover"}, ct, true, deflateParams{true, false, 15}, false},
+		{[]string{"permessage-deflate; client_max_window_bits=9"}, ct, true, deflateParams{false, false, 9}, false},
+		{[]string{`Permessage-Deflate; Client_Max_Window_Bits="10"`}, ct, true, deflateParams{false, false, 10}, false},
+		{[]string{"permessage-deflate; client_max_window_bits"}, ct, false, deflateParams{}, true},
+		{[]string{"permessage-deflate; client_max_window_bits=7"}, ct, false, deflateParams{}, true},
+		{[]string{"permessage-deflate; client_max_window_bits=9; client_max_window_bits=9"}, ct, false, deflateParams{}, true},
+		{[]string{"permessage-deflate; server_max_window_bits=9"}, ct, false, deflateParams{}, true},
+		{[]string{"permessage-deflate; server_no_context_takeover; server_no_context_takeover"}, ct, false, deflateParams{}, true},
+		{[]string{"permessage-deflate; client_no_context_takeover=1"}, ct, false, deflateParams{}, true},
+		{[]string{"permessage-deflate", "permessage-deflate"}, ct, false, deflateParams{}, true},
+		{[]string{"permessage-deflate"}, CompressionDisabled, false, deflateParams{}, true},
+	}
+	for _, tc := range cases {
+		p, ok, err := parseDeflateResponse(tc.answer, tc.mode)
+		if (err != nil) != tc.bad || ok != tc.ok || (ok && p != tc.params) {
+			t.Errorf("parseDeflateResponse(%q, %d) = %+v, %v, %v; want %+v, %v, error %v", tc.answer, tc.mode, p, ok, err, tc.params, tc.ok, tc.bad)
+		}
+	}
+}
+
+// FuzzParseDeflateResponse checks that any answer to Dial's offer either
+// fails, is declined, or gives parameters the connection can use.
+func FuzzParseDeflateResponse(f *testing.F) {
+	f.Add("permessage-deflate; client_max_window_bits=9; server_no_context_takeover", 2)
+	f.Add(`permessage-deflate; client_max_window_bits="8", x`, 1)
+	f.Add("", 0)
+	f.Fuzz(func(t *testing.T, answer string, mode int) {
+		m := Compression(uint(mode) % 3)
+		p, ok, err := parseDeflateResponse([]string{answer}, m)
+		if err != nil && ok {
+			t.Fatalf("%q: ok with an error %v", answer, err)
+		}
+		if ok && (m == CompressionDisabled || p.ownMaxBits < 8 || p.ownMaxBits > 15 || m == CompressionNoContextTakeover && !p.ownNoContext) {
+			t.Fatalf("%q in mode %d: unusable agreement %+v", answer, m, p)
+		}
+	})
+}

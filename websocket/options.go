@@ -1,6 +1,9 @@
 package websocket
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // Compression selects permessage-deflate (RFC 7692) for a connection.
 type Compression int
@@ -87,6 +90,14 @@ type Options struct {
 	// OnPong, if set, is called with the payload of every pong received.
 	// It runs on the reading goroutine and must not block.
 	OnPong func(data []byte)
+
+	// KeepAlive, if positive, pings the peer every KeepAlive and fails
+	// the connection (CloseNow; a read under way returns an error saying
+	// no pong came) when the pong has not arrived within the next
+	// KeepAlive, which counts the wait to send the ping behind a long
+	// write too. Pongs are seen by the reader, so a Conn with KeepAlive
+	// needs one: a Read loop, or CloseRead.
+	KeepAlive time.Duration
 }
 
 func (o *Options) readLimit() int64 {

@@ -159,7 +159,7 @@ func (c *Conn) nextMessage() (MessageType, error) {
 		} else {
 			c.rawEOF = false
 			c.tailPos = 0
-			if c.dp.clientNoContext {
+			if c.dp.peerNoContext {
 				c.msgFlate = getFlateReader(&c.raw, nil)
 			} else {
 				if c.rflate == nil {
@@ -202,12 +202,18 @@ func (c *Conn) readHeader() error {
 		return c.fail(StatusProtocolError, "frame length with the most significant bit set")
 	}
 	c.remaining = h.length // for fail, which discards it
+	if h.op == opClose {
+		c.peerClosed.Store(true) // even a bad close frame is the peer's last
+	}
 	switch {
 	case h.rsv23:
 		return c.fail(StatusProtocolError, "reserved bit set")
 	case h.op > opBinary && h.op < opClose, h.op > opPong:
 		return c.fail(StatusProtocolError, "reserved opcode")
-	case !h.masked:
+	case h.masked == c.client:
+		if c.client {
+			return c.fail(StatusProtocolError, "masked server frame")
+		}
 		return c.fail(StatusProtocolError, "unmasked client frame")
 	case isControl(h.op) && h.length > maxControlPayload:
 		return c.fail(StatusProtocolError, "control frame payload over 125 bytes")
@@ -255,7 +261,9 @@ func (c *Conn) readRaw(p []byte) (int, error) {
 		p = p[:c.remaining]
 	}
 	n, err := c.br.Read(p)
-	c.maskPos = maskBytes(c.h.key, c.maskPos, p[:n])
+	if c.h.masked {
+		c.maskPos = maskBytes(c.h.key, c.maskPos, p[:n])
+	}
 	c.remaining -= int64(n)
 	if err != nil {
 		if err == io.EOF && n > 0 {
@@ -344,7 +352,7 @@ func (c *Conn) readData(p []byte) (int, error) {
 	if limit := c.readLimit.Load(); limit >= 0 && c.msgRead > limit {
 		return 0, c.fail(StatusMessageTooBig, "message larger than the read limit")
 	}
-	if !c.dp.clientNoContext {
+	if !c.dp.peerNoContext {
 		c.rwindow.write(p[:n])
 	}
 	if err == io.EOF && !c.rawEOF {
@@ -461,6 +469,7 @@ func (c *Conn) readContext() context.Context {
 // unless this side has already sent its own, and closes the connection.
 func (c *Conn) gotClose(p []byte) error {
 	ce := &CloseError{Code: StatusNoStatusRcvd}
+	c.peerClosed.Store(true) // if the close frame is bad, a client has nothing to drain
 	switch {
 	case len(p) == 1:
 		return c.fail(StatusProtocolError, "close frame with a 1-byte payload")
@@ -500,7 +509,11 @@ func (c *Conn) fail(code StatusCode, reason string) error {
 	c.readErr = fmt.Errorf("websocket: %s: %w", reason, &CloseError{Code: code, Reason: reason})
 	c.abandonMessage()
 	if !c.closeSent.Swap(true) {
-		if c.writeClose(code, reason) == nil {
+		// A client whose server's close frame was bad expects nothing
+		// more from it (a server ends the connection after its close,
+		// RFC 6455 section 7.1.1). A server still drains: its client may
+		// answer this close frame with one of its own.
+		if c.writeClose(code, reason) == nil && !(c.client && c.peerClosed.Load()) {
 			c.drain()
 		}
 	}
@@ -527,7 +540,11 @@ func (c *Conn) drain() {
 			return
 		}
 		var h frameHeader
-		if !parseHeader(b[:n], &h) || h.op == opClose {
+		if !parseHeader(b[:n], &h) {
+			return
+		}
+		if h.op == opClose {
+			close(c.closeRcvd) // the closing handshake is complete
 			return
 		}
 		if _, err := c.br.Discard(int(min(h.length, 1<<30))); err != nil {
@@ -569,6 +586,9 @@ func (c *Conn) transportErr(err error) error {
 		c.closeIfIdle(StatusPolicyViolation, "read context ended")
 	case c.isClosed():
 		c.readErr = errClosed
+		if cause := c.closeCause.Load(); cause != nil {
+			c.readErr = *cause
+		}
 	default:
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -87,7 +88,7 @@ func (c *Conn) compressor() *flate.Writer {
 		return getFlateWriter(&c.wsink)
 	}
 	if c.wflate == nil {
-		c.wflate = newWindowWriter(&c.wsink, c.dp.serverMaxBits)
+		c.wflate = newWindowWriter(&c.wsink, c.dp.ownMaxBits)
 	}
 	return c.wflate
 }
@@ -97,7 +98,7 @@ func (c *Conn) releaseFlate(fw *flate.Writer) {
 	switch {
 	case fw != c.wflate:
 		putFlateWriter(fw)
-	case c.dp.serverNoContext:
+	case c.dp.ownNoContext:
 		fw.Reset(&c.wsink)
 	}
 }
@@ -120,6 +121,9 @@ func trimTail(b []byte) []byte {
 // writeFrame buffers one frame, or, over HTTP/1.1, sends a frame too large
 // for the buffer at once. The caller holds frameSem.
 func (c *Conn) writeFrame(fin, rsv1 bool, op byte, p []byte) error {
+	if c.client {
+		return c.writeMaskedFrame(fin, rsv1, op, p)
+	}
 	n := putHeader(c.whdr[:], fin, rsv1, op, len(p))
 	if c.netConn != nil && c.bw.Buffered() == 0 && n+len(p) > c.bw.Available() {
 		return c.writeVector(c.whdr[:n], p)
@@ -129,6 +133,38 @@ func (c *Conn) writeFrame(fin, rsv1 bool, op byte, p []byte) error {
 	}
 	_, err := c.bw.Write(p)
 	return err
+}
+
+// writeMaskedFrame buffers one frame of a dialed Conn, masked with a
+// fresh key (RFC 6455, section 5.3). The payload is masked as it is
+// copied into the write buffer, so p is left as it was.
+func (c *Conn) writeMaskedFrame(fin, rsv1 bool, op byte, p []byte) error {
+	n := putHeader(c.whdr[:], fin, rsv1, op, len(p))
+	c.whdr[1] |= maskBit
+	var key [4]byte
+	binary.LittleEndian.PutUint32(key[:], uint32(c.maskRand.Uint64()))
+	n += copy(c.whdr[n:], key[:])
+	if _, err := c.bw.Write(c.whdr[:n]); err != nil {
+		return err
+	}
+	pos := 0
+	for len(p) > 0 {
+		buf := c.bw.AvailableBuffer()
+		if cap(buf) == 0 {
+			if err := c.bw.Flush(); err != nil {
+				return err
+			}
+			continue
+		}
+		k := min(cap(buf), len(p))
+		buf = append(buf, p[:k]...)
+		pos = maskBytes(key, pos, buf)
+		if _, err := c.bw.Write(buf); err != nil {
+			return err
+		}
+		p = p[k:]
+	}
+	return nil
 }
 
 // writeVector writes hdr and p to the hijacked connection in one writev
@@ -159,7 +195,7 @@ func (c *Conn) flush() error {
 	if err := c.bw.Flush(); err != nil {
 		return err
 	}
-	if c.http2 {
+	if c.h2 != nil {
 		return c.h2.flush()
 	}
 	return nil

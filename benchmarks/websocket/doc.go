@@ -15,4 +15,11 @@
 // client cost by themselves.
 //
 //	cd benchmarks/websocket && ./bench.sh
+//
+// BenchmarkClientEcho (clients_test.go) turns the comparison round: the
+// server stays (the floor, or molt's) and the client varies, molt's
+// websocket.Dial beside gorilla's Dialer and coder's Dial, over HTTP/1.1,
+// and molt's alone over HTTP/2:
+//
+//	go test -run '^$' -bench BenchmarkClientEcho -benchmem -benchtime 300ms -count 3 -cpu 2 .
 package websocket
