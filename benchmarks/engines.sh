@@ -114,8 +114,19 @@ free_port() {
 }
 
 # start NAME starts server NAME on a free port and waits until it answers;
-# it sets port_NAME and pid_NAME.
+# it sets port_NAME and pid_NAME. A port taken between the check and the
+# listen (by another program) gets a second try, and more.
 start() {
+	local try
+	for ((try = 1; try <= 5; try++)); do
+		start1 "$1" && return
+	done
+	echo "$1 did not start:" >&2
+	cat "$work/$1.out" >&2
+	exit 1
+}
+
+start1() {
 	local name=$1 port
 	port=$(free_port)
 	case $name in
@@ -149,12 +160,11 @@ start() {
 			printf -v "pid_$name" '%s' "$pid"
 			return
 		fi
-		kill -0 "$pid" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.1
 	done
-	echo "$name did not start:" >&2
-	cat "$work/$name.out" >&2
-	exit 1
+	kill "$pid" 2>/dev/null
+	return 1
 }
 
 for s in $SERVERS; do

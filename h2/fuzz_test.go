@@ -62,3 +62,81 @@ func FuzzServeConn(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFrameSequence feeds a sequence of frames built from the input to a
+// live ServeConn, after a valid preface and SETTINGS, so that the fuzzer
+// reaches the stream state machine rather than the frame parser: each
+// frame is a type byte, a flags byte, a stream byte (streams 0 to 15) and
+// a length byte, then that many payload bytes; a HEADERS frame whose
+// payload starts with an even byte carries a valid request header block
+// instead. Whatever the sequence, the server must not panic, and
+// ServeConn, its handlers and its timers must end once the client has
+// gone.
+//
+//	go test -run '^$' -fuzz FuzzFrameSequence -fuzztime 60s ./h2
+func FuzzFrameSequence(f *testing.F) {
+	f.Add([]byte{1, 5, 1, 1, 0, 0, 1, 1, 3, 'a', 'b', 'c'}) // HEADERS (request), DATA with END_STREAM
+	f.Add([]byte{1, 4, 1, 1, 0, 3, 0, 1, 4, 0, 0, 0, 8})    // HEADERS, RST_STREAM CANCEL
+	f.Add([]byte{1, 4, 3, 1, 0, 8, 0, 3, 4, 0, 0, 0, 1, 9, 4, 3, 1, 0})
+	f.Add([]byte{4, 0, 0, 6, 0, 4, 0, 0, 0, 0, 6, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8})
+
+	f.Fuzz(runFrameSequence)
+}
+
+// sequenceRequest is a request header block of indexed and literal
+// fields without indexing, valid under any dynamic table.
+var sequenceRequest = func() []byte {
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	enc.SetMaxDynamicTableSizeLimit(0)
+	for _, hf := range []hpack.HeaderField{{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"}, {Name: ":authority", Value: "a"}, {Name: ":path", Value: "/"}} {
+		enc.WriteField(hf)
+	}
+	return b.Bytes()
+}()
+
+// sequenceHandler echoes the body twice, flushing between.
+var sequenceHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	w.Write(b)
+	w.(http.Flusher).Flush()
+	w.Write(b)
+})
+
+// runFrameSequence is FuzzFrameSequence's test of one input.
+func runFrameSequence(t *testing.T, data []byte) {
+	var wire bytes.Buffer
+	wire.WriteString(http2.ClientPreface)
+	fr := http2.NewFramer(&wire, nil)
+	fr.WriteSettings()
+	fr.WriteSettingsAck()
+	for len(data) >= 4 {
+		typ, flags, id, n := http2.FrameType(data[0]%10), http2.Flags(data[1]), uint32(data[2]%16), int(data[3])
+		data = data[4:]
+		payload := data[:min(n, len(data))]
+		data = data[len(payload):]
+		if typ == http2.FrameHeaders && (len(payload) == 0 || payload[0]%2 == 0) {
+			payload = sequenceRequest
+			flags &^= http2.FlagHeadersPadded | http2.FlagHeadersPriority
+		}
+		fr.WriteRawFrame(typ, flags, id, payload)
+	}
+	c, s := net.Pipe()
+	srv := &Server{Logger: discardLogger, SettingsTimeout: -1, IdleTimeout: -1}
+	done := make(chan struct{})
+	go func() {
+		srv.ServeConn(s, &ServeConnOpts{Handler: sequenceHandler})
+		close(done)
+	}()
+	go io.Copy(io.Discard, c)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write(wire.Bytes())
+	c.Close()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("ServeConn did not return after the client closed")
+	}
+}
+
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
