@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -22,7 +23,18 @@ func (cc *ClientConn) readLoop() {
 }
 
 func (cc *ClientConn) readFrames() error {
+	holding := false // this loop holds a pendingWrites count
+	defer func() {
+		if holding {
+			cc.pendingWrites.Add(-1)
+		}
+	}()
 	for first := true; ; first = false {
+		if holding && !cc.frameBuffered() {
+			// About to wait for the network: send what callbacks wrote.
+			holding = false
+			cc.releaseFlush()
+		}
 		f, err := cc.fr.ReadFrame()
 		if err != nil {
 			var se http2.StreamError
@@ -48,7 +60,25 @@ func (cc *ClientConn) readFrames() error {
 		if err := cc.processFrame(f); err != nil {
 			return err
 		}
+		if cc.hasDone() {
+			if !holding {
+				holding = true
+				cc.pendingWrites.Add(1)
+			}
+			cc.runDone()
+		}
 	}
+}
+
+// frameBuffered reports whether a whole frame is buffered, so that reading
+// it will not wait for the network.
+func (cc *ClientConn) frameBuffered() bool {
+	n := cc.br.Buffered()
+	if n < 9 {
+		return false
+	}
+	h, _ := cc.br.Peek(9)
+	return n >= 9+(int(h[0])<<16|int(h[1])<<8|int(h[2]))
 }
 
 // processFrame handles one frame. A non-nil error ends the connection.
@@ -201,6 +231,7 @@ func (cc *ClientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		cc.mu.Unlock()
 		return nil
 	}
+	cs.headerBytes += int64(f.HeadersFrame.Header().Length)
 	code, err := cs.headersLocked(f)
 	cc.mu.Unlock()
 	if err != nil {
@@ -246,7 +277,7 @@ func (cs *clientStream) headersLocked(f *http2.MetaHeadersFrame) (informational 
 		return 0, errors.New("h2client: response header list too large")
 	case cs.remoteClosed:
 		return 0, errors.New("h2client: HEADERS after END_STREAM")
-	case cs.res != nil: // trailers
+	case cs.gotFinal(): // trailers
 		if !f.StreamEnded() {
 			return 0, errors.New("h2client: trailers without END_STREAM")
 		}
@@ -272,7 +303,12 @@ func (cs *clientStream) headersLocked(f *http2.MetaHeadersFrame) (informational 
 		}
 		return code, nil
 	}
-	cs.res = cs.newResponse(code, f)
+	if cs.done != nil {
+		cs.status = code
+		cs.headerAt = time.Now()
+	} else {
+		cs.res = cs.newResponse(code, f)
+	}
 	if f.StreamEnded() {
 		cs.endRemoteLocked()
 	}
@@ -346,8 +382,13 @@ func (cc *ClientConn) onData(f *http2.DataFrame) error {
 	code, err := cs.dataLocked(n, data, f.StreamEnded())
 	var streamIncr, connIncr uint32
 	if err == nil {
-		// Padding is consumed as soon as it arrives.
-		streamIncr, connIncr = cs.consumedLocked(n - int64(len(data)))
+		// Padding is consumed as soon as it arrives, and so is all of
+		// the data of a Send stream.
+		consumed := n - int64(len(data))
+		if cs.done != nil {
+			consumed = n
+		}
+		streamIncr, connIncr = cs.consumedLocked(consumed)
 	} else {
 		connIncr = cc.consumedLocked(n)
 	}
@@ -367,7 +408,7 @@ func (cs *clientStream) dataLocked(n int64, data []byte, endStream bool) (http2.
 		return http2.ErrCodeFlowControl, errors.New("h2client: stream receive window exceeded")
 	case cs.remoteClosed:
 		return http2.ErrCodeStreamClosed, errors.New("h2client: DATA after END_STREAM")
-	case cs.res == nil:
+	case !cs.gotFinal():
 		return http2.ErrCodeProtocol, errors.New("h2client: DATA before response HEADERS")
 	case cs.isHead && len(data) > 0:
 		return http2.ErrCodeProtocol, errors.New("h2client: DATA in response to HEAD")
@@ -377,7 +418,7 @@ func (cs *clientStream) dataLocked(n int64, data []byte, endStream bool) (http2.
 	if cs.contentLength >= 0 && cs.gotBytes > cs.contentLength {
 		return http2.ErrCodeProtocol, fmt.Errorf("h2client: response body longer than content-length %d", cs.contentLength)
 	}
-	if len(data) > 0 {
+	if len(data) > 0 && cs.done == nil {
 		cs.buf = append(cs.buf, bytes.Clone(data))
 		cs.cond.Broadcast()
 	}
@@ -400,6 +441,7 @@ func (cs *clientStream) endRemoteLocked() {
 	if cs.localClosed {
 		cs.cc.forgetLocked(cs)
 	}
+	cs.queueDoneLocked()
 }
 
 func (cc *ClientConn) onRSTStream(f *http2.RSTStreamFrame) error {

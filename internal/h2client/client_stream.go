@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -41,7 +42,18 @@ type clientStream struct {
 	readErr       error       // what Body.Read returns once buf is drained
 	trailer       http.Header // received trailers, moved to res.Trailer at EOF
 	bodyClosed    bool
+
+	// For streams opened by Send: done is called once the stream ends,
+	// no *http.Response is built and body data is counted, not kept.
+	done        func(Result)
+	completed   bool      // queued for done
+	status      int       // final status code, 0 until it arrives
+	headerAt    time.Time // when the final response headers arrived
+	headerBytes int64     // HEADERS and CONTINUATION payload received
 }
+
+// gotFinal reports whether the final response headers have arrived.
+func (cs *clientStream) gotFinal() bool { return cs.res != nil || cs.status != 0 }
 
 // newStreamLocked registers a stream for req under id and starts watching
 // req's context.
@@ -323,6 +335,7 @@ func (cs *clientStream) end(err error, rst bool, code http2.ErrCode) {
 	live, connIncr := cs.abortLocked(err)
 	cc.mu.Unlock()
 	cs.closeReqBody()
+	defer cc.runDone()
 	if !live || !rst {
 		cc.sendWindowUpdates(0, 0, connIncr)
 		return
@@ -356,6 +369,7 @@ func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
 	cs.cc.forgetLocked(cs)
 	cs.cond.Broadcast()
 	cs.cc.cond.Broadcast()
+	cs.queueDoneLocked()
 	return live, connIncr
 }
 
