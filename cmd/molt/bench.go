@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -44,10 +46,11 @@ flags:
 
 // benchOptions are the parsed flags of molt bench.
 type benchOptions struct {
-	cfg      load.Config
-	modes    []string // one, or several for -compare
-	jsonOut  bool
-	htmlFile string
+	cfg        load.Config
+	modes      []string // one, or several for -compare
+	jsonOut    bool
+	htmlFile   string
+	cpuprofile string
 }
 
 func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
@@ -73,6 +76,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	every := fs.Bool("upgrade-every", false, "h2c-upgrade: make every request a fresh upgraded connection (measures the handshake)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON (see docs/bench.md for the schema)")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report with the latency distribution to `file`")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to `file` (to check it is not the bottleneck)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -80,7 +84,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		fs.Usage()
 		return nil, errors.New("bench: want exactly one URL")
 	}
-	o := &benchOptions{jsonOut: *jsonOut, htmlFile: *htmlFile}
+	o := &benchOptions{jsonOut: *jsonOut, htmlFile: *htmlFile, cpuprofile: *cpuprofile}
 	var bodyBytes []byte
 	if strings.HasPrefix(*body, "@") {
 		b, err := os.ReadFile((*body)[1:])
@@ -145,6 +149,24 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseBench(args, stderr)
 	if err != nil {
 		return err
+	}
+	// The load generator's heap is small (histograms, per-stream state), so
+	// at the default GOGC it would collect very often; it keeps little
+	// alive, so a higher target costs little memory.
+	debug.SetGCPercent(400)
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	tty := false
 	if f, ok := stderr.(*os.File); ok {

@@ -129,6 +129,7 @@ type ClientConn struct {
 	hbuf bytes.Buffer
 
 	br       *bufio.Reader // what fr reads frames from
+	meta     *metaDecoder  // assembles header blocks; read loop only
 	readDone chan struct{} // closed once the read loop has failed every stream
 
 	// pendingWrites counts writers that will flush bw: Send skips its
@@ -161,6 +162,8 @@ type ClientConn struct {
 	peerConnectProtocol bool
 
 	doneQ    []*clientStream // Send streams that ended, awaiting their callback
+	doneN    atomic.Int32    // len(doneQ), read without the lock
+	readAt   time.Time       // when the read loop last read from the network; read loop only
 	noopCond *sync.Cond      // the cond of Send streams: nobody waits on it
 
 	sendWindow  int64 // connection-level send window
@@ -211,9 +214,7 @@ func newClientConn(c net.Conn, r io.Reader, cfg clientConfig, upgradeReq *http.R
 	cc.fr.SetReuseFrames() // DATA payloads are copied before the next read
 	cc.fr.SetMaxReadFrameSize(cfg.maxFrameSize)
 	cc.fr.MaxHeaderListSize = cfg.maxHeaderListSize
-	hdec := hpack.NewDecoder(defaultTableSize, nil)
-	hdec.SetAllowedMaxDynamicTableSize(cfg.headerTableSize)
-	cc.fr.ReadMetaHeaders = hdec
+	cc.meta = newMetaDecoder(cfg.headerTableSize, cfg.maxHeaderListSize)
 
 	// Nobody else can see cc yet, so the preface needs no write lock.
 	cc.bw.WriteString(http2.ClientPreface)

@@ -30,12 +30,28 @@ func (cc *ClientConn) readFrames() error {
 		}
 	}()
 	for first := true; ; first = false {
-		if holding && !cc.frameBuffered() {
+		buffered := cc.frameBuffered()
+		if holding && !buffered {
 			// About to wait for the network: send what callbacks wrote.
 			holding = false
 			cc.releaseFlush()
 		}
 		f, err := cc.fr.ReadFrame()
+		if !buffered {
+			// Frames handled until the next network read are stamped
+			// with this time, as an event loop does: one clock read
+			// per batch rather than per frame.
+			cc.readAt = time.Now()
+		}
+		if err == nil {
+			if _, ok := f.(*http2.SettingsFrame); first && !ok {
+				return cc.fatal(http2.ErrCodeProtocol, fmt.Errorf("first frame is %v, not SETTINGS", f.Header().Type))
+			}
+			f, err = cc.meta.assemble(f)
+			if err == nil && f == nil {
+				continue // a header block awaiting CONTINUATION
+			}
+		}
 		if err != nil {
 			var se http2.StreamError
 			var ce http2.ConnectionError
@@ -53,9 +69,6 @@ func (cc *ClientConn) readFrames() error {
 				return cc.fatal(http2.ErrCodeFrameSize, err)
 			}
 			return err
-		}
-		if _, ok := f.(*http2.SettingsFrame); first && !ok {
-			return cc.fatal(http2.ErrCodeProtocol, fmt.Errorf("first frame is %v, not SETTINGS", f.Header().Type))
 		}
 		if err := cc.processFrame(f); err != nil {
 			return err
@@ -305,7 +318,7 @@ func (cs *clientStream) headersLocked(f *http2.MetaHeadersFrame) (informational 
 	}
 	if cs.done != nil {
 		cs.status = code
-		cs.headerAt = time.Now()
+		cs.headerAt = cs.cc.readAt
 	} else {
 		cs.res = cs.newResponse(code, f)
 	}
@@ -441,7 +454,7 @@ func (cs *clientStream) endRemoteLocked() {
 	if cs.localClosed {
 		cs.cc.forgetLocked(cs)
 	}
-	cs.queueDoneLocked()
+	cs.queueDoneLocked(cs.cc.readAt) // on the read loop
 }
 
 func (cc *ClientConn) onRSTStream(f *http2.RSTStreamFrame) error {

@@ -58,8 +58,10 @@ type Result struct {
 	// Status is the final response's status code, 0 if none arrived.
 	Status int
 	// HeaderAt is when the final response headers arrived (zero if they
-	// did not).
-	HeaderAt time.Time
+	// did not), and EndAt when the stream ended. Both are the time of
+	// the network read that brought the frame: the read loop reads the
+	// clock once per read, not per frame.
+	HeaderAt, EndAt time.Time
 	// HeaderBytes is the payload length of the response's HEADERS
 	// frames, the compressed header blocks.
 	HeaderBytes int64
@@ -182,21 +184,19 @@ func (cc *ClientConn) PeerMaxConcurrentStreams() (n uint32, known bool) {
 	return cc.peerMaxStreams, cc.seenSettings
 }
 
-// queueDoneLocked queues a Send stream that has ended for its callback.
-func (cs *clientStream) queueDoneLocked() {
+// queueDoneLocked queues a Send stream that ended at for its callback.
+func (cs *clientStream) queueDoneLocked(at time.Time) {
 	if cs.done == nil || cs.completed {
 		return
 	}
 	cs.completed = true
+	cs.endAt = at
 	cs.cc.doneQ = append(cs.cc.doneQ, cs)
+	cs.cc.doneN.Add(1)
 }
 
 // hasDone reports whether callbacks are queued.
-func (cc *ClientConn) hasDone() bool {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	return len(cc.doneQ) > 0
-}
+func (cc *ClientConn) hasDone() bool { return cc.doneN.Load() > 0 }
 
 // runDone calls the queued callbacks, one at a time without the lock.
 func (cc *ClientConn) runDone() {
@@ -210,7 +210,8 @@ func (cc *ClientConn) runDone() {
 		cs := cc.doneQ[n-1]
 		cc.doneQ[n-1] = nil
 		cc.doneQ = cc.doneQ[:n-1]
-		r := Result{Status: cs.status, HeaderAt: cs.headerAt, HeaderBytes: cs.headerBytes, BodyBytes: cs.gotBytes, Err: cs.err}
+		cc.doneN.Add(-1)
+		r := Result{Status: cs.status, HeaderAt: cs.headerAt, EndAt: cs.endAt, HeaderBytes: cs.headerBytes, BodyBytes: cs.gotBytes, Err: cs.err}
 		cc.mu.Unlock()
 		cs.done(r)
 	}

@@ -49,6 +49,7 @@ type clientStream struct {
 	completed   bool      // queued for done
 	status      int       // final status code, 0 until it arrives
 	headerAt    time.Time // when the final response headers arrived
+	endAt       time.Time // when the stream ended
 	headerBytes int64     // HEADERS and CONTINUATION payload received
 }
 
@@ -369,7 +370,9 @@ func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
 	cs.cc.forgetLocked(cs)
 	cs.cond.Broadcast()
 	cs.cc.cond.Broadcast()
-	cs.queueDoneLocked()
+	if cs.done != nil && !cs.completed {
+		cs.queueDoneLocked(time.Now())
+	}
 	return live, connIncr
 }
 

@@ -294,7 +294,7 @@ func (h *h2sess) send(sl *slot, start time.Time) bool {
 func (sl *slot) onDone(res h2client.Result) {
 	h := sl.sess
 	r := h.r
-	now := time.Now()
+	now := res.EndAt
 	start := r.base.Add(time.Duration(sl.start.Load() - 1))
 	sl.start.Store(0)
 	r.record(h.s, start, res.HeaderAt, now, res.Status, res.BodyBytes, res.HeaderBytes, res.Err)
