@@ -200,7 +200,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.htmlFile != "" {
-		if err := writeHTMLFile(o.htmlFile, reports); err != nil {
+		if err := writeHTMLFile(o.htmlFile, reports, "molt bench "+strings.Join(args, " ")); err != nil {
 			return err
 		}
 	}
@@ -281,15 +281,10 @@ func writeText(w io.Writer, r *load.Report) {
 }
 
 func writeCompare(w io.Writer, reps []*load.Report) {
-	fmt.Fprintf(w, "molt bench -compare %s: %d connections x %d streams\n", reps[0].URL, reps[0].Connections, reps[0].Streams)
-	fmt.Fprintf(w, "%-14s %12s %8s %12s %10s %10s %10s %10s\n", "mode", "req/s", "errors", "bytes/s", "p50", "p90", "p99", "max")
+	fmt.Fprintf(w, "molt bench -compare %s: %d connections\n", reps[0].URL, reps[0].Connections)
+	fmt.Fprintf(w, "%-14s %7s %12s %8s %12s %10s %10s %10s %10s\n", "mode", "streams", "req/s", "errors", "bytes/s", "p50", "p90", "p99", "max")
 	for _, r := range reps {
-		fmt.Fprintf(w, "%-14s %12.1f %8d %12s %10s %10s %10s %10s\n", r.Mode, r.RequestsPerSec, r.Errors,
+		fmt.Fprintf(w, "%-14s %7d %12.1f %8d %12s %10s %10s %10s %10s\n", r.Mode, r.Streams, r.RequestsPerSec, r.Errors,
 			fmtBytes(r.BytesPerSec), fmtUS(r.Latency.P50), fmtUS(r.Latency.P90), fmtUS(r.Latency.P99), fmtUS(r.Latency.Max))
 	}
-}
-
-// writeHTMLFile is replaced by the HTML report (see html.go).
-func writeHTMLFile(name string, reps []*load.Report) error {
-	return errors.New("bench: -html is not implemented yet")
 }

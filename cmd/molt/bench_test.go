@@ -180,6 +180,34 @@ func TestBenchJSON(t *testing.T) {
 	if !(lat["min_us"].(float64) <= lat["p50_us"].(float64) && lat["p50_us"].(float64) <= lat["p99_us"].(float64) && lat["p99_us"].(float64) <= lat["max_us"].(float64)) {
 		t.Errorf("latency quantiles out of order: %v", lat)
 	}
-	_ = filepath.Join
-	_ = os.Stdout
+}
+
+// TestBenchHTML checks that -html writes a self-contained report: the
+// summary table and an SVG plot with one line per mode, and nothing that a
+// browser would fetch (no src, href, url() or @import).
+func TestBenchHTML(t *testing.T) {
+	m := startMolt(t)
+	file := filepath.Join(t.TempDir(), "report.html")
+	var stdout, stderr bytes.Buffer
+	if err := bench(context.Background(), []string{"-compare", "h1,h2c", "-c", "2", "-n", "200", "-html", file, m.url}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, &stderr)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	for _, want := range []string{"<!DOCTYPE html>", "<svg", "<td>h1</td>", "<td>h2c</td>", "99.9%", "<code>molt bench -compare"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, "<polyline"); n != 2 {
+		t.Errorf("%d plotted lines, want 2 (one per mode)", n)
+	}
+	for _, fetch := range []string{" src=", " href=", "url(", "@import", "<script", "<link"} {
+		if strings.Contains(page, fetch) {
+			t.Errorf("report contains %q: it must not fetch anything", fetch)
+		}
+	}
 }
