@@ -144,7 +144,8 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 		contentLength: -1,
 		done:          done,
 	}
-	cs.closeBodyOnce.Do(func() {}) // there is no request body
+	// cs.req is nil: closeReqBody has nothing to close (and firing the
+	// sync.Once here would take its slow path, a mutex, per request).
 	cc.streams[id] = cs
 	maxFrame := int(cc.peerMaxFrame)
 	cc.mu.Unlock()

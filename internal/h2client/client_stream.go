@@ -391,7 +391,7 @@ func (cs *clientStream) closeReqBody() {
 }
 
 func closeRequestBody(req *http.Request) {
-	if req.Body != nil {
+	if req != nil && req.Body != nil {
 		req.Body.Close()
 	}
 }

@@ -294,13 +294,16 @@ func (h *h2sess) send(sl *slot, start time.Time) bool {
 func (sl *slot) onDone(res h2client.Result) {
 	h := sl.sess
 	r := h.r
-	now := res.EndAt
+	// The response arrived at res.EndAt (the read that brought it); the
+	// next request starts now, which may be a while later in a large
+	// batch of responses: starting its clock at res.EndAt would add the
+	// batch's processing time to its latency.
 	start := r.base.Add(time.Duration(sl.start.Load() - 1))
 	sl.start.Store(0)
-	r.record(h.s, start, res.HeaderAt, now, res.Status, res.BodyBytes, res.HeaderBytes, res.Err)
+	r.record(h.s, start, res.HeaderAt, res.EndAt, res.Status, res.BodyBytes, res.HeaderBytes, res.Err)
 	if h.free != nil {
 		h.free <- sl
-	} else if r.allow(now) {
+	} else if now := time.Now(); r.allow(now) {
 		h.send(sl, now)
 	}
 	h.release()
