@@ -462,8 +462,9 @@ type Report struct {
 	Errors         uint64  `json:"errors"`   // requests failed
 	RequestsPerSec float64 `json:"requests_per_s"`
 	BodyBytes      uint64  `json:"body_bytes"`
-	// HeaderBytes counts response header bytes: HEADERS frame payloads in
-	// HTTP/2, the header section in HTTP/1.1.
+	// HeaderBytes counts response header bytes in HTTP/2: the HEADERS
+	// frames' payloads. It is 0 for HTTP/1.1, for requests with a body
+	// (sent with RoundTrip) and for the upgrade's stream 1.
 	HeaderBytes uint64  `json:"header_bytes"`
 	BytesPerSec float64 `json:"bytes_per_s"` // body and header bytes
 	// Connects counts connections set up, reconnections included.

@@ -1,0 +1,189 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/molt-http/molt/internal/h2client"
+	"github.com/molt-http/molt/internal/h2ctest"
+	"golang.org/x/net/http2"
+)
+
+// hello answers "hello" to requests that carry the configured header.
+func hello(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Load") != "1" {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	io.Copy(io.Discard, r.Body)
+	io.WriteString(w, "hello")
+}
+
+// TestRunModes runs every mode against molt's server on both engines and
+// checks the counts of the report.
+func TestRunModes(t *testing.T) {
+	h2ctest.RunEngines(t, func(t *testing.T, e h2ctest.Engine) {
+		ts := h2ctest.NewServer(t, http.HandlerFunc(hello), h2ctest.WithEngine(e))
+		tests := []struct {
+			name         string
+			cfg          Config
+			wantConnects uint64 // 0: do not check
+		}{
+			{"h1", Config{Mode: ModeH1, Conns: 2}, 2},
+			{"h2c", Config{Mode: ModeH2C, Conns: 2, Streams: 8}, 2},
+			{"h2c-upgrade", Config{Mode: ModeUpgrade, Conns: 2, Streams: 8}, 2},
+			{"upgrade-every", Config{Mode: ModeUpgrade, Conns: 2, UpgradeEvery: true}, 120},
+			{"h2c body", Config{Mode: ModeH2C, Conns: 1, Streams: 4, Method: "POST", Body: []byte("data")}, 1},
+			{"h2c open loop", Config{Mode: ModeH2C, Conns: 2, Streams: 4, Rate: 2000}, 2},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				cfg := tt.cfg
+				cfg.URL = ts.URL + "/"
+				cfg.Requests = 120
+				cfg.Header = http.Header{"X-Load": {"1"}}
+				rep, err := Run(context.Background(), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.Requests != 120 || rep.Errors != 0 || rep.Status["200"] != 120 || rep.BodyBytes != 600 {
+					t.Errorf("report: %d requests, %d errors %v, status %v, %d body bytes; want 120 answered 200 with 5 bytes each",
+						rep.Requests, rep.Errors, rep.ErrorSample, rep.Status, rep.BodyBytes)
+				}
+				if rep.Latency.Count != 120 || rep.TTFB.Count != 120 || rep.Latency.Min > rep.Latency.Max {
+					t.Errorf("latency %+v, ttfb %+v: want 120 samples each", rep.Latency, rep.TTFB)
+				}
+				if tt.wantConnects != 0 && rep.Connects != tt.wantConnects {
+					t.Errorf("%d connections set up, want %d", rep.Connects, tt.wantConnects)
+				}
+				if cfg.Mode == ModeUpgrade {
+					if rep.Upgrade == nil || rep.Upgrade.To101.Count != tt.wantConnects || rep.Upgrade.FirstResponse.Count != tt.wantConnects {
+						t.Errorf("upgrade report %+v, want one handshake per connection (%d)", rep.Upgrade, tt.wantConnects)
+					}
+				} else if rep.Upgrade != nil {
+					t.Errorf("upgrade report in mode %s", cfg.Mode)
+				}
+				if cfg.Mode != ModeH1 && !cfg.UpgradeEvery && cfg.Body == nil && rep.HeaderBytes == 0 {
+					t.Error("no HTTP/2 header bytes counted")
+				}
+			})
+		}
+	})
+}
+
+// TestRunErrors checks that failures after set-up are counted by kind:
+// requests that outlive the timeout, and streams the server resets.
+func TestRunErrors(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/stall":
+			select { // until the client gives up, or the test ends
+			case <-r.Context().Done():
+			case <-release:
+			}
+		case "/abort":
+			panic(http.ErrAbortHandler) // the server resets the stream
+		}
+	}))
+	tests := []struct {
+		name, path, mode string
+		wantKind         string
+	}{
+		{"timeout h2c", "/stall", ModeH2C, KindTimeout},
+		{"timeout h1", "/stall", ModeH1, KindTimeout},
+		{"reset h2c", "/abort", ModeH2C, KindReset},
+		{"closed h1", "/abort", ModeH1, KindClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{URL: ts.URL + tt.path, Mode: tt.mode, Conns: 1, Streams: 2, Requests: 6, Timeout: 300 * time.Millisecond}
+			rep, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.ErrorKinds[tt.wantKind] == 0 || rep.Errors == 0 {
+				t.Errorf("errors by kind %v (%v), want %s", rep.ErrorKinds, rep.ErrorSample, tt.wantKind)
+			}
+		})
+	}
+}
+
+// TestErrorKind checks the classification of the errors the client meets.
+func TestErrorKind(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&connectError{syscall.ECONNREFUSED}, KindConnect},
+		{&DeclinedError{Status: "200 OK", Proto: "HTTP/1.1"}, KindDeclined},
+		{errTimeout, KindTimeout},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), KindTimeout},
+		{fmt.Errorf("%w: stream 5 is above GOAWAY last-stream-id 3 (NO_ERROR)", h2client.ErrStreamRefused), KindGoAway},
+		{fmt.Errorf("%w: %w", h2client.ErrStreamRefused, http2.StreamError{StreamID: 1, Code: http2.ErrCodeRefusedStream}), KindRefused},
+		{http2.StreamError{StreamID: 1, Code: http2.ErrCodeInternal}, KindReset},
+		{&setupError{"preface", io.EOF}, KindProtocol},
+		{errors.New("h2client: connection error PROTOCOL_ERROR: x"), KindProtocol},
+		{io.ErrUnexpectedEOF, KindClosed},
+		{fmt.Errorf("h2client: connection lost: %w", syscall.ECONNRESET), KindClosed},
+		{errors.New("something else"), KindOther},
+	}
+	for _, tt := range tests {
+		if got := ErrorKind(tt.err); got != tt.want {
+			t.Errorf("ErrorKind(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestScheduleKeepsDueTimes checks the open loop's timetable: a request
+// that could not go at its due time (the connection was busy) still
+// starts its clock then, so the wait counts in its latency.
+func TestScheduleKeepsDueTimes(t *testing.T) {
+	r := &runner{stopCh: make(chan struct{})}
+	start := time.Now().Add(-time.Second) // a second behind: every due time is past
+	sc := &schedule{interval: 10 * time.Millisecond, next: start}
+	for i := range 5 {
+		due, ok := sc.wait(r)
+		if want := start.Add(time.Duration(i) * 10 * time.Millisecond); !ok || !due.Equal(want) {
+			t.Errorf("request %d due %v (ok %v), want %v", i, due.Sub(start), ok, want.Sub(start))
+		}
+	}
+	closed := &schedule{}
+	if due, ok := closed.wait(r); !ok || due.Before(start.Add(time.Second)) {
+		t.Errorf("closed loop: %v %v, want now", due, ok)
+	}
+	sc.next = time.Now().Add(time.Hour)
+	r.stop()
+	if _, ok := sc.wait(r); ok {
+		t.Error("wait for a due time an hour ahead returned ok after stop")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{URL: "http://x/", Requests: 1}, "no mode"},
+		{Config{URL: "http://x/", Mode: "h3", Requests: 1}, `mode "h3"`},
+		{Config{URL: "https://x/", Mode: ModeH2C, Requests: 1}, "cleartext"},
+		{Config{URL: "http://x/", Mode: ModeH2C}, "duration or a number"},
+		{Config{URL: "http://x/", Mode: ModeH2C, Requests: 1, UpgradeEvery: true}, "upgrade-every"},
+		{Config{URL: "http://x/", Mode: ModeH2C, Requests: 1, Conns: -1}, "connections"},
+		{Config{URL: "http://x/", Mode: ModeH2C, Requests: 1, Rate: -1}, "rate"},
+	}
+	for _, tt := range tests {
+		_, err := Run(context.Background(), tt.cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Run(%+v) = %v, want an error containing %q", tt.cfg, err, tt.want)
+		}
+	}
+}
