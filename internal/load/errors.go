@@ -46,6 +46,7 @@ type DeclinedError struct {
 	Proto  string // the response's protocol, such as "HTTP/1.1"
 }
 
+// Error says what the server answered instead of 101.
 func (e *DeclinedError) Error() string {
 	return fmt.Sprintf("the server declined the h2c upgrade: it answered %s %s instead of 101 Switching Protocols", e.Proto, e.Status)
 }
