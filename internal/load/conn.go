@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -182,8 +184,35 @@ func (r *runner) openH2(s *shard, start time.Time, record bool) (*h2client.Clien
 	return res.Conn, nil
 }
 
-// h1Request sends one HTTP/1.1 request and reads the response.
-func (r *runner) h1Request(c net.Conn, br *bufio.Reader, start time.Time) (resp *http.Response, headersAt time.Time, n int64, closeConn bool, err error) {
+// maxH1Header bounds an HTTP/1.1 response's header section: a server
+// that sends headers without end gets an error, not the client's memory.
+const maxH1Header = 1 << 20
+
+// errH1HeaderTooLarge is the error of a response whose header section
+// exceeds maxH1Header.
+var errH1HeaderTooLarge = errors.New("HTTP/1.1 response header section exceeds 1 MiB (protocol error)")
+
+// budgetReader reads from r until n bytes have been read, then fails.
+type budgetReader struct {
+	r io.Reader
+	n int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, errH1HeaderTooLarge
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	return n, err
+}
+
+// h1Request sends one HTTP/1.1 request and reads the response. br reads
+// from budget.
+func (r *runner) h1Request(c net.Conn, br *bufio.Reader, budget *budgetReader) (resp *http.Response, headersAt time.Time, n int64, closeConn bool, err error) {
 	c.SetDeadline(time.Now().Add(r.cfg.Timeout))
 	if _, err := c.Write(r.h1req); err != nil {
 		return nil, headersAt, 0, true, err
@@ -192,7 +221,9 @@ func (r *runner) h1Request(c net.Conn, br *bufio.Reader, start time.Time) (resp 
 	if r.h1head {
 		method = http.MethodHead
 	}
+	budget.n = maxH1Header // whatever br holds already was read within the last budget
 	resp, err = http.ReadResponse(br, &http.Request{Method: method})
+	budget.n = math.MaxInt64 // the body is bounded by the timeout
 	if err != nil {
 		return nil, headersAt, 0, true, err
 	}
@@ -210,13 +241,14 @@ func (r *runner) runH1(s *shard, sc *schedule) error {
 		return err
 	}
 	defer c.Close()
-	br := bufio.NewReaderSize(c, 32<<10)
+	budget := &budgetReader{r: c}
+	br := bufio.NewReaderSize(budget, 32<<10)
 	for {
 		start, ok := sc.wait(r)
 		if !ok || !r.allow(start) {
 			return nil
 		}
-		resp, headersAt, n, closeConn, err := r.h1Request(c, br, start)
+		resp, headersAt, n, closeConn, err := r.h1Request(c, br, budget)
 		end := time.Now()
 		status := 0
 		if resp != nil {

@@ -88,7 +88,7 @@ func ErrorKind(err error) string {
 		return KindRefused
 	case errors.As(err, &se):
 		return KindReset
-	case errors.As(err, &su), strings.Contains(msg, "connection error"),
+	case errors.As(err, &su), errors.Is(err, errH1HeaderTooLarge), strings.Contains(msg, "connection error"),
 		strings.Contains(msg, "malformed"), strings.Contains(msg, "protocol"):
 		return KindProtocol
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),

@@ -235,8 +235,10 @@ func (cfg *Config) normalize() (*url.URL, string, error) {
 		return nil, "", errors.New("give a duration or a number of requests")
 	case cfg.Warmup < 0 || cfg.Timeout < 0:
 		return nil, "", errors.New("negative warmup or timeout")
-	case cfg.Rate < 0:
-		return nil, "", fmt.Errorf("rate %v: want 0 (closed loop) or more", cfg.Rate)
+	case uint64(cfg.Conns)*uint64(cfg.Streams) > 1<<20:
+		return nil, "", fmt.Errorf("%d connections x %d streams: at most 1048576 requests in flight", cfg.Conns, cfg.Streams)
+	case cfg.Rate < 0 || cfg.Rate > 1e8 || cfg.Rate != cfg.Rate:
+		return nil, "", fmt.Errorf("rate %v: want 0 (closed loop) up to 1e8 requests/s", cfg.Rate)
 	case cfg.UpgradeEvery && cfg.Mode != ModeUpgrade:
 		return nil, "", fmt.Errorf("upgrade-every applies to mode %s only", ModeUpgrade)
 	}

@@ -92,6 +92,20 @@ func TestRunErrors(t *testing.T) {
 			}
 		case "/abort":
 			panic(http.ErrAbortHandler) // the server resets the stream
+		case "/endless": // a header section larger than the client takes
+			c, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			buf.WriteString("HTTP/1.1 200 OK\r\n")
+			line := "X-Pad: " + strings.Repeat("a", 1000) + "\r\n"
+			for range 2000 { // 2 MB, bounded
+				if _, err := buf.WriteString(line); err != nil {
+					return
+				}
+			}
+			buf.Flush()
 		}
 	}))
 	tests := []struct {
@@ -102,6 +116,7 @@ func TestRunErrors(t *testing.T) {
 		{"timeout h1", "/stall", ModeH1, KindTimeout},
 		{"reset h2c", "/abort", ModeH2C, KindReset},
 		{"closed h1", "/abort", ModeH1, KindClosed},
+		{"endless headers h1", "/endless", ModeH1, KindProtocol},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +194,8 @@ func TestConfigErrors(t *testing.T) {
 		{Config{URL: "http://x/", Mode: ModeH2C, Requests: 1, UpgradeEvery: true}, "upgrade-every"},
 		{Config{URL: "http://x/", Mode: ModeH2C, Requests: 1, Conns: -1}, "connections"},
 		{Config{URL: "http://x/", Mode: ModeH2C, Requests: 1, Rate: -1}, "rate"},
+		{Config{URL: "http://x/", Mode: ModeH2C, Requests: 1, Rate: 1e12}, "rate"},
+		{Config{URL: "http://x/", Mode: ModeH2C, Requests: 1, Conns: 10000, Streams: 1000}, "in flight"},
 	}
 	for _, tt := range tests {
 		_, err := Run(context.Background(), tt.cfg)
