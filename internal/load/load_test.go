@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -202,5 +203,30 @@ func TestConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Run(%+v) = %v, want an error containing %q", tt.cfg, err, tt.want)
 		}
+	}
+}
+
+// TestRunWarmup checks that requests made during the warmup reach the
+// server but not the report.
+func TestRunWarmup(t *testing.T) {
+	var served atomic.Int64
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		time.Sleep(time.Millisecond) // so that the warmup has requests in it
+	}))
+	for _, mode := range Modes {
+		t.Run(mode, func(t *testing.T) {
+			served.Store(0)
+			rep, err := Run(context.Background(), Config{URL: ts.URL, Mode: mode, Conns: 2, Streams: 2, Requests: 50, Warmup: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Requests != 50 || rep.Latency.Count != 50 {
+				t.Errorf("report has %d requests (%d latencies), want the 50 after the warmup", rep.Requests, rep.Latency.Count)
+			}
+			if n := served.Load(); n <= 50 {
+				t.Errorf("server served %d requests, want the warmup's on top of 50", n)
+			}
+		})
 	}
 }
