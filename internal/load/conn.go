@@ -110,9 +110,7 @@ func (r *runner) probe() error {
 	if err := r.prepare(); err != nil {
 		return err
 	}
-	var s shard
-	switch r.cfg.Mode {
-	case ModeH1:
+	if r.cfg.Mode == ModeH1 {
 		// Setting up HTTP/1.1 is the dial; what the server answers is
 		// counted per request.
 		c, err := r.dial()
@@ -120,19 +118,14 @@ func (r *runner) probe() error {
 			return err
 		}
 		return c.Close()
-	case ModeH2C:
-		cc, err := r.openH2(&s, time.Now(), false)
-		if err != nil {
-			return err
-		}
-		return cc.Close()
-	default:
-		cc, err := r.openH2(&s, time.Now(), false)
-		if err != nil {
-			return err
-		}
-		return cc.Close()
 	}
+	// h2c: the preface and the server's SETTINGS; h2c-upgrade: the
+	// upgrade, which carries one request (not counted).
+	cc, err := r.openH2(nil, time.Now(), false)
+	if err != nil {
+		return err
+	}
+	return cc.Close()
 }
 
 // openH2 sets up an HTTP/2 connection. For ModeUpgrade the upgrade
