@@ -147,6 +147,9 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 // place on a terminal, a plain line per second otherwise.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseBench(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h: the usage was printed
+	}
 	if err != nil {
 		return err
 	}
