@@ -66,7 +66,8 @@ type Config struct {
 	// upgraded with it, which measures the handshake.
 	UpgradeEvery bool
 	// Progress, if set, is called every ProgressEvery (0 means 1s)
-	// during the run from a goroutine of its own.
+	// during the run from a goroutine of its own; never after Run
+	// returns.
 	Progress      func(Progress)
 	ProgressEvery time.Duration
 }
@@ -298,9 +299,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer t.Stop()
 	}
 	var progressDone chan struct{}
+	var progressWG sync.WaitGroup
 	if cfg.Progress != nil {
 		progressDone = make(chan struct{})
-		go r.progress(progressDone)
+		progressWG.Go(func() { r.progress(progressDone) })
 	}
 
 	var wg sync.WaitGroup
@@ -316,6 +318,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wg.Wait()
 	if progressDone != nil {
 		close(progressDone)
+		progressWG.Wait() // no progress call after Run returns
 	}
 	return r.report(start), nil
 }
