@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -27,9 +28,33 @@ func hello(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "hello")
 }
 
+// checkNoLeaks fails t if goroutines of this package or of h2client are
+// still running once t's other cleanups have run: Run must stop all of
+// its own.
+func checkNoLeaks(t *testing.T) {
+	t.Cleanup(func() {
+		var leaked []string
+		for range 500 { // closed connections take a moment to be noticed
+			leaked = leaked[:0]
+			buf := make([]byte, 1<<20)
+			for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")[1:] {
+				if strings.Contains(g, "/internal/load.") || strings.Contains(g, "/internal/h2client.") {
+					leaked = append(leaked, g)
+				}
+			}
+			if len(leaked) == 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Errorf("%d goroutines leaked:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+	})
+}
+
 // TestRunModes runs every mode against molt's server on both engines and
 // checks the counts of the report.
 func TestRunModes(t *testing.T) {
+	checkNoLeaks(t)
 	h2ctest.RunEngines(t, func(t *testing.T, e h2ctest.Engine) {
 		ts := h2ctest.NewServer(t, http.HandlerFunc(hello), h2ctest.WithEngine(e))
 		tests := []struct {
@@ -82,6 +107,7 @@ func TestRunModes(t *testing.T) {
 // TestRunErrors checks that failures after set-up are counted by kind:
 // requests that outlive the timeout, and streams the server resets.
 func TestRunErrors(t *testing.T) {
+	checkNoLeaks(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
