@@ -256,3 +256,49 @@ func TestRunWarmup(t *testing.T) {
 		})
 	}
 }
+
+// TestRunServerShutdown shuts the server down in the middle of a run: the
+// connections get GOAWAY, reconnecting fails, and the run still ends on
+// time with the failures counted, in every mode.
+func TestRunServerShutdown(t *testing.T) {
+	checkNoLeaks(t)
+	for _, mode := range Modes {
+		t.Run(mode, func(t *testing.T) {
+			var served atomic.Int64
+			ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				served.Add(1)
+				io.WriteString(w, "hello")
+			}))
+			type result struct {
+				rep *Report
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				rep, err := Run(context.Background(), Config{URL: ts.URL, Mode: mode, Conns: 2, Streams: 4, Duration: time.Second, Timeout: time.Second})
+				done <- result{rep, err}
+			}()
+			for deadline := time.Now().Add(10 * time.Second); served.Load() < 100 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := ts.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			var res result
+			select {
+			case res = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return after the server shut down")
+			}
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			t.Logf("%d requests, %d connects, errors %v", res.rep.Requests, res.rep.Connects, res.rep.ErrorKinds)
+			if res.rep.Requests == 0 || res.rep.ErrorKinds[KindConnect] == 0 {
+				t.Errorf("%d requests, errors %v: want answers before the shutdown and failed reconnections after", res.rep.Requests, res.rep.ErrorKinds)
+			}
+		})
+	}
+}
