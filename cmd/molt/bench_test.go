@@ -211,3 +211,20 @@ func TestBenchHTML(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchCompareJSON checks that -compare with -json prints an array of
+// reports, one per mode in the order given.
+func TestBenchCompareJSON(t *testing.T) {
+	m := startMolt(t)
+	var stdout, stderr bytes.Buffer
+	if err := bench(context.Background(), []string{"-json", "-compare", "h2c-upgrade,h1", "-n", "20", m.url}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, &stderr)
+	}
+	var docs []map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &docs); err != nil {
+		t.Fatalf("not a JSON array: %v\n%s", err, &stdout)
+	}
+	if len(docs) != 2 || docs[0]["mode"] != "h2c-upgrade" || docs[1]["mode"] != "h1" {
+		t.Errorf("got %d reports %v, want h2c-upgrade then h1", len(docs), docs)
+	}
+}
