@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -17,12 +16,12 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/molt-http/molt/internal/h2meta"
 )
 
 const (
 	clientPreface    = http2.ClientPreface
-	readBufferSize   = 32 << 10
-	writeBufferSize  = 32 << 10
 	maxWindow        = 1<<31 - 1
 	maxStreamID      = 1<<31 - 1
 	initialWindow    = 65535
@@ -83,11 +82,13 @@ type serverConn struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	remoteAddr string
-	br         *bufio.Reader
+	br         readBuffer       // the connection's input; read loop only
 	meter      frameMeter       // the Framer's reader, on br
 	fr         *http2.Framer    // reads from meter, writes into bw
+	meta       *h2meta.Decoder  // assembles the header blocks fr reads
 	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
 	work       chan handlerWork // to an idle worker
+	retire     chan struct{}    // ends an idle worker (retireWorkers)
 	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
 	budget     int              // flood budget left; read loop only
 	budgetAt   int64            // when it was last refilled
@@ -95,9 +96,10 @@ type serverConn struct {
 	// Write side, guarded by wmu (write.go).
 	wmu          sync.Mutex
 	pending      atomic.Int32 // goroutines in or waiting for write
+	fresh        atomic.Int32 // handlers started that have not yet written
 	batching     atomic.Bool  // the read loop has more input buffered
 	failed       atomic.Bool  // a connection error's GOAWAY has been sent
-	bw           *bufio.Writer
+	bw           writeBuffer
 	henc         *hpack.Encoder
 	hbuf         bytes.Buffer
 	dirty        bool  // bw holds frames not yet flushed
@@ -130,6 +132,7 @@ type serverConn struct {
 	readIdleTimer  *time.Timer
 	settingsTimer  *time.Timer
 	drainTimer     *time.Timer
+	workerTimer    *time.Timer // retires the workers of an idle connection
 	lingerDeadline bool        // the read deadline has been set for closing
 	hardClose      *time.Timer // closes the connection if closing cleanly hangs
 }
@@ -143,26 +146,27 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 		handler:    opts.Handler,
 		log:        logger{cfg.log, c.RemoteAddr()},
 		remoteAddr: c.RemoteAddr().String(),
-		br:         bufio.NewReaderSize(c, readBufferSize),
+		br:         readBuffer{src: c},
 		streams:    make(map[uint32]*stream),
 		connSend:   initialWindow,
 		connRecv:   initialWindow,
 		peerWindow: initialWindow,
 		work:       make(chan handlerWork),
+		retire:     make(chan struct{}),
 	}
 	if sc.handler == nil {
 		sc.handler = http.DefaultServeMux
 	}
 	sc.sendCond.L = &sc.mu
-	sc.bw = bufio.NewWriterSize(writer{sc}, writeBufferSize)
+	sc.bw.dst = writer{sc}
 	sc.meter.sc = sc
-	sc.fr = http2.NewFramer(sc.bw, &sc.meter)
+	sc.fr = http2.NewFramer(&sc.bw, &sc.meter)
 	sc.fr.SetReuseFrames()
 	sc.fr.SetMaxReadFrameSize(cfg.maxFrame)
 	sc.fr.MaxHeaderListSize = cfg.maxHeaderList
 	// Until the client acknowledges SETTINGS_HEADER_TABLE_SIZE it may use
 	// the protocol's 4096 bytes; a smaller table applies after the ACK.
-	sc.fr.ReadMetaHeaders = hpack.NewDecoder(max(cfg.decTable, DefaultHeaderTableSize), nil)
+	sc.meta = h2meta.NewDecoder(max(cfg.decTable, DefaultHeaderTableSize), cfg.maxHeaderList)
 	sc.henc = hpack.NewEncoder(&sc.hbuf)
 	sc.henc.SetMaxDynamicTableSizeLimit(cfg.encTable)
 	sc.peerMaxFrame.Store(16384)
@@ -219,10 +223,17 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			sc.armStall()
 			sc.flushHeld()
 			sc.disarmStall()
+			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
 		}
 		f, err := sc.fr.ReadFrame()
+		if err == nil {
+			f, err = sc.meta.Assemble(f)
+		}
 		if sc.br.Buffered() > 0 {
 			sc.batching.Store(true)
+		}
+		if f == nil && err == nil {
+			continue // a header block that CONTINUATION frames complete
 		}
 		sc.armStall()
 		if err != nil {
@@ -239,6 +250,13 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		}
 		sc.disarmStall()
 	}
+}
+
+// idle reports whether the connection has no open stream.
+func (sc *serverConn) idle() bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return len(sc.streams) == 0
 }
 
 // handleFrame handles one frame the read loop has read, and reports
@@ -416,7 +434,7 @@ func (sc *serverConn) readPreface() error {
 		defer sc.c.SetReadDeadline(time.Time{})
 	}
 	var buf [len(clientPreface)]byte
-	if _, err := io.ReadFull(sc.br, buf[:]); err != nil {
+	if _, err := io.ReadFull(&sc.br, buf[:]); err != nil {
 		return err
 	}
 	if string(buf[:]) != clientPreface {
@@ -490,6 +508,8 @@ func (sc *serverConn) readError(err error) bool {
 		reason := "invalid frame"
 		if d := sc.fr.ErrorDetail(); d != nil {
 			reason = d.Error()
+		} else if d := sc.meta.ErrorDetail(); d != nil {
+			reason = d.Error()
 		}
 		sc.connFail(connError{http2.ErrCode(ce), reason})
 	case errors.Is(err, io.ErrUnexpectedEOF) && sc.meter.whole():
@@ -555,7 +575,7 @@ func (sc *serverConn) processFrame(f http2.Frame) error {
 func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		if sc.cfg.decTable < DefaultHeaderTableSize {
-			sc.fr.ReadMetaHeaders.SetAllowedMaxDynamicTableSize(sc.cfg.decTable)
+			sc.meta.SetAllowedMaxDynamicTableSize(sc.cfg.decTable)
 		}
 		sc.mu.Lock()
 		sc.settingsAcked = true
@@ -978,7 +998,7 @@ func (sc *serverConn) teardown() {
 	sc.closeSoon()
 	sc.mu.Lock()
 	sc.closing = true
-	for _, t := range []*time.Timer{sc.idleTimer, sc.readIdleTimer, sc.settingsTimer, sc.drainTimer} {
+	for _, t := range []*time.Timer{sc.idleTimer, sc.readIdleTimer, sc.settingsTimer, sc.drainTimer, sc.workerTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -999,7 +1019,7 @@ func (sc *serverConn) teardown() {
 		// Read what the client still sends for a moment: closing with
 		// unread input would reset the connection and lose the GOAWAY.
 		sc.c.SetReadDeadline(time.Now().Add(closeGraceLinger))
-		io.Copy(io.Discard, io.LimitReader(sc.br, 1<<20))
+		io.Copy(io.Discard, io.LimitReader(&sc.br, 1<<20))
 	}
 	sc.c.Close()
 	sc.cancel()

@@ -24,11 +24,12 @@ var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, bufferSize); r
 // it is for the handler's goroutine; only the request body's 100 Continue
 // may come from another.
 type responseWriter struct {
-	st     *stream
-	sc     *serverConn
-	req    *http.Request
-	header http.Header // the handler's
-	snap   http.Header // header as it was at WriteHeader
+	st      *stream
+	sc      *serverConn
+	req     *http.Request
+	header  http.Header // the handler's
+	snap    http.Header // header as it was at WriteHeader, in snapBuf
+	snapBuf *headerSnapshot
 
 	hmu          sync.Mutex // orders 100 Continue before the final header
 	finalStarted bool       // guarded by hmu
@@ -93,10 +94,8 @@ func (rw *responseWriter) WriteHeader(code int) {
 	rw.hmu.Unlock()
 	rw.wroteHeader = true
 	rw.status = code
-	rw.snap = rw.header.Clone()
-	if rw.snap == nil {
-		rw.snap = make(http.Header)
-	}
+	rw.snapBuf = snapshot(rw.header)
+	rw.snap = rw.snapBuf.h
 	for _, v := range rw.snap["Trailer"] {
 		for _, k := range strings.Split(v, ",") {
 			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
@@ -207,7 +206,13 @@ func (rw *responseWriter) sendHeader(first []byte, final, endStream bool) error 
 	}
 	rw.sentHeader = true
 	var extra [3]hpack.HeaderField
-	fields := extra[:0]
+	return rw.fail(rw.sc.writeHeaders(rw.st, rw.status, rw.snap, rw.headerFields(extra[:0], first, final), endStream))
+}
+
+// headerFields appends to fields the header fields the server adds to the
+// handler's: Date, a sniffed Content-Type and, once the whole body is
+// known (final), Content-Length.
+func (rw *responseWriter) headerFields(fields []hpack.HeaderField, first []byte, final bool) []hpack.HeaderField {
 	h := rw.snap
 	if _, ok := h["Date"]; !ok {
 		fields = append(fields, hpack.HeaderField{Name: "date", Value: httpDate()})
@@ -219,7 +224,38 @@ func (rw *responseWriter) sendHeader(first []byte, final, endStream bool) error 
 		(rw.written > 0 || !rw.isHead) && len(h["Transfer-Encoding"]) == 0 {
 		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(rw.written, 10)})
 	}
-	return rw.fail(rw.sc.writeHeaders(rw.st, rw.status, h, fields, endStream))
+	return fields
+}
+
+// sendWhole sends the final header and body, the whole response, in one
+// write (and so, usually, one system call), if the send windows have
+// room for the body now, and reports whether it did.
+func (rw *responseWriter) sendWhole(body []byte) (bool, error) {
+	st, sc := rw.st, rw.sc
+	if len(body) > int(sc.peerMaxFrame.Load()) || !st.takeSend(len(body)) {
+		return false, nil
+	}
+	rw.sentHeader = true
+	var extra [3]hpack.HeaderField
+	fields := rw.headerFields(extra[:0], body, true)
+	sent := false
+	err := sc.write(st, func() error {
+		if err := sc.encodeHeaders(st, rw.status, rw.snap, fields, false); err != nil {
+			return err
+		}
+		sent = true
+		if err := sc.fr.WriteData(st.id, true, body); err != nil {
+			return err
+		}
+		sc.mu.Lock()
+		st.endLocalLocked()
+		sc.mu.Unlock()
+		return nil
+	})
+	if !sent {
+		sc.giveBackSend(len(body))
+	}
+	return true, rw.fail(err)
 }
 
 // sendData sends p as DATA frames within both send windows.
@@ -233,7 +269,9 @@ func (rw *responseWriter) sendData(p []byte, end bool) error {
 		chunk := p[:n]
 		p = p[n:]
 		last := end && len(p) == 0
+		sent := false
 		err = sc.write(st, func() error {
+			sent = true
 			if err := sc.fr.WriteData(st.id, last, chunk); err != nil {
 				return err
 			}
@@ -244,6 +282,9 @@ func (rw *responseWriter) sendData(p []byte, end bool) error {
 			}
 			return nil
 		})
+		if !sent {
+			sc.giveBackSend(n)
+		}
 		if err != nil {
 			return rw.fail(err)
 		}
@@ -281,6 +322,32 @@ func (st *stream) awaitSend(want int) (int, error) {
 		}
 		sc.sendCond.Wait()
 	}
+}
+
+// giveBackSend returns to the connection's send window n bytes taken for
+// DATA that was not sent (the stream was reset first), so that the other
+// streams can use them; the stream's own window no longer matters.
+func (sc *serverConn) giveBackSend(n int) {
+	if n == 0 {
+		return
+	}
+	sc.mu.Lock()
+	sc.connSend += int64(n)
+	sc.sendCond.Broadcast()
+	sc.mu.Unlock()
+}
+
+// takeSend takes n bytes of send window if both windows have them now.
+func (st *stream) takeSend(n int) bool {
+	sc := st.sc
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if st.writeErr != nil || st.send < int64(n) || sc.connSend < int64(n) {
+		return false
+	}
+	st.send -= int64(n)
+	sc.connSend -= int64(n)
+	return true
 }
 
 // trailers returns the trailer fields the handler has set: declared ones
@@ -333,6 +400,11 @@ func (rw *responseWriter) finish() {
 	}
 	trailers := rw.trailers()
 	hasBody := len(b) > 0
+	if !rw.sentHeader && hasBody && len(trailers) == 0 {
+		if sent, _ := rw.sendWhole(b); sent {
+			return
+		}
+	}
 	if !rw.sentHeader {
 		if rw.sendHeader(b, true, !hasBody && len(trailers) == 0) != nil {
 			return
@@ -358,6 +430,57 @@ func (rw *responseWriter) release() {
 		bufferPool.Put(rw.buf)
 		rw.buf = nil
 	}
+	if rw.snapBuf != nil {
+		rw.snapBuf.release()
+		rw.snap, rw.snapBuf = nil, nil
+	}
+}
+
+// headerSnapshot is a copy of a header, made as http.Header.Clone makes
+// one, in storage that is reused: snapshotPool holds them.
+type headerSnapshot struct {
+	h    http.Header
+	vals []string // every value of h
+}
+
+var snapshotPool = sync.Pool{New: func() any { return &headerSnapshot{h: make(http.Header)} }}
+
+// snapshot copies h into a headerSnapshot from the pool.
+func snapshot(h http.Header) *headerSnapshot {
+	s := snapshotPool.Get().(*headerSnapshot)
+	n := 0
+	for _, vv := range h {
+		n += len(vv)
+	}
+	if cap(s.vals) < n {
+		s.vals = make([]string, 0, n)
+	}
+	vals := s.vals[:0]
+	for k, vv := range h {
+		if vv == nil {
+			s.h[k] = nil // as Clone keeps a nil value nil
+			continue
+		}
+		start := len(vals)
+		vals = append(vals, vv...) // within capacity: earlier values stay put
+		s.h[k] = vals[start:len(vals):len(vals)]
+	}
+	s.vals = vals
+	return s
+}
+
+func (s *headerSnapshot) release() {
+	if len(s.h) > 64 {
+		s.h = make(http.Header) // a huge header is not kept for every later one
+	} else {
+		clear(s.h)
+	}
+	clear(s.vals) // hold no strings of the response
+	s.vals = s.vals[:0]
+	if cap(s.vals) > 256 {
+		s.vals = nil
+	}
+	snapshotPool.Put(s)
 }
 
 // Flush sends the header and buffered body at once.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -34,6 +35,7 @@ type stream struct {
 	id     uint32
 	ctx    context.Context
 	cancel context.CancelFunc
+	fresh  atomic.Bool // its handler has started and not yet written (sc.fresh)
 
 	// Guarded by sc.mu.
 	cond          sync.Cond // body data, end of body, read deadline (L is &sc.mu)
@@ -287,8 +289,9 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 
 	fields := f.RegularFields()
 	header := make(http.Header, len(fields))
+	vals := make([]string, len(fields)) // one value each, in one allocation
 	var cookies []string
-	for _, hf := range fields {
+	for i, hf := range fields {
 		switch {
 		case isConnectionSpecific(hf.Name):
 			return nil, 0, errors.New("connection-specific field " + hf.Name)
@@ -299,7 +302,12 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 			continue
 		}
 		k := canonicalHeader(hf.Name)
-		header[k] = append(header[k], hf.Value)
+		if vv, ok := header[k]; ok {
+			header[k] = append(vv, hf.Value) // vv's capacity ends at its length: a copy
+			continue
+		}
+		vals[i] = hf.Value
+		header[k] = vals[i : i+1 : i+1]
 	}
 	if len(cookies) > 0 {
 		// RFC 9113 section 8.2.3: crumbs are joined into one field.
@@ -396,6 +404,8 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 	if req.Body == nil {
 		req.Body = &requestBody{st: st}
 	}
+	st.fresh.Store(true)
+	sc.fresh.Add(1)
 	sc.mu.Lock()
 	sc.running++
 	if sc.running == 1 && sc.idleTimer != nil {
@@ -415,6 +425,14 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 	}
 }
 
+// wrote records that st's handler has written (or returned): it is no
+// longer fresh.
+func (st *stream) wrote() {
+	if st.fresh.CompareAndSwap(true, false) {
+		st.sc.fresh.Add(-1)
+	}
+}
+
 // handlerWork is one stream for a worker to serve.
 type handlerWork struct {
 	st  *stream
@@ -425,15 +443,38 @@ type handlerWork struct {
 
 // worker serves streams of one connection, one after another, so that
 // handlers run on warm stacks; it waits for more while the connection
-// lives.
+// lives, until the connection has been idle for workerLinger.
 func (sc *serverConn) worker(w handlerWork) {
 	defer sc.handlers.Done()
 	for {
 		sc.runHandler(w.st, w.rw, w.req, w.h)
+		w = handlerWork{} // hold nothing of the stream while waiting
 		select {
 		case w = <-sc.work:
+		case <-sc.retire:
+			return
 		case <-sc.ctx.Done():
 			return
+		}
+	}
+}
+
+// workerLinger is how long the workers of a connection with no handler
+// running wait for another stream before they end, giving their stacks
+// back: an idle connection then holds only its read loop's.
+const workerLinger = time.Second
+
+// retireWorkers ends the workers waiting for a stream, if the connection
+// is still idle. Called workerLinger after it became idle.
+func (sc *serverConn) retireWorkers() {
+	sc.mu.Lock()
+	busy := sc.running > 0 || sc.closing
+	sc.mu.Unlock()
+	for !busy {
+		select {
+		case sc.retire <- struct{}{}:
+		default:
+			return // no worker is waiting
 		}
 	}
 }
@@ -460,6 +501,7 @@ func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Reque
 
 // streamDone ends a stream whose handler has returned.
 func (sc *serverConn) streamDone(st *stream) {
+	st.wrote()
 	st.cancel()
 	sc.mu.Lock()
 	remoteOpen := !st.remoteDone
@@ -488,6 +530,13 @@ func (sc *serverConn) streamDone(st *stream) {
 	if idle && sc.idleTimer != nil && sc.drainPhase == 0 && !sc.closing {
 		sc.idleTimer.Reset(sc.cfg.idle)
 	}
+	if idle && !sc.closing {
+		if sc.workerTimer == nil {
+			sc.workerTimer = time.AfterFunc(workerLinger, sc.retireWorkers)
+		} else {
+			sc.workerTimer.Reset(workerLinger)
+		}
+	}
 	sc.mu.Unlock()
 	if idle {
 		sc.maybeClose()
@@ -504,7 +553,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	st := b.st
 	sc := st.sc
 	sc.mu.Lock()
-	if st.needContinue {
+	if st.needContinue && !st.bodyClosed {
 		st.needContinue = false
 		sc.mu.Unlock()
 		b.rw.writeContinue()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ import (
 
 // The read loop writes too (SETTINGS and PING ACKs, RST_STREAM,
 // WINDOW_UPDATE), synchronously: it queues nothing beyond the one
-// buffered writer (writeBufferSize), so a peer that never reads cannot
+// buffered writer (bufSize), so a peer that never reads cannot
 // make it hold more. But a write to such a peer blocks, and the read
 // loop with it. So every write the read loop makes, and its flush, runs
 // under a watchdog (armStall): past WriteByteTimeout (the write's own
@@ -86,9 +87,11 @@ func (w writer) Write(p []byte) (int, error) {
 // nil and the server has already reset it, fn is skipped: nothing may
 // follow our RST_STREAM on a stream.
 func (sc *serverConn) write(st *stream, fn func() error) error {
+	if st != nil {
+		st.wrote()
+	}
 	sc.pending.Add(1)
 	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
 	err := sc.werr
 	switch {
 	case err != nil:
@@ -104,9 +107,26 @@ func (sc *serverConn) write(st *stream, fn func() error) error {
 	// While the read loop works through input already buffered, it
 	// flushes for everyone once it is done (flushHeld); batching is
 	// cleared before that flush takes wmu, so no frame is left behind.
-	if sc.pending.Add(-1) == 0 && !sc.batching.Load() {
+	if sc.pending.Add(-1) != 0 || sc.batching.Load() {
+		sc.wmu.Unlock()
+		return err
+	}
+	if st == nil || sc.fresh.Load() == 0 {
+		sc.flushLocked()
+		sc.wmu.Unlock()
+		return err
+	}
+	// Handlers the read loop has just started are about to write: yield
+	// once, so that their frames join this flush, then flush whatever is
+	// held. A handler that does not write holds nobody back beyond that
+	// yield.
+	sc.wmu.Unlock()
+	runtime.Gosched()
+	sc.wmu.Lock()
+	if sc.pending.Load() == 0 && !sc.batching.Load() {
 		sc.flushLocked()
 	}
+	sc.wmu.Unlock()
 	return err
 }
 
@@ -209,56 +229,59 @@ func (sc *serverConn) resetStream(st *stream, code http2.ErrCode) {
 // writeHeaders encodes and sends a response header block (or trailers,
 // with status 0) on st, split into HEADERS and CONTINUATION frames.
 func (sc *serverConn) writeHeaders(st *stream, status int, h http.Header, extra []hpack.HeaderField, endStream bool) error {
-	return sc.write(st, func() error {
+	return sc.write(st, func() error { return sc.encodeHeaders(st, status, h, extra, endStream) })
+}
+
+// encodeHeaders is writeHeaders under wmu.
+func (sc *serverConn) encodeHeaders(st *stream, status int, h http.Header, extra []hpack.HeaderField, endStream bool) error {
+	sc.mu.Lock()
+	closed := st.closed || st.localDone
+	sc.mu.Unlock()
+	if closed {
+		return errStreamClosed // encode nothing: the HPACK state stays in step
+	}
+	sc.hbuf.Reset()
+	if status != 0 {
+		sc.henc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(status)})
+	}
+	for _, f := range extra {
+		sc.henc.WriteField(f)
+	}
+	for k, vv := range h {
+		name, ok := lowerHeader(k)
+		if !ok || isConnectionSpecific(name) {
+			continue
+		}
+		for _, v := range vv {
+			sc.henc.WriteField(hpack.HeaderField{Name: name, Value: v})
+		}
+	}
+	block := sc.hbuf.Bytes()
+	max := int(sc.peerMaxFrame.Load())
+	first := true
+	for first || len(block) > 0 {
+		frag := block
+		if len(frag) > max {
+			frag = frag[:max]
+		}
+		block = block[len(frag):]
+		var err error
+		if first {
+			err = sc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: frag, EndStream: endStream, EndHeaders: len(block) == 0})
+		} else {
+			err = sc.fr.WriteContinuation(st.id, len(block) == 0, frag)
+		}
+		if err != nil {
+			return err
+		}
+		first = false
+	}
+	if endStream {
 		sc.mu.Lock()
-		closed := st.closed || st.localDone
+		st.endLocalLocked()
 		sc.mu.Unlock()
-		if closed {
-			return errStreamClosed // encode nothing: the HPACK state stays in step
-		}
-		sc.hbuf.Reset()
-		if status != 0 {
-			sc.henc.WriteField(hpack.HeaderField{Name: ":status", Value: statusString(status)})
-		}
-		for _, f := range extra {
-			sc.henc.WriteField(f)
-		}
-		for k, vv := range h {
-			name, ok := lowerHeader(k)
-			if !ok || isConnectionSpecific(name) {
-				continue
-			}
-			for _, v := range vv {
-				sc.henc.WriteField(hpack.HeaderField{Name: name, Value: v})
-			}
-		}
-		block := sc.hbuf.Bytes()
-		max := int(sc.peerMaxFrame.Load())
-		first := true
-		for first || len(block) > 0 {
-			frag := block
-			if len(frag) > max {
-				frag = frag[:max]
-			}
-			block = block[len(frag):]
-			var err error
-			if first {
-				err = sc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: st.id, BlockFragment: frag, EndStream: endStream, EndHeaders: len(block) == 0})
-			} else {
-				err = sc.fr.WriteContinuation(st.id, len(block) == 0, frag)
-			}
-			if err != nil {
-				return err
-			}
-			first = false
-		}
-		if endStream {
-			sc.mu.Lock()
-			st.endLocalLocked()
-			sc.mu.Unlock()
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 var statusStrings [600]string

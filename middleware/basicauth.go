@@ -29,7 +29,7 @@ type BasicAuthOptions struct {
 
 // BasicAuth requires HTTP Basic authentication (RFC 7617). A request with
 // valid credentials goes on, and the handler reads the user name with
-// BasicAuthUser. Any other request is answered 401 Unauthorized with the
+// BasicAuthUserFrom. Any other request is answered 401 Unauthorized with the
 // challenge
 //
 //	WWW-Authenticate: Basic realm="Restricted", charset="UTF-8"
@@ -91,14 +91,19 @@ func BasicAuth(o BasicAuthOptions) func(http.Handler) http.Handler {
 	}
 }
 
-// BasicAuthUser returns the user name that BasicAuth authenticated for
-// the request of ctx, and false if BasicAuth did not run.
-func BasicAuthUser(ctx context.Context) (string, bool) {
+// BasicAuthUserFrom returns the user name that BasicAuth authenticated
+// for the request of ctx, and false if BasicAuth did not run.
+func BasicAuthUserFrom(ctx context.Context) (string, bool) {
 	if info := infoFrom(ctx); info != nil && info.user != "" {
 		return info.user, true
 	}
 	return "", false
 }
+
+// BasicAuthUser returns BasicAuthUserFrom(ctx).
+//
+// Deprecated: use BasicAuthUserFrom, named like the other accessors.
+func BasicAuthUser(ctx context.Context) (string, bool) { return BasicAuthUserFrom(ctx) }
 
 type basicAuthAccount struct{ name, pass [sha256.Size]byte }
 

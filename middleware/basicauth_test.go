@@ -13,7 +13,7 @@ import (
 
 // baWhoAmI answers with the user BasicAuth authenticated.
 var baWhoAmI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	user, ok := middleware.BasicAuthUser(r.Context())
+	user, ok := middleware.BasicAuthUserFrom(r.Context())
 	if !ok {
 		http.Error(w, "no user", http.StatusInternalServerError)
 		return
@@ -135,8 +135,8 @@ func TestBasicAuthValidate(t *testing.T) {
 }
 
 func TestBasicAuthUserWithout(t *testing.T) {
-	if user, ok := middleware.BasicAuthUser(httptest.NewRequest("GET", "/", nil).Context()); ok || user != "" {
-		t.Errorf("BasicAuthUser without BasicAuth = %q, %v", user, ok)
+	if user, ok := middleware.BasicAuthUserFrom(httptest.NewRequest("GET", "/", nil).Context()); ok || user != "" {
+		t.Errorf("BasicAuthUserFrom without BasicAuth = %q, %v", user, ok)
 	}
 }
 

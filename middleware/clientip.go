@@ -12,8 +12,8 @@ import (
 
 // TrustedProxies says which peers of a connection are proxies trusted to
 // say, in a forwarding header, whom they forward for. The zero value
-// trusts none. ClientIP takes one, and so can other middleware that
-// believes what proxies say, so that one list serves them all.
+// trusts none. ClientIP and ProxyHeaders take one, so that one list
+// serves every middleware that believes what proxies say.
 type TrustedProxies struct {
 	// Prefixes are the networks of the trusted proxies, such as
 	// netip.MustParsePrefix("10.0.0.0/8"); one proxy is a /32 or a /128.
@@ -104,7 +104,7 @@ type ClientIPOptions struct {
 }
 
 // ClientIP finds the address of the client that sent the request, for
-// middleware and handlers after it (see ClientIPFrom and ClientAddr), and
+// middleware and handlers after it (see ClientIPFrom and ClientAddrFrom), and
 // for Logger.
 //
 // By default the client is the peer of the connection (r.RemoteAddr) and
@@ -118,9 +118,12 @@ type ClientIPOptions struct {
 // element without exactly one for=, an obfuscated identifier such as
 // "_hidden", or "unknown") stops the walk, and the client is the last
 // address reached: the peer, or the trusted proxy that wrote the entry.
-// So nothing that a client writes in a header can place it anywhere but
-// where an untrusted hop is. A peer that is not a trusted proxy is the
-// client, whatever the request's headers say.
+// A Forwarded field that breaks the syntax is read split at every comma,
+// each part an element that counts as "unknown" if it breaks, so that
+// the element a proxy appends to a client's malformed field on the same
+// line is still read. So nothing that a client writes in a header can
+// place it anywhere but where an untrusted hop is. A peer that is not a
+// trusted proxy is the client, whatever the request's headers say.
 //
 // Several fields of the header count as one list, in order (RFC 9110
 // section 5.3). Empty list elements are skipped. Addresses are reported
@@ -153,10 +156,10 @@ func ClientIP(o ClientIPOptions) func(http.Handler) http.Handler {
 	}
 }
 
-// ClientIPFrom returns the client's address that ClientIP found for the
-// request whose context is ctx; ok is false if ClientIP did not run or
-// found no IP address: r.RemoteAddr held none (a Unix socket, say) and no
-// trusted forwarding header named one.
+// ClientIPFrom returns the client's address that ClientIP (or
+// ProxyHeaders) found for the request whose context is ctx; ok is false
+// if neither ran or found no IP address: r.RemoteAddr held none (a Unix
+// socket, say) and no trusted forwarding header named one.
 func ClientIPFrom(ctx context.Context) (addr netip.Addr, ok bool) {
 	if info := infoFrom(ctx); info != nil && info.clientIP.IsValid() {
 		return info.clientIP, true
@@ -164,15 +167,25 @@ func ClientIPFrom(ctx context.Context) (addr netip.Addr, ok bool) {
 	return netip.Addr{}, false
 }
 
-// ClientAddr returns the client's address of r: the one ClientIP found,
-// or else the host of r.RemoteAddr, or the zero Addr if that is not an IP
-// address either.
-func ClientAddr(r *http.Request) netip.Addr {
+// ClientAddrFrom returns the client's address of r: the one ClientIP (or
+// ProxyHeaders) found, or else the host of r.RemoteAddr, or the zero Addr
+// if that is not an IP address either.
+//
+// The accessors of this package are all named XxxFrom: those that take a
+// context report what a middleware recorded (RequestIDFrom, ClientIPFrom,
+// BasicAuthUserFrom); those that take the request fall back to what the
+// request itself says (ClientAddrFrom, SchemeFrom).
+func ClientAddrFrom(r *http.Request) netip.Addr {
 	if a, ok := ClientIPFrom(r.Context()); ok {
 		return a
 	}
 	return parseRemoteAddr(r.RemoteAddr)
 }
+
+// ClientAddr returns ClientAddrFrom(r).
+//
+// Deprecated: use ClientAddrFrom, named like the other accessors.
+func ClientAddr(r *http.Request) netip.Addr { return ClientAddrFrom(r) }
 
 // clientIPConfig is ClientIPOptions resolved.
 type clientIPConfig struct {
@@ -217,12 +230,21 @@ func parseRemoteAddr(s string) netip.Addr {
 // with the answer of the walk from the right (see ClientIP) and without
 // storing the list. The answer depends only on the rightmost hop that
 // stops the walk, invalid or untrusted, and the hops after it.
+//
+// For ProxyHeaders, a walk over Forwarded also keeps the proto and host
+// of the element that ends it: the rightmost stopping one, or the leftmost
+// if none stops it. That element was written by a trusted proxy, the one
+// that received the request from the client (or from a hop it could not
+// name), so its proto and host are what the client asked for.
 type hopWalk struct {
 	trust *trustSet
 	n     int        // hops seen
 	first netip.Addr // the leftmost hop
 	stop  int        // the rightmost stopping hop so far: hopStopNone, hopStopInvalid or hopStopUntrusted
 	addr  netip.Addr // for hopStopUntrusted that hop; for hopStopInvalid the hop after it, if any
+
+	proto, host           string // of the rightmost stopping element
+	firstProto, firstHost string // of the leftmost element
 }
 
 const (
@@ -233,19 +255,38 @@ const (
 
 // hop records the next hop; an invalid Addr is a hop that is not an
 // address.
-func (w *hopWalk) hop(a netip.Addr) {
+func (w *hopWalk) hop(a netip.Addr) { w.element(a, "", "") }
+
+// element records the next hop with the proto and host of its Forwarded
+// element ("" for none).
+func (w *hopWalk) element(a netip.Addr, proto, host string) {
 	switch {
 	case !a.IsValid():
 		w.stop, w.addr = hopStopInvalid, netip.Addr{}
+		w.proto, w.host = proto, host
 	case !w.trust.contains(a):
 		w.stop, w.addr = hopStopUntrusted, a
+		w.proto, w.host = proto, host
 	case w.stop == hopStopInvalid && !w.addr.IsValid():
 		w.addr = a
 	}
 	if w.n == 0 {
 		w.first = a
+		w.firstProto, w.firstHost = proto, host
 	}
 	w.n++
+}
+
+// meta returns the proto and host of the element that ends the walk (see
+// hopWalk), "" where it had none.
+func (w *hopWalk) meta() (proto, host string) {
+	switch {
+	case w.stop != hopStopNone:
+		return w.proto, w.host
+	case w.n > 0:
+		return w.firstProto, w.firstHost
+	}
+	return "", ""
 }
 
 // result returns the client, given the peer that sent the list.
@@ -303,23 +344,41 @@ func parseHopAddr(s string) netip.Addr {
 // forwarded walks Forwarded fields (RFC 7239 section 4): elements
 // separated by commas, each of pairs separated by semicolons, each pair
 // token=token or token=quoted-string. The node of each element's for=
-// is the hop. A field that breaks the syntax counts as an invalid hop where
-// it breaks, and the rest of that field is skipped: what it meant is
-// unknown.
+// is the hop.
+//
+// A field that breaks the syntax is read again from its start, split at
+// every comma, quotes or not: then each part is an element on its own,
+// and a part that breaks counts as one invalid hop. A proxy that appends
+// its element to the client's field on the same line writes no comma
+// inside quotes, so its element is read, whatever the client wrote before
+// it: a client's stray quote cannot swallow it, nor pair with its quotes.
+// Each field is parsed at most twice.
 func (w *hopWalk) forwarded(fields []string) {
 	for _, v := range fields {
-		w.forwardedField(v)
+		saved := *w
+		if !w.forwardedField(v, false) {
+			*w = saved
+			w.forwardedField(v, true)
+		}
 	}
 }
 
-func (w *hopWalk) forwardedField(v string) {
+// forwardedField walks one Forwarded field. With split false it stops at
+// the first syntax error and returns false, having recorded the elements
+// before it; with split true every comma ends an element, a part that
+// breaks is one invalid hop, and it returns true.
+func (w *hopWalk) forwardedField(v string, split bool) bool {
 	i := 0
 	for {
 		var (
-			node   string
-			nFor   int
-			pairs  int
-			usable = true // node needs no unescaping
+			node        string
+			nFor        int
+			pairs       int
+			usable      = true // node needs no unescaping
+			proto, host string // "" unless given once, without escapes
+			nProto      int
+			nHost       int
+			broken      bool
 		)
 		for {
 			i = fwdSkipOWS(v, i)
@@ -336,8 +395,8 @@ func (w *hopWalk) forwardedField(v string) {
 			}
 			name := v[start:i]
 			if name == "" || i == len(v) || v[i] != '=' {
-				w.hop(netip.Addr{})
-				return
+				broken = true
+				break
 			}
 			i++
 			var val string
@@ -345,16 +404,18 @@ func (w *hopWalk) forwardedField(v string) {
 			if i < len(v) && v[i] == '"' {
 				i++
 				start = i
-				for i < len(v) && v[i] != '"' {
+				for i < len(v) && v[i] != '"' && !(split && v[i] == ',') {
 					if v[i] == '\\' {
 						escaped = true
-						i++
+						if i++; split && i < len(v) && v[i] == ',' {
+							break
+						}
 					}
 					i++
 				}
-				if i >= len(v) {
-					w.hop(netip.Addr{}) // unterminated quoted-string
-					return
+				if i >= len(v) || v[i] != '"' {
+					broken = true // unterminated quoted-string
+					break
 				}
 				val = v[start:i]
 				i++
@@ -366,25 +427,52 @@ func (w *hopWalk) forwardedField(v string) {
 				val = v[start:i]
 			}
 			pairs++
-			if strings.EqualFold(name, "for") {
+			switch {
+			case strings.EqualFold(name, "for"):
 				nFor++
 				node, usable = val, !escaped
+			case strings.EqualFold(name, "proto"):
+				if nProto++; !escaped {
+					proto = val
+				}
+			case strings.EqualFold(name, "host"):
+				if nHost++; !escaped {
+					host = val
+				}
 			}
 			i = fwdSkipOWS(v, i)
 			if i < len(v) && v[i] != ';' && v[i] != ',' {
-				w.hop(netip.Addr{})
-				return
+				broken = true
+				break
 			}
 		}
-		if pairs > 0 { // an empty element is skipped
+		switch {
+		case broken && !split:
+			return false
+		case broken:
+			w.hop(netip.Addr{})
+			// The part ends at the next comma: a split read never
+			// passes one, so i is not beyond it.
+			j := strings.IndexByte(v[min(i, len(v)):], ',')
+			if j < 0 {
+				return true
+			}
+			i += j
+		case pairs > 0: // an empty element is skipped
+			if nProto != 1 {
+				proto = ""
+			}
+			if nHost != 1 {
+				host = ""
+			}
+			a := netip.Addr{}
 			if nFor == 1 && usable {
-				w.hop(parseForwardedNode(node))
-			} else {
-				w.hop(netip.Addr{})
+				a = parseForwardedNode(node)
 			}
+			w.element(a, proto, host)
 		}
-		if i == len(v) {
-			return
+		if i >= len(v) {
+			return true
 		}
 		i++ // the comma
 	}

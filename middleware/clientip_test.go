@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,8 +39,8 @@ func clientIPOf(t *testing.T, opts middleware.ClientIPOptions, remoteAddr string
 		if ok {
 			got = a.String()
 		}
-		if c := middleware.ClientAddr(r); c != a {
-			t.Errorf("ClientAddr %v, ClientIPFrom %v", c, a)
+		if c := middleware.ClientAddrFrom(r); c != a {
+			t.Errorf("ClientAddrFrom %v, ClientIPFrom %v", c, a)
 		}
 	}))
 	req := httptest.NewRequest("GET", "/", nil)
@@ -130,6 +131,15 @@ func TestClientIP(t *testing.T) {
 		{"Forwarded unterminated quote", viaFwd, proxy, fwd(`for=203.0.113.5, for="10.0.0.2`), "10.0.0.1"},
 		{"Forwarded broken field, good field after", viaFwd, proxy, fwd(`for=6.6.6.6, for="x`, "for=203.0.113.5"), "203.0.113.5"},
 		{"Forwarded broken field nearest", viaFwd, proxy, fwd("for=203.0.113.5", `for="x`), "10.0.0.1"},
+		// A proxy that appends its element to the client's field on the
+		// same line: whatever the client wrote before it, the proxy's
+		// element is read, and the client cannot pass for the proxy.
+		{"Forwarded client's garbage, proxy's element on the same line", viaFwd, proxy, fwd(`x, for=203.0.113.5`), "203.0.113.5"},
+		{"Forwarded client's unterminated quote, proxy's element on the same line", viaFwd, proxy, fwd(`for="6.6.6.6, for=203.0.113.5`), "203.0.113.5"},
+		{"Forwarded client's quote closed by the proxy's", viaFwd, proxy, fwd(`for=6.6.6.6;x=", for="[2001:db8::5]:4711"`), "2001:db8::5"},
+		{"Forwarded client's escaped comma", viaFwd, proxy, fwd(`for="\, for=203.0.113.5`), "203.0.113.5"},
+		{"Forwarded client's trailing escape", viaFwd, proxy, fwd(`a, for="\`), "10.0.0.1"},
+		{"Forwarded broken element, good ones around it", viaFwd, proxy, fwd(`for=6.6.6.6, for=7.7.7.7;x"y, for=203.0.113.5, for=10.0.0.2`), "203.0.113.5"},
 		{"Forwarded missing =", viaFwd, proxy, fwd("for 203.0.113.5"), "10.0.0.1"},
 		{"Forwarded junk after quotes", viaFwd, proxy, fwd(`for="203.0.113.5"x`), "10.0.0.1"},
 		{"Forwarded bracketed IPv4", viaFwd, proxy, fwd(`for="[192.0.2.43]"`), "10.0.0.1"},
@@ -182,8 +192,8 @@ func TestClientAddrWithoutClientIP(t *testing.T) {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.RemoteAddr = remote
 		req.Header.Set("X-Forwarded-For", "203.0.113.5")
-		if got := middleware.ClientAddr(req).String(); got != want {
-			t.Errorf("RemoteAddr %q: ClientAddr %q, want %q", remote, got, want)
+		if got := middleware.ClientAddrFrom(req).String(); got != want {
+			t.Errorf("RemoteAddr %q: ClientAddrFrom %q, want %q", remote, got, want)
 		}
 		if a, ok := middleware.ClientIPFrom(req.Context()); ok {
 			t.Errorf("ClientIPFrom without ClientIP: %v, true", a)
@@ -224,7 +234,7 @@ func TestClientIPOverTheWire(t *testing.T) { h2ctest.Run(t, testClientIPOverTheW
 func testClientIPOverTheWire(t *testing.T, mode h2ctest.Mode) {
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := middleware.ClientIPFrom(r.Context())
-		fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddr(r))
+		fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddrFrom(r))
 	})
 	for _, tc := range []struct {
 		name    string
@@ -368,7 +378,7 @@ func testClientIPSpoofing(t *testing.T, mode h2ctest.Mode) {
 			backend := h2ctest.NewServer(t, middleware.ClientIP(tc.opts)(
 				middleware.RateLimit(middleware.RateLimitOptions{Requests: 1, Period: time.Hour})(
 					http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						fmt.Fprint(w, middleware.ClientAddr(r))
+						fmt.Fprint(w, middleware.ClientAddrFrom(r))
 					}))))
 			target := backend.URL
 			client := &http.Client{Transport: fromAddr(t, h2ctest.NewTransport(mode), attacker), Timeout: time.Minute}
@@ -461,7 +471,7 @@ func testClientIPUnixProxy(t *testing.T, mode h2ctest.Mode) {
 		h := middleware.ClientIP(middleware.ClientIPOptions{Header: "X-Forwarded-For", TrustedProxies: tc.proxies})(
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				a, ok := middleware.ClientIPFrom(r.Context())
-				fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddr(r))
+				fmt.Fprintf(w, "%v %v %v", a, ok, middleware.ClientAddrFrom(r))
 			}))
 		srv, err := server.New(server.Config{Handler: h})
 		if err != nil {
@@ -498,4 +508,45 @@ func testClientIPUnixProxy(t *testing.T, mode h2ctest.Mode) {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// The deprecated accessor names answer what the new ones do.
+func TestDeprecatedAccessors(t *testing.T) {
+	var got []string
+	h := middleware.BasicAuth(middleware.BasicAuthOptions{Users: map[string]string{"ann": "pw"}})(
+		middleware.ClientIP(middleware.ClientIPOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, ok := middleware.BasicAuthUser(r.Context())
+			u2, ok2 := middleware.BasicAuthUserFrom(r.Context())
+			got = append(got, fmt.Sprint(middleware.ClientAddr(r), " ", middleware.ClientAddrFrom(r), " ", u, ok, " ", u2, ok2))
+		})))
+	req := httptest.NewRequest("GET", "/", nil)
+	req.RemoteAddr = "192.0.2.7:1234"
+	req.SetBasicAuth("ann", "pw")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if want := []string{"192.0.2.7 192.0.2.7 anntrue anntrue"}; !slices.Equal(got, want) {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+// Whatever a client sends in Forwarded, an element that a trusted proxy
+// appends to the same line names the client, and its proto and host are
+// the ones ProxyHeaders takes: go test -fuzz FuzzForwardedAppended ./middleware
+func FuzzForwardedAppended(f *testing.F) {
+	for _, s := range []string{"", "x", `for="`, `for=6.6.6.6;x="`, `a="\`, `for="\`, `a=",b="`, `for=10.0.0.7;host="a,b`, `;;=,"",\"`} {
+		f.Add(s)
+	}
+	proxies := middleware.TrustedProxies{Prefixes: prefixes("10.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, client string) {
+		for _, tc := range []struct{ elem, want string }{
+			{"for=203.0.113.5;proto=https;host=www.example", "203.0.113.5"},
+			{`for="[2001:db8::5]:4711";proto=https;host="www.example"`, "2001:db8::5"},
+		} {
+			header := http.Header{"Forwarded": {client + ", " + tc.elem}}
+			got := clientIPOf(t, middleware.ClientIPOptions{Header: "Forwarded", TrustedProxies: proxies}, "10.0.0.1:1", header)
+			ph := proxyHeadersOf(t, middleware.ProxyHeadersOptions{Header: "Forwarded", TrustedProxies: proxies}, "10.0.0.1:1", header)
+			if want := (proxied{tc.want, "https", "www.example"}); got != tc.want || ph != want {
+				t.Errorf("Forwarded %q: ClientIP %s, ProxyHeaders %+v, want %s and %+v", header["Forwarded"][0], got, ph, tc.want, want)
+			}
+		}
+	})
 }

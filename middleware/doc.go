@@ -30,7 +30,20 @@
 // on a Unix socket). RateLimit, which counts requests against that
 // address, forgets a client only once its bucket is full again, so that
 // more clients than it tracks cannot win fresh allowances by rotating
-// addresses.
+// addresses. ProxyHeaders, with the same TrustedProxies, finds the client
+// as ClientIP does and also takes the scheme and host the client used
+// from Forwarded or X-Forwarded-Proto and X-Forwarded-Host, and only
+// from a trusted proxy: r.Host becomes that host, SchemeFrom reports the
+// scheme, and Secure sends Strict-Transport-Security by it.
+//
+// Secure sets security headers (nosniff, no framing, a strict referrer
+// policy, a same-origin opener policy, and a Content-Security-Policy when
+// given) on every response, and Strict-Transport-Security only on a
+// request that came over HTTPS, never on cleartext. CrossOrigin guards
+// against cross-site request forgery with net/http's
+// CrossOriginProtection (Sec-Fetch-Site, else Origin against Host): no
+// tokens, with trusted origins and bypass patterns for routes other sites
+// post to.
 //
 // Long-lived requests are not ordinary requests: a WebSocket over
 // HTTP/1.1 is an upgrade that hijacks the connection, and over HTTP/2 an

@@ -10,7 +10,7 @@ import (
 
 func ExampleBasicAuth() {
 	admin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, _ := middleware.BasicAuthUser(r.Context())
+		user, _ := middleware.BasicAuthUserFrom(r.Context())
 		fmt.Fprintf(w, "welcome, %s", user)
 	})
 	h := middleware.BasicAuth(middleware.BasicAuthOptions{

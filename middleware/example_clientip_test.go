@@ -20,7 +20,7 @@ func ExampleClientIP() {
 			Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		},
 	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Println(middleware.ClientAddr(r))
+		fmt.Println(middleware.ClientAddrFrom(r))
 	}))
 
 	for _, tc := range []struct{ peer, xff, fwd string }{

@@ -13,6 +13,7 @@ type requestInfo struct {
 	id       string     // the request ID (RequestID)
 	clientIP netip.Addr // the client's address (ClientIP)
 	user     string     // the authenticated user name (BasicAuth)
+	scheme   string     // "https" or "http" as a trusted proxy said (ProxyHeaders), or ""
 
 	// idField backs the value of RequestID's response header field, so
 	// that setting it allocates nothing more.

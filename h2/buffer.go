@@ -1,0 +1,140 @@
+package h2
+
+import (
+	"io"
+	"sync"
+)
+
+// The connection's read and write buffers come from one pool and are held
+// only while there are bytes in them: an idle connection, of which a
+// server may have many thousands, holds neither (bufSize bytes each),
+// only the small array the read that waits for its next bytes goes into.
+
+// bufSize is the size of every pooled buffer.
+const bufSize = 32 << 10
+
+// idleReadSize is the size of the array a released readBuffer waits in:
+// large enough for the request that wakes an idle connection (a HEADERS
+// frame of a few dozen bytes, or a PING) to arrive in one read.
+const idleReadSize = 512
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
+func putBuf(b *[]byte) { bufPool.Put(b) }
+
+// readBuffer is the read loop's buffered reader of the connection. After
+// release, while it is empty, it holds no pooled buffer: the next read
+// waits in small and takes a buffer from the pool once bytes arrive.
+// Read loop only.
+type readBuffer struct {
+	src   io.Reader
+	buf   *[]byte // nil while released
+	r, w  int     // (*buf)[r:w] is buffered
+	err   error   // from the read that also brought bytes; returned once they are read
+	last  int     // bytes the last read from src brought
+	small [idleReadSize]byte
+}
+
+// Buffered returns how many bytes can be read without reading from src.
+func (b *readBuffer) Buffered() int { return b.w - b.r }
+
+// Read reads into p what is buffered, or reads from src once if nothing
+// is, the way bufio.Reader does.
+func (b *readBuffer) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.r == b.w {
+		if err := b.err; err != nil {
+			b.err = nil
+			return 0, err
+		}
+		if b.buf == nil {
+			// Released: wait in the small array, then move what came
+			// into a pooled buffer.
+			n, err := b.src.Read(b.small[:])
+			if n <= 0 {
+				return 0, err
+			}
+			b.buf = getBuf()
+			b.r, b.w, b.err, b.last = 0, copy(*b.buf, b.small[:n]), err, n
+		} else {
+			if len(p) >= len(*b.buf) {
+				return b.src.Read(p) // nothing gained by copying through buf
+			}
+			n, err := b.src.Read(*b.buf)
+			if n <= 0 {
+				return 0, err
+			}
+			b.r, b.w, b.err, b.last = 0, n, err, n
+		}
+	}
+	n := copy(p, (*b.buf)[b.r:b.w])
+	b.r += n
+	return n, nil
+}
+
+// release gives the buffer back to the pool if it is empty and, unless
+// idle says the connection has nothing in progress, the input comes in
+// pieces small enough to wait for in the small array: while it comes in
+// larger ones, waiting there would cost a second read each time.
+func (b *readBuffer) release(idle func() bool) {
+	if b.buf != nil && b.r == b.w && (b.last < len(b.small) || idle()) {
+		putBuf(b.buf)
+		b.buf, b.r, b.w = nil, 0, 0
+	}
+}
+
+// writeBuffer gathers the frames written with the Framer until Flush,
+// which writes them to dst in one call and gives the buffer back to the
+// pool. Callers hold wmu.
+type writeBuffer struct {
+	dst io.Writer
+	buf *[]byte // nil while empty
+	n   int     // (*buf)[:n] is waiting
+}
+
+// Write buffers p, writing out what is buffered first if p does not fit,
+// and p itself directly if it is larger than a buffer.
+func (b *writeBuffer) Write(p []byte) (int, error) {
+	if b.buf == nil {
+		if len(p) >= bufSize {
+			return b.dst.Write(p)
+		}
+		b.buf = getBuf()
+	}
+	if b.n+len(p) > len(*b.buf) {
+		if err := b.writeOut(); err != nil {
+			return 0, err
+		}
+		if len(p) >= len(*b.buf) {
+			return b.dst.Write(p)
+		}
+	}
+	b.n += copy((*b.buf)[b.n:], p)
+	return len(p), nil
+}
+
+// Flush writes out what is buffered and releases the buffer.
+func (b *writeBuffer) Flush() error {
+	if b.buf == nil {
+		return nil
+	}
+	err := b.writeOut()
+	putBuf(b.buf)
+	b.buf = nil
+	return err
+}
+
+// writeOut writes what is buffered. After an error the connection is
+// dead: what is buffered is dropped.
+func (b *writeBuffer) writeOut() error {
+	n := b.n
+	b.n = 0
+	if n == 0 {
+		return nil
+	}
+	_, err := b.dst.Write((*b.buf)[:n])
+	return err
+}

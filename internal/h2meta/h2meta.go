@@ -1,0 +1,203 @@
+// Package h2meta assembles HTTP/2 header blocks (a HEADERS frame and its
+// CONTINUATION frames) into an http2.MetaHeadersFrame, for a read loop on
+// http2.Framer with ReadMetaHeaders left nil. It checks the fields the way
+// the Framer does with ReadMetaHeaders set (field names and values,
+// pseudo-header fields before regular ones, unknown, duplicate and mixed
+// pseudo-header fields, the header list size with trailers counted
+// apart, a fragment far beyond what is left of the list), but reuses the
+// frame, its field slice and the HPACK decoder's callback from one header
+// block to the next: the Framer's own assembly allocates all three for
+// every header block. molt's server engine (package h2) and its client
+// (internal/h2client) both read with it.
+package h2meta
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Decoder assembles the header blocks of one connection. The
+// MetaHeadersFrame that Assemble returns is valid until the next header
+// block: nothing may keep it or its Fields slice (the strings in it may be
+// kept). A Decoder is for one goroutine, the connection's read loop.
+type Decoder struct {
+	hdec    *hpack.Decoder
+	maxList uint32
+
+	mh             http2.MetaHeadersFrame
+	fields         []hpack.HeaderField
+	invalid        error
+	sawRegular     bool
+	headersRemain  uint32
+	trailersRemain uint32
+	truncated      bool
+	detail         error
+}
+
+// NewDecoder returns a Decoder whose HPACK dynamic table starts at
+// tableSize bytes, and which marks a header block Truncated beyond
+// maxList bytes of fields (RFC 9113 section 6.5.2; 0 means 16 MiB, the
+// Framer's default).
+func NewDecoder(tableSize, maxList uint32) *Decoder {
+	d := &Decoder{maxList: maxList}
+	if d.maxList == 0 {
+		d.maxList = 16 << 20
+	}
+	d.hdec = hpack.NewDecoder(tableSize, d.emit)
+	d.hdec.SetMaxStringLength(int(min(d.maxList, 1<<30)))
+	return d
+}
+
+// SetAllowedMaxDynamicTableSize sets the largest dynamic table the peer
+// may ask for with a table size update: what we advertised in
+// SETTINGS_HEADER_TABLE_SIZE, once it applies.
+func (d *Decoder) SetAllowedMaxDynamicTableSize(v uint32) {
+	d.hdec.SetAllowedMaxDynamicTableSize(v)
+}
+
+// ErrorDetail returns a more detailed error of the last error Assemble
+// returned, as http2.Framer.ErrorDetail does, or nil.
+func (d *Decoder) ErrorDetail() error { return d.detail }
+
+func (d *Decoder) emit(hf hpack.HeaderField) {
+	if !httpguts.ValidHeaderFieldValue(hf.Value) {
+		// The value may be a secret: it is not in the error.
+		d.invalid = fmt.Errorf("invalid header field value for %q", hf.Name)
+	}
+	if strings.HasPrefix(hf.Name, ":") {
+		if d.sawRegular {
+			d.invalid = errors.New("pseudo header field after regular")
+		}
+	} else {
+		d.sawRegular = true
+		if !validWireName(hf.Name) {
+			d.invalid = fmt.Errorf("invalid header field name %q", hf.Name)
+		}
+	}
+	if d.invalid != nil {
+		d.hdec.SetEmitEnabled(false)
+		return
+	}
+	remain := &d.headersRemain
+	size := hf.Size()
+	if hf.Name == "trailer" {
+		// Counted apart, as the Framer does: each name it declares costs
+		// a field's overhead.
+		remain = &d.trailersRemain
+		n := uint32(strings.Count(hf.Value, ",") + 1)
+		size = uint32(len(hf.Value)) - n + 1 + n*hpack.HeaderField{}.Size()
+	}
+	if size > *remain {
+		d.hdec.SetEmitEnabled(false)
+		d.truncated = true
+		d.headersRemain, d.trailersRemain = 0, 0
+		return
+	}
+	*remain -= size
+	d.fields = append(d.fields, hf)
+}
+
+// validWireName reports whether name is a valid lowercase field name.
+func validWireName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !httpguts.IsTokenRune(rune(c)) || ('A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// Assemble takes the frame just read. HEADERS and CONTINUATION frames are
+// decoded: it returns the MetaHeadersFrame once the block is complete, and
+// nil, nil before. Other frames are returned as they are. Errors are
+// http2.ConnectionError (PROTOCOL_ERROR, COMPRESSION_ERROR) or
+// http2.StreamError (PROTOCOL_ERROR, with a Cause), as from the Framer;
+// after a StreamError the block has been decoded and the HPACK state is
+// still in step. The Framer itself checks that CONTINUATION frames follow
+// their HEADERS.
+func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
+	d.detail = nil
+	var frag []byte
+	var ended bool
+	switch f := f.(type) {
+	case *http2.HeadersFrame:
+		d.mh = http2.MetaHeadersFrame{HeadersFrame: f}
+		clear(d.fields) // hold no strings of the last block
+		d.fields = d.fields[:0]
+		d.invalid, d.sawRegular, d.truncated = nil, false, false
+		d.headersRemain, d.trailersRemain = d.maxList, d.maxList
+		d.hdec.SetEmitEnabled(true)
+		frag, ended = f.HeaderBlockFragment(), f.HeadersEnded()
+	case *http2.ContinuationFrame:
+		frag, ended = f.HeaderBlockFragment(), f.HeadersEnded()
+	default:
+		return f, nil
+	}
+	if int64(len(frag)) > 2*int64(d.headersRemain+d.trailersRemain) {
+		// Far beyond the list size: not worth decoding, as the Framer.
+		d.detail = errors.New("header list too large")
+		return nil, http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	if d.invalid != nil {
+		// A CONTINUATION after an invalid field: its size was not
+		// followed since.
+		d.detail = d.invalid
+		return nil, http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	if _, err := d.hdec.Write(frag); err != nil {
+		d.detail = err
+		return nil, http2.ConnectionError(http2.ErrCodeCompression)
+	}
+	if !ended {
+		return nil, nil
+	}
+	if err := d.hdec.Close(); err != nil {
+		d.detail = err
+		return nil, http2.ConnectionError(http2.ErrCodeCompression)
+	}
+	id := d.mh.StreamID
+	if d.invalid != nil {
+		d.detail = d.invalid
+		return nil, http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: d.invalid}
+	}
+	d.mh.Fields = d.fields
+	d.mh.Truncated = d.truncated
+	if err := checkPseudos(d.mh.PseudoFields()); err != nil {
+		d.detail = err
+		return nil, http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: err}
+	}
+	return &d.mh, nil
+}
+
+// checkPseudos rejects unknown, duplicate and mixed pseudo-header fields.
+func checkPseudos(pf []hpack.HeaderField) error {
+	var isRequest, isResponse bool
+	for i, hf := range pf {
+		switch hf.Name {
+		case ":method", ":path", ":scheme", ":authority", ":protocol":
+			isRequest = true
+		case ":status":
+			isResponse = true
+		default:
+			return fmt.Errorf("invalid pseudo-header %q", hf.Name)
+		}
+		for _, hf2 := range pf[:i] {
+			if hf.Name == hf2.Name {
+				return fmt.Errorf("duplicate pseudo-header %q", hf.Name)
+			}
+		}
+	}
+	if isRequest && isResponse {
+		return errors.New("mix of request and response pseudo headers")
+	}
+	return nil
+}
