@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/molt-http/molt/internal/h2meta"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -128,9 +129,9 @@ type ClientConn struct {
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
 
-	br       *bufio.Reader // what fr reads frames from
-	meta     *metaDecoder  // assembles header blocks; read loop only
-	readDone chan struct{} // closed once the read loop has failed every stream
+	br       *bufio.Reader   // what fr reads frames from
+	meta     *h2meta.Decoder // assembles header blocks; read loop only
+	readDone chan struct{}   // closed once the read loop has failed every stream
 
 	// pendingWrites counts writers that will flush bw: Send skips its
 	// flush when another writer is due to flush after it, and the read
@@ -214,7 +215,11 @@ func newClientConn(c net.Conn, r io.Reader, cfg clientConfig, upgradeReq *http.R
 	cc.fr.SetReuseFrames() // DATA payloads are copied before the next read
 	cc.fr.SetMaxReadFrameSize(cfg.maxFrameSize)
 	cc.fr.MaxHeaderListSize = cfg.maxHeaderListSize
-	cc.meta = newMetaDecoder(cfg.headerTableSize, cfg.maxHeaderListSize)
+	// Header blocks are assembled by h2meta (ReadMetaHeaders stays nil),
+	// which reuses its frame, field slice and decoder callback from one
+	// block to the next.
+	cc.meta = h2meta.NewDecoder(defaultTableSize, cfg.maxHeaderListSize)
+	cc.meta.SetAllowedMaxDynamicTableSize(cfg.headerTableSize)
 
 	// Nobody else can see cc yet, so the preface needs no write lock.
 	cc.bw.WriteString(http2.ClientPreface)

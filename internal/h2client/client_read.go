@@ -37,6 +37,7 @@ func (cc *ClientConn) readFrames() error {
 			cc.releaseFlush()
 		}
 		f, err := cc.fr.ReadFrame()
+		fromMeta := false // err comes from cc.meta, not the framer
 		if !buffered {
 			// Frames handled until the next network read are stamped
 			// with this time, as an event loop does: one clock read
@@ -47,7 +48,8 @@ func (cc *ClientConn) readFrames() error {
 			if _, ok := f.(*http2.SettingsFrame); first && !ok {
 				return cc.fatal(http2.ErrCodeProtocol, fmt.Errorf("first frame is %v, not SETTINGS", f.Header().Type))
 			}
-			f, err = cc.meta.assemble(f)
+			f, err = cc.meta.Assemble(f)
+			fromMeta = err != nil
 			if err == nil && f == nil {
 				continue // a header block awaiting CONTINUATION
 			}
@@ -61,6 +63,9 @@ func (cc *ClientConn) readFrames() error {
 				continue
 			case errors.As(err, &ce):
 				detail := cc.fr.ErrorDetail()
+				if fromMeta {
+					detail = cc.meta.ErrorDetail()
+				}
 				if detail == nil {
 					detail = err
 				}
