@@ -17,7 +17,7 @@
 //	molt bench [-mode h1|h2c|h2c-upgrade | -compare h1,h2c,...] [-c 1] [-m 1]
 //	           [-d 10s | -n N] [-warmup 0] [-rate 0] [-upgrade-every]
 //	           [-method GET] [-body s|@file] [-H "Name: value"]... [-timeout 10s]
-//	           [-json] [-html file] URL
+//	           [-json] [-html file] [-cpuprofile file] URL
 //
 // bench is a load generator for every cleartext way into HTTP/2 (see
 // package internal/load and docs/bench.md): it prints requests and bytes
