@@ -162,10 +162,11 @@ type ClientConn struct {
 	// peerConnectProtocol is SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (RFC 8441).
 	peerConnectProtocol bool
 
-	doneQ    []*clientStream // Send streams that ended, awaiting their callback
-	doneN    atomic.Int32    // len(doneQ), read without the lock
-	readAt   time.Time       // when the read loop last read from the network; read loop only
-	noopCond *sync.Cond      // the cond of Send streams: nobody waits on it
+	doneQ     []*clientStream // Send streams that ended, awaiting their callback
+	doneSpare []*clientStream // an empty queue to swap in, kept to save allocations
+	doneN     atomic.Int32    // len(doneQ), read without the lock
+	readAt    time.Time       // when the read loop last read from the network; read loop only
+	noopCond  *sync.Cond      // the cond of Send streams: nobody waits on it
 
 	sendWindow  int64 // connection-level send window
 	recvAvail   int64 // bytes the peer may still send on the connection

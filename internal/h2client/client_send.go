@@ -93,6 +93,16 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	if done == nil {
 		return 0, errors.New("h2client: Send needs a done callback")
 	}
+	// Counted before waiting for the write lock, so that the writer
+	// ahead leaves its flush to this one.
+	cc.pendingWrites.Add(1)
+	if err := cc.lockWrite(context.Background()); err != nil {
+		cc.pendingWrites.Add(-1) // the connection is gone: nothing to flush
+		return 0, fmt.Errorf("%w: %v", ErrStreamRefused, err)
+	}
+	defer cc.unlockWrite()
+	// Under the write lock, the checks and the stream's registration need
+	// one hold of cc.mu: no slot is reserved across the two locks.
 	cc.mu.Lock()
 	err := cc.usableLocked()
 	switch {
@@ -106,27 +116,12 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	}
 	if err != nil {
 		cc.mu.Unlock()
-		return 0, err
-	}
-	cc.reserved++
-	cc.mu.Unlock()
-
-	cc.pendingWrites.Add(1)
-	if err := cc.lockWrite(context.Background()); err != nil {
-		cc.mu.Lock()
-		cc.reserved--
-		cc.cond.Broadcast()
-		cc.mu.Unlock()
-		cc.pendingWrites.Add(-1)
-		return 0, fmt.Errorf("%w: %v", ErrStreamRefused, err)
-	}
-	defer cc.unlockWrite()
-	cc.mu.Lock()
-	cc.reserved--
-	if err := cc.usableLocked(); err != nil {
-		cc.cond.Broadcast()
-		cc.mu.Unlock()
-		cc.pendingWrites.Add(-1)
+		if cc.pendingWrites.Add(-1) == 0 {
+			// Writers that counted on this one to flush left frames.
+			if ferr := cc.bw.Flush(); ferr != nil {
+				cc.closeWithError(fmt.Errorf("h2client: write: %w", ferr))
+			}
+		}
 		return 0, err
 	}
 	id := cc.nextStreamID
@@ -151,10 +146,8 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	cc.mu.Unlock()
 
 	err = cc.writeBlock(id, p.block, true, maxFrame)
-	if err == nil && cc.pendingWrites.Add(-1) == 0 {
+	if cc.pendingWrites.Add(-1) == 0 && err == nil {
 		err = cc.bw.Flush()
-	} else if err != nil {
-		cc.pendingWrites.Add(-1)
 	}
 	if err != nil {
 		// The stream is registered: the teardown this starts calls done.
@@ -199,22 +192,31 @@ func (cs *clientStream) queueDoneLocked(at time.Time) {
 // hasDone reports whether callbacks are queued.
 func (cc *ClientConn) hasDone() bool { return cc.doneN.Load() > 0 }
 
-// runDone calls the queued callbacks, one at a time without the lock.
+// runDone calls the queued callbacks without the lock, taking the whole
+// queue at once.
 func (cc *ClientConn) runDone() {
 	for {
 		cc.mu.Lock()
-		n := len(cc.doneQ)
-		if n == 0 {
+		q := cc.doneQ
+		if len(q) == 0 {
 			cc.mu.Unlock()
 			return
 		}
-		cs := cc.doneQ[n-1]
-		cc.doneQ[n-1] = nil
-		cc.doneQ = cc.doneQ[:n-1]
-		cc.doneN.Add(-1)
-		r := Result{Status: cs.status, HeaderAt: cs.headerAt, EndAt: cs.endAt, HeaderBytes: cs.headerBytes, BodyBytes: cs.gotBytes, Err: cs.err}
+		cc.doneQ = cc.doneSpare[:0]
+		cc.doneSpare = nil
+		cc.doneN.Store(0)
 		cc.mu.Unlock()
-		cs.done(r)
+		// A queued stream is no longer changed by anybody: it is
+		// complete and out of cc.streams, or aborted.
+		for _, cs := range q {
+			cs.done(Result{Status: cs.status, HeaderAt: cs.headerAt, EndAt: cs.endAt, HeaderBytes: cs.headerBytes, BodyBytes: cs.gotBytes, Err: cs.err})
+		}
+		clear(q)
+		cc.mu.Lock()
+		if cc.doneSpare == nil {
+			cc.doneSpare = q[:0]
+		}
+		cc.mu.Unlock()
 	}
 }
 

@@ -356,7 +356,9 @@ func (cs *clientStream) end(err error, rst bool, code http2.ErrCode) {
 // whether the stream was open on the wire, and the connection WINDOW_UPDATE
 // increment due for discarded data.
 func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
-	if cs.err != nil {
+	if cs.err != nil || cs.completed {
+		// Aborted before, or a Send stream already handed to its
+		// callback, which reads it without the lock.
 		return false, 0
 	}
 	cs.err = err
