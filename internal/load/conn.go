@@ -359,6 +359,12 @@ func (r *runner) runH2(s *shard, sc *schedule) error {
 	if m == 0 {
 		return &setupError{"preface", fmt.Errorf("the server allows no concurrent streams")}
 	}
+	for {
+		used := r.streamsUsed.Load()
+		if used != 0 && used <= int64(m) || r.streamsUsed.CompareAndSwap(used, int64(m)) {
+			break
+		}
+	}
 	if r.prepared == nil {
 		return r.runH2Body(s, sc, cc, m)
 	}

@@ -103,6 +103,7 @@ type runner struct {
 	// measureFrom is when measuring starts (after the warmup).
 	measureFrom time.Time
 	shards      []shard
+	streamsUsed atomic.Int64  // the smallest -m a connection could use, 0 until known
 	done        atomic.Uint64 // responses, for progress
 	failed      atomic.Uint64
 	connects    atomic.Uint64
@@ -408,6 +409,9 @@ func (r *runner) report(start time.Time) *Report {
 		ErrorSample: map[string]string{},
 		Connects:    r.connects.Load(),
 	}
+	if n := r.streamsUsed.Load(); n > 0 {
+		rep.Streams = int(n) // capped by the server's SETTINGS_MAX_CONCURRENT_STREAMS
+	}
 	if r.cfg.UpgradeEvery {
 		rep.Mode += " (upgrade every request)"
 	}
@@ -456,11 +460,13 @@ func (r *runner) report(start time.Time) *Report {
 // Report is the outcome of a run. Its JSON form is documented in
 // docs/bench.md; durations are in microseconds.
 type Report struct {
-	Mode        string  `json:"mode"`
-	URL         string  `json:"url"`
-	Connections int     `json:"connections"`
-	Streams     int     `json:"streams"`
-	Rate        float64 `json:"rate,omitempty"` // open-loop target, requests/s
+	Mode        string `json:"mode"`
+	URL         string `json:"url"`
+	Connections int    `json:"connections"`
+	// Streams is the number of streams per connection: Config.Streams, or
+	// less if the server's SETTINGS_MAX_CONCURRENT_STREAMS was lower.
+	Streams int     `json:"streams"`
+	Rate    float64 `json:"rate,omitempty"` // open-loop target, requests/s
 	// Elapsed is the measured time in seconds, from the end of the warmup
 	// to the end of the last measured request.
 	Elapsed        float64 `json:"elapsed_s"`

@@ -15,6 +15,7 @@ import (
 
 	"github.com/molt-http/molt/internal/h2client"
 	"github.com/molt-http/molt/internal/h2ctest"
+	"github.com/molt-http/molt/server"
 	"golang.org/x/net/http2"
 )
 
@@ -300,5 +301,21 @@ func TestRunServerShutdown(t *testing.T) {
 				t.Errorf("%d requests, errors %v: want answers before the shutdown and failed reconnections after", res.rep.Requests, res.rep.ErrorKinds)
 			}
 		})
+	}
+}
+
+// TestRunStreamLimit checks that -m is capped by the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS, with no stream refused, and that the
+// report says how many streams were used.
+func TestRunStreamLimit(t *testing.T) {
+	ts := h2ctest.NewServer(t, http.HandlerFunc(hello), func(c *server.Config) { c.HTTP2.MaxConcurrentStreams = 3 })
+	for _, mode := range []string{ModeH2C, ModeUpgrade} {
+		rep, err := Run(context.Background(), Config{URL: ts.URL, Mode: mode, Conns: 2, Streams: 50, Requests: 200, Header: http.Header{"X-Load": {"1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Streams != 3 || rep.Requests != 200 || rep.Errors != 0 {
+			t.Errorf("%s: %d streams, %d requests, errors %v; want 3 streams and 200 requests answered", mode, rep.Streams, rep.Requests, rep.ErrorKinds)
+		}
 	}
 }
