@@ -11,9 +11,11 @@
 #   h1-pipe     HTTP/1.1: h2load --h1 -c 8 -m 32 (h2load pipelines: 32
 #               requests in flight per connection), GET /
 #   h1          HTTP/1.1: h2load --h1 -c 8 -m 1 (no pipelining), GET /
-#   upgrade     h2c upgrade handshakes: cmd/upgradeload -c 8, each worker
-#               dialling a fresh connection for every GET / with
-#               "Upgrade: h2c" (h2load cannot upgrade); "req" = connection
+#   upgrade     h2c upgrade handshakes: molt bench -mode h2c-upgrade
+#               -upgrade-every -c 8, each client dialling a fresh
+#               connection for every GET / with "Upgrade: h2c" (h2load
+#               cannot upgrade); "req" = connection. Its -json report is
+#               printed in h2load's shape for the parsing below.
 #
 # Each run lasts DURATION seconds. For every run it records the client's
 # requests/s and the CPU time the server process used during the run
@@ -85,9 +87,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "building molt, xneth2c and upgradeload into $work"
+echo "building molt and xneth2c into $work"
 (cd "$here/.." && go build -o "$work/molt" ./cmd/molt)
-(cd "$here" && go build -o "$work/xneth2c" ./cmd/xneth2c && go build -o "$work/upgradeload" ./cmd/upgradeload)
+(cd "$here" && go build -o "$work/xneth2c" ./cmd/xneth2c)
 
 # CPU placement.
 server_pin=()
@@ -146,7 +148,7 @@ cpu_ticks() {
 }
 
 # load LOAD SECONDS URL runs the client of LOAD against URL for SECONDS,
-# printing h2load's summary (upgradeload prints the same shape).
+# printing h2load's summary (for upgrade, molt bench's in the same shape).
 load() {
 	local args
 	case $1 in
@@ -154,7 +156,19 @@ load() {
 	h1-pipe) args=(--h1 -c "$CONNS" -m "$STREAMS") ;;
 	h1) args=(--h1 -c "$CONNS" -m 1) ;;
 	upgrade)
-		"${client_pin[@]}" "$work/upgradeload" -c "$CONNS" -D "$2" "$3"
+		"${client_pin[@]}" "$work/molt" bench -json -mode h2c-upgrade -upgrade-every -c "$CONNS" -d "$2s" "$3" 2>/dev/null |
+			python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+st = r["status"]
+n = lambda lo: sum(v for k, v in st.items() if lo <= int(k) < lo + 100)
+e = r["errors_by_kind"]
+print("finished in %.2fs, %.2f req/s, %.0fB/s" % (r["elapsed_s"], r["requests_per_s"], r["bytes_per_s"]))
+print("requests: %d total, %d started, %d done, %d succeeded, %d failed, %d errored, %d timeout" % (
+    r["requests"] + r["errors"], r["requests"] + r["errors"], r["requests"] + r["errors"], n(200),
+    r["requests"] - n(200), r["errors"] - e.get("timeout", 0), e.get("timeout", 0)))
+print("status codes: %d 2xx, %d 3xx, %d 4xx, %d 5xx" % (n(200), n(300), n(400), n(500)))
+print("Application protocol: h2c-upgrade")'
 		return
 		;;
 	*)

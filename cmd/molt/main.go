@@ -13,6 +13,18 @@
 // (h2c smuggling). -no-h2c-prior turns off HTTP/2 by prior knowledge.
 // -cpuprofile writes a CPU profile of the run, from start to shutdown,
 // for `go tool pprof`.
+//
+//	molt bench [-mode h1|h2c|h2c-upgrade | -compare h1,h2c,...] [-c 1] [-m 1]
+//	           [-d 10s | -n N] [-warmup 0] [-rate 0] [-upgrade-every]
+//	           [-method GET] [-body s|@file] [-H "Name: value"]... [-timeout 10s]
+//	           [-json] [-html file] [-cpuprofile file] URL
+//
+// bench is a load generator for every cleartext way into HTTP/2 (see
+// package internal/load and docs/bench.md): it prints requests and bytes
+// per second, latency and time-to-first-byte quantiles, the upgrade
+// handshake's latency, status codes and errors by kind. It exits non-zero
+// with the step that failed when the server cannot be reached, does not
+// speak h2c, or declines the upgrade.
 package main
 
 import (
@@ -36,6 +48,7 @@ const usage = `usage: molt <command> [flags]
 
 commands:
   serve   serve HTTP/1.1, h2c upgrade and h2c prior knowledge on one port
+  bench   load-test a server over h1, h2c or h2c-upgrade (molt bench -h)
 `
 
 // run executes the command line args and returns when it is done.
@@ -49,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, args[1:], stdout, stderr)
+	case "bench":
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return bench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

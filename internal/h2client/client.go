@@ -11,8 +11,10 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/molt-http/molt/internal/h2meta"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -127,7 +129,15 @@ type ClientConn struct {
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
 
-	readDone chan struct{} // closed once the read loop has failed every stream
+	br       *bufio.Reader   // what fr reads frames from
+	meta     *h2meta.Decoder // assembles header blocks; read loop only
+	readDone chan struct{}   // closed once the read loop has failed every stream
+
+	// pendingWrites counts writers that will flush bw: Send skips its
+	// flush when another writer is due to flush after it, and the read
+	// loop holds a count while it handles frames already buffered, so the
+	// requests sent from Send callbacks leave in one write.
+	pendingWrites atomic.Int32
 
 	mu sync.Mutex
 	// cond is broadcast when send windows grow, streams end, or the
@@ -151,6 +161,12 @@ type ClientConn struct {
 	peerMaxHeaderList uint32 // 0 means unlimited
 	// peerConnectProtocol is SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (RFC 8441).
 	peerConnectProtocol bool
+
+	doneQ     []*clientStream // Send streams that ended, awaiting their callback
+	doneSpare []*clientStream // an empty queue to swap in, kept to save allocations
+	doneN     atomic.Int32    // len(doneQ), read without the lock
+	readAt    time.Time       // when the read loop last read from the network; read loop only
+	noopCond  *sync.Cond      // the cond of Send streams: nobody waits on it
 
 	sendWindow  int64 // connection-level send window
 	recvAvail   int64 // bytes the peer may still send on the connection
@@ -189,13 +205,22 @@ func newClientConn(c net.Conn, r io.Reader, cfg clientConfig, upgradeReq *http.R
 		recvAvail:      defaultWindow + int64(cfg.connExtra),
 	}
 	cc.cond = sync.NewCond(&cc.mu)
+	cc.noopCond = sync.NewCond(&cc.mu)
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
-	cc.fr = http2.NewFramer(cc.bw, r)
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 32<<10)
+	}
+	cc.br = br
+	cc.fr = http2.NewFramer(cc.bw, br)
+	cc.fr.SetReuseFrames() // DATA payloads are copied before the next read
 	cc.fr.SetMaxReadFrameSize(cfg.maxFrameSize)
 	cc.fr.MaxHeaderListSize = cfg.maxHeaderListSize
-	hdec := hpack.NewDecoder(defaultTableSize, nil)
-	hdec.SetAllowedMaxDynamicTableSize(cfg.headerTableSize)
-	cc.fr.ReadMetaHeaders = hdec
+	// Header blocks are assembled by h2meta (ReadMetaHeaders stays nil),
+	// which reuses its frame, field slice and decoder callback from one
+	// block to the next.
+	cc.meta = h2meta.NewDecoder(defaultTableSize, cfg.maxHeaderListSize)
+	cc.meta.SetAllowedMaxDynamicTableSize(cfg.headerTableSize)
 
 	// Nobody else can see cc yet, so the preface needs no write lock.
 	cc.bw.WriteString(http2.ClientPreface)
@@ -318,6 +343,7 @@ func (cc *ClientConn) teardown(readErr error) {
 	for _, cs := range failed {
 		cs.closeReqBody()
 	}
+	cc.runDone()
 }
 
 // lockWrite acquires the write lock, giving up when ctx is done or the
@@ -372,7 +398,13 @@ func (cc *ClientConn) writeHeaderBlock(id uint32, fields []hpack.HeaderField, en
 	for _, f := range fields {
 		cc.henc.WriteField(f) // writes to a bytes.Buffer cannot fail
 	}
-	block := cc.hbuf.Bytes()
+	return cc.writeBlock(id, cc.hbuf.Bytes(), endStream, maxFrame)
+}
+
+// writeBlock writes an encoded header block as a HEADERS frame followed by
+// CONTINUATION frames of at most maxFrame bytes. The write lock must be
+// held.
+func (cc *ClientConn) writeBlock(id uint32, block []byte, endStream bool, maxFrame int) error {
 	for first := true; first || len(block) > 0; first = false {
 		frag := block[:min(len(block), maxFrame)]
 		block = block[len(frag):]

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -22,8 +23,37 @@ func (cc *ClientConn) readLoop() {
 }
 
 func (cc *ClientConn) readFrames() error {
+	holding := false // this loop holds a pendingWrites count
+	defer func() {
+		if holding {
+			cc.pendingWrites.Add(-1)
+		}
+	}()
 	for first := true; ; first = false {
+		buffered := cc.frameBuffered()
+		if holding && !buffered {
+			// About to wait for the network: send what callbacks wrote.
+			holding = false
+			cc.releaseFlush()
+		}
 		f, err := cc.fr.ReadFrame()
+		fromMeta := false // err comes from cc.meta, not the framer
+		if !buffered {
+			// Frames handled until the next network read are stamped
+			// with this time, as an event loop does: one clock read
+			// per batch rather than per frame.
+			cc.readAt = time.Now()
+		}
+		if err == nil {
+			if _, ok := f.(*http2.SettingsFrame); first && !ok {
+				return cc.fatal(http2.ErrCodeProtocol, fmt.Errorf("first frame is %v, not SETTINGS", f.Header().Type))
+			}
+			f, err = cc.meta.Assemble(f)
+			fromMeta = err != nil
+			if err == nil && f == nil {
+				continue // a header block awaiting CONTINUATION
+			}
+		}
 		if err != nil {
 			var se http2.StreamError
 			var ce http2.ConnectionError
@@ -33,6 +63,9 @@ func (cc *ClientConn) readFrames() error {
 				continue
 			case errors.As(err, &ce):
 				detail := cc.fr.ErrorDetail()
+				if fromMeta {
+					detail = cc.meta.ErrorDetail()
+				}
 				if detail == nil {
 					detail = err
 				}
@@ -42,13 +75,28 @@ func (cc *ClientConn) readFrames() error {
 			}
 			return err
 		}
-		if _, ok := f.(*http2.SettingsFrame); first && !ok {
-			return cc.fatal(http2.ErrCodeProtocol, fmt.Errorf("first frame is %v, not SETTINGS", f.Header().Type))
-		}
 		if err := cc.processFrame(f); err != nil {
 			return err
 		}
+		if cc.hasDone() {
+			if !holding {
+				holding = true
+				cc.pendingWrites.Add(1)
+			}
+			cc.runDone()
+		}
 	}
+}
+
+// frameBuffered reports whether a whole frame is buffered, so that reading
+// it will not wait for the network.
+func (cc *ClientConn) frameBuffered() bool {
+	n := cc.br.Buffered()
+	if n < 9 {
+		return false
+	}
+	h, _ := cc.br.Peek(9)
+	return n >= 9+(int(h[0])<<16|int(h[1])<<8|int(h[2]))
 }
 
 // processFrame handles one frame. A non-nil error ends the connection.
@@ -201,6 +249,7 @@ func (cc *ClientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		cc.mu.Unlock()
 		return nil
 	}
+	cs.headerBytes += int64(f.HeadersFrame.Header().Length)
 	code, err := cs.headersLocked(f)
 	cc.mu.Unlock()
 	if err != nil {
@@ -246,7 +295,7 @@ func (cs *clientStream) headersLocked(f *http2.MetaHeadersFrame) (informational 
 		return 0, errors.New("h2client: response header list too large")
 	case cs.remoteClosed:
 		return 0, errors.New("h2client: HEADERS after END_STREAM")
-	case cs.res != nil: // trailers
+	case cs.gotFinal(): // trailers
 		if !f.StreamEnded() {
 			return 0, errors.New("h2client: trailers without END_STREAM")
 		}
@@ -272,7 +321,12 @@ func (cs *clientStream) headersLocked(f *http2.MetaHeadersFrame) (informational 
 		}
 		return code, nil
 	}
-	cs.res = cs.newResponse(code, f)
+	if cs.done != nil {
+		cs.status = code
+		cs.headerAt = cs.cc.readAt
+	} else {
+		cs.res = cs.newResponse(code, f)
+	}
 	if f.StreamEnded() {
 		cs.endRemoteLocked()
 	}
@@ -346,8 +400,13 @@ func (cc *ClientConn) onData(f *http2.DataFrame) error {
 	code, err := cs.dataLocked(n, data, f.StreamEnded())
 	var streamIncr, connIncr uint32
 	if err == nil {
-		// Padding is consumed as soon as it arrives.
-		streamIncr, connIncr = cs.consumedLocked(n - int64(len(data)))
+		// Padding is consumed as soon as it arrives, and so is all of
+		// the data of a Send stream.
+		consumed := n - int64(len(data))
+		if cs.done != nil {
+			consumed = n
+		}
+		streamIncr, connIncr = cs.consumedLocked(consumed)
 	} else {
 		connIncr = cc.consumedLocked(n)
 	}
@@ -367,7 +426,7 @@ func (cs *clientStream) dataLocked(n int64, data []byte, endStream bool) (http2.
 		return http2.ErrCodeFlowControl, errors.New("h2client: stream receive window exceeded")
 	case cs.remoteClosed:
 		return http2.ErrCodeStreamClosed, errors.New("h2client: DATA after END_STREAM")
-	case cs.res == nil:
+	case !cs.gotFinal():
 		return http2.ErrCodeProtocol, errors.New("h2client: DATA before response HEADERS")
 	case cs.isHead && len(data) > 0:
 		return http2.ErrCodeProtocol, errors.New("h2client: DATA in response to HEAD")
@@ -377,7 +436,7 @@ func (cs *clientStream) dataLocked(n int64, data []byte, endStream bool) (http2.
 	if cs.contentLength >= 0 && cs.gotBytes > cs.contentLength {
 		return http2.ErrCodeProtocol, fmt.Errorf("h2client: response body longer than content-length %d", cs.contentLength)
 	}
-	if len(data) > 0 {
+	if len(data) > 0 && cs.done == nil {
 		cs.buf = append(cs.buf, bytes.Clone(data))
 		cs.cond.Broadcast()
 	}
@@ -400,6 +459,7 @@ func (cs *clientStream) endRemoteLocked() {
 	if cs.localClosed {
 		cs.cc.forgetLocked(cs)
 	}
+	cs.queueDoneLocked(cs.cc.readAt) // on the read loop
 }
 
 func (cc *ClientConn) onRSTStream(f *http2.RSTStreamFrame) error {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -41,7 +42,19 @@ type clientStream struct {
 	readErr       error       // what Body.Read returns once buf is drained
 	trailer       http.Header // received trailers, moved to res.Trailer at EOF
 	bodyClosed    bool
+
+	// For streams opened by Send: done is called once the stream ends,
+	// no *http.Response is built and body data is counted, not kept.
+	done        func(Result)
+	completed   bool      // queued for done
+	status      int       // final status code, 0 until it arrives
+	headerAt    time.Time // when the final response headers arrived
+	endAt       time.Time // when the stream ended
+	headerBytes int64     // HEADERS and CONTINUATION payload received
 }
+
+// gotFinal reports whether the final response headers have arrived.
+func (cs *clientStream) gotFinal() bool { return cs.res != nil || cs.status != 0 }
 
 // newStreamLocked registers a stream for req under id and starts watching
 // req's context.
@@ -323,6 +336,7 @@ func (cs *clientStream) end(err error, rst bool, code http2.ErrCode) {
 	live, connIncr := cs.abortLocked(err)
 	cc.mu.Unlock()
 	cs.closeReqBody()
+	defer cc.runDone()
 	if !live || !rst {
 		cc.sendWindowUpdates(0, 0, connIncr)
 		return
@@ -342,7 +356,9 @@ func (cs *clientStream) end(err error, rst bool, code http2.ErrCode) {
 // whether the stream was open on the wire, and the connection WINDOW_UPDATE
 // increment due for discarded data.
 func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
-	if cs.err != nil {
+	if cs.err != nil || cs.completed {
+		// Aborted before, or a Send stream already handed to its
+		// callback, which reads it without the lock.
 		return false, 0
 	}
 	cs.err = err
@@ -356,6 +372,9 @@ func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
 	cs.cc.forgetLocked(cs)
 	cs.cond.Broadcast()
 	cs.cc.cond.Broadcast()
+	if cs.done != nil && !cs.completed {
+		cs.queueDoneLocked(time.Now())
+	}
 	return live, connIncr
 }
 
@@ -374,7 +393,7 @@ func (cs *clientStream) closeReqBody() {
 }
 
 func closeRequestBody(req *http.Request) {
-	if req.Body != nil {
+	if req != nil && req.Body != nil {
 		req.Body.Close()
 	}
 }

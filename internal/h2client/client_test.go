@@ -49,7 +49,7 @@ func checkNoLeaks(t *testing.T) {
 
 // serveLoopback accepts connections on a loopback port and runs serve for
 // each. Everything is closed and waited for when the test ends.
-func serveLoopback(t *testing.T, serve func(c net.Conn)) string {
+func serveLoopback(t testing.TB, serve func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,7 +95,7 @@ func serveLoopback(t *testing.T, serve func(c net.Conn)) string {
 }
 
 // startH2 serves h over HTTP/2 with prior knowledge using x/net's server.
-func startH2(t *testing.T, srv *http2.Server, h http.Handler) string {
+func startH2(t testing.TB, srv *http2.Server, h http.Handler) string {
 	t.Helper()
 	if srv == nil {
 		srv = &http2.Server{}
@@ -106,7 +106,7 @@ func startH2(t *testing.T, srv *http2.Server, h http.Handler) string {
 }
 
 // dialH2 connects a ClientConn to addr, closed when the test ends.
-func dialH2(t *testing.T, addr string, opts ClientOptions) *ClientConn {
+func dialH2(t testing.TB, addr string, opts ClientOptions) *ClientConn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -32,6 +32,9 @@ type UpgradeResult struct {
 	// Response is the final response to the request: the one read from
 	// stream 1, or the HTTP/1.1 response if the server declined.
 	Response *http.Response
+	// SwitchedAt is when the 101 response had been read (and the request
+	// body sent); zero if the server declined.
+	SwitchedAt time.Time
 }
 
 // Upgrade sends req over c as an HTTP/1.1 request asking to upgrade to h2c
@@ -66,16 +69,17 @@ func Upgrade(c net.Conn, req *http.Request, opts ClientOptions) (*UpgradeResult,
 		u.cc.Close()
 		return nil, err
 	}
-	return &UpgradeResult{Switching: u.switching, Conn: u.cc, Response: res}, nil
+	return &UpgradeResult{Switching: u.switching, Conn: u.cc, Response: res, SwitchedAt: u.switchedAt}, nil
 }
 
 // upgraded is the state after the upgrade handshake: either the connection
 // switched (cc and cs set) or the server declined.
 type upgraded struct {
-	switching *http.Response
-	cc        *ClientConn
-	cs        *clientStream // stream 1, carrying req's response
-	declined  *http.Response
+	switching  *http.Response
+	switchedAt time.Time
+	cc         *ClientConn
+	cs         *clientStream // stream 1, carrying req's response
+	declined   *http.Response
 }
 
 // startUpgrade performs the HTTP/1.1 part of Upgrade and, on a 101, starts
@@ -98,6 +102,7 @@ func startUpgrade(c net.Conn, req *http.Request, opts ClientOptions) (*upgraded,
 	})
 	h := &upgradeHandshake{c: c, req: req, cfg: cfg, closeBody: closeBody}
 	resp, br, err := h.run()
+	switchedAt := time.Now()
 	if err != nil {
 		stop()
 		c.Close()
@@ -121,7 +126,7 @@ func startUpgrade(c net.Conn, req *http.Request, opts ClientOptions) (*upgraded,
 	if err != nil {
 		return nil, err
 	}
-	return &upgraded{switching: resp, cc: cc, cs: cs}, nil
+	return &upgraded{switching: resp, switchedAt: switchedAt, cc: cc, cs: cs}, nil
 }
 
 // upgradeHandshake is the HTTP/1.1 exchange of an upgrade.

@@ -1,0 +1,237 @@
+package h2client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// ErrStreamLimit is returned by Send when the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS streams are already open.
+var ErrStreamLimit = errors.New("h2client: server's concurrent stream limit reached")
+
+// errNoSettings is returned by Send before the server's SETTINGS arrived.
+var errNoSettings = errors.New("h2client: server SETTINGS not received yet (wait with Ping)")
+
+// Prepared is a request without a body, HPACK-encoded once so that
+// ClientConn.Send can write it on any connection any number of times. The
+// header block does not use the dynamic table (every field is a literal
+// that is never indexed, names taken from the static table), so it is
+// valid whatever the state of a connection's encoder.
+type Prepared struct {
+	block    []byte
+	listSize uint64
+	isHead   bool
+}
+
+// Prepare validates req like RoundTrip does and encodes its header block
+// for Send. Requests with a body or trailers are refused: Send only writes
+// a HEADERS frame with END_STREAM.
+func Prepare(req *http.Request) (*Prepared, error) {
+	if outgoingLength(req) != 0 || len(req.Trailer) > 0 {
+		return nil, errors.New("h2client: Prepare takes requests without a body or trailers")
+	}
+	fields, size, err := requestFields(req)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := hpack.NewEncoder(&buf)
+	for _, f := range fields {
+		f.Sensitive = true // never indexed: no dynamic table state
+		enc.WriteField(f)
+	}
+	return &Prepared{block: buf.Bytes(), listSize: size, isHead: req.Method == http.MethodHead}, nil
+}
+
+// HeaderBlockLen returns the length of the encoded header block in bytes.
+func (p *Prepared) HeaderBlockLen() int { return len(p.block) }
+
+// Result is the outcome of a request sent with Send.
+type Result struct {
+	// Status is the final response's status code, 0 if none arrived.
+	Status int
+	// HeaderAt is when the final response headers arrived (zero if they
+	// did not), and EndAt when the stream ended. Both are the time of
+	// the network read that brought the frame: the read loop reads the
+	// clock once per read, not per frame.
+	HeaderAt, EndAt time.Time
+	// HeaderBytes is the payload length of the response's HEADERS
+	// frames, the compressed header blocks.
+	HeaderBytes int64
+	// BodyBytes is the number of response body bytes received (padding
+	// excluded). The data itself is discarded.
+	BodyBytes int64
+	// Err is why the stream failed, nil if the response was complete:
+	// a reset by the server (http2.StreamError, ErrStreamRefused for
+	// REFUSED_STREAM and streams above a GOAWAY's last-stream-id), the
+	// error given to CancelStream, or the connection's failure.
+	Err error
+}
+
+// Send is RoundTrip for load generators: it opens a stream for p and
+// returns at once with the stream's ID. done is called exactly once when
+// the stream ends, on the connection's read loop or on the goroutine that
+// ended it, with no lock held, so done may call Send again; it must not
+// block. No *http.Response is built and the body is discarded as it
+// arrives, returning its flow-control credit at once.
+//
+// Send does not wait: before the server's first SETTINGS frame has been
+// processed (see Ping) it fails, and when the server's concurrent stream
+// limit is reached it returns ErrStreamLimit. If Send returns an error,
+// done is not called. Writes are coalesced: a Send called from a done
+// callback, or while another Send is writing, leaves its HEADERS frame to
+// the write that follows it, so that a batch of requests goes out in one
+// write system call.
+func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
+	if done == nil {
+		return 0, errors.New("h2client: Send needs a done callback")
+	}
+	// Counted before waiting for the write lock, so that the writer
+	// ahead leaves its flush to this one.
+	cc.pendingWrites.Add(1)
+	if err := cc.lockWrite(context.Background()); err != nil {
+		cc.pendingWrites.Add(-1) // the connection is gone: nothing to flush
+		return 0, fmt.Errorf("%w: %v", ErrStreamRefused, err)
+	}
+	defer cc.unlockWrite()
+	// Under the write lock, the checks and the stream's registration need
+	// one hold of cc.mu: no slot is reserved across the two locks.
+	cc.mu.Lock()
+	err := cc.usableLocked()
+	switch {
+	case err != nil:
+	case !cc.seenSettings:
+		err = errNoSettings
+	case cc.peerMaxHeaderList != 0 && p.listSize > uint64(cc.peerMaxHeaderList):
+		err = fmt.Errorf("h2client: request header list of %d bytes exceeds the server's limit of %d", p.listSize, cc.peerMaxHeaderList)
+	case uint64(len(cc.streams)+cc.reserved) >= uint64(cc.peerMaxStreams):
+		err = ErrStreamLimit
+	}
+	if err != nil {
+		cc.mu.Unlock()
+		if cc.pendingWrites.Add(-1) == 0 {
+			// Writers that counted on this one to flush left frames.
+			if ferr := cc.bw.Flush(); ferr != nil {
+				cc.closeWithError(fmt.Errorf("h2client: write: %w", ferr))
+			}
+		}
+		return 0, err
+	}
+	id := cc.nextStreamID
+	cc.nextStreamID += 2
+	cs := &clientStream{
+		cc:            cc,
+		id:            id,
+		ctx:           context.Background(),
+		isHead:        p.isHead,
+		stopCtx:       noStop,
+		cond:          cc.noopCond,
+		localClosed:   true,
+		sendWindow:    int64(cc.peerInitWindow),
+		recvAvail:     int64(cc.cfg.streamWindow),
+		contentLength: -1,
+		done:          done,
+	}
+	// cs.req is nil: closeReqBody has nothing to close (and firing the
+	// sync.Once here would take its slow path, a mutex, per request).
+	cc.streams[id] = cs
+	maxFrame := int(cc.peerMaxFrame)
+	cc.mu.Unlock()
+
+	err = cc.writeBlock(id, p.block, true, maxFrame)
+	if cc.pendingWrites.Add(-1) == 0 && err == nil {
+		err = cc.bw.Flush()
+	}
+	if err != nil {
+		// The stream is registered: the teardown this starts calls done.
+		cc.closeWithError(fmt.Errorf("h2client: writing request headers: %w", err))
+	}
+	return id, nil
+}
+
+func noStop() bool { return false }
+
+// CancelStream resets stream id, opened by Send, with CANCEL; its done
+// callback gets err. It does nothing if the stream has ended already.
+func (cc *ClientConn) CancelStream(id uint32, err error) {
+	cc.mu.Lock()
+	cs := cc.streams[id]
+	cc.mu.Unlock()
+	if cs != nil && cs.done != nil {
+		cs.reset(http2.ErrCodeCancel, err)
+	}
+}
+
+// PeerMaxConcurrentStreams returns the server's
+// SETTINGS_MAX_CONCURRENT_STREAMS (math.MaxUint32 if it set none), and
+// whether the server's first SETTINGS frame has been processed yet.
+func (cc *ClientConn) PeerMaxConcurrentStreams() (n uint32, known bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.peerMaxStreams, cc.seenSettings
+}
+
+// queueDoneLocked queues a Send stream that ended at for its callback.
+func (cs *clientStream) queueDoneLocked(at time.Time) {
+	if cs.done == nil || cs.completed {
+		return
+	}
+	cs.completed = true
+	cs.endAt = at
+	cs.cc.doneQ = append(cs.cc.doneQ, cs)
+	cs.cc.doneN.Add(1)
+}
+
+// hasDone reports whether callbacks are queued.
+func (cc *ClientConn) hasDone() bool { return cc.doneN.Load() > 0 }
+
+// runDone calls the queued callbacks without the lock, taking the whole
+// queue at once.
+func (cc *ClientConn) runDone() {
+	for {
+		cc.mu.Lock()
+		q := cc.doneQ
+		if len(q) == 0 {
+			cc.mu.Unlock()
+			return
+		}
+		cc.doneQ = cc.doneSpare[:0]
+		cc.doneSpare = nil
+		cc.doneN.Store(0)
+		cc.mu.Unlock()
+		// A queued stream is no longer changed by anybody: it is
+		// complete and out of cc.streams, or aborted.
+		for _, cs := range q {
+			cs.done(Result{Status: cs.status, HeaderAt: cs.headerAt, EndAt: cs.endAt, HeaderBytes: cs.headerBytes, BodyBytes: cs.gotBytes, Err: cs.err})
+		}
+		clear(q)
+		cc.mu.Lock()
+		if cc.doneSpare == nil {
+			cc.doneSpare = q[:0]
+		}
+		cc.mu.Unlock()
+	}
+}
+
+// releaseFlush drops a pendingWrites count and, if it was the last,
+// flushes what the writers that skipped their flush left in bw.
+func (cc *ClientConn) releaseFlush() {
+	if cc.pendingWrites.Add(-1) != 0 {
+		return
+	}
+	if cc.lockWrite(context.Background()) != nil {
+		return
+	}
+	err := cc.bw.Flush()
+	cc.unlockWrite()
+	if err != nil {
+		cc.closeWithError(fmt.Errorf("h2client: write: %w", err))
+	}
+}

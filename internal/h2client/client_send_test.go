@@ -1,0 +1,270 @@
+package h2client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// sendAndWait sends p on cc and waits for its result.
+func sendAndWait(t *testing.T, cc *ClientConn, p *Prepared) Result {
+	t.Helper()
+	ch := make(chan Result, 1)
+	if _, err := cc.Send(p, func(r Result) { ch <- r }); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	return await(t, ch, "a Send result")
+}
+
+func prepare(t *testing.T, method, url string) *Prepared {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Prepare(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSend checks that Send reports the status and counts the body bytes,
+// and that the connection's receive window is whole afterwards, also for
+// bodies far larger than the stream and connection windows.
+func TestSend(t *testing.T) {
+	checkNoLeaks(t)
+	addr := startH2(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		if r.Header.Get("X-Test") != "yes" {
+			code = http.StatusBadRequest
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		w.WriteHeader(code)
+		if r.Method != http.MethodHead {
+			w.Write(pattern(n, 1))
+		}
+	}))
+	tests := []struct {
+		method string
+		n      int
+		code   int
+	}{
+		{"GET", 0, 200},
+		{"GET", 5, 404},
+		{"HEAD", 100, 200},
+		{"GET", 40 << 20, 200}, // beyond the 4 MiB stream and 16 MiB connection windows
+	}
+	cc := dialH2(t, addr, ClientOptions{})
+	if err := cc.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, "http://"+addr+"/?n="+strconv.Itoa(tt.n)+"&code="+strconv.Itoa(tt.code), nil)
+		req.Header.Set("X-Test", "yes")
+		p, err := Prepare(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the same Prepared twice: the header block is stateless
+			r := sendAndWait(t, cc, p)
+			want := int64(tt.n)
+			if tt.method == "HEAD" {
+				want = 0
+			}
+			if r.Err != nil || r.Status != tt.code || r.BodyBytes != want || r.HeaderAt.IsZero() || r.HeaderBytes == 0 {
+				t.Errorf("%s n=%d: %+v, want status %d with %d body bytes", tt.method, tt.n, r, tt.code, want)
+			}
+		}
+	}
+	if !connWindowBalanced(cc) {
+		t.Error("connection receive window credit leaked")
+	}
+}
+
+// TestSendConcurrentFromCallbacks keeps several streams in flight by sending
+// the next request from each done callback, as the load generator does, and
+// checks that every request completes (the coalesced writes get flushed).
+func TestSendConcurrentFromCallbacks(t *testing.T) {
+	checkNoLeaks(t)
+	addr := startH2(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	cc := dialH2(t, addr, ClientOptions{})
+	if err := cc.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := prepare(t, "GET", "http://"+addr+"/")
+	const inFlight, total = 16, 2000
+	var (
+		mu        sync.Mutex
+		started   = 0
+		completed = 0
+		bad       []Result
+		allDone   = make(chan struct{})
+	)
+	var done func(Result)
+	done = func(r Result) {
+		mu.Lock()
+		completed++
+		if r.Err != nil || r.Status != 200 || r.BodyBytes != 2 {
+			bad = append(bad, r)
+		}
+		again := started < total
+		if again {
+			started++
+		}
+		if completed == total {
+			close(allDone)
+		}
+		mu.Unlock()
+		if again {
+			if _, err := cc.Send(p, done); err != nil {
+				t.Errorf("Send from callback: %v", err)
+			}
+		}
+	}
+	mu.Lock()
+	started = inFlight
+	mu.Unlock()
+	for range inFlight {
+		if _, err := cc.Send(p, done); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await(t, allDone, "all requests")
+	if len(bad) > 0 {
+		t.Errorf("%d bad results, first %+v", len(bad), bad[0])
+	}
+}
+
+// TestSendErrors checks the failures Send reports: a stream limit reached,
+// a stream reset by the server, one refused, one cancelled, and a closed
+// connection.
+func TestSendErrors(t *testing.T) {
+	checkNoLeaks(t)
+	addr := startRaw(t, []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: 1}}, func(s *rawServer) {
+		s.fr.WriteRSTStream(s.readHeaders(), http2.ErrCodeInternal)
+		s.fr.WriteRSTStream(s.readHeaders(), http2.ErrCodeRefusedStream)
+		s.readHeaders() // left open: the client cancels it
+		s.drain()
+	})
+	cc := dialH2(t, addr, ClientOptions{})
+	p := prepare(t, "GET", "http://"+addr+"/")
+	// The raw server answers no PING: wait for its SETTINGS instead.
+	for deadline := time.Now().Add(testTimeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, ok := cc.PeerMaxConcurrentStreams(); ok {
+			break
+		}
+	}
+	if n, ok := cc.PeerMaxConcurrentStreams(); n != 1 || !ok {
+		t.Errorf("PeerMaxConcurrentStreams = %d, %v; want 1, true", n, ok)
+	}
+
+	var se http2.StreamError
+	if r := sendAndWait(t, cc, p); !errors.As(r.Err, &se) || se.Code != http2.ErrCodeInternal {
+		t.Errorf("reset stream: %+v, want a StreamError INTERNAL_ERROR", r)
+	}
+	if r := sendAndWait(t, cc, p); !errors.Is(r.Err, ErrStreamRefused) {
+		t.Errorf("refused stream: %+v, want ErrStreamRefused", r)
+	}
+
+	ch := make(chan Result, 1)
+	id, err := cc.Send(p, func(r Result) { ch <- r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cc.Send(p, func(Result) { t.Error("done called for a refused Send") }); !errors.Is(err, ErrStreamLimit) {
+		t.Errorf("second stream with MAX_CONCURRENT_STREAMS=1: %v, want ErrStreamLimit", err)
+	}
+	errTimeout := errors.New("timeout")
+	cc.CancelStream(id, errTimeout)
+	if r := await(t, ch, "the cancelled stream"); !errors.Is(r.Err, errTimeout) {
+		t.Errorf("cancelled stream: %+v, want the error given to CancelStream", r)
+	}
+
+	id, err = cc.Send(p, func(r Result) { ch <- r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc.Close()
+	if r := await(t, ch, "the stream of a closed connection"); r.Err == nil {
+		t.Errorf("stream %d of a closed connection: %+v, want an error", id, r)
+	}
+	if _, err := cc.Send(p, func(Result) {}); !errors.Is(err, ErrStreamRefused) {
+		t.Errorf("Send on a closed connection: %v, want ErrStreamRefused", err)
+	}
+}
+
+// BenchmarkSend and BenchmarkRoundTrip compare the cost per request of the
+// two request paths, 16 streams in flight on one connection to x/net's
+// server (go test -run '^$' -bench 'Send|RoundTrip' -benchmem
+// ./internal/h2client). The server's cost is in the figures too.
+func BenchmarkSend(b *testing.B) {
+	addr := startH2(b, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	cc := dialH2(b, addr, ClientOptions{})
+	if err := cc.Ping(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	p, err := Prepare(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var remaining atomic.Int64
+	remaining.Store(int64(b.N))
+	var done func(Result)
+	done = func(r Result) {
+		if r.Err != nil {
+			b.Error(r.Err)
+		}
+		if remaining.Add(-1) >= 0 {
+			if _, err := cc.Send(p, done); err != nil {
+				b.Error(err)
+				wg.Done()
+			}
+			return
+		}
+		wg.Done()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range 16 {
+		wg.Add(1)
+		if remaining.Add(-1) < 0 {
+			wg.Done()
+			continue
+		}
+		if _, err := cc.Send(p, done); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+}
+
+func BenchmarkRoundTrip(b *testing.B) {
+	addr := startH2(b, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	cc := dialH2(b, addr, ClientOptions{})
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+			resp, err := cc.RoundTrip(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}

@@ -1,0 +1,486 @@
+package load
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/molt-http/molt/internal/h2client"
+)
+
+// schedule is a connection's open-loop timetable; it survives reconnects.
+type schedule struct {
+	interval time.Duration // 0: closed loop
+	next     time.Time
+}
+
+// wait returns the start time of the next request: now in a closed loop,
+// the time the request is due in an open loop, after sleeping until then.
+// It returns false if the run stopped meanwhile.
+func (sc *schedule) wait(r *runner) (time.Time, bool) {
+	if sc.interval == 0 {
+		return time.Now(), true
+	}
+	due := sc.next
+	sc.next = sc.next.Add(sc.interval)
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.stopCh:
+			return due, false
+		}
+	}
+	return due, true
+}
+
+func (r *runner) dial() (net.Conn, error) {
+	d := net.Dialer{Timeout: r.cfg.Timeout}
+	c, err := d.DialContext(r.ctx, "tcp", r.addr)
+	if err != nil {
+		return nil, &connectError{err}
+	}
+	r.connects.Add(1)
+	return c, nil
+}
+
+// newRequest returns the configured request, bounded by the timeout.
+func (r *runner) newRequest() (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+	var body io.Reader
+	if len(r.cfg.Body) > 0 {
+		body = bytes.NewReader(r.cfg.Body)
+	}
+	req, _ := http.NewRequestWithContext(ctx, r.cfg.Method, r.target.String(), body) // validated by prepare
+	for k, vv := range r.cfg.Header {
+		req.Header[k] = vv
+	}
+	if h := r.cfg.Header.Get("Host"); h != "" {
+		req.Host = h
+	}
+	return req, cancel
+}
+
+// prepare builds what the requests are made of, checking the request once.
+func (r *runner) prepare() error {
+	req, cancel := r.newRequest()
+	defer cancel()
+	if r.cfg.Mode == ModeH1 {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", req.Method, req.URL.RequestURI(), req.Host)
+		if len(r.cfg.Body) > 0 {
+			fmt.Fprintf(&b, "Content-Length: %d\r\n", len(r.cfg.Body))
+		}
+		h := req.Header.Clone()
+		h.Del("Host")
+		h.Del("Content-Length")
+		if err := h.Write(&b); err != nil {
+			return err
+		}
+		b.WriteString("\r\n")
+		b.Write(r.cfg.Body)
+		r.h1req = b.Bytes()
+		r.h1head = req.Method == http.MethodHead
+		return nil
+	}
+	if len(r.cfg.Body) > 0 {
+		return nil // sent with RoundTrip, see runH2Body
+	}
+	p, err := h2client.Prepare(req)
+	if err != nil {
+		return err
+	}
+	r.prepared = p
+	return nil
+}
+
+// probe sets up one connection and makes one request with it, so that a
+// server that cannot be used is reported with the step that failed.
+func (r *runner) probe() error {
+	if err := r.prepare(); err != nil {
+		return err
+	}
+	if r.cfg.Mode == ModeH1 {
+		// Setting up HTTP/1.1 is the dial; what the server answers is
+		// counted per request.
+		c, err := r.dial()
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	// h2c: the preface and the server's SETTINGS; h2c-upgrade: the
+	// upgrade, which carries one request (not counted).
+	cc, err := r.openH2(nil, time.Now(), false)
+	if err != nil {
+		return err
+	}
+	return cc.Close()
+}
+
+// openH2 sets up an HTTP/2 connection. For ModeUpgrade the upgrade
+// request is the configured request, due at start; its outcome and the
+// handshake's latency are recorded in s if record is set.
+func (r *runner) openH2(s *shard, start time.Time, record bool) (*h2client.ClientConn, error) {
+	c, err := r.dial()
+	if err != nil {
+		return nil, err
+	}
+	if r.cfg.Mode == ModeH2C {
+		cc, err := h2client.NewClientConn(c, h2client.ClientOptions{})
+		if err != nil {
+			return nil, &setupError{"preface", err}
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+		err = cc.Ping(ctx) // the server's SETTINGS precede its PING ACK
+		cancel()
+		if err != nil {
+			cc.Close()
+			return nil, &setupError{"preface", err}
+		}
+		return cc, nil
+	}
+
+	req, cancel := r.newRequest()
+	defer cancel()
+	res, err := h2client.Upgrade(c, req, h2client.ClientOptions{})
+	if err != nil {
+		return nil, &setupError{"upgrade", err}
+	}
+	if res.Conn == nil {
+		res.Response.Body.Close()
+		return nil, &DeclinedError{Status: res.Response.Status, Proto: res.Response.Proto}
+	}
+	headersAt := time.Now()
+	n, err := io.Copy(io.Discard, res.Response.Body)
+	res.Response.Body.Close()
+	end := time.Now()
+	if record {
+		if r.measured(start) {
+			s.mu.Lock()
+			s.to101.Record(res.SwitchedAt.Sub(start))
+			s.h2ok.Record(headersAt.Sub(start))
+			s.mu.Unlock()
+		}
+		r.record(s, start, headersAt, end, res.Response.StatusCode, n, 0, err)
+	}
+	return res.Conn, nil
+}
+
+// maxH1Header bounds an HTTP/1.1 response's header section: a server
+// that sends headers without end gets an error, not the client's memory.
+const maxH1Header = 1 << 20
+
+// errH1HeaderTooLarge is the error of a response whose header section
+// exceeds maxH1Header.
+var errH1HeaderTooLarge = errors.New("HTTP/1.1 response header section exceeds 1 MiB (protocol error)")
+
+// budgetReader reads from r until n bytes have been read, then fails.
+type budgetReader struct {
+	r io.Reader
+	n int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, errH1HeaderTooLarge
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	return n, err
+}
+
+// h1Request sends one HTTP/1.1 request and reads the response. br reads
+// from budget.
+func (r *runner) h1Request(c net.Conn, br *bufio.Reader, budget *budgetReader) (resp *http.Response, headersAt time.Time, n int64, closeConn bool, err error) {
+	c.SetDeadline(time.Now().Add(r.cfg.Timeout))
+	if _, err := c.Write(r.h1req); err != nil {
+		return nil, headersAt, 0, true, err
+	}
+	method := http.MethodGet
+	if r.h1head {
+		method = http.MethodHead
+	}
+	budget.n = maxH1Header // whatever br holds already was read within the last budget
+	resp, err = http.ReadResponse(br, &http.Request{Method: method})
+	budget.n = math.MaxInt64 // the body is bounded by the timeout
+	if err != nil {
+		return nil, headersAt, 0, true, err
+	}
+	headersAt = time.Now()
+	n, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, headersAt, n, resp.Close || err != nil, err
+}
+
+// runH1 runs one HTTP/1.1 keep-alive connection until the run stops or the
+// connection closes.
+func (r *runner) runH1(s *shard, sc *schedule) error {
+	c, err := r.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	budget := &budgetReader{r: c}
+	br := bufio.NewReaderSize(budget, 32<<10)
+	for {
+		start, ok := sc.wait(r)
+		if !ok || !r.allow(start) {
+			return nil
+		}
+		resp, headersAt, n, closeConn, err := r.h1Request(c, br, budget)
+		end := time.Now()
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		r.record(s, start, headersAt, end, status, n, 0, err)
+		if closeConn {
+			return nil
+		}
+	}
+}
+
+// runUpgradeEvery makes every request a fresh upgraded connection.
+func (r *runner) runUpgradeEvery(s *shard, sc *schedule) error {
+	for {
+		start, ok := sc.wait(r)
+		if !ok || !r.allow(start) {
+			return nil
+		}
+		cc, err := r.openH2(s, start, true)
+		if err != nil {
+			if _, isConnect := err.(*connectError); isConnect {
+				r.unissue(start)
+				return err // connLoop counts it and backs off
+			}
+			r.record(s, start, time.Time{}, time.Now(), 0, 0, 0, err)
+			continue
+		}
+		cc.Close()
+	}
+}
+
+// h2sess is the state of one HTTP/2 connection's run.
+type h2sess struct {
+	r        *runner
+	s        *shard
+	cc       *h2client.ClientConn
+	sc       *schedule
+	inflight atomic.Int32 // plus one held by the starter
+	drained  chan struct{}
+	free     chan *slot // open loop: slots not in use
+}
+
+// slot is one concurrent stream of a connection.
+type slot struct {
+	sess  *h2sess
+	start atomic.Int64  // since r.base, plus 1; 0 while idle
+	id    atomic.Uint32 // the stream in flight
+	fn    func(h2client.Result)
+}
+
+func (h *h2sess) release() {
+	if h.inflight.Add(-1) == 0 {
+		close(h.drained)
+	}
+}
+
+// send starts a request on sl due at start.
+func (h *h2sess) send(sl *slot, start time.Time) bool {
+	h.inflight.Add(1)
+	sl.id.Store(0)
+	sl.start.Store(int64(start.Sub(h.r.base)) + 1)
+	id, err := h.cc.Send(h.r.prepared, sl.fn)
+	if err != nil {
+		sl.start.Store(0)
+		h.r.unissue(start)
+		h.release()
+		return false
+	}
+	sl.id.CompareAndSwap(0, id)
+	return true
+}
+
+func (sl *slot) onDone(res h2client.Result) {
+	h := sl.sess
+	r := h.r
+	// The response arrived at res.EndAt (the read that brought it); the
+	// next request starts now, which may be a while later in a large
+	// batch of responses: starting its clock at res.EndAt would add the
+	// batch's processing time to its latency.
+	start := r.base.Add(time.Duration(sl.start.Load() - 1))
+	sl.start.Store(0)
+	r.record(h.s, start, res.HeaderAt, res.EndAt, res.Status, res.BodyBytes, res.HeaderBytes, res.Err)
+	if h.free != nil {
+		h.free <- sl
+	} else if now := time.Now(); r.allow(now) {
+		h.send(sl, now)
+	}
+	h.release()
+}
+
+// runH2 runs one HTTP/2 connection until the run stops or the connection
+// can take no more requests.
+func (r *runner) runH2(s *shard, sc *schedule) error {
+	due := time.Now()
+	upgrade := r.cfg.Mode == ModeUpgrade
+	if upgrade { // the upgrade carries a request
+		var ok bool
+		if due, ok = sc.wait(r); !ok || !r.allow(due) {
+			return nil
+		}
+	}
+	cc, err := r.openH2(s, due, true)
+	if err != nil {
+		if upgrade {
+			r.unissue(due)
+		}
+		return err
+	}
+	defer cc.Close()
+	m := r.cfg.Streams
+	if n, ok := cc.PeerMaxConcurrentStreams(); ok && uint64(n) < uint64(m) {
+		m = int(n)
+	}
+	if m == 0 {
+		return &setupError{"preface", fmt.Errorf("the server allows no concurrent streams")}
+	}
+	for {
+		used := r.streamsUsed.Load()
+		if used != 0 && used <= int64(m) || r.streamsUsed.CompareAndSwap(used, int64(m)) {
+			break
+		}
+	}
+	if r.prepared == nil {
+		return r.runH2Body(s, sc, cc, m)
+	}
+	h := &h2sess{r: r, s: s, cc: cc, sc: sc, drained: make(chan struct{})}
+	h.inflight.Store(1)
+	slots := make([]slot, m)
+	for i := range slots {
+		slots[i].sess = h
+		slots[i].fn = slots[i].onDone
+	}
+	stopWatch := r.watch(slots, cc)
+	defer stopWatch()
+	if sc.interval == 0 {
+		for i := range slots {
+			now := time.Now()
+			if !r.allow(now) || !h.send(&slots[i], now) {
+				break
+			}
+		}
+	} else {
+		h.free = make(chan *slot, m)
+		for i := range slots {
+			h.free <- &slots[i]
+		}
+	pace:
+		for {
+			start, ok := sc.wait(r)
+			if !ok {
+				break
+			}
+			var sl *slot
+			select {
+			case sl = <-h.free:
+			case <-h.r.stopCh:
+				break pace
+			}
+			if !r.allow(start) || !h.send(sl, start) {
+				h.free <- sl
+				break
+			}
+			if !cc.CanTakeNewRequest() {
+				break
+			}
+		}
+	}
+	h.release()
+	select {
+	case <-h.drained:
+	case <-r.ctx.Done():
+		cc.Close()
+		<-h.drained
+	}
+	return nil
+}
+
+// watch cancels the streams of slots that outlive the timeout, until the
+// returned function is called.
+func (r *runner) watch(slots []slot, cc *h2client.ClientConn) func() {
+	every := min(max(r.cfg.Timeout/8, 10*time.Millisecond), time.Second)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				limit := int64(now.Sub(r.base)-r.cfg.Timeout) + 1
+				for i := range slots {
+					sl := &slots[i]
+					st := sl.start.Load()
+					if st == 0 || st > limit {
+						continue
+					}
+					if id := sl.id.Load(); id != 0 && sl.start.Load() == st {
+						cc.CancelStream(id, errTimeout)
+					}
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// runH2Body runs m workers on cc with RoundTrip, for requests with a body
+// (Send takes none).
+func (r *runner) runH2Body(s *shard, sc *schedule, cc *h2client.ClientConn, m int) error {
+	var mu sync.Mutex // guards sc
+	var wg sync.WaitGroup
+	for range m {
+		wg.Go(func() {
+			for cc.CanTakeNewRequest() {
+				mu.Lock()
+				start, ok := sc.wait(r)
+				mu.Unlock()
+				if !ok || !r.allow(start) {
+					return
+				}
+				req, cancel := r.newRequest()
+				resp, err := cc.RoundTrip(req)
+				var headersAt time.Time
+				var n int64
+				status := 0
+				if err == nil {
+					headersAt = time.Now()
+					status = resp.StatusCode
+					n, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				cancel()
+				r.record(s, start, headersAt, time.Now(), status, n, 0, err)
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
