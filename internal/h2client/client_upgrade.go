@@ -129,6 +129,39 @@ func startUpgrade(c net.Conn, req *http.Request, opts ClientOptions) (*upgraded,
 	return &upgraded{switching: resp, switchedAt: switchedAt, cc: cc, cs: cs}, nil
 }
 
+// MaxUpgradeResponseHeader bounds what an upgrade reads of the server's
+// HTTP/1.1 responses before the 101 or a final response: status lines
+// and header sections, 1xx responses included. A server that sends more
+// fails the upgrade with ErrUpgradeResponseTooLarge.
+const MaxUpgradeResponseHeader = 1 << 20
+
+// ErrUpgradeResponseTooLarge is the error of an upgrade whose response
+// header sections went past MaxUpgradeResponseHeader.
+var ErrUpgradeResponseTooLarge = errors.New("h2client: the upgrade's HTTP/1.1 response header is larger than 1 MiB")
+
+// headerLimit is the handshake's reader of the connection: it fails once
+// left bytes have been read, until off.
+type headerLimit struct {
+	r    io.Reader
+	left int64
+	off  bool
+}
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if l.off {
+		return l.r.Read(p)
+	}
+	if l.left <= 0 {
+		return 0, ErrUpgradeResponseTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
 // upgradeHandshake is the HTTP/1.1 exchange of an upgrade.
 type upgradeHandshake struct {
 	c         net.Conn
@@ -168,9 +201,13 @@ func (h *upgradeHandshake) run() (*http.Response, *bufio.Reader, error) {
 		written <- nil
 	}
 
-	br := bufio.NewReader(h.c)
+	lim := &headerLimit{r: h.c, left: MaxUpgradeResponseHeader}
+	br := bufio.NewReader(lim)
 	for {
 		resp, err := http.ReadResponse(br, req)
+		if err == nil && (resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols) {
+			lim.off = true // past the head: the body, or HTTP/2, is not bounded here
+		}
 		if err != nil {
 			close(abandon)
 			select {

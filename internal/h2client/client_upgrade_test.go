@@ -404,3 +404,60 @@ func TestUpgradeTransportDeclined(t *testing.T) {
 		t.Errorf("%d connections accepted, want 2 (a declined connection is not reused)", n)
 	}
 }
+
+// TestUpgradeResponseHeaderBounded answers an upgrade with a header
+// section that never ends (and, in a second case, with 1xx responses that
+// never end): the upgrade fails with ErrUpgradeResponseTooLarge once
+// MaxUpgradeResponseHeader bytes are read, instead of reading forever.
+func TestUpgradeResponseHeaderBounded(t *testing.T) {
+	checkNoLeaks(t)
+	for _, tc := range []struct {
+		name  string
+		first string
+		chunk string
+	}{
+		{"endless header", "HTTP/1.1 200 OK\r\n", "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"},
+		{"endless 1xx", "", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			sent := make(chan int64, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					sent <- 0
+					return
+				}
+				defer c.Close()
+				go io.Copy(io.Discard, c)
+				n, _ := io.WriteString(c, tc.first)
+				total := int64(n)
+				for total < 8*MaxUpgradeResponseHeader {
+					n, err := io.WriteString(c, tc.chunk)
+					total += int64(n)
+					if err != nil {
+						break
+					}
+				}
+				sent <- total
+			}()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_, err = Upgrade(nc, newRequest(t, "GET", "http://"+ln.Addr().String()+"/", nil), ClientOptions{})
+			if !errors.Is(err, ErrUpgradeResponseTooLarge) {
+				t.Fatalf("error %v, want ErrUpgradeResponseTooLarge", err)
+			}
+			nc.Close()
+			if n := <-sent; n >= 8*MaxUpgradeResponseHeader {
+				t.Fatalf("the server wrote all %d bytes: the client read them", n)
+			}
+		})
+	}
+}
