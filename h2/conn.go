@@ -105,8 +105,10 @@ type serverConn struct {
 	dirty        bool  // bw holds frames not yet flushed
 	werr         error // the first write error; the connection is dead
 	peerMaxFrame atomic.Uint32
-	stallTimer   *time.Timer // the read loop's write watchdog; read loop only
-	stalled      atomic.Bool // the watchdog closed the connection
+	stallTimer   *time.Timer  // the read loop's write watchdog (armStall)
+	stallAt      atomic.Int64 // when the read loop armed it, 0 if disarmed
+	stallSet     atomic.Bool  // stallTimer is set
+	stalled      atomic.Bool  // the watchdog closed the connection
 
 	// State, guarded by mu.
 	mu             sync.Mutex
@@ -133,6 +135,8 @@ type serverConn struct {
 	settingsTimer  *time.Timer
 	drainTimer     *time.Timer
 	workerTimer    *time.Timer // retires the workers of an idle connection
+	workerTimerSet bool        // workerTimer is set
+	idleSince      int64       // unix nanoseconds when the last handler returned
 	lingerDeadline bool        // the read deadline has been set for closing
 	hardClose      *time.Timer // closes the connection if closing cleanly hangs
 }
@@ -158,6 +162,8 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 		sc.handler = http.DefaultServeMux
 	}
 	sc.sendCond.L = &sc.mu
+	sc.stallTimer = time.AfterFunc(time.Hour, sc.onStall)
+	sc.stallTimer.Stop() // set by armStall
 	sc.bw.dst = writer{sc}
 	sc.meter.sc = sc
 	sc.fr = http2.NewFramer(&sc.bw, &sc.meter)
@@ -192,7 +198,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			return
 		}
 	}
-	sc.armStall() // a peer that never reads blocks even this first write
+	sc.armStall(time.Now().UnixNano()) // a peer that never reads blocks even this first write
 	err := sc.writeInitialSettings()
 	sc.disarmStall()
 	if err != nil {
@@ -220,7 +226,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			// Every frame already received has been handled: send what
 			// was held back, in one write, before blocking.
 			sc.batching.Store(false)
-			sc.armStall()
+			sc.armStall(time.Now().UnixNano())
 			sc.flushHeld()
 			sc.disarmStall()
 			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
@@ -235,7 +241,8 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		if f == nil && err == nil {
 			continue // a header block that CONTINUATION frames complete
 		}
-		sc.armStall()
+		now := time.Now().UnixNano()
+		sc.armStall(now)
 		if err != nil {
 			ok := sc.readError(err)
 			sc.disarmStall()
@@ -244,7 +251,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			}
 			continue
 		}
-		if !sc.handleFrame(f) {
+		if !sc.handleFrame(f, now) {
 			sc.disarmStall()
 			return
 		}
@@ -259,10 +266,9 @@ func (sc *serverConn) idle() bool {
 	return len(sc.streams) == 0
 }
 
-// handleFrame handles one frame the read loop has read, and reports
-// whether the loop goes on.
-func (sc *serverConn) handleFrame(f http2.Frame) bool {
-	now := time.Now().UnixNano()
+// handleFrame handles one frame the read loop has read at now (unix
+// nanoseconds), and reports whether the loop goes on.
+func (sc *serverConn) handleFrame(f http2.Frame, now int64) bool {
 	sc.lastRead.Store(now)
 	if isJunk(f) && !sc.spend(now) {
 		sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of frames that serve nothing"})
@@ -998,7 +1004,7 @@ func (sc *serverConn) teardown() {
 	sc.closeSoon()
 	sc.mu.Lock()
 	sc.closing = true
-	for _, t := range []*time.Timer{sc.idleTimer, sc.readIdleTimer, sc.settingsTimer, sc.drainTimer, sc.workerTimer} {
+	for _, t := range []*time.Timer{sc.idleTimer, sc.readIdleTimer, sc.settingsTimer, sc.drainTimer, sc.workerTimer, sc.stallTimer} {
 		if t != nil {
 			t.Stop()
 		}

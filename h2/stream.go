@@ -464,13 +464,25 @@ func (sc *serverConn) worker(w handlerWork) {
 // back: an idle connection then holds only its read loop's.
 const workerLinger = time.Second
 
-// retireWorkers ends the workers waiting for a stream, if the connection
-// is still idle. Called workerLinger after it became idle.
+// retireWorkers ends the workers waiting for a stream once the
+// connection has been idle for workerLinger; called by workerTimer. If a
+// handler runs, the timer is left unset until the connection is idle
+// again; if it has been idle for less, the timer is set for the rest.
 func (sc *serverConn) retireWorkers() {
 	sc.mu.Lock()
-	busy := sc.running > 0 || sc.closing
+	if sc.running > 0 || sc.closing {
+		sc.workerTimerSet = false
+		sc.mu.Unlock()
+		return
+	}
+	if idle := time.Duration(time.Now().UnixNano() - sc.idleSince); idle < workerLinger {
+		sc.workerTimer.Reset(workerLinger - idle)
+		sc.mu.Unlock()
+		return
+	}
+	sc.workerTimerSet = false
 	sc.mu.Unlock()
-	for !busy {
+	for {
 		select {
 		case sc.retire <- struct{}{}:
 		default:
@@ -531,10 +543,17 @@ func (sc *serverConn) streamDone(st *stream) {
 		sc.idleTimer.Reset(sc.cfg.idle)
 	}
 	if idle && !sc.closing {
-		if sc.workerTimer == nil {
-			sc.workerTimer = time.AfterFunc(workerLinger, sc.retireWorkers)
-		} else {
-			sc.workerTimer.Reset(workerLinger)
+		// Not a timer operation per request: the timer, once set, stays
+		// set, and checks when it fires how long the connection has
+		// been idle (retireWorkers).
+		sc.idleSince = time.Now().UnixNano()
+		if !sc.workerTimerSet {
+			sc.workerTimerSet = true
+			if sc.workerTimer == nil {
+				sc.workerTimer = time.AfterFunc(workerLinger, sc.retireWorkers)
+			} else {
+				sc.workerTimer.Reset(workerLinger)
+			}
 		}
 	}
 	sc.mu.Unlock()

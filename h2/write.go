@@ -37,26 +37,44 @@ import (
 var peerStallTimeout = DefaultPeerStallTimeout
 
 // armStall starts the watchdog before the read loop handles a frame
-// (which may write) or flushes; disarmStall stops it. Read loop only.
-func (sc *serverConn) armStall() {
-	if sc.stallTimer == nil {
-		sc.stallTimer = time.AfterFunc(sc.stallLimit(), sc.onStall)
+// (which may write) or flushes, now being the time in unix nanoseconds;
+// disarmStall stops it. Read loop only. Arming and disarming cost an
+// atomic store each, not a timer operation: the timer, once set, stays
+// set while the read loop keeps arming it, and when it fires it checks
+// how long the current armed period has lasted and sets itself again for
+// the rest (onStall).
+func (sc *serverConn) armStall(now int64) {
+	sc.stallAt.Store(now)
+	if sc.stallSet.CompareAndSwap(false, true) {
+		sc.stallTimer.Reset(sc.stallLimit())
+	}
+}
+
+func (sc *serverConn) disarmStall() { sc.stallAt.Store(0) }
+
+// onStall closes a connection whose read loop has been armed for longer
+// than stallLimit: it has waited too long for a write, so the peer does
+// not read. Closing fails the blocked write, and every other, and the
+// read loop ends. If the read loop is not armed, or not for that long,
+// the timer is set again for what is left, or left unset until the next
+// armStall.
+func (sc *serverConn) onStall() {
+	limit := sc.stallLimit()
+	at := sc.stallAt.Load()
+	if at == 0 {
+		sc.stallSet.Store(false)
+		// armStall may have stored its time just before: whoever wins
+		// stallSet sets the timer.
+		if sc.stallAt.Load() == 0 || !sc.stallSet.CompareAndSwap(false, true) {
+			return
+		}
+		at = sc.stallAt.Load()
+	}
+	if waited := time.Duration(time.Now().UnixNano() - at); at == 0 || waited < limit {
+		sc.stallTimer.Reset(limit - max(waited, 0))
 		return
 	}
-	sc.stallTimer.Reset(sc.stallLimit())
-}
-
-func (sc *serverConn) disarmStall() {
-	if sc.stallTimer != nil {
-		sc.stallTimer.Stop()
-	}
-}
-
-// onStall closes a connection whose read loop has waited too long for a
-// write: the peer does not read. Closing fails the blocked write, and
-// every other, and the read loop ends.
-func (sc *serverConn) onStall() {
-	sc.log.debug("closing connection: the peer has accepted no bytes for too long, and the read loop cannot write its answers", "limit", sc.stallLimit())
+	sc.log.debug("closing connection: the peer has accepted no bytes for too long, and the read loop cannot write its answers", "limit", limit)
 	sc.stalled.Store(true)
 	sc.c.Close()
 }
