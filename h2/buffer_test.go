@@ -290,3 +290,33 @@ func TestWholeResponseInOneWrite(t *testing.T) {
 	c.Close()
 	<-served
 }
+
+// TestWithinLimitNeverRefused keeps MaxConcurrentStreams streams open on
+// one connection, opening the next as soon as a response ends, as h2load
+// and molt bench do: none may be refused, although the client can see a
+// response end before its handler has returned and freed its slot (the
+// new stream then waits for the slot).
+func TestWithinLimitNeverRefused(t *testing.T) {
+	checkGoroutines(t)
+	const limit, total = 3, 600
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}), func(s *Server) { s.MaxConcurrentStreams = limit })
+	rc := dialRaw(t, ts)
+	next := uint32(1)
+	for ; next < 2*limit; next += 2 {
+		rc.get(next, "/")
+	}
+	for done := 0; done < total; {
+		switch f := rc.read().(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("stream %d reset with %v after %d responses", f.StreamID, f.ErrCode, done)
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				done++
+				rc.get(next, "/")
+				next += 2
+			}
+		}
+	}
+}

@@ -115,12 +115,13 @@ type serverConn struct {
 	sendCond       sync.Cond // send windows changed (L is &mu)
 	streams        map[uint32]*stream
 	maxClientID    uint32
-	resets         resetMemory // client streams we reset lately
-	running        int         // handlers that have not returned
-	connSend       int64       // connection send window
-	connRecv       int64       // what the client may still send on the connection
-	buffered       int64       // request body bytes held for handlers, all streams
-	peerWindow     int64       // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	resets         resetMemory   // client streams we reset lately
+	running        int           // handlers that have not returned
+	queued         []handlerWork // streams waiting for a handler slot (startHandler)
+	connSend       int64         // connection send window
+	connRecv       int64         // what the client may still send on the connection
+	buffered       int64         // request body bytes held for handlers, all streams
+	peerWindow     int64         // the client's SETTINGS_INITIAL_WINDOW_SIZE
 	settingsAcked  bool
 	settingsSent   bool   // the server preface is written: GOAWAY may follow
 	drainAsked     bool   // Drain came before settingsSent
@@ -936,7 +937,7 @@ func (sc *serverConn) goAwayNow(code http2.ErrCode, debug string) {
 // last frames instead of a TCP reset.
 func (sc *serverConn) maybeClose() {
 	sc.mu.Lock()
-	done := sc.finalSent && sc.running == 0 && !sc.lingerDeadline && !sc.closing
+	done := sc.finalSent && sc.running == 0 && len(sc.queued) == 0 && !sc.lingerDeadline && !sc.closing
 	if done {
 		sc.lingerDeadline = true
 	}

@@ -335,8 +335,10 @@ func TestFlowControlNeighbours(t *testing.T) {
 }
 
 // TestResetCancelsAndKeepsSlot: RST_STREAM cancels the handler's context,
-// and the stream keeps its place in MaxConcurrentStreams until the handler
-// returns (MadeYouReset).
+// and the stream keeps its handler slot until the handler returns
+// (MadeYouReset): a new stream waits for it (one queued, as many as
+// MaxConcurrentStreams), one more is refused, and the queued one is
+// served once the handler has returned.
 func TestResetCancelsAndKeepsSlot(t *testing.T) {
 	checkGoroutines(t)
 	canceled := make(chan struct{})
@@ -353,11 +355,15 @@ func TestResetCancelsAndKeepsSlot(t *testing.T) {
 	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
 	<-canceled
 	rc.get(3, "/")
-	rc.wantRST(3, http2.ErrCodeRefusedStream)
+	rc.get(5, "/")
+	rc.wantRST(5, http2.ErrCodeRefusedStream)
 	close(release)
-	// Once the handler has returned, its slot is free. Poll: the client
-	// cannot see the handler return.
-	for id := uint32(5); ; id += 2 {
+	if r := rc.response(3); r.status != "200" {
+		t.Fatalf("queued stream: status %q", r.status)
+	}
+	// Once the handlers have returned, their slot is free. Poll: the
+	// client cannot see the handler return.
+	for id := uint32(7); ; id += 2 {
 		rc.get(id, "/")
 		f := rc.readUntil("answer", func(f http2.Frame) bool { return f.Header().StreamID == id })
 		if _, ok := f.(*http2.MetaHeadersFrame); ok {
@@ -673,8 +679,8 @@ func TestWriteAfterReset(t *testing.T) {
 
 // TestRapidResetFlood attacks a live server with streams opened and reset
 // at once (CVE-2023-44487) whose handlers outlive the reset: handlers
-// running at once never exceed MaxConcurrentStreams, the excess is
-// refused, and the connection survives.
+// running at once never exceed MaxConcurrentStreams, as many more wait
+// for a slot, the excess is refused, and the connection survives.
 func TestRapidResetFlood(t *testing.T) {
 	checkGoroutines(t)
 	const limit = 8
@@ -711,7 +717,7 @@ func TestRapidResetFlood(t *testing.T) {
 		if r, ok := f.(*http2.RSTStreamFrame); ok && r.ErrCode == http2.ErrCodeRefusedStream {
 			refused++
 		}
-		return refused == n-limit
+		return refused == n-2*limit
 	})
 	mu.Lock()
 	p := peak

@@ -159,10 +159,14 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		sc.refuseLocked(id, f)
 		sc.mu.Unlock()
 		return streamError{id, http2.ErrCodeProtocol, "stream depends on itself"}
-	case uint32(len(sc.streams)) >= sc.cfg.maxStreams || uint32(sc.running) >= sc.cfg.maxStreams:
+	case uint32(len(sc.streams)) >= sc.cfg.maxStreams:
 		sc.refuseLocked(id, f)
 		sc.mu.Unlock()
 		return streamError{id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
+	case uint32(sc.running) >= sc.cfg.maxStreams && uint32(len(sc.queued)) >= sc.cfg.maxStreams:
+		sc.refuseLocked(id, f)
+		sc.mu.Unlock()
+		return streamError{id, http2.ErrCodeRefusedStream, "too many handlers running and waiting"}
 	}
 	sc.mu.Unlock()
 
@@ -399,30 +403,64 @@ func headerListTooLarge(w http.ResponseWriter, _ *http.Request) {
 	io.WriteString(w, "431 request header fields too large\n")
 }
 
-// startHandler runs h for st in a goroutine of its own.
+// startHandler runs h for st in a goroutine of its own, or, when every
+// handler slot is taken (MaxConcurrentStreams handlers are running, some
+// for streams that are closed for the client: answered, with the handler
+// still returning, or reset), queues it until a handler returns, as x/net
+// does: a client that keeps within MaxConcurrentStreams is never refused
+// for a handler the server has not finished yet. The queue holds at most
+// MaxConcurrentStreams streams (processHeaders refuses beyond).
 func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler) {
 	if req.Body == nil {
 		req.Body = &requestBody{st: st}
 	}
-	st.fresh.Store(true)
-	sc.fresh.Add(1)
-	sc.mu.Lock()
-	sc.running++
-	if sc.running == 1 && sc.idleTimer != nil {
-		sc.idleTimer.Stop()
-	}
-	sc.mu.Unlock()
 	rw := newResponseWriter(st, req)
 	if b, ok := req.Body.(*requestBody); ok {
 		b.rw = rw
 	}
 	w := handlerWork{st, rw, req, h}
+	sc.mu.Lock()
+	if uint32(sc.running) >= sc.cfg.maxStreams {
+		sc.queued = append(sc.queued, w)
+		sc.mu.Unlock()
+		return
+	}
+	sc.claimLocked(st)
+	sc.mu.Unlock()
 	select {
 	case sc.work <- w: // a worker of this connection is idle: one hand-off
 	default:
 		sc.handlers.Add(1)
 		go sc.worker(w)
 	}
+}
+
+// claimLocked gives st's handler a slot.
+func (sc *serverConn) claimLocked(st *stream) {
+	st.fresh.Store(true)
+	sc.fresh.Add(1)
+	sc.running++
+	if sc.running == 1 && sc.idleTimer != nil {
+		sc.idleTimer.Stop()
+	}
+}
+
+// nextQueued takes the oldest queued stream if a slot is free, for the
+// worker whose handler has just returned to serve it.
+func (sc *serverConn) nextQueued() (handlerWork, bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(sc.queued) == 0 || uint32(sc.running) >= sc.cfg.maxStreams {
+		return handlerWork{}, false
+	}
+	w := sc.queued[0]
+	sc.queued[0] = handlerWork{}
+	sc.queued = sc.queued[1:]
+	if len(sc.queued) == 0 {
+		sc.queued = nil
+	}
+	sc.claimLocked(w.st)
+	return w, true
 }
 
 // wrote records that st's handler has written (or returned): it is no
@@ -448,6 +486,10 @@ func (sc *serverConn) worker(w handlerWork) {
 	defer sc.handlers.Done()
 	for {
 		sc.runHandler(w.st, w.rw, w.req, w.h)
+		if next, ok := sc.nextQueued(); ok {
+			w = next
+			continue
+		}
 		w = handlerWork{} // hold nothing of the stream while waiting
 		select {
 		case w = <-sc.work:
@@ -538,7 +580,7 @@ func (sc *serverConn) streamDone(st *stream) {
 	}
 	sc.mu.Lock()
 	sc.running--
-	idle := sc.running == 0
+	idle := sc.running == 0 && len(sc.queued) == 0 // a queued stream is about to start
 	if idle && sc.idleTimer != nil && sc.drainPhase == 0 && !sc.closing {
 		sc.idleTimer.Reset(sc.cfg.idle)
 	}
