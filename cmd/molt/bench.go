@@ -327,7 +327,7 @@ func writeTextWS(w io.Writer, r *load.Report, ws *load.WSReport) {
 	if r.Rate > 0 {
 		loop = fmt.Sprintf("open loop at %.0f msg/s", r.Rate)
 	}
-	fmt.Fprintf(w, "molt bench ws %s: %s, %d connections x %d messages in flight of %d bytes, %s\n",
+	fmt.Fprintf(w, "molt bench ws %s: %s, %d connections x %d in flight, messages of %d bytes, %s\n",
 		r.URL, over, r.Connections, r.Streams, ws.MessageSize, loop)
 	fmt.Fprintf(w, "  messages   %d echoed, %d failed in %.2fs (%d connections set up)\n", r.Requests, r.Errors, r.Elapsed, r.Connects)
 	fmt.Fprintf(w, "  msg/s      %.1f\n", r.RequestsPerSec)

@@ -22,9 +22,9 @@ func TestBenchWS(t *testing.T) {
 				args []string
 				want []string
 			}{
-				{"h1", []string{"-c", "2", "-n", "200"}, []string{"molt bench ws ", "HTTP/1.1, 2 connections x 1 messages in flight of 64 bytes, closed loop", "200 echoed, 0 failed", "(2 connections set up)", "handshake  min", "n=2)", "handshakes 101: 2"}},
-				{"h1 pipelined", []string{"-c", "2", "-m", "8", "-ws-size", "1024", "-n", "400"}, []string{"2 connections x 8 messages in flight of 1024 bytes", "400 echoed, 0 failed", "handshakes 101: 2"}},
-				{"h2", []string{"-ws-h2", "-c", "2", "-m", "4", "-n", "200"}, []string{"RFC 8441 over h2c, 2 connections x 4 messages", "200 echoed, 0 failed", "handshakes 200: 2"}},
+				{"h1", []string{"-c", "2", "-n", "200"}, []string{"molt bench ws ", "HTTP/1.1, 2 connections x 1 in flight, messages of 64 bytes, closed loop", "200 echoed, 0 failed", "(2 connections set up)", "handshake  min", "n=2)", "handshakes 101: 2"}},
+				{"h1 pipelined", []string{"-c", "2", "-m", "8", "-ws-size", "1024", "-n", "400"}, []string{"2 connections x 8 in flight, messages of 1024 bytes", "400 echoed, 0 failed", "handshakes 101: 2"}},
+				{"h2", []string{"-ws-h2", "-c", "2", "-m", "4", "-n", "200"}, []string{"RFC 8441 over h2c, 2 connections x 4 in flight", "200 echoed, 0 failed", "handshakes 200: 2"}},
 				{"h2 open loop", []string{"-ws-h2", "-c", "2", "-rate", "400", "-n", "40"}, []string{"open loop at 400 msg/s", "40 echoed, 0 failed"}},
 			}
 			for _, tt := range tests {

@@ -121,6 +121,13 @@ func fillSeq(p []byte, seq uint64) {
 // A writer sends messages while fewer than Config.Streams are in flight;
 // a reader matches the echoes to them in order (a WebSocket is ordered)
 // and checks that each is the message sent.
+//
+// A message not echoed within the timeout fails the connection, and with
+// it the messages in flight. The deadlines are moved only when they would
+// fall short of the timeout, and then an eighth of it further: a message
+// fails after between 1 and 1.125 times the timeout, and setting a
+// deadline, which over HTTP/2 allocates a timer, happens about once per
+// eighth of the timeout rather than once per message.
 func (r *runner) runWS(s *shard, sc *schedule) error {
 	c, err := r.dialWS(s, true)
 	if err != nil {
@@ -146,6 +153,7 @@ func (r *runner) runWS(s *shard, sc *schedule) error {
 			msg[i] = byte('a' + i%26)
 		}
 		var seq uint64
+		var wdl time.Time // the write deadline set
 		for {
 			var start time.Time
 			if sc.interval > 0 {
@@ -168,7 +176,10 @@ func (r *runner) runWS(s *shard, sc *schedule) error {
 				return
 			}
 			fillSeq(msg, seq)
-			c.SetWriteDeadline(time.Now().Add(r.cfg.Timeout))
+			if now := time.Now(); wdl.Before(now.Add(r.cfg.Timeout)) {
+				wdl = now.Add(r.cfg.Timeout + r.cfg.Timeout/8)
+				c.SetWriteDeadline(wdl)
+			}
 			if err := c.Write(context.Background(), websocket.Binary, msg); err != nil {
 				select {
 				case <-dead: // the reader failed and closed the connection: not this message's doing
@@ -190,12 +201,16 @@ func (r *runner) runWS(s *shard, sc *schedule) error {
 	}
 	buf := make([]byte, 0, size+1)
 	failed := false
+	var rdl time.Time // the read deadline set
 	for e := range fifo {
 		if failed {
 			r.record(s, e.start, time.Time{}, time.Now(), -1, 0, 0, err)
 			continue
 		}
-		c.SetReadDeadline(e.sent.Add(r.cfg.Timeout))
+		if want := e.sent.Add(r.cfg.Timeout); rdl.Before(want) {
+			rdl = want.Add(r.cfg.Timeout / 8)
+			c.SetReadDeadline(rdl)
+		}
 		var typ websocket.MessageType
 		typ, buf, err = c.AppendMessage(context.Background(), buf[:0])
 		end := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -113,6 +114,17 @@ func TestRunWSErrors(t *testing.T) {
 	mux.Handle("/ws", demo.WebSocket)
 	mux.Handle("/changed", badEcho(false))
 	mux.Handle("/swapped", badEcho(true))
+	mux.Handle("/stalled", websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		typ, msg, err := c.Read(ctx) // the first message is echoed, the others not
+		if err != nil || c.Write(ctx, typ, msg) != nil {
+			return
+		}
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+		}
+	}, websocket.Options{}))
 	mux.Handle("/silent", websocket.Handler(func(ctx context.Context, c *websocket.Conn) { c.Read(ctx) }, websocket.Options{}))
 	mux.HandleFunc("/", hello)
 	ts := h2ctest.NewServer(t, mux)
@@ -136,6 +148,15 @@ func TestRunWSErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("/stalled", func(t *testing.T) {
+		rep, err := Run(context.Background(), Config{URL: ts.URL + "/stalled", Mode: ModeWS, Conns: 1, Streams: 2, Requests: 6, Timeout: 200e6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Requests >= 6 || rep.ErrorKinds[KindTimeout] == 0 {
+			t.Errorf("%d messages echoed, errors %v; want timeouts", rep.Requests, rep.ErrorSample)
+		}
+	})
 	for _, path := range []string{"/changed", "/swapped"} {
 		t.Run(path, func(t *testing.T) {
 			// Each connection's first message comes back whole, the
@@ -200,15 +221,20 @@ func wsMallocs(t *testing.T, url string, http2 bool, n int64) uint64 {
 // the echo server included (whose Conn, like the client's, allocates
 // nothing per message over HTTP/1.1). Over HTTP/1.1 the total must stay
 // under one allocation per message; over HTTP/2 it is only logged, as the
-// stream's data frames go through the engine.
+// stream's data frames go through the engine. With MOLT_BENCH_WS_URL set
+// to the /ws of a molt serve in another process, it counts the client's
+// allocations alone.
 func TestRunWSAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures allocations over 6000 messages")
 	}
-	ts := h2ctest.NewServer(t, demo.WebSocket)
+	url := os.Getenv("MOLT_BENCH_WS_URL") // a molt serve in another process: the client's allocations alone
+	if url == "" {
+		url = h2ctest.NewServer(t, demo.WebSocket).URL + "/ws"
+	}
 	for _, http2 := range []bool{false, true} {
-		small := wsMallocs(t, ts.URL+"/ws", http2, 2000)
-		large := wsMallocs(t, ts.URL+"/ws", http2, 4000)
+		small := wsMallocs(t, url, http2, 2000)
+		large := wsMallocs(t, url, http2, 4000)
 		per := (float64(large) - float64(small)) / 2000
 		t.Logf("http2 %v: %.2f allocations per message (client and server)", http2, per)
 		if !http2 && per >= 1 {
