@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"os"
 	"runtime"
@@ -233,9 +234,14 @@ func TestRunWSAllocs(t *testing.T) {
 		url = h2ctest.NewServer(t, demo.WebSocket).URL + "/ws"
 	}
 	for _, http2 := range []bool{false, true} {
-		small := wsMallocs(t, url, http2, 2000)
-		large := wsMallocs(t, url, http2, 4000)
-		per := (float64(large) - float64(small)) / 2000
+		// The least of three tries: the count is the whole process's, and
+		// goroutines left by earlier tests may still be winding down.
+		per := math.Inf(1)
+		for range 3 {
+			small := wsMallocs(t, url, http2, 2000)
+			large := wsMallocs(t, url, http2, 4000)
+			per = min(per, (float64(large)-float64(small))/2000)
+		}
 		t.Logf("http2 %v: %.2f allocations per message (client and server)", http2, per)
 		if !http2 && per >= 1 {
 			t.Errorf("HTTP/1.1: %.2f allocations per message, want under 1", per)
