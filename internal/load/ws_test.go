@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/molt-http/molt/internal/demo"
 	"github.com/molt-http/molt/internal/h2ctest"
@@ -245,6 +246,35 @@ func TestRunWSAllocs(t *testing.T) {
 		t.Logf("http2 %v: %.2f allocations per message (client and server)", http2, per)
 		if !http2 && per >= 1 {
 			t.Errorf("HTTP/1.1: %.2f allocations per message, want under 1", per)
+		}
+	}
+}
+
+// TestRunWSCancel cancels a ws run in the middle: Run returns at once
+// with what was measured, and leaves no goroutine behind, over HTTP/1.1
+// and HTTP/2.
+func TestRunWSCancel(t *testing.T) {
+	checkNoLeaks(t)
+	ts := h2ctest.NewServer(t, demo.WebSocket)
+	for _, http2 := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan *Report, 1)
+		go func() {
+			rep, err := Run(ctx, Config{URL: ts.URL + "/ws", Mode: ModeWS, Conns: 2, Streams: 4, WSHTTP2: http2, Duration: time.Minute})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- rep
+		}()
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+		select {
+		case rep := <-done:
+			if rep != nil && (rep.Requests == 0 || rep.Errors != 0) {
+				t.Errorf("http2 %v: %d messages, errors %v; want some echoed and no error counted for the interruption", http2, rep.Requests, rep.ErrorSample)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("http2 %v: Run did not return after cancel", http2)
 		}
 	}
 }
