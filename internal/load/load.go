@@ -257,6 +257,8 @@ func (cfg *Config) normalize() (*url.URL, string, error) {
 		return nil, "", fmt.Errorf("the WebSocket message size and HTTP/2 options apply to mode %s only", ModeWS)
 	case cfg.WSSize < 0 || cfg.WSSize > maxWSSize:
 		return nil, "", fmt.Errorf("WebSocket message size %d: want 0 to %d bytes", cfg.WSSize, maxWSSize)
+	case cfg.Mode == ModeWS && uint64(cfg.Conns)*uint64(max(cfg.WSSize, DefaultWSSize)) > maxWSBuffers:
+		return nil, "", fmt.Errorf("%d connections x messages of %d bytes: at most %d bytes of message buffers", cfg.Conns, cfg.WSSize, maxWSBuffers)
 	case cfg.Mode == ModeWS && (cfg.Method != http.MethodGet || len(cfg.Body) > 0):
 		return nil, "", fmt.Errorf("mode %s sends messages of WSSize bytes: it takes no method or body", ModeWS)
 	}

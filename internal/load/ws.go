@@ -24,6 +24,10 @@ const DefaultWSSize = 64
 // maxWSSize bounds Config.WSSize.
 const maxWSSize = 16 << 20
 
+// maxWSBuffers bounds Config.Conns times the message size: each
+// connection holds three buffers of a message (sent, expected, read).
+const maxWSBuffers = 1 << 30
+
 // errEchoMismatch is the error of a reply that is not the message sent:
 // the wrong length or content, or out of order.
 var errEchoMismatch = errors.New("websocket echo mismatch: the reply is not the message sent (protocol)")

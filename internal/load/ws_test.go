@@ -188,6 +188,7 @@ func TestRunWSBadConfig(t *testing.T) {
 		{Config{Mode: ModeH1, WSSize: 10}, "apply to mode ws"},
 		{Config{Mode: ModeWS, WSSize: -1}, "message size -1"},
 		{Config{Mode: ModeWS, WSSize: maxWSSize + 1}, "message size"},
+		{Config{Mode: ModeWS, Conns: 1000, WSSize: maxWSSize}, "at most 1073741824 bytes of message buffers"},
 		{Config{Mode: ModeWS, Method: "POST"}, "takes no method or body"},
 		{Config{Mode: ModeWS, Body: []byte("x")}, "takes no method or body"},
 	}
