@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +40,8 @@ func (f *headerFlags) Set(v string) error {
 const benchUsage = `usage: molt bench [flags] URL
 
 Load-tests an HTTP server over cleartext HTTP/1.1, HTTP/2 by prior knowledge
-(h2c) or HTTP/2 reached with "Upgrade: h2c" (h2c-upgrade).
+(h2c) or HTTP/2 reached with "Upgrade: h2c" (h2c-upgrade), or a WebSocket
+echo (ws) over HTTP/1.1 or, with -ws-h2, RFC 8441 over h2c.
 
 flags:
 `
@@ -51,6 +53,8 @@ type benchOptions struct {
 	jsonOut    bool
 	htmlFile   string
 	cpuprofile string
+	wsH2       bool // -ws-h2
+	wsSize     int  // -ws-size
 }
 
 func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
@@ -60,10 +64,10 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
 	}
-	mode := fs.String("mode", "h2c", "protocol: h1 (HTTP/1.1 keep-alive), h2c (HTTP/2 prior knowledge) or h2c-upgrade (each connection upgraded with \"Upgrade: h2c\")")
+	mode := fs.String("mode", "h2c", "protocol: h1 (HTTP/1.1 keep-alive), h2c (HTTP/2 prior knowledge), h2c-upgrade (each connection upgraded with \"Upgrade: h2c\") or ws (WebSocket echo: messages/s, each message's round trip)")
 	compare := fs.String("compare", "", "run these comma-separated modes back to back and print them side by side, e.g. h1,h2c,h2c-upgrade")
 	conns := fs.Int("c", 1, "connections")
-	streams := fs.Int("m", 1, "concurrent streams per HTTP/2 connection (h1 and -upgrade-every carry one request at a time)")
+	streams := fs.Int("m", 1, "concurrent streams per HTTP/2 connection (h1 and -upgrade-every carry one request at a time); ws: messages in flight per WebSocket, echoes matched in order")
 	dur := fs.Duration("d", 10*time.Second, "duration of the measurement (unless -n is given)")
 	n := fs.Int64("n", 0, "number of requests to measure, instead of -d")
 	warmup := fs.Duration("warmup", 0, "run this long before measuring")
@@ -74,6 +78,8 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	fs.Var(&headers, "H", "request header \"Name: value\" (repeatable)")
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout per request and per connection set-up")
 	every := fs.Bool("upgrade-every", false, "h2c-upgrade: make every request a fresh upgraded connection (measures the handshake)")
+	wsH2 := fs.Bool("ws-h2", false, "ws: open each WebSocket as an RFC 8441 extended CONNECT stream on its own h2c (prior knowledge) connection")
+	wsSize := fs.Int("ws-size", load.DefaultWSSize, "ws: message size in bytes (at most 16 MiB)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON (see docs/bench.md for the schema)")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report with the latency distribution to `file`")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load generator to `file` (to check it is not the bottleneck)")
@@ -84,7 +90,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		fs.Usage()
 		return nil, errors.New("bench: want exactly one URL")
 	}
-	o := &benchOptions{jsonOut: *jsonOut, htmlFile: *htmlFile, cpuprofile: *cpuprofile}
+	o := &benchOptions{jsonOut: *jsonOut, htmlFile: *htmlFile, cpuprofile: *cpuprofile, wsH2: *wsH2, wsSize: *wsSize}
 	var bodyBytes []byte
 	if strings.HasPrefix(*body, "@") {
 		b, err := os.ReadFile((*body)[1:])
@@ -130,15 +136,22 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	}
 	for _, m := range o.modes {
 		switch m {
-		case load.ModeH1, load.ModeH2C, load.ModeUpgrade:
-		case "ws":
-			return nil, errors.New("bench: mode ws is not implemented yet")
+		case load.ModeH1, load.ModeH2C, load.ModeUpgrade, load.ModeWS:
 		default:
-			return nil, fmt.Errorf("bench: mode %q: want h1, h2c or h2c-upgrade", m)
+			return nil, fmt.Errorf("bench: mode %q: want h1, h2c, h2c-upgrade or ws", m)
 		}
 		if *every && m != load.ModeUpgrade {
 			return nil, fmt.Errorf("bench: -upgrade-every applies to mode h2c-upgrade, not %s", m)
 		}
+		if m == load.ModeWS && (setFlags["method"] || setFlags["body"]) {
+			return nil, errors.New("bench: mode ws sends messages of -ws-size bytes: -method and -body do not apply")
+		}
+	}
+	if (setFlags["ws-h2"] || setFlags["ws-size"]) && !slices.Contains(o.modes, load.ModeWS) {
+		return nil, errors.New("bench: -ws-h2 and -ws-size apply to mode ws")
+	}
+	if *wsSize < 1 || *wsSize > 16<<20 {
+		return nil, errors.New("bench: -ws-size must be 1 to 16777216 bytes")
 	}
 	return o, nil
 }
@@ -179,6 +192,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, m := range o.modes {
 		cfg := o.cfg
 		cfg.Mode = m
+		if m == load.ModeWS {
+			cfg.WSHTTP2, cfg.WSSize = o.wsH2, o.wsSize
+		}
 		cfg.Progress = progressPrinter(stderr, m, tty)
 		rep, err := load.Run(ctx, cfg)
 		if tty {
@@ -221,8 +237,12 @@ func progressPrinter(w io.Writer, mode string, tty bool) func(load.Progress) {
 		if p.Elapsed < 0 {
 			phase = " (warmup)"
 		}
-		line := fmt.Sprintf("%s %5.1fs%s: %d requests, %.0f req/s, %d errors, p99 %v",
-			mode, p.Elapsed.Seconds(), phase, p.Requests, p.Rate, p.Errors, p.P99.Round(time.Microsecond))
+		what, per := "requests", "req/s"
+		if mode == load.ModeWS {
+			what, per = "messages", "msg/s"
+		}
+		line := fmt.Sprintf("%s %5.1fs%s: %d %s, %.0f %s, %d errors, p99 %v",
+			mode, p.Elapsed.Seconds(), phase, p.Requests, what, p.Rate, per, p.Errors, p.P99.Round(time.Microsecond))
 		if tty {
 			fmt.Fprintf(w, "\r\033[K%s", line)
 		} else {
@@ -263,6 +283,10 @@ func writeText(w io.Writer, r *load.Report) {
 	if r.Rate > 0 {
 		shape = fmt.Sprintf("%d connections x %d streams, open loop at %.0f req/s", r.Connections, r.Streams, r.Rate)
 	}
+	if ws := r.WebSocket; ws != nil {
+		writeTextWS(w, r, ws)
+		return
+	}
 	fmt.Fprintf(w, "molt bench %s %s: %s\n", r.Mode, r.URL, shape)
 	fmt.Fprintf(w, "  requests   %d ok, %d failed in %.2fs (%d connections set up)\n", r.Requests, r.Errors, r.Elapsed, r.Connects)
 	fmt.Fprintf(w, "  req/s      %.1f\n", r.RequestsPerSec)
@@ -289,5 +313,33 @@ func writeCompare(w io.Writer, reps []*load.Report) {
 	for _, r := range reps {
 		fmt.Fprintf(w, "%-14s %7d %12.1f %8d %12s %10s %10s %10s %10s\n", r.Mode, r.Streams, r.RequestsPerSec, r.Errors,
 			fmtBytes(r.BytesPerSec), fmtUS(r.Latency.P50), fmtUS(r.Latency.P90), fmtUS(r.Latency.P99), fmtUS(r.Latency.Max))
+	}
+}
+
+// writeTextWS writes the summary of a ws run: messages where the other
+// modes have requests.
+func writeTextWS(w io.Writer, r *load.Report, ws *load.WSReport) {
+	over := "HTTP/1.1"
+	if ws.HTTP2 {
+		over = "RFC 8441 over h2c"
+	}
+	loop := "closed loop"
+	if r.Rate > 0 {
+		loop = fmt.Sprintf("open loop at %.0f msg/s", r.Rate)
+	}
+	fmt.Fprintf(w, "molt bench ws %s: %s, %d connections x %d in flight, messages of %d bytes, %s\n",
+		r.URL, over, r.Connections, r.Streams, ws.MessageSize, loop)
+	fmt.Fprintf(w, "  messages   %d echoed, %d failed in %.2fs (%d connections set up)\n", r.Requests, r.Errors, r.Elapsed, r.Connects)
+	fmt.Fprintf(w, "  msg/s      %.1f\n", r.RequestsPerSec)
+	fmt.Fprintf(w, "  bytes/s    %s/s echoed\n", fmtBytes(r.BytesPerSec))
+	fmt.Fprintf(w, "  latency    %s\n", quantileLine(r.Latency))
+	fmt.Fprintf(w, "  handshake  %s\n", quantileLine(ws.Handshake))
+	var st []string
+	for _, code := range r.SortedStatus() {
+		st = append(st, fmt.Sprintf("%s: %d", code, r.Status[code]))
+	}
+	fmt.Fprintf(w, "  handshakes %s\n", strings.Join(st, ", "))
+	for kind, n := range r.ErrorKinds {
+		fmt.Fprintf(w, "  errors     %s: %d (first: %s)\n", kind, n, r.ErrorSample[kind])
 	}
 }

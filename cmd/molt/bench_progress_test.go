@@ -28,3 +28,17 @@ func TestBenchProgressPlain(t *testing.T) {
 		t.Errorf("terminal control characters in non-terminal output: %q", &stderr)
 	}
 }
+
+// TestBenchProgressWS checks that ws mode's progress lines count messages,
+// not requests.
+func TestBenchProgressWS(t *testing.T) {
+	m := startMolt(t)
+	var stdout, stderr bytes.Buffer
+	if err := bench(context.Background(), []string{"-mode", "ws", "-d", "1500ms", strings.TrimSuffix(m.url, "/") + "/ws"}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, &stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "ws ") || !strings.Contains(lines[0], " messages, ") || !strings.Contains(lines[0], " msg/s, 0 errors, p99 ") {
+		t.Errorf("progress %q, want one line of mode ws with messages and msg/s", lines)
+	}
+}

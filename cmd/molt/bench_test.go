@@ -89,7 +89,11 @@ func TestBenchBadFlags(t *testing.T) {
 	}{
 		{[]string{}, "exactly one URL"},
 		{[]string{"-mode", "h3", "http://127.0.0.1:1/"}, `mode "h3"`},
-		{[]string{"-mode", "ws", "http://127.0.0.1:1/"}, "ws is not implemented"},
+		{[]string{"-mode", "ws", "-body", "x", "http://127.0.0.1:1/"}, "-method and -body do not apply"},
+		{[]string{"-mode", "ws", "-ws-size", "0", "http://127.0.0.1:1/"}, "-ws-size must be"},
+		{[]string{"-mode", "ws", "-ws-size", "16777217", "http://127.0.0.1:1/"}, "-ws-size must be"},
+		{[]string{"-mode", "h2c", "-ws-h2", "http://127.0.0.1:1/"}, "apply to mode ws"},
+		{[]string{"-mode", "h1", "-ws-size", "10", "http://127.0.0.1:1/"}, "apply to mode ws"},
 		{[]string{"-c", "0", "http://127.0.0.1:1/"}, "-c and -m"},
 		{[]string{"-n", "5", "-d", "1s", "http://127.0.0.1:1/"}, "not both"},
 		{[]string{"-n", "-5", "http://127.0.0.1:1/"}, "-n must be positive"},

@@ -73,6 +73,9 @@ func (r *runner) newRequest() (*http.Request, context.CancelFunc) {
 
 // prepare builds what the requests are made of, checking the request once.
 func (r *runner) prepare() error {
+	if r.cfg.Mode == ModeWS {
+		return nil // the messages are made in runWS
+	}
 	req, cancel := r.newRequest()
 	defer cancel()
 	if r.cfg.Mode == ModeH1 {
@@ -109,6 +112,16 @@ func (r *runner) prepare() error {
 func (r *runner) probe() error {
 	if err := r.prepare(); err != nil {
 		return err
+	}
+	if r.cfg.Mode == ModeWS {
+		// The handshake, and one echo, so that a server that opens the
+		// WebSocket but does not echo is reported as such.
+		c, err := r.dialWS(nil, false)
+		if err != nil {
+			return err
+		}
+		defer c.CloseNow()
+		return r.probeEcho(c)
 	}
 	if r.cfg.Mode == ModeH1 {
 		// Setting up HTTP/1.1 is the dial; what the server answers is

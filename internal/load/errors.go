@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/molt-http/molt/internal/h2client"
+	"github.com/molt-http/molt/websocket"
 	"golang.org/x/net/http2"
 )
 
@@ -33,6 +34,10 @@ func (e *setupError) Error() string {
 	switch e.step {
 	case "preface":
 		return "HTTP/2 preface refused (is the server speaking h2c prior knowledge?): " + e.err.Error()
+	case "websocket":
+		return "WebSocket handshake failed: " + e.err.Error()
+	case "echo":
+		return "the WebSocket opened but the echo failed (is the URL a WebSocket echo?): " + e.err.Error()
 	default:
 		return "h2c upgrade failed (no 101): " + e.err.Error()
 	}
@@ -72,12 +77,14 @@ func ErrorKind(err error) string {
 		su *setupError
 		se http2.StreamError
 		ne net.Error
+		wd *wsDeclinedError
+		wc *websocket.CloseError
 	)
 	msg := err.Error()
 	switch {
 	case errors.As(err, &ce):
 		return KindConnect
-	case errors.As(err, &de):
+	case errors.As(err, &de), errors.As(err, &wd):
 		return KindDeclined
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &ne) && ne.Timeout():
@@ -88,7 +95,9 @@ func ErrorKind(err error) string {
 		return KindRefused
 	case errors.As(err, &se):
 		return KindReset
-	case errors.As(err, &su), errors.Is(err, errH1HeaderTooLarge), strings.Contains(msg, "connection error"),
+	case errors.As(err, &wc):
+		return KindClosed
+	case errors.Is(err, errEchoMismatch), errors.As(err, &su), errors.Is(err, errH1HeaderTooLarge), strings.Contains(msg, "connection error"),
 		strings.Contains(msg, "malformed"), strings.Contains(msg, "protocol"):
 		return KindProtocol
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/molt-http/molt/internal/load"
+	"github.com/molt-http/molt/websocket"
 )
 
 // ExampleRun loads a server that speaks HTTP/2 by prior knowledge (here
@@ -36,6 +37,37 @@ func ExampleRun() {
 	// Output:
 	// 100 answered (100 with 200), 0 failed, 500 body bytes
 	// latency samples: 100
+}
+
+// ExampleRun_ws loads a WebSocket echo over HTTP/1.1 (here a
+// websocket.Handler on net/http's server) with 2 connections of 4
+// messages in flight each, for 200 messages of 128 bytes.
+func ExampleRun_ws() {
+	echo := websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		var buf []byte
+		for {
+			typ, msg, err := c.AppendMessage(ctx, buf[:0])
+			if err != nil || c.Write(ctx, typ, msg) != nil {
+				return
+			}
+			buf = msg
+		}
+	}, websocket.Options{})
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+
+	rep, err := load.Run(context.Background(), load.Config{
+		URL: srv.URL + "/", Mode: load.ModeWS, Conns: 2, Streams: 4, Requests: 200, WSSize: 128,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%d echoed, %d failed, %d bytes\n", rep.Requests, rep.Errors, rep.BodyBytes)
+	fmt.Printf("handshakes: %d (%d answered 101)\n", rep.WebSocket.Handshake.Count, rep.Status["101"])
+	// Output:
+	// 200 echoed, 0 failed, 25600 bytes
+	// handshakes: 2 (2 answered 101)
 }
 
 // ExampleHistogram records latencies and reads quantiles, exact to 0.1%.

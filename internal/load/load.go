@@ -25,20 +25,22 @@ const (
 )
 
 // Modes lists the modes Run accepts.
-var Modes = []string{ModeH1, ModeH2C, ModeUpgrade}
+var Modes = []string{ModeH1, ModeH2C, ModeUpgrade, ModeWS}
 
 // Config describes a load run.
 type Config struct {
 	// URL is the target, http:// only (cleartext).
 	URL string
-	// Mode is ModeH1, ModeH2C or ModeUpgrade.
+	// Mode is ModeH1, ModeH2C, ModeUpgrade or ModeWS.
 	Mode string
 	// Conns is the number of connections (for UpgradeEvery, of clients
 	// each upgrading one fresh connection per request). 0 means 1.
 	Conns int
 	// Streams is the number of requests in flight per HTTP/2 connection,
 	// capped by the server's SETTINGS_MAX_CONCURRENT_STREAMS. 0 means 1.
-	// HTTP/1.1 connections, and UpgradeEvery, carry one at a time.
+	// HTTP/1.1 connections, and UpgradeEvery, carry one at a time. In
+	// ModeWS it is the number of messages in flight per WebSocket: sent
+	// back to back, their echoes matched to them in order.
 	Streams int
 	// Requests ends the run after that many requests (not counting the
 	// warmup); 0 means run for Duration.
@@ -65,6 +67,14 @@ type Config struct {
 	// UpgradeEvery makes every request of ModeUpgrade a fresh connection
 	// upgraded with it, which measures the handshake.
 	UpgradeEvery bool
+	// WSHTTP2 makes ModeWS open each WebSocket as an RFC 8441 extended
+	// CONNECT stream on its own h2c (prior knowledge) connection instead
+	// of with an HTTP/1.1 Upgrade.
+	WSHTTP2 bool
+	// WSSize is the size in bytes of ModeWS's messages, up to 16 MiB; 0
+	// means DefaultWSSize. Messages of 8 bytes or more carry a sequence
+	// number, so an echo out of order is detected.
+	WSSize int
 	// Progress, if set, is called every ProgressEvery (0 means 1s)
 	// during the run from a goroutine of its own; never after Run
 	// returns.
@@ -115,6 +125,7 @@ type shard struct {
 	mu          sync.Mutex
 	lat, ttfb   Histogram
 	to101, h2ok Histogram // upgrade: time to 101, time to the first HTTP/2 response
+	handshake   Histogram // ws: the opening handshake, dial included
 	ok          uint64
 	bodyBytes   uint64
 	headerBytes uint64
@@ -242,13 +253,21 @@ func (cfg *Config) normalize() (*url.URL, string, error) {
 		return nil, "", fmt.Errorf("rate %v: want 0 (closed loop) up to 1e8 requests/s", cfg.Rate)
 	case cfg.UpgradeEvery && cfg.Mode != ModeUpgrade:
 		return nil, "", fmt.Errorf("upgrade-every applies to mode %s only", ModeUpgrade)
+	case (cfg.WSHTTP2 || cfg.WSSize != 0) && cfg.Mode != ModeWS:
+		return nil, "", fmt.Errorf("the WebSocket message size and HTTP/2 options apply to mode %s only", ModeWS)
+	case cfg.WSSize < 0 || cfg.WSSize > maxWSSize:
+		return nil, "", fmt.Errorf("WebSocket message size %d: want 0 to %d bytes", cfg.WSSize, maxWSSize)
+	case cfg.Mode == ModeWS && uint64(cfg.Conns)*uint64(max(cfg.WSSize, DefaultWSSize)) > maxWSBuffers:
+		return nil, "", fmt.Errorf("%d connections x messages of %d bytes: at most %d bytes of message buffers", cfg.Conns, cfg.WSSize, maxWSBuffers)
+	case cfg.Mode == ModeWS && (cfg.Method != http.MethodGet || len(cfg.Body) > 0):
+		return nil, "", fmt.Errorf("mode %s sends messages of WSSize bytes: it takes no method or body", ModeWS)
 	}
 	switch cfg.Mode {
-	case ModeH1, ModeH2C, ModeUpgrade:
+	case ModeH1, ModeH2C, ModeUpgrade, ModeWS:
 	case "":
 		return nil, "", errors.New("no mode given")
 	default:
-		return nil, "", fmt.Errorf("mode %q: want one of h1, h2c, h2c-upgrade", cfg.Mode)
+		return nil, "", fmt.Errorf("mode %q: want one of h1, h2c, h2c-upgrade, ws", cfg.Mode)
 	}
 	if cfg.Mode == ModeH1 || cfg.UpgradeEvery {
 		cfg.Streams = 1
@@ -256,6 +275,9 @@ func (cfg *Config) normalize() (*url.URL, string, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, "", fmt.Errorf("URL: %w", err)
+	}
+	if cfg.Mode == ModeWS && u.Scheme == "ws" {
+		u.Scheme = "http"
 	}
 	if u.Scheme != "http" || u.Host == "" {
 		return nil, "", fmt.Errorf("URL %q: want http://host[:port]/path (cleartext only)", cfg.URL)
@@ -369,6 +391,8 @@ func (r *runner) connLoop(s *shard, sc *schedule) {
 		switch {
 		case r.cfg.Mode == ModeH1:
 			err = r.runH1(s, sc)
+		case r.cfg.Mode == ModeWS:
+			err = r.runWS(s, sc)
 		case r.cfg.UpgradeEvery:
 			err = r.runUpgradeEvery(s, sc)
 		default:
@@ -397,7 +421,7 @@ func (r *runner) connLoop(s *shard, sc *schedule) {
 
 // report merges the shards.
 func (r *runner) report(start time.Time) *Report {
-	var lat, ttfb, to101, h2ok Histogram
+	var lat, ttfb, to101, h2ok, handshake Histogram
 	rep := &Report{
 		Mode:        r.cfg.Mode,
 		URL:         r.target.String(),
@@ -423,6 +447,7 @@ func (r *runner) report(start time.Time) *Report {
 		ttfb.Merge(&s.ttfb)
 		to101.Merge(&s.to101)
 		h2ok.Merge(&s.h2ok)
+		handshake.Merge(&s.handshake)
 		rep.Requests += s.ok
 		rep.BodyBytes += s.bodyBytes
 		rep.HeaderBytes += s.headerBytes
@@ -452,6 +477,9 @@ func (r *runner) report(start time.Time) *Report {
 	rep.TTFB = quantiles(&ttfb)
 	if r.cfg.Mode == ModeUpgrade {
 		rep.Upgrade = &UpgradeReport{To101: quantiles(&to101), FirstResponse: quantiles(&h2ok)}
+	}
+	if r.cfg.Mode == ModeWS {
+		rep.WebSocket = &WSReport{HTTP2: r.cfg.WSHTTP2, MessageSize: r.wsSize(), Handshake: quantiles(&handshake)}
 	}
 	rep.latency = lat
 	return rep
@@ -484,7 +512,12 @@ type Report struct {
 	Latency  Quantiles      `json:"latency"`
 	TTFB     Quantiles      `json:"ttfb"` // to the response headers
 	Upgrade  *UpgradeReport `json:"upgrade,omitempty"`
-	// Status counts responses by status code.
+	// WebSocket is set in ModeWS, where Requests counts echoed messages,
+	// Latency is each message's round trip, BodyBytes the bytes echoed
+	// and TTFB is empty.
+	WebSocket *WSReport `json:"websocket,omitempty"`
+	// Status counts responses by status code; in ModeWS, the opening
+	// handshakes' (101 over HTTP/1.1, 200 over HTTP/2).
 	Status map[string]uint64 `json:"status"`
 	// ErrorKinds counts failed requests by ErrorKind; ErrorSample holds
 	// the first message of each kind.
@@ -502,6 +535,15 @@ func (r *Report) LatencyHistogram() *Histogram { return &r.latency }
 type UpgradeReport struct {
 	To101         Quantiles `json:"to_101"`            // the 101 read
 	FirstResponse Quantiles `json:"to_first_response"` // stream 1's response headers
+}
+
+// WSReport is what ModeWS reports besides the messages' figures.
+type WSReport struct {
+	HTTP2       bool `json:"http2"`        // RFC 8441 over h2c, not HTTP/1.1
+	MessageSize int  `json:"message_size"` // bytes per message
+	// Handshake is the opening handshake's latency per connection, from
+	// the start of the dial to the server's answer.
+	Handshake Quantiles `json:"handshake"`
 }
 
 // Quantiles summarizes a latency distribution, in microseconds.

@@ -241,7 +241,7 @@ func TestRunWarmup(t *testing.T) {
 		served.Add(1)
 		time.Sleep(time.Millisecond) // so that the warmup has requests in it
 	}))
-	for _, mode := range Modes {
+	for _, mode := range []string{ModeH1, ModeH2C, ModeUpgrade} { // ws: TestRunWS*
 		t.Run(mode, func(t *testing.T) {
 			served.Store(0)
 			rep, err := Run(context.Background(), Config{URL: ts.URL, Mode: mode, Conns: 2, Streams: 2, Requests: 50, Warmup: 100 * time.Millisecond})
@@ -263,7 +263,7 @@ func TestRunWarmup(t *testing.T) {
 // time with the failures counted, in every mode.
 func TestRunServerShutdown(t *testing.T) {
 	checkNoLeaks(t)
-	for _, mode := range Modes {
+	for _, mode := range []string{ModeH1, ModeH2C, ModeUpgrade} { // ws: TestRunWS*
 		t.Run(mode, func(t *testing.T) {
 			var served atomic.Int64
 			ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
