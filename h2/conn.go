@@ -97,7 +97,7 @@ type serverConn struct {
 	wmu          sync.Mutex
 	pending      atomic.Int32 // goroutines in or waiting for write
 	fresh        atomic.Int32 // handlers started that have not yet written
-	batching     atomic.Bool  // the read loop has more input buffered
+	batching     atomic.Bool  // the read loop has a whole frame more buffered
 	failed       atomic.Bool  // a connection error's GOAWAY has been sent
 	bw           writeBuffer
 	henc         *hpack.Encoder
@@ -222,9 +222,10 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		sc.serveUpgrade(opts.UpgradeRequest)
 	}
 	for {
-		if sc.br.Buffered() == 0 {
-			// Every frame already received has been handled: send what
-			// was held back, in one write, before blocking.
+		if !sc.br.frameBuffered() {
+			// Every frame already received whole has been handled: send
+			// what was held back, in one write, before a read that may
+			// block (even for the rest of a frame begun in the buffer).
 			sc.batching.Store(false)
 			sc.armStall(time.Now().UnixNano())
 			sc.flushHeld()
@@ -235,7 +236,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		if err == nil {
 			f, err = sc.meta.Assemble(f)
 		}
-		if sc.br.Buffered() > 0 {
+		if sc.br.frameBuffered() {
 			sc.batching.Store(true)
 		}
 		if f == nil && err == nil {
