@@ -91,6 +91,7 @@ type serverConn struct {
 	retire     chan struct{}    // ends an idle worker (retireWorkers)
 	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
 	budget     int              // flood budget left; read loop only
+	blockEnds  bool             // the last HEADERS frame read had END_STREAM; read loop only
 	budgetAt   int64            // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
@@ -234,6 +235,9 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		}
 		f, err := sc.fr.ReadFrame()
 		if err == nil {
+			if hf, ok := f.(*http2.HeadersFrame); ok {
+				sc.blockEnds = hf.StreamEnded()
+			}
 			f, err = sc.meta.Assemble(f)
 		}
 		if sc.br.frameBuffered() {
@@ -483,7 +487,11 @@ func (sc *serverConn) readError(err error) bool {
 				cerr = connError{http2.ErrCodeProtocol, "HEADERS on an even stream ID"}
 			case se.StreamID > sc.maxClientID:
 				sc.maxClientID = se.StreamID // the frame used its stream ID
-				if http2.Flags(sc.meter.hdr[4])&http2.FlagHeadersEndStream == 0 {
+				ends := sc.blockEnds         // of the HEADERS a CONTINUATION completed
+				if http2.FrameType(sc.meter.hdr[3]) == http2.FrameHeaders {
+					ends = http2.Flags(sc.meter.hdr[4])&http2.FlagHeadersEndStream != 0
+				}
+				if !ends {
 					sc.resets.add(se.StreamID) // refused while DATA may follow
 				}
 			case sc.ignoredLocked(se.StreamID):

@@ -56,3 +56,44 @@ func TestFlushBeforePartialFrame(t *testing.T) {
 func hpackField(name, value string) hpack.HeaderField {
 	return hpack.HeaderField{Name: name, Value: value}
 }
+
+// TestInvalidBlockInContinuationEndStream sends a request whose header
+// block is invalid, with END_STREAM on its HEADERS frame, in one frame or
+// split into CONTINUATION frames. Either way the server resets the
+// stream, and DATA on it afterwards, after the client's own END_STREAM,
+// is answered STREAM_CLOSED: the stream is not taken for one the server
+// refused while the client's DATA may still be in flight.
+func TestInvalidBlockInContinuationEndStream(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one-frame", true: "continuation"}[split], func(t *testing.T) {
+			ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			rc := dialRaw(t, ts)
+			rc.hbuf.Reset()
+			for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"}, {":path", "/"}, {"X-Upper", "1"}} {
+				rc.henc.WriteField(hpackField(f[0], f[1]))
+			}
+			blk := rc.hbuf.Bytes()
+			if split {
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk[:3], EndStream: true})
+				rc.fr.WriteContinuation(1, true, blk[3:])
+			} else {
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: blk, EndStream: true, EndHeaders: true})
+			}
+			rc.wantRST(1, http2.ErrCodeProtocol)
+			rc.fr.WriteData(1, false, []byte("x"))
+			rc.fr.WritePing(false, [8]byte{9})
+			f := rc.readUntil("RST_STREAM or PING ACK", func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.RSTStreamFrame:
+					return f.StreamID == 1
+				case *http2.PingFrame:
+					return f.IsAck()
+				}
+				return false
+			})
+			if r, ok := f.(*http2.RSTStreamFrame); !ok || r.ErrCode != http2.ErrCodeStreamClosed {
+				t.Fatalf("answer to DATA on a closed stream: %v, want RST_STREAM STREAM_CLOSED", f)
+			}
+		})
+	}
+}
