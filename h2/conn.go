@@ -92,6 +92,7 @@ type serverConn struct {
 	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
 	budget     int              // flood budget left; read loop only
 	blockEnds  bool             // the last HEADERS frame read had END_STREAM; read loop only
+	metaErr    bool             // the last read error came from meta, not fr; read loop only
 	budgetAt   int64            // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
@@ -234,11 +235,13 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
 		}
 		f, err := sc.fr.ReadFrame()
+		sc.metaErr = false
 		if err == nil {
 			if hf, ok := f.(*http2.HeadersFrame); ok {
 				sc.blockEnds = hf.StreamEnded()
 			}
 			f, err = sc.meta.Assemble(f)
+			sc.metaErr = err != nil
 		}
 		if sc.br.frameBuffered() {
 			sc.batching.Store(true)
@@ -523,7 +526,7 @@ func (sc *serverConn) readError(err error) bool {
 		reason := "invalid frame"
 		if d := sc.fr.ErrorDetail(); d != nil {
 			reason = d.Error()
-		} else if d := sc.meta.ErrorDetail(); d != nil {
+		} else if d := sc.meta.ErrorDetail(); d != nil && sc.metaErr {
 			reason = d.Error()
 		}
 		sc.connFail(connError{http2.ErrCode(ce), reason})

@@ -97,3 +97,18 @@ func TestInvalidBlockInContinuationEndStream(t *testing.T) {
 		})
 	}
 }
+
+// TestGoAwayReasonNotStale checks that the debug data of a GOAWAY for a
+// connection error found by the Framer is not the detail of an earlier
+// header block's stream error.
+func TestGoAwayReasonNotStale(t *testing.T) {
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	rc := dialRaw(t, ts)
+	rc.headers(1, true, ":method", "GET", ":scheme", "http", ":authority", "example.com", ":path", "/", "X-Upper", "1")
+	rc.wantRST(1, http2.ErrCodeProtocol)
+	rc.fr.WriteRawFrame(http2.FramePing, 0, 0, make([]byte, 7)) // a PING must be 8 bytes
+	g := rc.wantGoAway(http2.ErrCodeFrameSize)
+	if d := string(g.DebugData()); bytes.Contains(bytes.ToLower(g.DebugData()), []byte("x-upper")) {
+		t.Fatalf("GOAWAY debug data %q: the detail of the earlier stream error", d)
+	}
+}
