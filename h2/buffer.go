@@ -39,6 +39,23 @@ type readBuffer struct {
 // Buffered returns how many bytes can be read without reading from src.
 func (b *readBuffer) Buffered() int { return b.w - b.r }
 
+// frameBuffered reports whether a whole frame (its 9-byte header and
+// the payload that header announces) is buffered, read loop between
+// frames: the next ReadFrame then returns without reading from src.
+// Bytes of a frame that has only begun to arrive do not count: reading
+// the rest may block for as long as the peer likes.
+func (b *readBuffer) frameBuffered() bool {
+	if b.w-b.r < http2FrameHeaderLen {
+		return false
+	}
+	h := (*b.buf)[b.r:]
+	n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+	return b.w-b.r >= http2FrameHeaderLen+n
+}
+
+// http2FrameHeaderLen is the size of a frame header (RFC 9113 section 4.1).
+const http2FrameHeaderLen = 9
+
 // Read reads into p what is buffered, or reads from src once if nothing
 // is, the way bufio.Reader does.
 func (b *readBuffer) Read(p []byte) (int, error) {

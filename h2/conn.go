@@ -91,13 +91,15 @@ type serverConn struct {
 	retire     chan struct{}    // ends an idle worker (retireWorkers)
 	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
 	budget     int              // flood budget left; read loop only
+	blockEnds  bool             // the last HEADERS frame read had END_STREAM; read loop only
+	metaErr    bool             // the last read error came from meta, not fr; read loop only
 	budgetAt   int64            // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
 	wmu          sync.Mutex
 	pending      atomic.Int32 // goroutines in or waiting for write
 	fresh        atomic.Int32 // handlers started that have not yet written
-	batching     atomic.Bool  // the read loop has more input buffered
+	batching     atomic.Bool  // the read loop has a whole frame more buffered
 	failed       atomic.Bool  // a connection error's GOAWAY has been sent
 	bw           writeBuffer
 	henc         *hpack.Encoder
@@ -223,9 +225,10 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		sc.serveUpgrade(opts.UpgradeRequest)
 	}
 	for {
-		if sc.br.Buffered() == 0 {
-			// Every frame already received has been handled: send what
-			// was held back, in one write, before blocking.
+		if !sc.br.frameBuffered() {
+			// Every frame already received whole has been handled: send
+			// what was held back, in one write, before a read that may
+			// block (even for the rest of a frame begun in the buffer).
 			sc.batching.Store(false)
 			sc.armStall(time.Now().UnixNano())
 			sc.flushHeld()
@@ -233,10 +236,15 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
 		}
 		f, err := sc.fr.ReadFrame()
+		sc.metaErr = false
 		if err == nil {
+			if hf, ok := f.(*http2.HeadersFrame); ok {
+				sc.blockEnds = hf.StreamEnded()
+			}
 			f, err = sc.meta.Assemble(f)
+			sc.metaErr = err != nil
 		}
-		if sc.br.Buffered() > 0 {
+		if sc.br.frameBuffered() {
 			sc.batching.Store(true)
 		}
 		if f == nil && err == nil {
@@ -483,7 +491,11 @@ func (sc *serverConn) readError(err error) bool {
 				cerr = connError{http2.ErrCodeProtocol, "HEADERS on an even stream ID"}
 			case se.StreamID > sc.maxClientID:
 				sc.maxClientID = se.StreamID // the frame used its stream ID
-				if http2.Flags(sc.meter.hdr[4])&http2.FlagHeadersEndStream == 0 {
+				ends := sc.blockEnds         // of the HEADERS a CONTINUATION completed
+				if http2.FrameType(sc.meter.hdr[3]) == http2.FrameHeaders {
+					ends = http2.Flags(sc.meter.hdr[4])&http2.FlagHeadersEndStream != 0
+				}
+				if !ends {
 					sc.resets.add(se.StreamID) // refused while DATA may follow
 				}
 			case sc.ignoredLocked(se.StreamID):
@@ -515,7 +527,7 @@ func (sc *serverConn) readError(err error) bool {
 		reason := "invalid frame"
 		if d := sc.fr.ErrorDetail(); d != nil {
 			reason = d.Error()
-		} else if d := sc.meta.ErrorDetail(); d != nil {
+		} else if d := sc.meta.ErrorDetail(); d != nil && sc.metaErr {
 			reason = d.Error()
 		}
 		sc.connFail(connError{http2.ErrCode(ce), reason})

@@ -19,9 +19,10 @@ import (
 // goroutine that leaves wmu with nobody else waiting for it flushes, so
 // frames of many streams that queue up behind a write go out together in
 // one system call, and no stream waits behind another's flush. While the
-// read loop handles input that is already buffered (batching), nobody
-// flushes: the read loop flushes once, before it blocks on a read, so
-// every frame received is handled before the answers go out.
+// read loop handles input that is already buffered, whole frames of it
+// (batching), nobody flushes: the read loop flushes once, before any read
+// that may block, so every frame received is handled before the answers
+// go out.
 
 // The read loop writes too (SETTINGS and PING ACKs, RST_STREAM,
 // WINDOW_UPDATE), synchronously: it queues nothing beyond the one

@@ -142,7 +142,9 @@ func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
 	default:
 		return f, nil
 	}
-	if int64(len(frag)) > 2*int64(d.headersRemain+d.trailersRemain) {
+	// The sum in int64: in uint32 it wraps for a list size of 2^31 or
+	// more, refusing every header block.
+	if int64(len(frag)) > 2*(int64(d.headersRemain)+int64(d.trailersRemain)) {
 		// Far beyond the list size: not worth decoding, as the Framer.
 		d.detail = errors.New("header list too large")
 		return nil, http2.ConnectionError(http2.ErrCodeProtocol)

@@ -76,6 +76,9 @@ func TestAssemble(t *testing.T) {
 		{name: "invalid, then CONTINUATION", fields: append([]string{"Bad", "x"}, append(request, "x-long", long)...), split: 4, code: http2.ErrCodeProtocol, conn: true},
 		{name: "beyond the list size", fields: append(request, "x-a", long[:60], "x-b", long[:60], "x-c", long[:60]), maxList: 200, split: 1 << 20, trunc: true},
 		{name: "a string beyond the list size", fields: append(request, "x-long", long), maxList: 200, split: 1 << 20, code: http2.ErrCodeCompression, conn: true},
+		// The two budgets' sum does not wrap around in uint32.
+		{name: "list size 2^31", fields: append(request, "accept", "*/*"), maxList: 1 << 31, split: 1 << 20},
+		{name: "list size 2^32-1", fields: append(request, "accept", "*/*"), maxList: 1<<32 - 1, split: 1 << 20},
 		{name: "far beyond the list size", fields: append(request, "x-long", long+long+long), maxList: 200, split: 1 << 20, code: http2.ErrCodeProtocol, conn: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
