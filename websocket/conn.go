@@ -111,6 +111,7 @@ type Conn struct {
 	closeSent  atomic.Bool
 	closeRcvd  chan struct{} // closed when the peer's close frame arrived
 	peerClosed atomic.Bool   // the peer's close frame was read, valid or not
+	peerClose  *CloseError   // the peer's valid close, set before closeRcvd is closed
 	closed     chan struct{} // closed by CloseNow
 	closeOnce  sync.Once
 	closeCause atomic.Pointer[error] // why the connection was closed, for the reader: the keepalive's error

@@ -597,3 +597,34 @@ func testUpgradeAbandonedShutdown(t *testing.T, mode h2ctest.Mode) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// TestReadAfterCloseReadThePeersClose checks that once Close has read
+// the peer's close frame itself (no read was running), a later Read
+// returns that close, even with a context that has ended since (Close
+// ends the handler's), in every mode: TestShutdown failed now and then
+// when the handler's next read came after the shutdown hook's Close.
+func TestReadAfterCloseReadThePeersClose(t *testing.T) {
+	h2ctest.Run(t, testReadAfterCloseReadThePeersClose)
+}
+
+func testReadAfterCloseReadThePeersClose(t *testing.T, mode h2ctest.Mode) {
+	readErr := make(chan error, 1)
+	ts := h2ctest.NewServer(t, websocket.Handler(func(ctx context.Context, c *websocket.Conn) {
+		if err := c.Close(websocket.StatusGoingAway, ""); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		ended, cancel := context.WithCancel(ctx)
+		cancel()
+		_, _, err := c.Read(ended)
+		readErr <- err
+	}, websocket.Options{}))
+	c := dialWS(t, ts, mode, "/", nil)
+	wsOK(t, c, mode)
+	if code, _ := c.expectClose(); code != 1001 {
+		t.Fatalf("close %d, want 1001", code)
+	}
+	c.send(true, 0, 8, closePayload(1000, "bye"))
+	if err := <-readErr; websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("Read after Close: %v, want the peer's close 1000", err)
+	}
+}

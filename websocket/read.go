@@ -40,7 +40,7 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // that passes the previous message's buffer back, sliced to zero length,
 // does not allocate once the buffer has grown to the largest message.
 func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
-	if err := c.acquire(ctx, c.rsem); err != nil {
+	if err := c.acquireRead(ctx); err != nil {
 		return 0, dst, err
 	}
 	defer func() { <-c.rsem }()
@@ -77,7 +77,7 @@ func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (MessageType, []by
 // The reader reports the same errors as Read; ctx bounds every read
 // from it.
 func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
-	if err := c.acquire(ctx, c.rsem); err != nil {
+	if err := c.acquireRead(ctx); err != nil {
 		return 0, nil, err
 	}
 	defer func() { <-c.rsem }()
@@ -102,7 +102,7 @@ type messageReader struct {
 // Read reads from the current message; it returns io.EOF at its end.
 func (r *messageReader) Read(p []byte) (int, error) {
 	c := r.c
-	if err := c.acquire(r.ctx, c.rsem); err != nil {
+	if err := c.acquireRead(r.ctx); err != nil {
 		return 0, err
 	}
 	defer func() { <-c.rsem }()
@@ -465,6 +465,22 @@ func (c *Conn) readContext() context.Context {
 	return context.Background()
 }
 
+// acquireRead takes the read semaphore for a read with ctx. Once the
+// peer's close frame has been read, here or by another read (Close
+// awaiting the peer's answer, say), every read returns that close, as if
+// it had read the frame itself, rather than the end of ctx or of the
+// connection that followed.
+func (c *Conn) acquireRead(ctx context.Context) error {
+	err := c.acquire(ctx, c.rsem)
+	if isDone(c.closeRcvd) && c.peerClose != nil {
+		if err == nil {
+			<-c.rsem
+		}
+		return c.peerClose
+	}
+	return err
+}
+
 // gotClose handles the peer's close frame: it checks it, answers it
 // unless this side has already sent its own, and closes the connection.
 func (c *Conn) gotClose(p []byte) error {
@@ -485,6 +501,7 @@ func (c *Conn) gotClose(p []byte) error {
 		ce.Reason = string(p[2:])
 	}
 	c.readErr = ce
+	c.peerClose = ce
 	c.abandonMessage()
 	close(c.closeRcvd)
 	if !c.closeSent.Swap(true) {
