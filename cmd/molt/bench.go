@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -297,13 +298,19 @@ func writeText(w io.Writer, r *load.Report) {
 		fmt.Fprintf(w, "  to 101     %s\n", quantileLine(u.To101))
 		fmt.Fprintf(w, "  to first   %s\n", quantileLine(u.FirstResponse))
 	}
+	writeStatusAndErrors(w, "status    ", r)
+}
+
+// writeStatusAndErrors writes the status codes counted in r after label,
+// then a line per kind of error, in the order of the kinds' names.
+func writeStatusAndErrors(w io.Writer, label string, r *load.Report) {
 	var st []string
 	for _, code := range r.SortedStatus() {
 		st = append(st, fmt.Sprintf("%s: %d", code, r.Status[code]))
 	}
-	fmt.Fprintf(w, "  status     %s\n", strings.Join(st, ", "))
-	for kind, n := range r.ErrorKinds {
-		fmt.Fprintf(w, "  errors     %s: %d (first: %s)\n", kind, n, r.ErrorSample[kind])
+	fmt.Fprintf(w, "  %s %s\n", label, strings.Join(st, ", "))
+	for _, kind := range slices.Sorted(maps.Keys(r.ErrorKinds)) {
+		fmt.Fprintf(w, "  errors     %s: %d (first: %s)\n", kind, r.ErrorKinds[kind], r.ErrorSample[kind])
 	}
 }
 
@@ -334,12 +341,5 @@ func writeTextWS(w io.Writer, r *load.Report, ws *load.WSReport) {
 	fmt.Fprintf(w, "  bytes/s    %s/s echoed\n", fmtBytes(r.BytesPerSec))
 	fmt.Fprintf(w, "  latency    %s\n", quantileLine(r.Latency))
 	fmt.Fprintf(w, "  handshake  %s\n", quantileLine(ws.Handshake))
-	var st []string
-	for _, code := range r.SortedStatus() {
-		st = append(st, fmt.Sprintf("%s: %d", code, r.Status[code]))
-	}
-	fmt.Fprintf(w, "  handshakes %s\n", strings.Join(st, ", "))
-	for kind, n := range r.ErrorKinds {
-		fmt.Fprintf(w, "  errors     %s: %d (first: %s)\n", kind, n, r.ErrorSample[kind])
-	}
+	writeStatusAndErrors(w, "handshakes", r)
 }
