@@ -31,9 +31,10 @@
 # runtime runs each server with GOMAXPROCS=nproc (the unpinned method,
 # closest to a real deployment; on a 2-core machine, run it on a quiet one).
 #
-# ENGINE=h2 serves molt's HTTP/2 with its own engine (molt serve -engine h2,
-# package h2) instead of the default x/net one (ENGINE=xnet); the baseline
-# stays xneth2c, so the ratios then compare molt's engine with x/net's.
+# ENGINE=xnet serves molt's HTTP/2 with the engine on golang.org/x/net/http2
+# (molt serve -engine xnet) instead of molt's own, the default (ENGINE=h2,
+# package h2); the baseline stays xneth2c, so with ENGINE=h2 the ratios
+# compare molt's engine with x/net's.
 #
 # PROFILE=1 writes a CPU profile of each server over the whole script
 # (molt serve -cpuprofile, xneth2c -cpuprofile) to molt.prof and
@@ -60,7 +61,7 @@ LOADS=${LOADS:-"h2c-prior h1-pipe h1 upgrade"}
 PIN=${PIN:-1}
 KEEP=${KEEP:-0}
 PROFILE=${PROFILE:-0}
-ENGINE=${ENGINE:-xnet}
+ENGINE=${ENGINE:-h2}
 [[ $PROFILE == 1 ]] && KEEP=1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

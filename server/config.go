@@ -106,11 +106,11 @@ type Config struct {
 	// calls it once, with this configuration as [Server.Config] returns
 	// it (every default filled in), so the engine takes HTTP2, the
 	// timeouts, MaxHeaderBytes and Logger from the same place as the
-	// rest of the server. nil means [NewXNetEngine], the engine built on
-	// golang.org/x/net/http2; [NewH2Engine] selects molt's own (package
-	// h2):
+	// rest of the server. nil means [NewH2Engine], molt's own (package
+	// h2); [NewXNetEngine] selects the engine built on
+	// golang.org/x/net/http2:
 	//
-	//	cfg.Engine = server.NewH2Engine
+	//	cfg.Engine = server.NewXNetEngine
 	Engine func(Config) (Engine, error)
 
 	// Logger receives the server's log lines: declined upgrades and bad
@@ -159,6 +159,16 @@ type HTTP2Config struct {
 	// WriteByteTimeout closes a connection whose peer accepts no written
 	// byte for this long. Off by default.
 	WriteByteTimeout time.Duration
+	// DisableExtendedConnect stops the server advertising
+	// SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441), so that clients open
+	// WebSockets over HTTP/1.1 only, and makes a CONNECT with :protocol a
+	// stream PROTOCOL_ERROR. Extended CONNECT is on by default with molt's
+	// engine. The x/net engine cannot choose per server: it follows
+	// GODEBUG=http2xconnect for the whole process (off unless the program
+	// imports github.com/molt-http/molt/server/xconnect), and
+	// [NewXNetEngine] refuses DisableExtendedConnect when the process has
+	// turned it on.
+	DisableExtendedConnect bool
 }
 
 // withDefaults returns c with every zero field set to its default, and

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -17,8 +19,8 @@ import (
 // Engine serves HTTP/2 on connections that a Server hands it, after the
 // Server has recognised the preface or completed an h2c upgrade. More than
 // one engine can exist; the same protocol tests run against each. A
-// Server builds its engine through Config.Engine: [NewXNetEngine] (the
-// default) or [NewH2Engine].
+// Server builds its engine through Config.Engine: [NewH2Engine] (the
+// default) or [NewXNetEngine].
 //
 // Whatever the engine, handlers get net/http's ResponseWriter contract,
 // which molt's other packages rely on: 1xx responses through
@@ -89,14 +91,26 @@ type xnetEngine struct {
 
 // NewXNetEngine returns the [Engine] built on golang.org/x/net/http2's
 // Server.ServeConn, configured from cfg: cfg.HTTP2's knobs, IdleTimeout,
-// MaxHeaderBytes and Logger. It is the default of Config.Engine. It
-// reports settings that no engine could honour, as [New] does.
+// MaxHeaderBytes and Logger. Select it as the factory of Config.Engine
+// (the default is [NewH2Engine]):
+//
+//	cfg.Engine = server.NewXNetEngine
+//
+// Its extended CONNECT (RFC 8441, WebSockets over HTTP/2) is one switch
+// for the whole process, off unless the program imports
+// github.com/molt-http/molt/server/xconnect or runs with
+// GODEBUG=http2xconnect=1; HTTP2.DisableExtendedConnect is refused while
+// that switch is on, since this engine cannot honour it. It reports
+// settings that no engine could honour, as [New] does.
 func NewXNetEngine(cfg Config) (Engine, error) {
 	c := cfg.withDefaults()
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	h := c.HTTP2
+	if h.DisableExtendedConnect && xnetExtendedConnect() {
+		return nil, errors.New("server: HTTP2.DisableExtendedConnect: the x/net engine cannot turn extended CONNECT off per server while GODEBUG=http2xconnect=1 turns it on for the process; use NewH2Engine")
+	}
 	h2 := &http2.Server{
 		MaxConcurrentStreams:         h.MaxConcurrentStreams,
 		MaxReadFrameSize:             h.MaxReadFrameSize,
@@ -228,4 +242,10 @@ func stream1Context(h http.Handler) http.Handler {
 		}()
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// xnetExtendedConnect reports whether golang.org/x/net/http2 accepts
+// extended CONNECT in this process: it read GODEBUG, as here, at its init.
+func xnetExtendedConnect() bool {
+	return strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1")
 }

@@ -18,9 +18,9 @@ import (
 //	cfg := server.Config{Addr: "127.0.0.1:8080", Handler: h}
 //	cfg.Engine = server.NewH2Engine
 //
-// The engine built on golang.org/x/net/http2 ([NewXNetEngine]) stays the
-// default. NewH2Engine reports settings that no engine could honour, as
-// New does.
+// It is the default of Config.Engine; [NewXNetEngine] builds the one on
+// golang.org/x/net/http2 instead. NewH2Engine reports settings that no
+// engine could honour, as New does.
 func NewH2Engine(cfg Config) (Engine, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -44,6 +44,7 @@ func NewH2Engine(cfg Config) (Engine, error) {
 		ReadIdleTimeout:              h.ReadIdleTimeout,
 		PingTimeout:                  noLimit(h.PingTimeout),
 		WriteByteTimeout:             h.WriteByteTimeout,
+		DisableExtendedConnect:       h.DisableExtendedConnect,
 		Logger:                       cfg.Logger,
 	}}, nil
 }

@@ -48,7 +48,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	newEngine := cfg.Engine
 	if newEngine == nil {
-		newEngine = NewXNetEngine
+		newEngine = NewH2Engine
 	}
 	engine, err := newEngine(cfg)
 	if err != nil {

@@ -39,18 +39,18 @@
 // holding it whole. The default was 32 MiB before: set ReadLimit to keep
 // it.
 //
-// # HTTP/2 and GODEBUG
+// # HTTP/2 and extended CONNECT
 //
-// golang.org/x/net/http2 and net/http accept extended CONNECT only when
-// the GODEBUG environment variable holds http2xconnect=1 at their package
-// init, and then for the whole process. Importing this package sets it,
-// before those packages initialise: every HTTP/2 server in the process
-// (molt's, and any other net/http or x/net one) then advertises
-// SETTINGS_ENABLE_CONNECT_PROTOCOL, so browsers may open WebSockets to it
-// over HTTP/2; a server whose handler does not understand such a
-// CONNECT answers it as it answers any other request. Running the
-// program with GODEBUG=http2xconnect=0 switches it off, leaving
-// WebSockets over HTTP/1.1 only.
+// Over HTTP/2 a WebSocket is an extended CONNECT stream (RFC 8441), which
+// the server must advertise with SETTINGS_ENABLE_CONNECT_PROTOCOL. molt's
+// own engine, the default, does so per server (on unless
+// server.HTTP2Config.DisableExtendedConnect). Importing this package
+// changes nothing in the process: it sets no GODEBUG. The x/net engine
+// (server.NewXNetEngine) accepts extended CONNECT only when the program
+// opts in for the whole process, by importing
+// github.com/molt-http/molt/server/xconnect (or running with
+// GODEBUG=http2xconnect=1); without it, WebSockets reach that engine over
+// HTTP/1.1 only.
 //
 // # The handler's return
 //
@@ -70,5 +70,3 @@
 // (going away), waits (up to five seconds) for the peer's close and
 // closes it; Shutdown itself waits for that.
 package websocket
-
-import _ "github.com/molt-http/molt/websocket/internal/xconnect" // GODEBUG=http2xconnect=1 before net/http's init

@@ -1,7 +1,7 @@
 // Command molt runs molt's ready-made servers.
 //
 //	molt serve [-addr 127.0.0.1:8080] [-quiet] [-debug] [-no-h2c-upgrade] [-no-h2c-prior]
-//	           [-cpuprofile file]
+//	           [-engine h2|xnet] [-cpuprofile file]
 //
 // serve starts a server that speaks HTTP/1.1, HTTP/2 through
 // "Upgrade: h2c" and HTTP/2 by prior knowledge on one port, with the
@@ -11,6 +11,9 @@
 // use it behind a reverse proxy that forwards the Upgrade and Connection
 // headers, or clients can open HTTP/2 streams the proxy never inspects
 // (h2c smuggling). -no-h2c-prior turns off HTTP/2 by prior knowledge.
+// -engine picks the HTTP/2 engine: h2, molt's own (the default), or xnet,
+// the one on golang.org/x/net/http2 (whose WebSockets over HTTP/2 the
+// command turns on by importing package server/xconnect).
 // -cpuprofile writes a CPU profile of the run, from start to shutdown,
 // for `go tool pprof`.
 //
@@ -35,6 +38,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "github.com/molt-http/molt/server/xconnect" // -engine xnet: WebSockets over HTTP/2 (molt's own engine needs no switch)
 )
 
 func main() {

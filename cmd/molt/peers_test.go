@@ -83,7 +83,7 @@ func startMolt(t *testing.T, flags ...string) *moltServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	args := append([]string{"-addr", "127.0.0.1:0", "-quiet"}, flags...)
-	if e := os.Getenv("MOLT_ENGINE"); e != "" { // MOLT_ENGINE=h2: every peer test against molt's own engine
+	if e := os.Getenv("MOLT_ENGINE"); e != "" { // MOLT_ENGINE=xnet: every peer test against the x/net engine
 		args = append(args, "-engine", e)
 	}
 	go func() { done <- serve(ctx, args, stdout, stderr) }()
@@ -416,13 +416,13 @@ type knownFailure struct {
 	timing bool
 }
 
-// h2specEngine names the engine startMolt serves HTTP/2 with: "h2" for
-// MOLT_ENGINE=h2, molt's own, and "x/net" otherwise.
+// h2specEngine names the engine startMolt serves HTTP/2 with: "x/net" for
+// MOLT_ENGINE=xnet, and "h2", molt's own (the default), otherwise.
 func h2specEngine() string {
-	if os.Getenv("MOLT_ENGINE") == "h2" {
-		return "h2"
+	if os.Getenv("MOLT_ENGINE") == "xnet" {
+		return "x/net"
 	}
-	return "x/net"
+	return "h2"
 }
 
 // h2specKnownFailures are the h2spec cases that molt fails, with why, by

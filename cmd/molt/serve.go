@@ -31,7 +31,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	noUpgrade := fs.Bool("no-h2c-upgrade", false, "serve \"Upgrade: h2c\" requests over HTTP/1.1 instead of switching to HTTP/2; use it behind a proxy that forwards Upgrade and Connection, which would otherwise let clients open HTTP/2 streams the proxy never sees")
 	noPrior := fs.Bool("no-h2c-prior", false, "do not serve HTTP/2 by prior knowledge: every connection is HTTP/1.1")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for benchmarks)")
-	engine := fs.String("engine", "xnet", "HTTP/2 engine: xnet (golang.org/x/net/http2) or h2 (molt's own, package h2)")
+	engine := fs.String("engine", "h2", "HTTP/2 engine: h2 (molt's own, package h2) or xnet (golang.org/x/net/http2)")
 	err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -58,11 +58,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	cfg := server.Config{DisableH2CUpgrade: *noUpgrade, DisableH2CPrior: *noPrior, Logger: logger}
 	switch *engine {
-	case "xnet":
 	case "h2":
 		cfg.Engine = server.NewH2Engine
+	case "xnet":
+		cfg.Engine = server.NewXNetEngine
 	default:
-		return fmt.Errorf("-engine %q: want xnet or h2", *engine)
+		return fmt.Errorf("-engine %q: want h2 or xnet", *engine)
 	}
 	app := molt.New(
 		molt.WithConfig(cfg),

@@ -10,8 +10,9 @@
 //	                 HTTP/1.1 (RFC 6455) and HTTP/2 (RFC 8441 extended
 //	                 CONNECT), permessage-deflate on, any origin
 //
-// Importing demo imports molt's websocket package, which switches on
-// extended CONNECT (GODEBUG=http2xconnect=1) for the whole process.
+// /ws over HTTP/2 needs an engine that accepts extended CONNECT: molt's
+// own does by default; the x/net engine only in a program that imports
+// package server/xconnect (molt serve does).
 package demo
 
 import (

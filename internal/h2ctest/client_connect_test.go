@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/molt-http/molt/internal/h2ctest/internal/xconnecton"
+	_ "github.com/molt-http/molt/server/xconnect" // the x/net engine's extended CONNECT
 )
 
 // tunnelEcho answers a CONNECT with 200 and copies the request body back,

@@ -22,12 +22,12 @@ const (
 var Engines = []Engine{XNet, H2}
 
 // DefaultEngine returns the engine MOLT_ENGINE names ("h2" or "xnet"),
-// XNet if it names none. An unknown name panics: a CI job that asks for
+// H2 (server.New's default) if it names none. An unknown name panics: a CI job that asks for
 // an engine that does not exist must not quietly test another.
 func DefaultEngine() Engine {
 	switch e := Engine(os.Getenv("MOLT_ENGINE")); e {
 	case "":
-		return XNet
+		return H2
 	case XNet, H2:
 		return e
 	default:
