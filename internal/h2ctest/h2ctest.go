@@ -69,8 +69,8 @@ type Server struct {
 // NewServer starts a molt server for h on 127.0.0.1, configured by the
 // optional configure functions, and registers its Close with t.Cleanup.
 // Its log lines go to t.Log at debug level. A configuration that names no
-// Engine gets [DefaultEngine]'s, so that MOLT_ENGINE=h2 runs every
-// protocol test against molt's own engine; [WithEngine] picks one.
+// Engine gets [DefaultEngine]'s, so that MOLT_ENGINE=xnet runs every
+// protocol test against the x/net engine; [WithEngine] picks one.
 func NewServer(t testing.TB, h http.Handler, configure ...func(*server.Config)) *Server {
 	t.Helper()
 	logs := &testWriter{t: t}
