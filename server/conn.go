@@ -45,6 +45,13 @@ type conn struct {
 	requests, streams atomic.Int64
 	gone              atomic.Bool
 
+	// sniffMu guards sniffCut and sniffOver: Shutdown may cut the sniff
+	// short (cutSniff) while the connection's goroutine sets and clears
+	// the sniff's read deadline.
+	sniffMu   sync.Mutex
+	sniffCut  time.Time // if not zero, the sniff ends by then (Shutdown)
+	sniffOver bool      // the sniff has ended; its deadline is not Shutdown's to touch
+
 	proto     atomic.Int32 // index into protocolNames
 	state     atomic.Int32 // a ConnState
 	upgrading atomic.Bool  // the Server itself hijacks it for h2c

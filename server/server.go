@@ -36,6 +36,10 @@ type Server struct {
 	nextHook  int
 	connGone  chan struct{} // a value after a connection is forgotten
 
+	// sniffs counts the connections Serve has accepted that serveConn has
+	// not handed on or closed yet (Add under mu, in track).
+	sniffs sync.WaitGroup
+
 	draining atomic.Bool // Shutdown or Close has begun
 }
 
@@ -164,10 +168,17 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // serveConn decides, from the first bytes, which protocol c speaks.
+//
+// Until it has handed c on (or closed it), c counts in s.sniffs: Shutdown
+// waits for that before it shuts net/http's server down, so that a
+// connection whose first request was on its way when Shutdown began is
+// still served (see Shutdown).
 func (s *Server) serveConn(c *conn) {
 	c.setState("", StateNew)
 	if s.cfg.DisableH2CPrior {
+		c.endSniff() // no sniff: net/http's read deadlines and shutdown rules apply from the start
 		s.serveHTTP1(c)
+		s.sniffs.Done()
 		return
 	}
 	timeout := s.cfg.ReadHeaderTimeout
@@ -182,21 +193,24 @@ func (s *Server) serveConn(c *conn) {
 		s.stats.sniffFailures.Add(1)
 		s.log.Debug("connection closed before it showed its protocol", "remote", c.RemoteAddr(), "err", err)
 		c.Close()
+		s.sniffs.Done()
 	case v == isJunk:
 		// Answering would be wrong for HTTP/2 (a 400 is no frame) and
 		// useless for HTTP/1.x: close without writing anything.
 		s.stats.sniffFailures.Add(1)
 		s.log.Debug("connection closed: its first bytes are neither the HTTP/2 preface nor an HTTP/1.x request line", "remote", c.RemoteAddr())
 		c.Close()
+		s.sniffs.Done()
 	case v == isHTTP2:
-		if s.draining.Load() {
-			c.Close() // nothing read but the preface: the client may retry
-			return
-		}
+		// During a shutdown too: Drain is in effect for the engine, so
+		// the connection gets GOAWAY after its SETTINGS, naming the
+		// streams the client had sent by then, which are served.
 		c.info = connInfo{proto: H2CPrior, srv: s, conn: c}
+		s.sniffs.Done()
 		s.serveHTTP2(c, withConnInfo(s.ctx, &c.info), H2CPrior, nil, nil)
 	default:
 		s.serveHTTP1(c)
+		s.sniffs.Done()
 	}
 }
 
@@ -259,6 +273,11 @@ func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.draining.Load() {
+		// Shutdown has begun, and net/http's own may not have (it waits
+		// for connections still sniffing): no further request here.
+		w.Header().Set("Connection", "close")
+	}
 	if info == nil {
 		s.stats.requests.Add(1)
 		s.serveRequest(w, r)
@@ -304,6 +323,7 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	s.sniffs.Add(1) // under mu, so never concurrent with Shutdown's Wait from zero
 	return true
 }
 
@@ -387,16 +407,29 @@ func (s *Server) beginDrain() (hooks []func(), sniffing []*conn, h2 int, err err
 	return hooks, sniffing, h2, err
 }
 
+// ShutdownSniffGrace is how long Shutdown lets a connection that has not
+// yet shown its protocol (HTTP/1.x or the HTTP/2 preface) take to do so.
+const ShutdownSniffGrace = time.Second
+
 // Shutdown shuts the server down gracefully: it stops accepting, sends
 // GOAWAY to every HTTP/2 connection (upgraded ones included), lets
 // in-flight requests and streams finish, closes idle connections, runs the
 // hooks registered with RegisterOnShutdown, and waits until every
 // connection, hijacked ones included, has ended. If ctx ends first, it
 // closes the remaining connections and returns ctx's error.
+//
+// A connection accepted before Shutdown that has not shown its protocol
+// yet (its first bytes may be on their way) gets ShutdownSniffGrace to do
+// so, within its ReadHeaderTimeout; then it is served as the rest: an
+// HTTP/1.1 request with keep-alive off, HTTP/2 with GOAWAY after SETTINGS
+// (the streams the client had sent by then are served). One that stays
+// silent is closed, as net/http closes a new connection that never sends
+// a request.
 func (s *Server) Shutdown(ctx context.Context) error {
 	hooks, sniffing, h2, lnErr := s.beginDrain()
+	cut := time.Now().Add(ShutdownSniffGrace)
 	for _, c := range sniffing {
-		c.Close()
+		c.cutSniff(cut)
 	}
 	for _, f := range hooks {
 		go f()
@@ -406,7 +439,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// after this (it passed the draining check just before) is drained
 	// too.
 	s.engine.Drain()
-	go s.h1.Shutdown(ctx) // closes idle HTTP/1.1 connections, ends keep-alive
+	go func() {
+		// Connections still sniffing may yet reach net/http, which
+		// serves nothing new once shut down: wait for them first (each
+		// within ShutdownSniffGrace, or closed by Close when ctx ends).
+		// Meanwhile serveH1 ends keep-alive.
+		if len(sniffing) > 0 {
+			s.sniffs.Wait()
+		}
+		s.h1.Shutdown(ctx) // closes idle HTTP/1.1 connections, ends keep-alive
+	}()
 	for s.openConns() > 0 {
 		select {
 		case <-ctx.Done():

@@ -105,11 +105,59 @@ func containsByte(s string, b byte) bool {
 // by timeout. Every byte read past the preface, or all of them if it is
 // not the preface, is left in c.replay for whoever serves c.
 func sniff(c *conn, timeout time.Duration) (verdict, error) {
+	var deadline time.Time
 	if timeout > 0 {
-		if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-			return undecided, err
-		}
+		deadline = time.Now().Add(timeout)
 	}
+	if err := c.startSniff(deadline); err != nil {
+		return undecided, err
+	}
+	v, err := sniffFirstBytes(c)
+	c.endSniff()
+	if v == isHTTP2 && err == nil {
+		err = c.Conn.SetReadDeadline(time.Time{})
+	}
+	// HTTP/1.x: net/http sets its own read deadline before reading.
+	return v, err
+}
+
+// startSniff sets the sniff's read deadline: deadline, or the earlier end
+// Shutdown has set with cutSniff (zero: none).
+func (c *conn) startSniff(deadline time.Time) error {
+	c.sniffMu.Lock()
+	defer c.sniffMu.Unlock()
+	if !c.sniffCut.IsZero() && (deadline.IsZero() || c.sniffCut.Before(deadline)) {
+		deadline = c.sniffCut
+	}
+	if deadline.IsZero() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(deadline)
+}
+
+// endSniff records that the sniff is over, so that cutSniff leaves the
+// connection's read deadline alone from now on.
+func (c *conn) endSniff() {
+	c.sniffMu.Lock()
+	c.sniffOver = true
+	c.sniffMu.Unlock()
+}
+
+// cutSniff makes a sniff that has not ended yet (or not begun) end by t at
+// the latest. Shutdown uses it: a connection that has not shown its
+// protocol gets until t to do so, and is served if it does.
+func (c *conn) cutSniff(t time.Time) {
+	c.sniffMu.Lock()
+	defer c.sniffMu.Unlock()
+	if c.sniffOver {
+		return
+	}
+	c.sniffCut = t
+	c.Conn.SetReadDeadline(t) // a pending sniff read ends by t; a later startSniff keeps it
+}
+
+// sniffFirstBytes is sniff's loop, under the deadline sniff has set.
+func sniffFirstBytes(c *conn) (verdict, error) {
 	bp := sniffBuffers.Get().(*[]byte)
 	buf := *bp
 	for n := 0; ; {
@@ -122,9 +170,8 @@ func sniff(c *conn, timeout time.Duration) (verdict, error) {
 		switch v {
 		case isHTTP2:
 			c.setReplay(bp, buf[len(http2Preface):n])
-			return v, c.SetReadDeadline(time.Time{})
+			return v, nil
 		case isHTTP1:
-			// net/http sets its own read deadline before reading.
 			c.setReplay(bp, buf[:n])
 			return v, nil
 		case isJunk:
