@@ -111,13 +111,18 @@ type writeBuffer struct {
 	dst io.Writer
 	buf *[]byte // nil while empty
 	n   int     // (*buf)[:n] is waiting
+}
 
-	// writeData's frame headers and the list of what one writev sends:
-	// what is buffered, then header and payload of each frame.
+// dataVec is what one writev of writeData sends: what is buffered, then
+// header and payload of each frame. Pooled, so that a connection holds
+// one only while it writes.
+type dataVec struct {
 	hdrs [runFrames][http2FrameHeaderLen]byte
 	vec  [1 + 2*runFrames][]byte
 	bufs net.Buffers
 }
+
+var dataVecPool = sync.Pool{New: func() any { return new(dataVec) }}
 
 // runFrames is the most DATA frames writeData sends in one system call:
 // a run of dataRun bytes in frames of the smallest MAX_FRAME_SIZE.
@@ -170,14 +175,16 @@ func (b *writeBuffer) Flush() error {
 // frame, and no copy through the Framer and the buffer. The buffer is
 // given back, as by Flush.
 func (b *writeBuffer) writeData(id uint32, p []byte, maxFrame int, end bool) error {
+	d := dataVecPool.Get().(*dataVec)
+	defer dataVecPool.Put(d)
 	for {
-		v := b.vec[:0]
+		v := d.vec[:0]
 		if b.buf != nil && b.n > 0 {
 			v = append(v, (*b.buf)[:b.n])
 		}
 		for i := 0; i < runFrames && len(p) > 0; i++ {
 			n := min(len(p), maxFrame)
-			h := &b.hdrs[i]
+			h := &d.hdrs[i]
 			h[0], h[1], h[2] = byte(n>>16), byte(n>>8), byte(n)
 			h[3] = byte(http2FrameData)
 			h[4] = 0
@@ -188,15 +195,15 @@ func (b *writeBuffer) writeData(id uint32, p []byte, maxFrame int, end bool) err
 			v = append(v, h[:], p[:n])
 			p = p[n:]
 		}
-		b.bufs = v
+		d.bufs = v
 		var err error
 		if w, ok := b.dst.(buffersWriter); ok {
-			_, err = w.WriteBuffers(&b.bufs)
+			_, err = w.WriteBuffers(&d.bufs)
 		} else {
-			_, err = b.bufs.WriteTo(b.dst)
+			_, err = d.bufs.WriteTo(b.dst)
 		}
-		b.bufs = nil
-		clear(b.vec[:]) // hold none of the handler's bytes
+		d.bufs = nil
+		clear(d.vec[:]) // hold none of the handler's bytes
 		if b.buf != nil {
 			b.n = 0
 			putBuf(b.buf)

@@ -217,3 +217,35 @@ func TestLargeWriteWithinWindows(t *testing.T) {
 		t.Fatalf("got %d bytes, want the %d written", len(got), len(body))
 	}
 }
+
+// discardBuffers is a buffersWriter that drops what it is given.
+type discardBuffers struct{ io.Writer }
+
+func (discardBuffers) WriteBuffers(b *net.Buffers) (int64, error) {
+	var n int64
+	for _, p := range *b {
+		n += int64(len(p))
+	}
+	*b = nil
+	return n, nil
+}
+
+// TestWriteDataNoAllocs checks that writing a large run allocates
+// nothing in steady state: its frame headers and vector are pooled, not
+// held by every connection, and not made anew for every run.
+func TestWriteDataNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
+	b := writeBuffer{dst: discardBuffers{io.Discard}}
+	p := make([]byte, dataRun)
+	held := []byte("frame held in the buffer")
+	if a := testing.AllocsPerRun(100, func() {
+		b.Write(held)
+		if err := b.writeData(1, p, 16384, false); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per run, want 0", a)
+	}
+}
