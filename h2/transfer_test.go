@@ -249,3 +249,66 @@ func TestWriteDataNoAllocs(t *testing.T) {
 		t.Errorf("%v allocations per run, want 0", a)
 	}
 }
+
+// TestStreamCreditQuarter checks the cadence of stream credit for a body
+// the handler reads: a WINDOW_UPDATE for the stream once a quarter of its
+// window has been read, before the answer the handler writes after
+// reading it; and none before (a handler that has read less than a
+// quarter has earned nothing yet).
+func TestStreamCreditQuarter(t *testing.T) {
+	checkGoroutines(t)
+	const window = 64 << 10
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, window/4)
+		if _, err := io.ReadFull(r.Body, buf[:window/4-1]); err != nil {
+			t.Errorf("reading: %v", err)
+			return
+		}
+		io.WriteString(w, "less")
+		w.(http.Flusher).Flush()
+		if _, err := io.ReadFull(r.Body, buf[:1]); err != nil {
+			t.Errorf("reading: %v", err)
+			return
+		}
+		io.WriteString(w, "quarter")
+		w.(http.Flusher).Flush()
+		io.Copy(io.Discard, r.Body)
+	})
+	ts := newTestServer(t, h, func(s *Server) {
+		s.MaxUploadBufferPerStream = window
+		s.MaxUploadBufferPerConnection = 1 << 20
+	})
+	rc := dialRaw(t, ts)
+	rc.post(1, "/")
+	rc.fr.WriteData(1, false, make([]byte, window/4))
+	credit := int64(0)
+	for _, want := range []string{"less", "quarter"} {
+		rc.readUntil("DATA "+want, func(f http2.Frame) bool {
+			switch f := f.(type) {
+			case *http2.WindowUpdateFrame:
+				if f.StreamID == 1 {
+					credit += int64(f.Increment)
+				}
+			case *http2.DataFrame:
+				if f.StreamID == 1 && string(f.Data()) == want {
+					return true
+				}
+			case *http2.RSTStreamFrame:
+				t.Fatalf("stream reset: %v", f.ErrCode)
+			}
+			return false
+		})
+		switch want {
+		case "less":
+			if credit != 0 {
+				t.Fatalf("stream credit %d after %d bytes read, want none before a quarter of %d", credit, window/4-1, window)
+			}
+		case "quarter":
+			if credit != window/4 {
+				t.Fatalf("stream credit %d after a quarter of the window was read, want %d", credit, window/4)
+			}
+		}
+	}
+	rc.fr.WriteData(1, true, nil)
+	rc.response(1)
+}
