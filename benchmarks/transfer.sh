@@ -56,6 +56,13 @@
 # molt server over the whole script (h2.prof, xnet.prof there; implies
 # KEEP=1). The temporary directory, with the 1 GiB file and the upload, is
 # made under TMPDIR (default /tmp).
+#
+# MOLT_B=path adds a server h2b: the molt binary at path (another build,
+# say of the commit before an engine change) serving with -engine h2,
+# measured beside the others and compared with h2 (h2 / h2b):
+#
+#   git stash && go build -o /tmp/molt-before ./cmd/molt && git stash pop
+#   MOLT_B=/tmp/molt-before SERVERS="h2 h2b xnet" LOADS=upload ./transfer.sh
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -86,8 +93,14 @@ for s in $SERVERS; do
 	nghttpd) need nghttpd "Debian: apt-get install nghttp2-server" ;;
 	h2o) need h2o "Debian: apt-get install h2o" ;;
 	h2 | xnet) ;;
+	h2b)
+		[[ -x ${MOLT_B:-} ]] || {
+			echo "server h2b needs MOLT_B, the path of a molt binary" >&2
+			exit 2
+		}
+		;;
 	*)
-		echo "unknown server $s (want h2, xnet, nghttpd, h2o)" >&2
+		echo "unknown server $s (want h2, xnet, nghttpd, h2o, h2b)" >&2
 		exit 2
 		;;
 	esac
@@ -125,6 +138,9 @@ trap 'exit 143' TERM
 
 echo "building molt into $work"
 (cd "$here/.." && go build -o "$work/molt" ./cmd/molt)
+if [[ " $SERVERS " == *" h2b "* ]]; then
+	cp "$MOLT_B" "$work/molt-b"
+fi
 mkdir -p "$work/www/bytes"
 chmod 755 "$work" "$work/www" "$work/www/bytes" # h2o run as root serves files as nobody
 printf hello >"$work/www/index.html"
@@ -182,6 +198,9 @@ start1() {
 		[[ $PROFILE == 1 ]] && prof=(-cpuprofile "$work/$name.prof")
 		"${server_pin[@]}" "$work/molt" serve -addr "127.0.0.1:$port" -quiet -engine "$name" "${prof[@]}" \
 			>"$work/$name.out" 2>&1 &
+		;;
+	h2b)
+		"${server_pin[@]}" "$work/molt-b" serve -addr "127.0.0.1:$port" -quiet -engine h2 >"$work/$name.out" 2>&1 &
 		;;
 	nghttpd)
 		"${server_pin[@]}" nghttpd --no-tls -d "$work/www" "$port" >"$work/$name.out" 2>&1 &
@@ -396,7 +415,7 @@ if [[ " $SERVERS " == *" h2 "* ]]; then
 	printf '%-13s %-16s %12s %14s\n' load ratio throughput server-cost
 	for load in $LOADS; do
 		figures "$load"
-		for base in xnet nghttpd h2o; do
+		for base in xnet h2b nghttpd h2o; do
 			serves "$load" "$base" || continue
 			awk -v l="$load" -v b="$base" \
 				-v ht="$(column "$load" h2 "$f_tp" | median)" -v bt="$(column "$load" "$base" "$f_tp" | median)" \
