@@ -2,6 +2,7 @@ package h2
 
 import (
 	"io"
+	"net"
 	"sync"
 )
 
@@ -105,11 +106,32 @@ func (b *readBuffer) release(idle func() bool) {
 
 // writeBuffer gathers the frames written with the Framer until Flush,
 // which writes them to dst in one call and gives the buffer back to the
-// pool. Callers hold wmu.
+// pool. Large DATA goes around it (writeData). Callers hold wmu.
 type writeBuffer struct {
 	dst io.Writer
 	buf *[]byte // nil while empty
 	n   int     // (*buf)[:n] is waiting
+}
+
+// dataVec is what one writev of writeData sends: what is buffered, then
+// header and payload of each frame. Pooled, so that a connection holds
+// one only while it writes.
+type dataVec struct {
+	hdrs [runFrames][http2FrameHeaderLen]byte
+	vec  [1 + 2*runFrames][]byte
+	bufs net.Buffers
+}
+
+var dataVecPool = sync.Pool{New: func() any { return new(dataVec) }}
+
+// runFrames is the most DATA frames writeData sends in one system call:
+// a run of dataRun bytes in frames of the smallest MAX_FRAME_SIZE.
+const runFrames = dataRun / 16384
+
+// buffersWriter is a writer that writes a net.Buffers in one call
+// (writev): the h2 writer, and molt's connections.
+type buffersWriter interface {
+	WriteBuffers(*net.Buffers) (int64, error)
 }
 
 // Write buffers p, writing out what is buffered first if p does not fit,
@@ -143,6 +165,61 @@ func (b *writeBuffer) Flush() error {
 	b.buf = nil
 	return err
 }
+
+// writeData writes p as DATA frames of stream id, each at most maxFrame
+// bytes, the last with END_STREAM if end, after whatever is buffered (so
+// the order of frames holds). A run of up to runFrames frames goes out in
+// one WriteBuffers call of dst (one writev system call on a TCP
+// connection), frame headers and payload together, and p is not copied:
+// for a large body that is one system call per run rather than one per
+// frame, and no copy through the Framer and the buffer. The buffer is
+// given back, as by Flush.
+func (b *writeBuffer) writeData(id uint32, p []byte, maxFrame int, end bool) error {
+	d := dataVecPool.Get().(*dataVec)
+	defer dataVecPool.Put(d)
+	for {
+		v := d.vec[:0]
+		if b.buf != nil && b.n > 0 {
+			v = append(v, (*b.buf)[:b.n])
+		}
+		for i := 0; i < runFrames && len(p) > 0; i++ {
+			n := min(len(p), maxFrame)
+			h := &d.hdrs[i]
+			h[0], h[1], h[2] = byte(n>>16), byte(n>>8), byte(n)
+			h[3] = byte(http2FrameData)
+			h[4] = 0
+			if end && n == len(p) {
+				h[4] = http2FlagEndStream
+			}
+			h[5], h[6], h[7], h[8] = byte(id>>24)&0x7f, byte(id>>16), byte(id>>8), byte(id)
+			v = append(v, h[:], p[:n])
+			p = p[n:]
+		}
+		d.bufs = v
+		var err error
+		if w, ok := b.dst.(buffersWriter); ok {
+			_, err = w.WriteBuffers(&d.bufs)
+		} else {
+			_, err = d.bufs.WriteTo(b.dst)
+		}
+		d.bufs = nil
+		clear(d.vec[:]) // hold none of the handler's bytes
+		if b.buf != nil {
+			b.n = 0
+			putBuf(b.buf)
+			b.buf = nil
+		}
+		if err != nil || len(p) == 0 {
+			return err
+		}
+	}
+}
+
+// The frame type and flag writeData sets (RFC 9113 section 6.1).
+const (
+	http2FrameData     = 0x0
+	http2FlagEndStream = 0x1
+)
 
 // writeOut writes what is buffered. After an error the connection is
 // dead: what is buffered is dropped.

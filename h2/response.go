@@ -258,7 +258,8 @@ func (rw *responseWriter) sendWhole(body []byte) (bool, error) {
 	return true, rw.fail(err)
 }
 
-// sendData sends p as DATA frames within both send windows.
+// sendData sends p as DATA frames within both send windows, a run of
+// frames at a time (awaitSend, writeBuffer.writeData).
 func (rw *responseWriter) sendData(p []byte, end bool) error {
 	st, sc := rw.st, rw.sc
 	for {
@@ -272,7 +273,13 @@ func (rw *responseWriter) sendData(p []byte, end bool) error {
 		sent := false
 		err = sc.write(st, func() error {
 			sent = true
-			if err := sc.fr.WriteData(st.id, last, chunk); err != nil {
+			var err error
+			if len(chunk) >= directData {
+				err = sc.bw.writeData(st.id, chunk, int(sc.peerMaxFrame.Load()), last)
+			} else {
+				err = sc.fr.WriteData(st.id, last, chunk)
+			}
+			if err != nil {
 				return err
 			}
 			if last {
@@ -301,8 +308,9 @@ func (rw *responseWriter) fail(err error) error {
 	return err
 }
 
-// awaitSend takes up to want bytes of send window, one frame's worth,
-// blocking until some is available.
+// awaitSend takes up to want bytes of send window, a run's worth (dataRun,
+// or one frame if the peer's MAX_FRAME_SIZE is larger), blocking until
+// some is available.
 func (st *stream) awaitSend(want int) (int, error) {
 	if want == 0 {
 		return 0, nil
@@ -314,7 +322,7 @@ func (st *stream) awaitSend(want int) (int, error) {
 		if st.writeErr != nil {
 			return 0, st.writeErr
 		}
-		n := min(int64(want), st.send, sc.connSend, int64(sc.peerMaxFrame.Load()))
+		n := min(int64(want), st.send, sc.connSend, int64(max(dataRun, sc.peerMaxFrame.Load())))
 		if n > 0 {
 			st.send -= n
 			sc.connSend -= n

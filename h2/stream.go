@@ -110,10 +110,15 @@ func (st *stream) endLocalLocked() {
 	}
 }
 
-// takeCreditLocked returns the stream window increment to send, once
-// half the window has been read.
+// takeCreditLocked returns the stream window increment to send, once a
+// quarter of the window has been read, so that a client sending a large
+// body has at least three quarters of it to send on: half a window, as
+// before, left a large upload waiting for credit on a busy machine (see
+// docs/engine.md, "Large transfers and the upgrade load", for the A/B
+// runs), for one more WINDOW_UPDATE per 128 KiB read with molt's 256 KiB
+// stream window.
 func (st *stream) takeCreditLocked() int64 {
-	if st.remoteDone || st.unacked < int64(st.sc.cfg.streamWindow)/2 {
+	if st.remoteDone || st.unacked < int64(st.sc.cfg.streamWindow)/4 {
 		return 0
 	}
 	incr := st.unacked

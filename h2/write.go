@@ -2,6 +2,7 @@ package h2
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -101,6 +102,33 @@ func (w writer) Write(p []byte) (int, error) {
 	}
 	return w.sc.c.Write(p)
 }
+
+// WriteBuffers writes bufs in one writev system call where the
+// connection supports it: a TCP connection, or a wrapper with a
+// WriteBuffers method of its own (molt's server connections have one);
+// other connections get one Write per buffer.
+func (w writer) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	if d := w.sc.cfg.writeTimeout; d > 0 {
+		w.sc.c.SetWriteDeadline(time.Now().Add(d))
+	}
+	if bw, ok := w.sc.c.(buffersWriter); ok {
+		return bw.WriteBuffers(bufs)
+	}
+	return bufs.WriteTo(w.sc.c)
+}
+
+// dataRun is the most DATA a handler's write takes of the send windows
+// at once (or one frame of the peer's MAX_FRAME_SIZE, if larger). A run
+// of directData bytes or more goes straight to the connection in one
+// system call, in frames of MAX_FRAME_SIZE (writeBuffer.writeData), with
+// whatever is buffered in front of it; a smaller one is one frame through
+// the buffer, under the flush rule. The run is bounded so that a stream
+// with a large body holds wmu for one write of at most dataRun bytes,
+// and its neighbours' frames go out in between.
+const (
+	dataRun    = 64 << 10
+	directData = 16 << 10
+)
 
 // write runs fn, which writes frames with sc.fr, under wmu. If st is not
 // nil and the server has already reset it, fn is skipped: nothing may
