@@ -98,7 +98,8 @@ type serverConn struct {
 	// Write side, guarded by wmu (write.go).
 	wmu          sync.Mutex
 	pending      atomic.Int32 // goroutines in or waiting for write
-	fresh        atomic.Int32 // handlers started that have not yet written
+	unstarted    atomic.Int32 // streams given a handler slot whose handler has not begun
+	flushOwed    atomic.Bool  // a writer left its frames to handlerBegins to flush
 	batching     atomic.Bool  // the read loop has a whole frame more buffered
 	failed       atomic.Bool  // a connection error's GOAWAY has been sent
 	bw           writeBuffer

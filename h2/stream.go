@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -31,11 +29,11 @@ var errBodyClosed = errors.New("h2: read on closed request body")
 // leaves sc.streams. RST_STREAM either way closes it at once. Its handler
 // keeps its slot (sc.running) until it returns, whatever the state.
 type stream struct {
-	sc     *serverConn
-	id     uint32
-	ctx    context.Context
-	cancel context.CancelFunc
-	fresh  atomic.Bool // its handler has started and not yet written (sc.fresh)
+	sc   *serverConn
+	id   uint32
+	ctx  streamContext  // r.Context()
+	rw   responseWriter // set up by newResponseWriter
+	body requestBody    // req.Body, if the request has one
 
 	// Guarded by sc.mu.
 	cond          sync.Cond // body data, end of body, read deadline (L is &sc.mu)
@@ -81,7 +79,7 @@ func (st *stream) closeLocked(err error) {
 		st.writeErr = err
 	}
 	if err != nil {
-		st.cancel()
+		st.ctx.cancel(nil)
 	}
 	st.cond.Broadcast()
 	st.sc.sendCond.Broadcast()
@@ -184,13 +182,14 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	st := sc.newStream(id, declared, f.StreamEnded())
 	if req.Body != http.NoBody {
-		req.Body = &requestBody{st: st}
+		st.body = requestBody{st: st}
+		req.Body = &st.body
 		st.needContinue = httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")
 	}
 	if req.Trailer != nil {
 		st.trailer = req.Trailer
 	}
-	sc.startHandler(st, req.WithContext(st.ctx), handler)
+	sc.startHandler(st, req.WithContext(&st.ctx), handler)
 	return nil
 }
 
@@ -219,7 +218,7 @@ func (sc *serverConn) newStream(id uint32, declared int64, remoteDone bool) *str
 		st.bodyErr = io.EOF
 	}
 	st.cond.L = &sc.mu
-	st.ctx, st.cancel = context.WithCancel(sc.ctx)
+	st.ctx.parent = sc.ctx
 	sc.streams[id] = st
 	return st
 }
@@ -231,7 +230,7 @@ func (sc *serverConn) serveUpgrade(req *http.Request) {
 	sc.maxClientID = 1
 	sc.mu.Unlock()
 	st := sc.newStream(1, req.ContentLength, true)
-	sc.startHandler(st, req.WithContext(st.ctx), sc.handler)
+	sc.startHandler(st, req.WithContext(&st.ctx), sc.handler)
 }
 
 // trailersLocked handles a second HEADERS frame on a stream: the
@@ -412,7 +411,8 @@ func headerListTooLarge(w http.ResponseWriter, _ *http.Request) {
 // MaxConcurrentStreams streams (processHeaders refuses beyond).
 func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler) {
 	if req.Body == nil {
-		req.Body = &requestBody{st: st}
+		st.body = requestBody{st: st}
+		req.Body = &st.body
 	}
 	rw := newResponseWriter(st, req)
 	if b, ok := req.Body.(*requestBody); ok {
@@ -437,8 +437,7 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 
 // claimLocked gives st's handler a slot.
 func (sc *serverConn) claimLocked(st *stream) {
-	st.fresh.Store(true)
-	sc.fresh.Add(1)
+	sc.unstarted.Add(1)
 	sc.running++
 	if sc.running == 1 && sc.idleTimer != nil {
 		sc.idleTimer.Stop()
@@ -461,14 +460,6 @@ func (sc *serverConn) nextQueued() (handlerWork, bool) {
 	}
 	sc.claimLocked(w.st)
 	return w, true
-}
-
-// wrote records that st's handler has written (or returned): it is no
-// longer fresh.
-func (st *stream) wrote() {
-	if st.fresh.CompareAndSwap(true, false) {
-		st.sc.fresh.Add(-1)
-	}
 }
 
 // handlerWork is one stream for a worker to serve.
@@ -536,6 +527,7 @@ func (sc *serverConn) retireWorkers() {
 // runHandler serves one stream. A panic resets the stream with
 // INTERNAL_ERROR (http.ErrAbortHandler without a log line).
 func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Request, h http.Handler) {
+	sc.handlerBegins()
 	panicked := true
 	defer func() {
 		if panicked {
@@ -555,8 +547,7 @@ func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Reque
 
 // streamDone ends a stream whose handler has returned.
 func (sc *serverConn) streamDone(st *stream) {
-	st.wrote()
-	st.cancel()
+	st.ctx.cancel(nil)
 	sc.mu.Lock()
 	remoteOpen := !st.remoteDone
 	for _, t := range []*time.Timer{st.readTimer, st.writeTimer} {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -106,9 +105,6 @@ func (w writer) Write(p []byte) (int, error) {
 // nil and the server has already reset it, fn is skipped: nothing may
 // follow our RST_STREAM on a stream.
 func (sc *serverConn) write(st *stream, fn func() error) error {
-	if st != nil {
-		st.wrote()
-	}
 	sc.pending.Add(1)
 	sc.wmu.Lock()
 	err := sc.werr
@@ -130,23 +126,40 @@ func (sc *serverConn) write(st *stream, fn func() error) error {
 		sc.wmu.Unlock()
 		return err
 	}
-	if st == nil || sc.fresh.Load() == 0 {
+	if st == nil || sc.unstarted.Load() == 0 {
 		sc.flushLocked()
 		sc.wmu.Unlock()
 		return err
 	}
-	// Handlers the read loop has just started are about to write: yield
-	// once, so that their frames join this flush, then flush whatever is
-	// held. A handler that does not write holds nobody back beyond that
-	// yield.
+	// Streams the read loop has handed to workers whose handlers have not
+	// begun yet: they are runnable, so they begin soon, and usually write
+	// at once. The flush is owed to the last of them to begin
+	// (handlerBegins), which makes it before running its handler, so
+	// that what it writes itself is the only thing that can wait for
+	// what its handler does. flushOwed is stored before unstarted is
+	// read again, and handlerBegins counts down before it reads
+	// flushOwed: one of the two sees the other, so the flush is never
+	// lost.
+	sc.flushOwed.Store(true)
+	if sc.unstarted.Load() == 0 {
+		sc.flushLocked()
+	}
 	sc.wmu.Unlock()
-	runtime.Gosched()
+	return err
+}
+
+// handlerBegins is called by a worker as it begins a stream's handler:
+// the last one of those the read loop handed out makes the flush that
+// writers have left to it (write).
+func (sc *serverConn) handlerBegins() {
+	if sc.unstarted.Add(-1) != 0 || !sc.flushOwed.Load() {
+		return
+	}
 	sc.wmu.Lock()
 	if sc.pending.Load() == 0 && !sc.batching.Load() {
 		sc.flushLocked()
 	}
 	sc.wmu.Unlock()
-	return err
 }
 
 // flushHeld flushes frames the read loop held back.
@@ -159,6 +172,7 @@ func (sc *serverConn) flushHeld() {
 }
 
 func (sc *serverConn) flushLocked() {
+	sc.flushOwed.Store(false)
 	if !sc.dirty || sc.werr != nil {
 		return
 	}
