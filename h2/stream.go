@@ -34,6 +34,8 @@ type stream struct {
 	ctx  streamContext  // r.Context()
 	rw   responseWriter // set up by newResponseWriter
 	body requestBody    // req.Body, if the request has one
+	req  http.Request   // built by newRequest; the handler gets a copy with ctx
+	url  url.URL        // req.URL, for a plain path
 
 	// Guarded by sc.mu.
 	cond          sync.Cond // body data, end of body, read deadline (L is &sc.mu)
@@ -169,7 +171,8 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 	sc.mu.Unlock()
 
 	handler := sc.handler
-	req, declared, err := sc.newRequest(f)
+	st := new(stream) // the request and its URL live in it
+	req, declared, err := sc.newRequest(f, st)
 	if f.Truncated {
 		req, declared, err = sc.bareRequest(), -1, nil
 		handler = http.HandlerFunc(headerListTooLarge)
@@ -180,7 +183,7 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		sc.mu.Unlock()
 		return streamError{id, http2.ErrCodeProtocol, err.Error()}
 	}
-	st := sc.newStream(id, declared, f.StreamEnded())
+	sc.addStream(st, id, declared, f.StreamEnded())
 	if req.Body != http.NoBody {
 		st.body = requestBody{st: st}
 		req.Body = &st.body
@@ -204,23 +207,28 @@ func (sc *serverConn) refuseLocked(id uint32, f *http2.MetaHeadersFrame) {
 
 // newStream adds an open (or half-closed remote) stream.
 func (sc *serverConn) newStream(id uint32, declared int64, remoteDone bool) *stream {
+	st := new(stream)
+	sc.addStream(st, id, declared, remoteDone)
+	return st
+}
+
+// addStream sets up st, allocated by the caller (and holding the request
+// newRequest built in it), as an open (or half-closed remote) stream.
+func (sc *serverConn) addStream(st *stream, id uint32, declared int64, remoteDone bool) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	st := &stream{
-		sc:         sc,
-		id:         id,
-		send:       sc.peerWindow,
-		recv:       int64(sc.cfg.streamWindow),
-		declared:   declared,
-		remoteDone: remoteDone,
-	}
+	st.sc = sc
+	st.id = id
+	st.send = sc.peerWindow
+	st.recv = int64(sc.cfg.streamWindow)
+	st.declared = declared
+	st.remoteDone = remoteDone
 	if remoteDone {
 		st.bodyErr = io.EOF
 	}
 	st.cond.L = &sc.mu
 	st.ctx.parent = sc.ctx
 	sc.streams[id] = st
-	return st
 }
 
 // serveUpgrade serves the request of an h2c upgrade as stream 1,
@@ -262,7 +270,7 @@ func (st *stream) trailersLocked(f *http2.MetaHeadersFrame) error {
 // newRequest builds the request of a HEADERS frame the way net/http
 // does, checking the rules of RFC 9113 section 8.3. It returns the
 // declared content-length, -1 if none.
-func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, error) {
+func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream) (*http.Request, int64, error) {
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
@@ -328,9 +336,15 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 	if isConnect && protocol == "" {
 		u, requestURI = &url.URL{Host: authority}, authority
 	} else {
-		var err error
-		if u, err = url.ParseRequestURI(path); err != nil {
-			return nil, 0, errors.New("invalid :path")
+		if plainPath(path) {
+			// What url.ParseRequestURI makes of it, without allocating.
+			st.url = url.URL{Path: path}
+			u = &st.url
+		} else {
+			var err error
+			if u, err = url.ParseRequestURI(path); err != nil {
+				return nil, 0, errors.New("invalid :path")
+			}
 		}
 		requestURI = path
 	}
@@ -361,7 +375,7 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 		}
 		declared = int64(n)
 	}
-	req := &http.Request{
+	st.req = http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/2.0",
@@ -373,6 +387,7 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 		Trailer:    trailer,
 		Body:       http.NoBody,
 	}
+	req := &st.req
 	if f.StreamEnded() {
 		if declared > 0 {
 			return nil, 0, errors.New("content-length with no body")
@@ -386,6 +401,25 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 }
 
 func textprotoTrim(s string) string { return strings.Trim(s, " \t") }
+
+// plainPath reports whether path is an absolute path of characters that
+// url.ParseRequestURI takes as they are, with no query, fragment or
+// escape: its URL is then just {Path: path}.
+func plainPath(path string) bool {
+	if path == "" || path[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '/' || c == '-' || c == '.' || c == '_' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // bareRequest stands in for a request whose header list was too large.
 func (sc *serverConn) bareRequest() *http.Request {
