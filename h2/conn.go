@@ -87,8 +87,7 @@ type serverConn struct {
 	fr         *http2.Framer    // reads from meter, writes into bw
 	meta       *h2meta.Decoder  // assembles the header blocks fr reads
 	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
-	work       chan handlerWork // to an idle worker
-	retire     chan struct{}    // ends an idle worker (retireWorkers)
+	work       chan handlerWork // to an idle worker; an empty one, or closing it, ends it
 	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
 	budget     int              // flood budget left; read loop only
 	blockEnds  bool             // the last HEADERS frame read had END_STREAM; read loop only
@@ -160,7 +159,6 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 		connRecv:   initialWindow,
 		peerWindow: initialWindow,
 		work:       make(chan handlerWork),
-		retire:     make(chan struct{}),
 	}
 	if sc.handler == nil {
 		sc.handler = http.DefaultServeMux
@@ -1027,6 +1025,7 @@ func (sc *serverConn) teardown() {
 		st.closeLocked(errConnClosed)
 	}
 	sc.sendCond.Broadcast()
+	close(sc.work) // ends the waiting workers; the read loop sends no more
 	linger := sc.failed.Load() && !sc.lingerDeadline
 	sc.mu.Unlock()
 	sc.wmu.Lock()

@@ -516,11 +516,11 @@ func (sc *serverConn) worker(w handlerWork) {
 			continue
 		}
 		w = handlerWork{} // hold nothing of the stream while waiting
-		select {
-		case w = <-sc.work:
-		case <-sc.retire:
-			return
-		case <-sc.ctx.Done():
+		// A plain receive, not a select (which locks every channel it
+		// waits on): retireWorkers sends an empty handlerWork, and
+		// teardown closes the channel.
+		w = <-sc.work
+		if w.st == nil {
 			return
 		}
 	}
@@ -548,10 +548,11 @@ func (sc *serverConn) retireWorkers() {
 		return
 	}
 	sc.workerTimerSet = false
-	sc.mu.Unlock()
+	// Under mu, which teardown holds as it closes sc.work.
+	defer sc.mu.Unlock()
 	for {
 		select {
-		case sc.retire <- struct{}{}:
+		case sc.work <- handlerWork{}:
 		default:
 			return // no worker is waiting
 		}
