@@ -134,9 +134,9 @@ func (sc *serverConn) write(st *stream, fn func() error) error {
 	// Streams the read loop has handed to workers whose handlers have not
 	// begun yet: they are runnable, so they begin soon, and usually write
 	// at once. The flush is owed to the last of them to begin
-	// (handlerBegins), which makes it before running its handler, so
-	// that what it writes itself is the only thing that can wait for
-	// what its handler does. flushOwed is stored before unstarted is
+	// (handlerBegins), which has it made by a goroutine that runs as soon
+	// as the scheduler can, never after what a handler does: no stream
+	// waits for another's handler. flushOwed is stored before unstarted is
 	// read again, and handlerBegins counts down before it reads
 	// flushOwed: one of the two sees the other, so the flush is never
 	// lost.
@@ -149,12 +149,23 @@ func (sc *serverConn) write(st *stream, fn func() error) error {
 }
 
 // handlerBegins is called by a worker as it begins a stream's handler:
-// the last one of those the read loop handed out makes the flush that
-// writers have left to it (write).
+// the last one of those the read loop handed out has the flush that
+// writers have left to it (write) made by a goroutine of its own, which
+// the scheduler runs next on this P, once the handler blocks or returns
+// (or sooner, on another P): a handler that writes at once, the common
+// case, has its own frames in that flush (its write flushes them all, and
+// the goroutine finds nothing left), and a handler that blocks first
+// holds nothing back.
 func (sc *serverConn) handlerBegins() {
 	if sc.unstarted.Add(-1) != 0 || !sc.flushOwed.Load() {
 		return
 	}
+	go sc.flushOwedNow()
+}
+
+// flushOwedNow is handlerBegins' flush. It may run after teardown, when
+// flushLocked does nothing.
+func (sc *serverConn) flushOwedNow() {
 	sc.wmu.Lock()
 	if sc.pending.Load() == 0 && !sc.batching.Load() {
 		sc.flushLocked()
