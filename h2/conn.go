@@ -87,8 +87,7 @@ type serverConn struct {
 	fr         *http2.Framer    // reads from meter, writes into bw
 	meta       *h2meta.Decoder  // assembles the header blocks fr reads
 	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
-	work       chan handlerWork // to an idle worker
-	retire     chan struct{}    // ends an idle worker (retireWorkers)
+	work       chan handlerWork // to an idle worker; an empty one, or closing it, ends it
 	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
 	budget     int              // flood budget left; read loop only
 	blockEnds  bool             // the last HEADERS frame read had END_STREAM; read loop only
@@ -98,7 +97,8 @@ type serverConn struct {
 	// Write side, guarded by wmu (write.go).
 	wmu          sync.Mutex
 	pending      atomic.Int32 // goroutines in or waiting for write
-	fresh        atomic.Int32 // handlers started that have not yet written
+	unstarted    atomic.Int32 // streams given a handler slot whose handler has not begun
+	flushOwed    atomic.Bool  // a writer left its frames to handlerBegins to flush
 	batching     atomic.Bool  // the read loop has a whole frame more buffered
 	failed       atomic.Bool  // a connection error's GOAWAY has been sent
 	bw           writeBuffer
@@ -159,7 +159,6 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 		connRecv:   initialWindow,
 		peerWindow: initialWindow,
 		work:       make(chan handlerWork),
-		retire:     make(chan struct{}),
 	}
 	if sc.handler == nil {
 		sc.handler = http.DefaultServeMux
@@ -1026,6 +1025,7 @@ func (sc *serverConn) teardown() {
 		st.closeLocked(errConnClosed)
 	}
 	sc.sendCond.Broadcast()
+	close(sc.work) // ends the waiting workers; the read loop sends no more
 	linger := sc.failed.Load() && !sc.lingerDeadline
 	sc.mu.Unlock()
 	sc.wmu.Lock()

@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -31,11 +29,13 @@ var errBodyClosed = errors.New("h2: read on closed request body")
 // leaves sc.streams. RST_STREAM either way closes it at once. Its handler
 // keeps its slot (sc.running) until it returns, whatever the state.
 type stream struct {
-	sc     *serverConn
-	id     uint32
-	ctx    context.Context
-	cancel context.CancelFunc
-	fresh  atomic.Bool // its handler has started and not yet written (sc.fresh)
+	sc   *serverConn
+	id   uint32
+	ctx  streamContext  // r.Context()
+	rw   responseWriter // set up by newResponseWriter
+	body requestBody    // req.Body, if the request has one
+	req  http.Request   // built by newRequest; the handler gets a copy with ctx
+	url  url.URL        // req.URL, for a plain path
 
 	// Guarded by sc.mu.
 	cond          sync.Cond // body data, end of body, read deadline (L is &sc.mu)
@@ -81,7 +81,7 @@ func (st *stream) closeLocked(err error) {
 		st.writeErr = err
 	}
 	if err != nil {
-		st.cancel()
+		st.ctx.cancel(nil)
 	}
 	st.cond.Broadcast()
 	st.sc.sendCond.Broadcast()
@@ -176,7 +176,8 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 	sc.mu.Unlock()
 
 	handler := sc.handler
-	req, declared, err := sc.newRequest(f)
+	st := new(stream) // the request and its URL live in it
+	req, declared, err := sc.newRequest(f, st)
 	if f.Truncated {
 		req, declared, err = sc.bareRequest(), -1, nil
 		handler = http.HandlerFunc(headerListTooLarge)
@@ -187,15 +188,16 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		sc.mu.Unlock()
 		return streamError{id, http2.ErrCodeProtocol, err.Error()}
 	}
-	st := sc.newStream(id, declared, f.StreamEnded())
+	sc.addStream(st, id, declared, f.StreamEnded())
 	if req.Body != http.NoBody {
-		req.Body = &requestBody{st: st}
+		st.body = requestBody{st: st}
+		req.Body = &st.body
 		st.needContinue = httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")
 	}
 	if req.Trailer != nil {
 		st.trailer = req.Trailer
 	}
-	sc.startHandler(st, req.WithContext(st.ctx), handler)
+	sc.startHandler(st, req.WithContext(&st.ctx), handler)
 	return nil
 }
 
@@ -210,23 +212,28 @@ func (sc *serverConn) refuseLocked(id uint32, f *http2.MetaHeadersFrame) {
 
 // newStream adds an open (or half-closed remote) stream.
 func (sc *serverConn) newStream(id uint32, declared int64, remoteDone bool) *stream {
+	st := new(stream)
+	sc.addStream(st, id, declared, remoteDone)
+	return st
+}
+
+// addStream sets up st, allocated by the caller (and holding the request
+// newRequest built in it), as an open (or half-closed remote) stream.
+func (sc *serverConn) addStream(st *stream, id uint32, declared int64, remoteDone bool) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	st := &stream{
-		sc:         sc,
-		id:         id,
-		send:       sc.peerWindow,
-		recv:       int64(sc.cfg.streamWindow),
-		declared:   declared,
-		remoteDone: remoteDone,
-	}
+	st.sc = sc
+	st.id = id
+	st.send = sc.peerWindow
+	st.recv = int64(sc.cfg.streamWindow)
+	st.declared = declared
+	st.remoteDone = remoteDone
 	if remoteDone {
 		st.bodyErr = io.EOF
 	}
 	st.cond.L = &sc.mu
-	st.ctx, st.cancel = context.WithCancel(sc.ctx)
+	st.ctx.parent = sc.ctx
 	sc.streams[id] = st
-	return st
 }
 
 // serveUpgrade serves the request of an h2c upgrade as stream 1,
@@ -236,7 +243,7 @@ func (sc *serverConn) serveUpgrade(req *http.Request) {
 	sc.maxClientID = 1
 	sc.mu.Unlock()
 	st := sc.newStream(1, req.ContentLength, true)
-	sc.startHandler(st, req.WithContext(st.ctx), sc.handler)
+	sc.startHandler(st, req.WithContext(&st.ctx), sc.handler)
 }
 
 // trailersLocked handles a second HEADERS frame on a stream: the
@@ -268,7 +275,7 @@ func (st *stream) trailersLocked(f *http2.MetaHeadersFrame) error {
 // newRequest builds the request of a HEADERS frame the way net/http
 // does, checking the rules of RFC 9113 section 8.3. It returns the
 // declared content-length, -1 if none.
-func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int64, error) {
+func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream) (*http.Request, int64, error) {
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
@@ -334,9 +341,15 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 	if isConnect && protocol == "" {
 		u, requestURI = &url.URL{Host: authority}, authority
 	} else {
-		var err error
-		if u, err = url.ParseRequestURI(path); err != nil {
-			return nil, 0, errors.New("invalid :path")
+		if plainPath(path) {
+			// What url.ParseRequestURI makes of it, without allocating.
+			st.url = url.URL{Path: path}
+			u = &st.url
+		} else {
+			var err error
+			if u, err = url.ParseRequestURI(path); err != nil {
+				return nil, 0, errors.New("invalid :path")
+			}
 		}
 		requestURI = path
 	}
@@ -367,7 +380,7 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 		}
 		declared = int64(n)
 	}
-	req := &http.Request{
+	st.req = http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/2.0",
@@ -379,6 +392,7 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 		Trailer:    trailer,
 		Body:       http.NoBody,
 	}
+	req := &st.req
 	if f.StreamEnded() {
 		if declared > 0 {
 			return nil, 0, errors.New("content-length with no body")
@@ -392,6 +406,25 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, int6
 }
 
 func textprotoTrim(s string) string { return strings.Trim(s, " \t") }
+
+// plainPath reports whether path is an absolute path of characters that
+// url.ParseRequestURI takes as they are, with no query, fragment or
+// escape: its URL is then just {Path: path}.
+func plainPath(path string) bool {
+	if path == "" || path[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '/' || c == '-' || c == '.' || c == '_' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // bareRequest stands in for a request whose header list was too large.
 func (sc *serverConn) bareRequest() *http.Request {
@@ -417,7 +450,8 @@ func headerListTooLarge(w http.ResponseWriter, _ *http.Request) {
 // MaxConcurrentStreams streams (processHeaders refuses beyond).
 func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler) {
 	if req.Body == nil {
-		req.Body = &requestBody{st: st}
+		st.body = requestBody{st: st}
+		req.Body = &st.body
 	}
 	rw := newResponseWriter(st, req)
 	if b, ok := req.Body.(*requestBody); ok {
@@ -442,8 +476,7 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 
 // claimLocked gives st's handler a slot.
 func (sc *serverConn) claimLocked(st *stream) {
-	st.fresh.Store(true)
-	sc.fresh.Add(1)
+	sc.unstarted.Add(1)
 	sc.running++
 	if sc.running == 1 && sc.idleTimer != nil {
 		sc.idleTimer.Stop()
@@ -468,14 +501,6 @@ func (sc *serverConn) nextQueued() (handlerWork, bool) {
 	return w, true
 }
 
-// wrote records that st's handler has written (or returned): it is no
-// longer fresh.
-func (st *stream) wrote() {
-	if st.fresh.CompareAndSwap(true, false) {
-		st.sc.fresh.Add(-1)
-	}
-}
-
 // handlerWork is one stream for a worker to serve.
 type handlerWork struct {
 	st  *stream
@@ -496,11 +521,11 @@ func (sc *serverConn) worker(w handlerWork) {
 			continue
 		}
 		w = handlerWork{} // hold nothing of the stream while waiting
-		select {
-		case w = <-sc.work:
-		case <-sc.retire:
-			return
-		case <-sc.ctx.Done():
+		// A plain receive, not a select (which locks every channel it
+		// waits on): retireWorkers sends an empty handlerWork, and
+		// teardown closes the channel.
+		w = <-sc.work
+		if w.st == nil {
 			return
 		}
 	}
@@ -528,10 +553,11 @@ func (sc *serverConn) retireWorkers() {
 		return
 	}
 	sc.workerTimerSet = false
-	sc.mu.Unlock()
+	// Under mu, which teardown holds as it closes sc.work.
+	defer sc.mu.Unlock()
 	for {
 		select {
-		case sc.retire <- struct{}{}:
+		case sc.work <- handlerWork{}:
 		default:
 			return // no worker is waiting
 		}
@@ -541,6 +567,7 @@ func (sc *serverConn) retireWorkers() {
 // runHandler serves one stream. A panic resets the stream with
 // INTERNAL_ERROR (http.ErrAbortHandler without a log line).
 func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Request, h http.Handler) {
+	sc.handlerBegins()
 	panicked := true
 	defer func() {
 		if panicked {
@@ -560,8 +587,7 @@ func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Reque
 
 // streamDone ends a stream whose handler has returned.
 func (sc *serverConn) streamDone(st *stream) {
-	st.wrote()
-	st.cancel()
+	st.ctx.cancel(nil)
 	sc.mu.Lock()
 	remoteOpen := !st.remoteDone
 	for _, t := range []*time.Timer{st.readTimer, st.writeTimer} {

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -134,9 +133,6 @@ const (
 // nil and the server has already reset it, fn is skipped: nothing may
 // follow our RST_STREAM on a stream.
 func (sc *serverConn) write(st *stream, fn func() error) error {
-	if st != nil {
-		st.wrote()
-	}
 	sc.pending.Add(1)
 	sc.wmu.Lock()
 	err := sc.werr
@@ -158,23 +154,51 @@ func (sc *serverConn) write(st *stream, fn func() error) error {
 		sc.wmu.Unlock()
 		return err
 	}
-	if st == nil || sc.fresh.Load() == 0 {
+	if st == nil || sc.unstarted.Load() == 0 {
 		sc.flushLocked()
 		sc.wmu.Unlock()
 		return err
 	}
-	// Handlers the read loop has just started are about to write: yield
-	// once, so that their frames join this flush, then flush whatever is
-	// held. A handler that does not write holds nobody back beyond that
-	// yield.
+	// Streams the read loop has handed to workers whose handlers have not
+	// begun yet: they are runnable, so they begin soon, and usually write
+	// at once. The flush is owed to the last of them to begin
+	// (handlerBegins), which has it made by a goroutine that runs as soon
+	// as the scheduler can, never after what a handler does: no stream
+	// waits for another's handler. flushOwed is stored before unstarted is
+	// read again, and handlerBegins counts down before it reads
+	// flushOwed: one of the two sees the other, so the flush is never
+	// lost.
+	sc.flushOwed.Store(true)
+	if sc.unstarted.Load() == 0 {
+		sc.flushLocked()
+	}
 	sc.wmu.Unlock()
-	runtime.Gosched()
+	return err
+}
+
+// handlerBegins is called by a worker as it begins a stream's handler:
+// the last one of those the read loop handed out has the flush that
+// writers have left to it (write) made by a goroutine of its own, which
+// the scheduler runs next on this P, once the handler blocks or returns
+// (or sooner, on another P): a handler that writes at once, the common
+// case, has its own frames in that flush (its write flushes them all, and
+// the goroutine finds nothing left), and a handler that blocks first
+// holds nothing back.
+func (sc *serverConn) handlerBegins() {
+	if sc.unstarted.Add(-1) != 0 || !sc.flushOwed.Load() {
+		return
+	}
+	go sc.flushOwedNow()
+}
+
+// flushOwedNow is handlerBegins' flush. It may run after teardown, when
+// flushLocked does nothing.
+func (sc *serverConn) flushOwedNow() {
 	sc.wmu.Lock()
 	if sc.pending.Load() == 0 && !sc.batching.Load() {
 		sc.flushLocked()
 	}
 	sc.wmu.Unlock()
-	return err
 }
 
 // flushHeld flushes frames the read loop held back.
@@ -187,6 +211,7 @@ func (sc *serverConn) flushHeld() {
 }
 
 func (sc *serverConn) flushLocked() {
+	sc.flushOwed.Store(false)
 	if !sc.dirty || sc.werr != nil {
 		return
 	}
