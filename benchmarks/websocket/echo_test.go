@@ -25,10 +25,13 @@ type echoServer struct {
 }
 
 // echoServers are the servers of the comparison: molt's websocket package
-// on molt's server; gorilla/websocket and coder/websocket on net/http's
+// on molt's server, with its default HTTP/2 engine (x/net's, "molt") and
+// with molt's own (package h2, "molt-h2"; over HTTP/1.1 the two are the
+// same server, measured twice); gorilla/websocket and coder/websocket on net/http's
 // server (they hijack, so they cannot serve HTTP/2 streams); and the floor.
 var echoServers = []echoServer{
-	{"molt", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho()) }},
+	{"molt", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho(), nil) }},
+	{"molt-h2", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho(), server.NewH2Engine) }},
 	{"gorilla", false, func(tb testing.TB) string { return startHTTP(tb, GorillaEcho()) }},
 	{"coder", false, func(tb testing.TB) string { return startHTTP(tb, CoderEcho()) }},
 	{"floor", true, func(tb testing.TB) string { return startFloor(tb, 1<<20) }},
@@ -89,12 +92,13 @@ func waitHandlers(tb testing.TB, name string, wg *sync.WaitGroup) {
 }
 
 // startMolt serves h with molt's server (HTTP/1.1, h2c upgrade and h2c
-// prior knowledge on one port) and stops it when tb ends; the clients,
-// registered later, are closed first.
-func startMolt(tb testing.TB, h http.Handler) string {
+// prior knowledge on one port) on the given HTTP/2 engine (nil: the
+// default) and stops it when tb ends; the clients, registered later, are
+// closed first.
+func startMolt(tb testing.TB, h http.Handler, engine func(server.Config) (server.Engine, error)) string {
 	tb.Helper()
 	h, wg := tracked(h)
-	srv, err := server.New(server.Config{Handler: h, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.New(server.Config{Handler: h, Engine: engine, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatalf("server.New: %v", err)
 	}
