@@ -1,7 +1,9 @@
 package h2
 
 import (
+	"encoding/binary"
 	"io"
+	"net"
 	"sync"
 )
 
@@ -106,10 +108,31 @@ func (b *readBuffer) release(idle func() bool) {
 // writeBuffer gathers the frames written with the Framer until Flush,
 // which writes them to dst in one call and gives the buffer back to the
 // pool. Callers hold wmu.
+//
+// DATA frames written with writeData keep their payload where it is when
+// it is large (vectorMin and up): the frame header goes into the buffer,
+// and the payload is referenced in vec, so that the frames of a large
+// write go out with what was buffered before them in one writev system
+// call, without a copy. Since the payload belongs to the caller, a writer
+// that wrote with writeData calls endVector before it lets go of wmu.
 type writeBuffer struct {
-	dst io.Writer
-	buf *[]byte // nil while empty
-	n   int     // (*buf)[:n] is waiting
+	dst  io.Writer
+	buf  *[]byte     // nil while empty
+	n    int         // (*buf)[:n] is waiting
+	vec  [][]byte    // what goes out before (*buf)[from:n]; only within one hold of wmu
+	from int         // (*buf)[:from] is referenced in vec
+	out  net.Buffers // the vector being written (WriteTo consumes it)
+	hdr  [9]byte     // writeData's frame header
+}
+
+// vectorMin is the smallest DATA payload writeData does not copy.
+const vectorMin = 2 << 10
+
+// buffersWriter is a connection that writes net.Buffers with one system
+// call although it is not one of package net's own (molt's server wraps
+// its connections).
+type buffersWriter interface {
+	WriteBuffers(*net.Buffers) (int64, error)
 }
 
 // Write buffers p, writing out what is buffered first if p does not fit,
@@ -133,6 +156,58 @@ func (b *writeBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// writeData writes one DATA frame on stream id whose payload is a then p
+// (together at most the peer's SETTINGS_MAX_FRAME_SIZE; no padding). A
+// small payload is copied into the buffer; a large one is referenced
+// until endVector.
+func (b *writeBuffer) writeData(id uint32, end bool, a, p []byte) error {
+	hdr := &b.hdr
+	size := len(a) + len(p)
+	hdr[0], hdr[1], hdr[2] = byte(size>>16), byte(size>>8), byte(size)
+	if end {
+		hdr[4] = 0x1 // END_STREAM
+	}
+	binary.BigEndian.PutUint32(hdr[5:], id&(1<<31-1))
+	if size < vectorMin {
+		if _, err := b.Write(hdr[:]); err != nil {
+			return err
+		}
+		if _, err := b.Write(a); err != nil {
+			return err
+		}
+		_, err := b.Write(p)
+		return err
+	}
+	if b.buf == nil {
+		b.buf = getBuf()
+	}
+	if b.n+len(hdr) > len(*b.buf) {
+		if err := b.writeOut(); err != nil {
+			return err
+		}
+	}
+	b.n += copy((*b.buf)[b.n:], hdr[:])
+	b.vec = append(b.vec, (*b.buf)[b.from:b.n])
+	b.from = b.n
+	if len(a) > 0 {
+		b.vec = append(b.vec, a)
+	}
+	if len(p) > 0 {
+		b.vec = append(b.vec, p)
+	}
+	return nil
+}
+
+// endVector writes out the frames whose payloads writeData referenced,
+// with everything buffered before and after them, so that no reference
+// to the caller's memory outlives its hold of wmu.
+func (b *writeBuffer) endVector() error {
+	if len(b.vec) == 0 {
+		return nil
+	}
+	return b.writeOut()
+}
+
 // Flush writes out what is buffered and releases the buffer.
 func (b *writeBuffer) Flush() error {
 	if b.buf == nil {
@@ -144,14 +219,34 @@ func (b *writeBuffer) Flush() error {
 	return err
 }
 
-// writeOut writes what is buffered. After an error the connection is
-// dead: what is buffered is dropped.
+// writeOut writes what is buffered (and referenced, in a single writev
+// where dst allows). After an error the connection is dead: what is
+// buffered is dropped.
 func (b *writeBuffer) writeOut() error {
 	n := b.n
 	b.n = 0
+	if len(b.vec) > 0 {
+		return b.writeVector(n)
+	}
 	if n == 0 {
 		return nil
 	}
 	_, err := b.dst.Write((*b.buf)[:n])
+	return err
+}
+
+func (b *writeBuffer) writeVector(n int) error {
+	if b.from < n {
+		b.vec = append(b.vec, (*b.buf)[b.from:n])
+	}
+	b.out = b.vec
+	var err error
+	if w, ok := b.dst.(buffersWriter); ok {
+		_, err = w.WriteBuffers(&b.out)
+	} else {
+		_, err = b.out.WriteTo(b.dst)
+	}
+	clear(b.vec)
+	b.vec, b.from, b.out = b.vec[:0], 0, nil
 	return err
 }

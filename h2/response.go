@@ -161,10 +161,10 @@ func (rw *responseWriter) write(p []byte, s string) (int, error) {
 		*rw.buf = append(b, s...)
 		return n, nil
 	}
-	if err := rw.flushBuffer(); err != nil {
-		return 0, err
-	}
 	if n < cap(b) {
+		if err := rw.flushBuffer(); err != nil {
+			return 0, err
+		}
 		b = append((*rw.buf)[:0], p...)
 		*rw.buf = append(b, s...)
 		return n, nil
@@ -172,10 +172,17 @@ func (rw *responseWriter) write(p []byte, s string) (int, error) {
 	if p == nil {
 		p = []byte(s)
 	}
-	if err := rw.sendHeader(p, false, false); err != nil {
+	// A write larger than the buffer goes out with what is buffered in
+	// front of it, in the same frames and system call.
+	first := b
+	if len(first) == 0 {
+		first = p
+	}
+	if err := rw.sendHeader(first, false, false); err != nil {
 		return 0, err
 	}
-	if err := rw.sendData(p, false); err != nil {
+	*rw.buf = b[:0]
+	if err := rw.sendData(b, p, false); err != nil {
 		return 0, err
 	}
 	return n, nil
@@ -192,7 +199,7 @@ func (rw *responseWriter) flushBuffer() error {
 	}
 	if len(b) > 0 {
 		*rw.buf = b[:0]
-		return rw.sendData(b, false)
+		return rw.sendData(nil, b, false)
 	}
 	return nil
 }
@@ -258,21 +265,30 @@ func (rw *responseWriter) sendWhole(body []byte) (bool, error) {
 	return true, rw.fail(err)
 }
 
-// sendData sends p as DATA frames within both send windows.
-func (rw *responseWriter) sendData(p []byte, end bool) error {
+// sendData sends a then p as DATA frames within both send windows,
+// taking at most maxDataHold bytes of window at a time and writing them,
+// in frames of the peer's SETTINGS_MAX_FRAME_SIZE, under one hold of wmu:
+// a large write is one system call per maxDataHold bytes (the payloads
+// are not copied, see writeBuffer.writeData), not one per frame.
+func (rw *responseWriter) sendData(a, p []byte, end bool) error {
 	st, sc := rw.st, rw.sc
 	for {
-		n, err := st.awaitSend(len(p))
+		n, err := st.awaitSend(len(a) + len(p))
 		if err != nil {
 			return rw.fail(err)
 		}
-		chunk := p[:n]
-		p = p[n:]
-		last := end && len(p) == 0
+		k := min(n, len(a))
+		ca, cp := a[:k], p[:n-k]
+		a, p = a[k:], p[n-k:]
+		last := end && len(a)+len(p) == 0
 		sent := false
 		err = sc.write(st, func() error {
 			sent = true
-			if err := sc.fr.WriteData(st.id, last, chunk); err != nil {
+			err := writeFrames(&sc.bw, st.id, last, ca, cp, int(sc.peerMaxFrame.Load()))
+			if verr := sc.bw.endVector(); err == nil {
+				err = verr
+			}
+			if err != nil {
 				return err
 			}
 			if last {
@@ -288,11 +304,36 @@ func (rw *responseWriter) sendData(p []byte, end bool) error {
 		if err != nil {
 			return rw.fail(err)
 		}
-		if len(p) == 0 {
+		if len(a)+len(p) == 0 {
 			return nil
 		}
 	}
 }
+
+// writeFrames writes a then p as DATA frames of at most maxFrame bytes
+// each, END_STREAM on the last if end.
+func writeFrames(bw *writeBuffer, id uint32, end bool, a, p []byte, maxFrame int) error {
+	for {
+		k := min(maxFrame, len(a))
+		fa := a[:k]
+		j := min(maxFrame-k, len(p))
+		fp := p[:j]
+		a, p = a[k:], p[j:]
+		done := len(a)+len(p) == 0
+		if err := bw.writeData(id, end && done, fa, fp); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// maxDataHold is the most send window a writer takes, and writes, under
+// one hold of wmu: eight frames of the protocol's default size, so that a
+// 64 KiB WebSocket message is one write while the streams behind it wait
+// for at most that much.
+const maxDataHold = 128 << 10
 
 func (rw *responseWriter) fail(err error) error {
 	if err != nil && rw.err == nil {
@@ -301,7 +342,7 @@ func (rw *responseWriter) fail(err error) error {
 	return err
 }
 
-// awaitSend takes up to want bytes of send window, one frame's worth,
+// awaitSend takes up to want bytes of send window, at most maxDataHold,
 // blocking until some is available.
 func (st *stream) awaitSend(want int) (int, error) {
 	if want == 0 {
@@ -314,7 +355,7 @@ func (st *stream) awaitSend(want int) (int, error) {
 		if st.writeErr != nil {
 			return 0, st.writeErr
 		}
-		n := min(int64(want), st.send, sc.connSend, int64(sc.peerMaxFrame.Load()))
+		n := min(int64(want), st.send, sc.connSend, maxDataHold)
 		if n > 0 {
 			st.send -= n
 			sc.connSend -= n
@@ -415,7 +456,7 @@ func (rw *responseWriter) finish() {
 	}
 	if hasBody || len(trailers) == 0 {
 		// With no body left, this is an empty DATA frame carrying END_STREAM.
-		if rw.sendData(b, len(trailers) == 0) != nil {
+		if rw.sendData(nil, b, len(trailers) == 0) != nil {
 			return
 		}
 	}

@@ -2,6 +2,7 @@ package h2
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -100,6 +101,19 @@ func (w writer) Write(p []byte) (int, error) {
 		w.sc.c.SetWriteDeadline(time.Now().Add(d))
 	}
 	return w.sc.c.Write(p)
+}
+
+// WriteBuffers writes bufs with one writev system call where the
+// connection allows it (molt's server's connections and package net's
+// own do).
+func (w writer) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	if d := w.sc.cfg.writeTimeout; d > 0 {
+		w.sc.c.SetWriteDeadline(time.Now().Add(d))
+	}
+	if bw, ok := w.sc.c.(buffersWriter); ok {
+		return bw.WriteBuffers(bufs)
+	}
+	return bufs.WriteTo(w.sc.c)
 }
 
 // write runs fn, which writes frames with sc.fr, under wmu. If st is not
