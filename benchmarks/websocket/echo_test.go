@@ -269,6 +269,67 @@ func TestClientAllocs(t *testing.T) {
 	}
 }
 
+// TestServerAllocs checks that molt's server on its own HTTP/2 engine
+// allocates nothing per echoed message in steady state, over h2c prior
+// knowledge (RFC 8441) and HTTP/1.1, at every benchmark size, with the
+// plain echo loop and with a fresh read and write deadline per message.
+// The client allocates nothing (TestClientAllocs), so the process's
+// allocations are the server's. molt on the x/net engine is logged, not
+// held to it (x/net allocates per message).
+func TestServerAllocs(t *testing.T) {
+	handlers := []struct {
+		name string
+		h    func() http.Handler
+	}{
+		{"echo", MoltEcho},
+		{"echo with deadlines", MoltEchoDeadlines},
+	}
+	engines := []struct {
+		name   string
+		engine func(server.Config) (server.Engine, error)
+		strict bool
+	}{
+		{"molt-h2", server.NewH2Engine, true},
+		{"molt", nil, false},
+	}
+	for _, e := range engines {
+		for _, h := range handlers {
+			for _, tr := range transports {
+				for _, size := range benchSizes {
+					t.Run(e.name+"/"+h.name+"/"+tr.name+"/"+size.name, func(t *testing.T) {
+						addr := startMolt(t, h.h(), e.engine)
+						c := dial(t, echoServer{name: e.name}, tr, addr)
+						rng := rand.New(rand.NewPCG(9, 10))
+						p := payload(opBinary, size.n, rng)
+						f := maskedFrame(opBinary, p, maskKey(rng))
+						var err error
+						roundTrip := func() {
+							var msg []byte
+							if _, msg, err = c.RoundTrip(f); err == nil && !bytes.Equal(msg, p) {
+								err = fmt.Errorf("echo of %d bytes differs from the %d sent", len(msg), size.n)
+							}
+						}
+						for range 100 { // steady state, as in benchEcho
+							roundTrip()
+						}
+						allocs := testing.AllocsPerRun(500, roundTrip)
+						if err != nil {
+							t.Fatal(err)
+						}
+						switch {
+						case allocs == 0:
+						case e.strict:
+							t.Errorf("%v allocations per echoed message, want 0", allocs)
+						default:
+							t.Logf("%v allocations per echoed message", allocs)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkEcho measures one round trip per operation: the client sends a
 // binary message of the size and reads the echo. Each server runs
 // in-process with the client on one connection over loopback; allocs/op
