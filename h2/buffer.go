@@ -163,7 +163,7 @@ func (b *writeBuffer) Write(p []byte) (int, error) {
 func (b *writeBuffer) writeData(id uint32, end bool, a, p []byte) error {
 	hdr := &b.hdr
 	size := len(a) + len(p)
-	hdr[0], hdr[1], hdr[2] = byte(size>>16), byte(size>>8), byte(size)
+	hdr[0], hdr[1], hdr[2], hdr[3], hdr[4] = byte(size>>16), byte(size>>8), byte(size), 0x0, 0x0 // DATA, no flags
 	if end {
 		hdr[4] = 0x1 // END_STREAM
 	}
