@@ -320,3 +320,95 @@ func TestWithinLimitNeverRefused(t *testing.T) {
 		}
 	}
 }
+
+// vectorWriter records what each WriteBuffers call (one writev) carries.
+type vectorWriter struct {
+	recordingWriter
+	vectors []int // bytes per WriteBuffers call
+}
+
+func (w *vectorWriter) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	var n int64
+	for _, b := range *bufs {
+		w.Buffer.Write(b)
+		n += int64(len(b))
+	}
+	*bufs = nil
+	w.vectors = append(w.vectors, int(n))
+	return n, nil
+}
+
+// TestWriteData checks writeData's frames, read back with x/net's
+// Framer: small payloads copied, large ones referenced and written out
+// by endVector in one WriteBuffers call together with the frames
+// buffered before them; flags exactly as asked (a frame after one with
+// END_STREAM has none), payloads in two parts joined, and no reference
+// to the caller's memory kept after endVector.
+func TestWriteData(t *testing.T) {
+	dst := &vectorWriter{}
+	b := &writeBuffer{dst: dst}
+	fr := http2.NewFramer(b, nil)
+	if err := fr.WritePing(false, [8]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	large := bytes.Repeat([]byte("L"), 3*vectorMin)
+	frames := []struct {
+		id   uint32
+		end  bool
+		a, p []byte
+	}{
+		{1, true, []byte("he"), []byte("llo")}, // small, copied
+		{3, false, nil, []byte("x")},           // after END_STREAM: no flags
+		{5, false, []byte("head"), large},      // large: referenced
+		{5, true, large[:vectorMin], nil},
+		{7, false, nil, nil},
+	}
+	for _, f := range frames {
+		if err := b.writeData(f.id, f.end, f.a, f.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dst.writes)+len(dst.vectors) != 0 {
+		t.Fatal("wrote out before endVector")
+	}
+	if err := b.endVector(); err != nil {
+		t.Fatal(err)
+	}
+	if len(dst.vectors) != 1 || len(dst.writes) != 0 {
+		t.Fatalf("writes %v, vectors %v; want everything in one vector", dst.writes, dst.vectors)
+	}
+	for i, v := range b.vec[:cap(b.vec)] {
+		if v != nil {
+			t.Fatalf("vec[%d] still references %d bytes after endVector", i, len(v))
+		}
+	}
+	rf := http2.NewFramer(nil, bytes.NewReader(dst.Bytes()))
+	if f, err := rf.ReadFrame(); err != nil || f.Header().Type != http2.FramePing {
+		t.Fatalf("first frame %v, %v; want the PING", f, err)
+	}
+	for i, want := range frames {
+		f, err := rf.ReadFrame()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		df, ok := f.(*http2.DataFrame)
+		if !ok {
+			t.Fatalf("frame %d: %v, want DATA", i, f)
+		}
+		wantFlags := http2.Flags(0)
+		if want.end {
+			wantFlags = http2.FlagDataEndStream
+		}
+		payload := append(append([]byte{}, want.a...), want.p...)
+		if df.StreamID != want.id || df.Flags != wantFlags || !bytes.Equal(df.Data(), payload) {
+			t.Fatalf("frame %d: stream %d flags %v %d bytes, want stream %d flags %v %d bytes",
+				i, df.StreamID, df.Flags, len(df.Data()), want.id, wantFlags, len(payload))
+		}
+	}
+	if _, err := rf.ReadFrame(); err != io.EOF {
+		t.Fatalf("after the frames: %v, want EOF", err)
+	}
+	if err := b.Flush(); err != nil || b.buf != nil {
+		t.Fatalf("Flush = %v, buffer kept %v", err, b.buf != nil)
+	}
+}

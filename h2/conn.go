@@ -772,8 +772,17 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	if st.bodyClosed {
 		streamBack = n
 	} else if len(data) > 0 {
-		st.buf = append(st.buf, data...)
-		sc.buffered += int64(len(data))
+		if st.rn < len(st.rdst) && len(st.buf) == st.off {
+			// A Read is waiting with nothing buffered: straight into its
+			// buffer (see stream.rdst).
+			k := copy(st.rdst[st.rn:], data)
+			st.rn += k
+			data = data[k:]
+		}
+		if len(data) > 0 {
+			st.buf = append(st.buf, data...)
+			sc.buffered += int64(len(data))
+		}
 		st.cond.Broadcast()
 	}
 	st.unacked += streamBack
