@@ -780,6 +780,13 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 			data = data[k:]
 		}
 		if len(data) > 0 {
+			if st.off > 0 && len(st.buf)+len(data) > cap(st.buf) {
+				// Move the unread bytes to the front rather than grow: a
+				// handler that never quite drains the buffer would
+				// otherwise grow it without bound.
+				k := copy(st.buf, st.buf[st.off:])
+				st.buf, st.off = st.buf[:k], 0
+			}
 			st.buf = append(st.buf, data...)
 			sc.buffered += int64(len(data))
 		}
