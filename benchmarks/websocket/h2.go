@@ -119,7 +119,7 @@ func dialH2(addr, path string) (*client, error) {
 func handshakeH2(conn net.Conn, addr, path string) (*h2Stream, error) {
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	defer conn.SetDeadline(time.Time{})
-	s := newH2Stream(conn, bufio.NewReader(conn))
+	s := newH2Stream(conn, bufio.NewReaderSize(conn, h2ReadBuffer))
 	s.bw.WriteString(http2.ClientPreface)
 	if err := s.writeSettings(false); err != nil {
 		return nil, err
@@ -172,6 +172,13 @@ func handshakeH2(conn net.Conn, addr, path string) (*h2Stream, error) {
 		return s, nil
 	}
 }
+
+// h2ReadBuffer is the size of the buffer HTTP/2 frames are read through:
+// as large as the writer's, so that the DATA frames of a 64 KiB message
+// take about as many read system calls as its payload does over HTTP/1.1
+// (about 6 per round trip, client and server, under strace -c); with
+// bufio's default 4 KiB the client alone made 8 reads more per message.
+const h2ReadBuffer = 128 << 10
 
 // newH2Stream returns the stream of an HTTP/2 connection whose frames are
 // read from br and written to conn. It gives received data back to the
