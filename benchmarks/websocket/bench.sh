@@ -2,7 +2,8 @@
 # bench.sh compares WebSocket echo round trips of molt, gorilla/websocket
 # and coder/websocket (and the floor, see floor.go): 16 B, 1 KiB and
 # 64 KiB binary messages over HTTP/1.1, and molt (and the floor) over
-# HTTP/2 with extended CONNECT. BenchmarkEcho measures latency, one round
+# HTTP/2 with extended CONNECT: "molt" on molt's default HTTP/2 engine
+# (x/net's), "molt-h2" on its own (package h2). BenchmarkEcho measures latency, one round
 # trip at a time on one connection; BenchmarkEchoConcurrent measures
 # throughput, 16 connections at once, where what a server costs per
 # message shows.
@@ -30,7 +31,7 @@
 #              (default "molt molt-h2 gorilla coder floor")
 #   OUT        raw output file (default results/bench-<date>.txt)
 #
-# With the defaults it takes about 5 minutes.
+# With the defaults it takes about 8 minutes.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-6}
