@@ -771,8 +771,24 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	if st.bodyClosed {
 		streamBack = n
 	} else if len(data) > 0 {
-		st.buf = append(st.buf, data...)
-		sc.buffered += int64(len(data))
+		if st.rn < len(st.rdst) && len(st.buf) == st.off {
+			// A Read is waiting with nothing buffered: straight into its
+			// buffer (see stream.rdst).
+			k := copy(st.rdst[st.rn:], data)
+			st.rn += k
+			data = data[k:]
+		}
+		if len(data) > 0 {
+			if st.off > 0 && len(st.buf)+len(data) > cap(st.buf) {
+				// Move the unread bytes to the front rather than grow: a
+				// handler that never quite drains the buffer would
+				// otherwise grow it without bound.
+				k := copy(st.buf, st.buf[st.off:])
+				st.buf, st.off = st.buf[:k], 0
+			}
+			st.buf = append(st.buf, data...)
+			sc.buffered += int64(len(data))
+		}
 		st.cond.Broadcast()
 	}
 	st.unacked += streamBack

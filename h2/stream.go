@@ -38,12 +38,18 @@ type stream struct {
 	url  url.URL        // req.URL, for a plain path
 
 	// Guarded by sc.mu.
-	cond          sync.Cond // body data, end of body, read deadline (L is &sc.mu)
-	send          int64     // send window
-	recv          int64     // what the client may still send
-	unacked       int64     // read or discarded, not yet given back
-	buf           []byte    // request body received and not yet read, from off
-	off           int
+	cond    sync.Cond // body data, end of body, read deadline (L is &sc.mu)
+	send    int64     // send window
+	recv    int64     // what the client may still send
+	unacked int64     // read or discarded, not yet given back
+	buf     []byte    // request body received and not yet read, from off
+	off     int
+	// A Read waiting for data with buf empty lends its buffer: the read
+	// loop copies the next DATA payload into rdst (rn bytes) rather than
+	// into buf, one copy fewer (a WebSocket message over HTTP/2 was
+	// copied from the Framer into buf, then out of it).
+	rdst          []byte
+	rn            int
 	declared      int64 // the request's content-length, -1 if none
 	received      int64
 	remoteDone    bool  // the client will send nothing more
@@ -656,6 +662,21 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		case st.bodyClosed:
 			sc.mu.Unlock()
 			return 0, errBodyClosed
+		case st.rn > 0:
+			// Delivered into p by the read loop (processData).
+			n := st.rn
+			st.rdst, st.rn = nil, 0
+			held := sc.connCreditHeldLocked()
+			st.unacked += int64(n)
+			incr := st.takeCreditLocked()
+			sc.mu.Unlock()
+			if incr > 0 {
+				sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+			}
+			if held {
+				sc.giveBackConn()
+			}
+			return n, nil
 		case st.off < len(st.buf):
 			n := copy(p, st.buf[st.off:])
 			st.off += n
@@ -685,7 +706,9 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			sc.mu.Unlock()
 			return 0, nil
 		}
+		st.rdst = p
 		st.cond.Wait()
+		st.rdst = nil
 	}
 }
 
@@ -701,6 +724,10 @@ func (b *requestBody) Close() error {
 	}
 	st.bodyClosed = true
 	unread := len(st.buf) - st.off
+	// Bytes delivered into a waiting Read's buffer were never counted
+	// in sc.buffered; that Read now fails, so they are discarded here.
+	st.unacked += int64(st.rn)
+	st.rdst, st.rn = nil, 0
 	held := sc.connCreditHeldLocked()
 	st.unacked += int64(unread)
 	sc.buffered -= int64(unread)

@@ -3,6 +3,7 @@ package websocket_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"runtime"
 	"testing"
@@ -209,5 +210,51 @@ func TestDialAllocs(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestDialAllocsHTTP2 is TestDialAllocs over HTTP/2 (RFC 8441), by
+// prior knowledge and after an h2c upgrade, against a server on molt's
+// own engine, which allocates nothing per message either
+// (benchmarks/websocket's TestServerAllocs): a dialed Conn's round trip
+// through internal/h2client allocates nothing once its buffers have
+// grown (h2client copied every DATA payload into a new slice).
+func TestDialAllocsHTTP2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures allocations")
+	}
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector, and the engine's frame buffers are pooled")
+	}
+	for _, mode := range []h2ctest.Mode{h2ctest.H2CPrior, h2ctest.H2CUpgrade} {
+		for _, n := range []int{16, 1 << 10, 64 << 10} {
+			t.Run(fmt.Sprintf("%s/%d", mode, n), func(t *testing.T) {
+				ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, nil), h2ctest.WithEngine(h2ctest.H2))
+				c := mustDial(t, ts, mode, "/", &websocket.DialOptions{})
+				ctx := context.Background()
+				payload := bytes.Repeat([]byte("x"), n)
+				var buf []byte
+				var err error
+				roundTrip := func() {
+					if err = c.Write(ctx, websocket.Binary, payload); err != nil {
+						return
+					}
+					_, buf, err = c.AppendMessage(ctx, buf[:0])
+					if err == nil && !bytes.Equal(buf, payload) {
+						err = fmt.Errorf("echo of %d bytes differs from the %d sent", len(buf), n)
+					}
+				}
+				for range 100 {
+					roundTrip()
+				}
+				a := testing.AllocsPerRun(300, roundTrip)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a != 0 {
+					t.Fatalf("%.2f allocations per round trip, want 0", a)
+				}
+			})
+		}
 	}
 }

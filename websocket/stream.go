@@ -123,15 +123,19 @@ func (s *stream) close() error {
 // deadline is one direction's deadline of a stream. Transport calls are
 // bracketed by begin and end; when the deadline passes during one,
 // interrupt ends it, and the direction stays failed.
+//
+// Its timer is made once and moved with Reset, so that the keepalive
+// pattern of a fresh deadline before every read and write costs no
+// allocation per message. A timer that fires late (for a deadline since
+// moved or cleared) finds the deadline not passed and does nothing.
 type deadline struct {
 	interrupt func() // ends the call in progress; called with mu held
 
 	mu     sync.Mutex
 	t      time.Time // zero: none
 	timer  *time.Timer
-	gen    uint64 // counts set calls, so that a stale timer does nothing
-	active bool   // a transport call is in progress
-	err    error  // once set, the direction has failed: every call returns it
+	active bool  // a transport call is in progress
+	err    error // once set, the direction has failed: every call returns it
 }
 
 // set changes the deadline. A deadline already passed interrupts the call
@@ -141,10 +145,8 @@ func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.t = t
-	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()
-		d.timer = nil
 	}
 	if t.IsZero() {
 		return
@@ -154,14 +156,21 @@ func (d *deadline) set(t time.Time) {
 		d.expireLocked()
 		return
 	}
-	gen := d.gen
-	d.timer = time.AfterFunc(wait, func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.gen == gen {
-			d.expireLocked()
-		}
-	})
+	if d.timer == nil {
+		d.timer = time.AfterFunc(wait, d.fire)
+		return
+	}
+	d.timer.Reset(wait)
+}
+
+// fire is the timer's function: it expires the deadline if it has
+// passed.
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.t.IsZero() && !time.Now().Before(d.t) {
+		d.expireLocked()
+	}
 }
 
 // expireLocked interrupts the call in progress, if any. With none, the
@@ -177,7 +186,6 @@ func (d *deadline) expireLocked() {
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil

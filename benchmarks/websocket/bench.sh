@@ -2,7 +2,8 @@
 # bench.sh compares WebSocket echo round trips of molt, gorilla/websocket
 # and coder/websocket (and the floor, see floor.go): 16 B, 1 KiB and
 # 64 KiB binary messages over HTTP/1.1, and molt (and the floor) over
-# HTTP/2 with extended CONNECT. BenchmarkEcho measures latency, one round
+# HTTP/2 with extended CONNECT: "molt" on molt's default HTTP/2 engine
+# (x/net's), "molt-h2" on its own (package h2). BenchmarkEcho measures latency, one round
 # trip at a time on one connection; BenchmarkEchoConcurrent measures
 # throughput, 16 connections at once, where what a server costs per
 # message shows.
@@ -27,16 +28,16 @@
 #   BENCHTIME  -test.benchtime of each run (default 1s)
 #   CPU        -test.cpu (default 2)
 #   SERVERS    servers, in the first round's order
-#              (default "molt gorilla coder floor")
+#              (default "molt molt-h2 gorilla coder floor")
 #   OUT        raw output file (default results/bench-<date>.txt)
 #
-# With the defaults it takes about 5 minutes.
+# With the defaults it takes about 8 minutes.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-6}
 BENCHTIME=${BENCHTIME:-1s}
 CPU=${CPU:-2}
-SERVERS=${SERVERS:-"molt gorilla coder floor"}
+SERVERS=${SERVERS:-"molt molt-h2 gorilla coder floor"}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here"
@@ -56,7 +57,7 @@ n=${#servers[@]}
 	echo "# bench.sh ROUNDS=$ROUNDS BENCHTIME=$BENCHTIME CPU=$CPU $(date -u +%FT%TZ)"
 	echo "# $(go version); $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	if rev=$(git rev-parse --short HEAD 2>/dev/null); then
-		dirty=$(git status --porcelain -- ../../websocket ../../server .)
+		dirty=$(git status --porcelain -- ../../websocket ../../server ../../h2 ../../h2client ../../internal .)
 		echo "# molt at $rev${dirty:+, with uncommitted changes:}"
 		[[ -z $dirty ]] || sed 's/^/#   /' <<<"$dirty"
 	fi

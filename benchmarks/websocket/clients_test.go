@@ -10,6 +10,7 @@ import (
 
 	coder "github.com/coder/websocket"
 	gorilla "github.com/gorilla/websocket"
+	"github.com/molt-http/molt/server"
 	"github.com/molt-http/molt/websocket"
 )
 
@@ -124,7 +125,8 @@ var clientServers = []struct {
 	start func(tb testing.TB) string
 }{
 	{"floor", func(tb testing.TB) string { return startFloor(tb, 1<<20) }},
-	{"molt", func(tb testing.TB) string { return startMolt(tb, MoltEcho()) }},
+	{"molt", func(tb testing.TB) string { return startMolt(tb, MoltEcho(), nil) }},
+	{"molt-h2", func(tb testing.TB) string { return startMolt(tb, MoltEcho(), server.NewH2Engine) }},
 }
 
 func dialClient(tb testing.TB, name string, dial func(context.Context, string, bool) (echoClient, error), addr string, h2 bool) echoClient {

@@ -3,7 +3,8 @@
 // run: binary messages of 16 B, 1 KiB and 64 KiB, one at a time on one
 // connection over loopback, over HTTP/1.1 for all three and over HTTP/2
 // (RFC 8441 extended CONNECT, h2c prior knowledge) for molt, the only one
-// of them that can serve a WebSocket on an HTTP/2 stream.
+// of them that can serve a WebSocket on an HTTP/2 stream: "molt" on its
+// default HTTP/2 engine (x/net's) and "molt-h2" on its own (package h2).
 //
 // Every server runs in-process, so that testing's allocation counts see
 // it, and runs its idiomatic fastest echo loop (servers.go, molt.go). The
@@ -15,6 +16,11 @@
 // client cost by themselves.
 //
 //	cd benchmarks/websocket && ./bench.sh
+//
+// syscalls.sh counts the system calls of a round trip (strace -c) and
+// cpu.sh measures its CPU time, both less disturbed by other load on a
+// shared machine than times are. TestServerAllocs holds molt's server
+// on its own engine to no allocation per echoed message.
 //
 // BenchmarkClientEcho (clients_test.go) turns the comparison round: the
 // server stays (the floor, or molt's) and the client varies, molt's

@@ -25,10 +25,13 @@ type echoServer struct {
 }
 
 // echoServers are the servers of the comparison: molt's websocket package
-// on molt's server; gorilla/websocket and coder/websocket on net/http's
+// on molt's server, with its default HTTP/2 engine (x/net's, "molt") and
+// with molt's own (package h2, "molt-h2"; over HTTP/1.1 the two are the
+// same server, measured twice); gorilla/websocket and coder/websocket on net/http's
 // server (they hijack, so they cannot serve HTTP/2 streams); and the floor.
 var echoServers = []echoServer{
-	{"molt", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho()) }},
+	{"molt", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho(), nil) }},
+	{"molt-h2", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho(), server.NewH2Engine) }},
 	{"gorilla", false, func(tb testing.TB) string { return startHTTP(tb, GorillaEcho()) }},
 	{"coder", false, func(tb testing.TB) string { return startHTTP(tb, CoderEcho()) }},
 	{"floor", true, func(tb testing.TB) string { return startFloor(tb, 1<<20) }},
@@ -89,12 +92,13 @@ func waitHandlers(tb testing.TB, name string, wg *sync.WaitGroup) {
 }
 
 // startMolt serves h with molt's server (HTTP/1.1, h2c upgrade and h2c
-// prior knowledge on one port) and stops it when tb ends; the clients,
-// registered later, are closed first.
-func startMolt(tb testing.TB, h http.Handler) string {
+// prior knowledge on one port) on the given HTTP/2 engine (nil: the
+// default) and stops it when tb ends; the clients, registered later, are
+// closed first.
+func startMolt(tb testing.TB, h http.Handler, engine func(server.Config) (server.Engine, error)) string {
 	tb.Helper()
 	h, wg := tracked(h)
-	srv, err := server.New(server.Config{Handler: h, Logger: slog.New(slog.DiscardHandler)})
+	srv, err := server.New(server.Config{Handler: h, Engine: engine, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatalf("server.New: %v", err)
 	}
@@ -261,6 +265,70 @@ func TestClientAllocs(t *testing.T) {
 					t.Errorf("%v allocations per round trip, want 0", allocs)
 				}
 			})
+		}
+	}
+}
+
+// TestServerAllocs checks that molt's server on its own HTTP/2 engine
+// allocates nothing per echoed message in steady state, over h2c prior
+// knowledge (RFC 8441) and HTTP/1.1, at every benchmark size, with the
+// plain echo loop and with a fresh read and write deadline per message.
+// The client allocates nothing (TestClientAllocs), so the process's
+// allocations are the server's. molt on the x/net engine is logged, not
+// held to it (x/net allocates per message).
+func TestServerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector, and the h2 engine's frame buffers are pooled")
+	}
+	handlers := []struct {
+		name string
+		h    func() http.Handler
+	}{
+		{"echo", MoltEcho},
+		{"echo with deadlines", MoltEchoDeadlines},
+	}
+	engines := []struct {
+		name   string
+		engine func(server.Config) (server.Engine, error)
+		strict bool
+	}{
+		{"molt-h2", server.NewH2Engine, true},
+		{"molt", nil, false},
+	}
+	for _, e := range engines {
+		for _, h := range handlers {
+			for _, tr := range transports {
+				for _, size := range benchSizes {
+					t.Run(e.name+"/"+h.name+"/"+tr.name+"/"+size.name, func(t *testing.T) {
+						addr := startMolt(t, h.h(), e.engine)
+						c := dial(t, echoServer{name: e.name}, tr, addr)
+						rng := rand.New(rand.NewPCG(9, 10))
+						p := payload(opBinary, size.n, rng)
+						f := maskedFrame(opBinary, p, maskKey(rng))
+						var err error
+						roundTrip := func() {
+							var msg []byte
+							if _, msg, err = c.RoundTrip(f); err == nil && !bytes.Equal(msg, p) {
+								err = fmt.Errorf("echo of %d bytes differs from the %d sent", len(msg), size.n)
+							}
+						}
+						for range 100 { // steady state, as in benchEcho
+							roundTrip()
+						}
+						allocs := testing.AllocsPerRun(500, roundTrip)
+						if err != nil {
+							t.Fatal(err)
+						}
+						switch {
+						case allocs == 0:
+						case e.strict:
+							t.Errorf("%v allocations per echoed message, want 0", allocs)
+						default:
+							t.Logf("%v allocations per echoed message", allocs)
+						}
+					})
+				}
+			}
 		}
 	}
 }

@@ -32,7 +32,9 @@ func serveFloor(conn net.Conn, batch uint32) {
 	pre, err := br.Peek(len(http2.ClientPreface))
 	if err == nil && string(pre) == http2.ClientPreface {
 		br.Discard(len(pre))
-		s, err := acceptH2(conn, br, batch)
+		// Frames are read through a buffer as large as the client's
+		// (h2.go), on top of the one the preface was peeked in.
+		s, err := acceptH2(conn, bufio.NewReaderSize(br, h2ReadBuffer), batch)
 		if err != nil {
 			return
 		}

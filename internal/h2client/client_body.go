@@ -20,10 +20,10 @@ func (b clientBody) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	cc.mu.Lock()
-	for len(cs.buf) == 0 && cs.readErr == nil {
+	for cs.off == len(cs.buf) && cs.readErr == nil {
 		cs.cond.Wait()
 	}
-	if len(cs.buf) == 0 {
+	if cs.off == len(cs.buf) {
 		err, res, trailer := cs.readErr, cs.res, cs.trailer
 		cs.trailer = nil
 		cc.mu.Unlock()
@@ -37,12 +37,13 @@ func (b clientBody) Read(p []byte) (int, error) {
 		}
 		return 0, err
 	}
-	n := copy(p, cs.buf[0])
-	if n == len(cs.buf[0]) {
-		cs.buf[0] = nil
-		cs.buf = cs.buf[1:]
-	} else {
-		cs.buf[0] = cs.buf[0][n:]
+	n := copy(p, cs.buf[cs.off:])
+	cs.off += n
+	if cs.off == len(cs.buf) {
+		cs.buf, cs.off = cs.buf[:0], 0
+		if cap(cs.buf) > maxKeptBuffer {
+			cs.buf = nil // grown by a burst: not kept for the stream's life
+		}
 	}
 	streamIncr, connIncr := cs.consumedLocked(int64(n))
 	cc.mu.Unlock()
@@ -72,13 +73,14 @@ func (b clientBody) Close() error {
 
 // discardLocked drops buffered body data and returns its length.
 func (cs *clientStream) discardLocked() int64 {
-	var n int64
-	for _, b := range cs.buf {
-		n += int64(len(b))
-	}
-	cs.buf = nil
+	n := int64(len(cs.buf) - cs.off)
+	cs.buf, cs.off = nil, 0
 	return n
 }
+
+// maxKeptBuffer is the largest receive buffer a stream keeps once it has
+// been drained.
+const maxKeptBuffer = 1 << 20
 
 // consumedLocked records n bytes of the stream's data as consumed and returns
 // the stream and connection WINDOW_UPDATE increments now due. Stream credit

@@ -221,10 +221,10 @@ func (cs *clientStream) failKeepingData(err error) {
 	if cs.err == nil && cs.readErr == nil {
 		cs.readErr = err
 	}
-	kept := cs.buf
-	cs.buf = nil // abortLocked must not discard it
+	kept, off := cs.buf, cs.off
+	cs.buf, cs.off = nil, 0 // abortLocked must not discard it
 	_, connIncr := cs.abortLocked(err)
-	cs.buf = kept
+	cs.buf, cs.off = kept, off
 	cc.mu.Unlock()
 	cs.closeReqBody()
 	cc.sendWindowUpdates(0, 0, connIncr)

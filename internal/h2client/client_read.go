@@ -1,7 +1,6 @@
 package h2client
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -437,7 +436,17 @@ func (cs *clientStream) dataLocked(n int64, data []byte, endStream bool) (http2.
 		return http2.ErrCodeProtocol, fmt.Errorf("h2client: response body longer than content-length %d", cs.contentLength)
 	}
 	if len(data) > 0 && cs.done == nil {
-		cs.buf = append(cs.buf, bytes.Clone(data))
+		// One buffer for the stream, reused once drained (flow control
+		// bounds it by the stream window), so that a steady stream of
+		// DATA costs no allocation per frame.
+		if cs.off > 0 && len(cs.buf)+len(data) > cap(cs.buf) {
+			// Move the unread bytes to the front rather than grow: a
+			// reader that never quite drains the buffer keeps it within
+			// twice the stream window.
+			k := copy(cs.buf, cs.buf[cs.off:])
+			cs.buf, cs.off = cs.buf[:k], 0
+		}
+		cs.buf = append(cs.buf, data...)
 		cs.cond.Broadcast()
 	}
 	if endStream {
