@@ -125,7 +125,7 @@ var clientServers = []struct {
 	start func(tb testing.TB) string
 }{
 	{"floor", func(tb testing.TB) string { return startFloor(tb, 1<<20) }},
-	{"molt", func(tb testing.TB) string { return startMolt(tb, MoltEcho(), nil) }},
+	{"molt", func(tb testing.TB) string { return startMolt(tb, MoltEcho(), server.NewXNetEngine) }},
 	{"molt-h2", func(tb testing.TB) string { return startMolt(tb, MoltEcho(), server.NewH2Engine) }},
 }
 

@@ -3,8 +3,10 @@
 // run: binary messages of 16 B, 1 KiB and 64 KiB, one at a time on one
 // connection over loopback, over HTTP/1.1 for all three and over HTTP/2
 // (RFC 8441 extended CONNECT, h2c prior knowledge) for molt, the only one
-// of them that can serve a WebSocket on an HTTP/2 stream: "molt" on its
-// default HTTP/2 engine (x/net's) and "molt-h2" on its own (package h2).
+// of them that can serve a WebSocket on an HTTP/2 stream: "molt" on the
+// HTTP/2 engine built on x/net (its default until stop 17; the test
+// binary imports molt/server/xconnect, that engine's opt-in to extended
+// CONNECT) and "molt-h2" on its own (package h2, the default now).
 //
 // Every server runs in-process, so that testing's allocation counts see
 // it, and runs its idiomatic fastest echo loop (servers.go, molt.go). The

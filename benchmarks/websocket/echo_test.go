@@ -25,12 +25,12 @@ type echoServer struct {
 }
 
 // echoServers are the servers of the comparison: molt's websocket package
-// on molt's server, with its default HTTP/2 engine (x/net's, "molt") and
-// with molt's own (package h2, "molt-h2"; over HTTP/1.1 the two are the
+// on molt's server, with the HTTP/2 engine on x/net ("molt") and with
+// molt's own (package h2, "molt-h2"; over HTTP/1.1 the two are the
 // same server, measured twice); gorilla/websocket and coder/websocket on net/http's
 // server (they hijack, so they cannot serve HTTP/2 streams); and the floor.
 var echoServers = []echoServer{
-	{"molt", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho(), nil) }},
+	{"molt", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho(), server.NewXNetEngine) }},
 	{"molt-h2", true, func(tb testing.TB) string { return startMolt(tb, MoltEcho(), server.NewH2Engine) }},
 	{"gorilla", false, func(tb testing.TB) string { return startHTTP(tb, GorillaEcho()) }},
 	{"coder", false, func(tb testing.TB) string { return startHTTP(tb, CoderEcho()) }},
@@ -293,7 +293,7 @@ func TestServerAllocs(t *testing.T) {
 		strict bool
 	}{
 		{"molt-h2", server.NewH2Engine, true},
-		{"molt", nil, false},
+		{"molt", server.NewXNetEngine, false},
 	}
 	for _, e := range engines {
 		for _, h := range handlers {
