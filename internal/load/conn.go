@@ -331,11 +331,17 @@ func (h *h2sess) send(sl *slot, start time.Time) bool {
 func (sl *slot) onDone(res h2client.Result) {
 	h := sl.sess
 	r := h.r
-	// The response arrived at res.EndAt (the read that brought it); the
-	// next request starts now, which may be a while later in a large
-	// batch of responses: starting its clock at res.EndAt would add the
-	// batch's processing time to its latency.
+	// The response arrived at res.EndAt (the read that brought it). In a
+	// closed loop the request's clock starts when it left the client,
+	// res.SentAt (the write system call that carried it, as h2load
+	// counts): the time it waited in the connection's buffer for the
+	// rest of a batch of responses to be handled is the client's, not
+	// the server's. In an open loop it starts when it was due.
 	start := r.base.Add(time.Duration(sl.start.Load() - 1))
+	// (Whether it counts, after the warmup, was decided at Send.)
+	if h.free == nil && !res.SentAt.IsZero() && r.measured(start) {
+		start = res.SentAt
+	}
 	sl.start.Store(0)
 	r.record(h.s, start, res.HeaderAt, res.EndAt, res.Status, res.BodyBytes, res.HeaderBytes, res.Err)
 	if h.free != nil {
