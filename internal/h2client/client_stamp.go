@@ -30,26 +30,27 @@ func (s *stampWriter) queue(cs *clientStream, end int64) {
 	s.pending = append(s.pending, stampEntry{cs, end})
 }
 
-// Write writes p and stamps the streams whose frame it completes. One
-// clock read per write, not per stream.
+// Write stamps the streams whose frame p completes, then writes p: the
+// stamp must be in place before the response can arrive, which may be
+// before w.Write returns. One clock read per write, not per stream. (A
+// net.Conn's Write writes all of p or fails the connection, so p is
+// taken as written.)
 func (s *stampWriter) Write(p []byte) (int, error) {
-	if len(s.pending) == 0 {
-		n, err := s.w.Write(p)
-		s.written += int64(n)
-		return n, err
+	if len(s.pending) > 0 {
+		at := int64(time.Since(s.epoch)) + 1
+		upTo := s.written + int64(len(p))
+		i := 0
+		for ; i < len(s.pending) && s.pending[i].end <= upTo; i++ {
+			s.pending[i].cs.sentAt.Store(at)
+		}
+		if i > 0 {
+			rest := copy(s.pending, s.pending[i:])
+			clear(s.pending[rest:])
+			s.pending = s.pending[:rest]
+		}
 	}
-	at := int64(time.Since(s.epoch)) + 1
 	n, err := s.w.Write(p)
 	s.written += int64(n)
-	i := 0
-	for ; i < len(s.pending) && s.pending[i].end <= s.written; i++ {
-		s.pending[i].cs.sentAt.Store(at)
-	}
-	if i > 0 {
-		rest := copy(s.pending, s.pending[i:])
-		clear(s.pending[rest:])
-		s.pending = s.pending[:rest]
-	}
 	return n, err
 }
 
