@@ -26,7 +26,8 @@
 #
 # Knobs (environment): ROUNDS (default 5), DURATION (seconds, default 5),
 # CONNS (default 8), STREAMS (default 32), SERVERS (default "nghttpd h2o"),
-# KEEP=1 keeps the temporary directory with the raw output.
+# KEEP=1 keeps the temporary directory with the raw output, MOLT_BIN=path
+# runs that molt binary instead of building this tree's (to compare builds).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -50,7 +51,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$here/.." && go build -o "$work/molt" ./cmd/molt)
+if [[ -n ${MOLT_BIN:-} ]]; then
+	cp "$MOLT_BIN" "$work/molt"
+else
+	(cd "$here/.." && go build -o "$work/molt" ./cmd/molt)
+fi
 mkdir -p "$work/www"
 printf hello >"$work/www/index.html"
 
