@@ -481,7 +481,7 @@ func (r *runner) report(start time.Time) *Report {
 	if r.cfg.Mode == ModeWS {
 		rep.WebSocket = &WSReport{HTTP2: r.cfg.WSHTTP2, MessageSize: r.wsSize(), Handshake: quantiles(&handshake)}
 	}
-	rep.latency = lat
+	rep.latency, rep.ttfb = lat, ttfb
 	return rep
 }
 
@@ -524,11 +524,15 @@ type Report struct {
 	ErrorKinds  map[string]uint64 `json:"errors_by_kind"`
 	ErrorSample map[string]string `json:"error_samples,omitempty"`
 
-	latency Histogram
+	latency, ttfb Histogram
 }
 
 // LatencyHistogram returns the merged latency histogram.
 func (r *Report) LatencyHistogram() *Histogram { return &r.latency }
+
+// TTFBHistogram returns the merged time-to-first-byte histogram (empty in
+// ModeWS).
+func (r *Report) TTFBHistogram() *Histogram { return &r.ttfb }
 
 // UpgradeReport is the h2c upgrade handshake's own latency, per
 // connection, from the start of the dial.
