@@ -93,6 +93,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"-mode", "ws", "-ws-size", "0", "http://127.0.0.1:1/"}, "-ws-size must be"},
 		{[]string{"-mode", "ws", "-ws-size", "16777217", "http://127.0.0.1:1/"}, "-ws-size must be"},
 		{[]string{"-mode", "h2c", "-ws-h2", "http://127.0.0.1:1/"}, "apply to mode ws"},
+		{[]string{"-mode", "h2c", "-ws-h2-upgrade", "http://127.0.0.1:1/"}, "apply to mode ws"},
 		{[]string{"-mode", "h1", "-ws-size", "10", "http://127.0.0.1:1/"}, "apply to mode ws"},
 		{[]string{"-c", "0", "http://127.0.0.1:1/"}, "-c and -m"},
 		{[]string{"-n", "5", "-d", "1s", "http://127.0.0.1:1/"}, "not both"},

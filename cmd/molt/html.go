@@ -164,7 +164,7 @@ svg text{font-size:12px}
 <table><tr><th></th><th>n</th><th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>
 <tr><td>to 101</td><td>{{.Upgrade.To101.Count}}</td><td>{{us .Upgrade.To101.Min}}</td><td>{{us .Upgrade.To101.P50}}</td><td>{{us .Upgrade.To101.P90}}</td><td>{{us .Upgrade.To101.P99}}</td><td>{{us .Upgrade.To101.Max}}</td></tr>
 <tr><td>to first HTTP/2 response</td><td>{{.Upgrade.FirstResponse.Count}}</td><td>{{us .Upgrade.FirstResponse.Min}}</td><td>{{us .Upgrade.FirstResponse.P50}}</td><td>{{us .Upgrade.FirstResponse.P90}}</td><td>{{us .Upgrade.FirstResponse.P99}}</td><td>{{us .Upgrade.FirstResponse.Max}}</td></tr></table>
-{{end}}{{with .WebSocket}}<h2>{{$r.Mode}}: WebSocket handshake ({{if .HTTP2}}RFC 8441 over h2c{{else}}HTTP/1.1{{end}}, messages of {{.MessageSize}} bytes; req/s above is messages/s)</h2>
+{{end}}{{with .WebSocket}}<h2>{{$r.Mode}}: WebSocket handshake ({{if .HTTP2}}RFC 8441 over h2c{{if .H2CUpgrade}} reached by Upgrade{{end}}{{else}}HTTP/1.1{{end}}, messages of {{.MessageSize}} bytes; req/s above is messages/s)</h2>
 <table><tr><th></th><th>n</th><th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>
 <tr><td>handshake</td><td>{{.Handshake.Count}}</td><td>{{us .Handshake.Min}}</td><td>{{us .Handshake.P50}}</td><td>{{us .Handshake.P90}}</td><td>{{us .Handshake.P99}}</td><td>{{us .Handshake.Max}}</td></tr></table>
 {{end}}{{if .ErrorKinds}}<h2>{{.Mode}}: errors</h2><table><tr><th>kind</th><th>count</th><th>first message</th></tr>
