@@ -7,7 +7,9 @@
 // apart, a fragment far beyond what is left of the list), but reuses the
 // frame, its field slice and the HPACK decoder's callback from one header
 // block to the next: the Framer's own assembly allocates all three for
-// every header block. molt's server engine (package h2) and its client
+// every header block. A block that leaves the HPACK table alone and
+// repeats the one before it byte for byte is not decoded again (see
+// tableNeutral). molt's server engine (package h2) and its client
 // (internal/h2client) both read with it.
 package h2meta
 
@@ -41,10 +43,11 @@ type Decoder struct {
 
 	// The last header block that was one frame of indexed fields and
 	// literals not indexed only, and what it decoded to. Such a block
-	// does not change the dynamic table, so the same bytes decode to the same fields until a block
-	// that may change it: a server answering the same response again
-	// (a load generator's case) is decoded once. repeatOK is false when
-	// there is none, or a block since may have changed the table.
+	// does not change the dynamic table, so the same bytes decode to
+	// the same fields until a block that may change it: a server
+	// answering the same response again (a load generator's case) is
+	// decoded once. repeatOK is false when there is none, or a block
+	// since may have changed the table.
 	repeatBlock     []byte
 	repeatFields    []hpack.HeaderField
 	repeatTruncated bool
