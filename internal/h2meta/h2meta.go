@@ -8,8 +8,8 @@
 // frame, its field slice and the HPACK decoder's callback from one header
 // block to the next: the Framer's own assembly allocates all three for
 // every header block. A block that leaves the HPACK table alone and
-// repeats the one before it byte for byte is not decoded again (see
-// tableNeutral). molt's server engine (package h2) and its client
+// repeats the last such block byte for byte, with no block between that
+// may have changed the table, is not decoded again (see tableNeutral). molt's server engine (package h2) and its client
 // (internal/h2client) both read with it.
 package h2meta
 
