@@ -11,14 +11,25 @@
 # round, ...) of DURATION seconds per run; the script prints the medians.
 #
 # Client CPU is user+system time of the client process over the whole run
-# (bash's time), divided by the requests it completed. h2load prints no
-# percentiles, and writing its --log-file (a line per request) costs it
-# CPU and throughput, so each round runs h2load a second time with
-# --log-file for its p50/p99 only; molt bench's come from its -json report.
+# (bash's time), divided by the requests it completed.
+#
+# Latency: both tools time a request from the write that sends it (h2load:
+# when nghttp2 serialises its HEADERS frame for the write; molt bench: the
+# write system call that carries it) to its end (h2load: when its stream's
+# close is processed; molt bench: the read that brought it). h2load prints
+# only min/max/mean/sd ("time for request"); its percentiles need
+# --log-file, a write system call per request that costs it throughput,
+# so each round runs h2load a second time with --log-file (on /dev/shm
+# when it exists) for p50/p99. The table shows both h2load runs and molt
+# bench's ratio to each: req/s, CPU and mean against the run without the
+# log, p50/p99 against the run with it.
 #
 # Knobs (environment): ROUNDS (default 5), DURATION (seconds, default 5),
 # CONNS (default 8), STREAMS (default 32), SERVERS (default "nghttpd h2o"),
-# KEEP=1 keeps the temporary directory with the raw output.
+# KEEP=1 keeps the temporary directory with the raw output, MOLT_BIN=path
+# runs that molt binary instead of building this tree's (to compare builds),
+# ANALYZE=dir prints the table of a run kept with KEEP=1 (ROUNDS, CONNS,
+# STREAMS and SERVERS as in that run).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -29,6 +40,61 @@ SERVERS=${SERVERS:-"nghttpd h2o"}
 KEEP=${KEEP:-0}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+summarize() { # the table, from the raw output in $work
+	python3 - "$work" "$ROUNDS" "$((CONNS * STREAMS))" $SERVERS <<'PY'
+import json, re, statistics, sys
+work, rounds, inflight, servers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+def cpu(path):
+    u, s = open(path).read().split()[:2]
+    return float(u) + float(s)
+def pct(sorted_vals, q):
+    return sorted_vals[max(0, -(-len(sorted_vals) * q // 1) - 1).__int__()]
+def dur_us(v):  # h2load's util::format_duration: 63us, 8.07ms, 1.20s
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", v)
+    return float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]
+def h2load_run(txt):
+    rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", txt).group(1))
+    done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", txt).group(1))
+    # "time for request: min max mean sd +/-sd", each request timed from
+    # the serialisation of its HEADERS frame to its stream's close
+    mean = dur_us(re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)", txt).group(3))
+    return rps, done, mean
+med = statistics.median
+nan = float("nan")
+# covered: mean latency x req/s / requests in flight (Little's law). A
+# clock that ran for the whole time each request holds a stream would
+# give 1.00; the part missing is the time the client holds a stream
+# outside its clock (handling a response before the next request's write).
+print(f"{'server':8} {'client':16} {'req/s':>10} {'CPU us/req':>11} {'mean us':>8} {'p50 us':>8} {'p99 us':>8} {'covered':>8}   (medians of {rounds} rounds)")
+for s in servers:
+    rows = {"h2load": [], "h2load+log": [], "molt": []}
+    for r in range(1, rounds + 1):
+        base = f"{work}/h2load-{s}-{r}"
+        rps, done, mean = h2load_run(open(base + ".txt").read())
+        rows["h2load"].append((rps, cpu(base + ".cpu") / done * 1e6, mean, nan, nan))
+        lrps, _, lmean = h2load_run(open(base + ".lat.txt").read())
+        lat = sorted(int(f[2]) for f in (l.split("\t") for l in open(base + ".log") if l.strip()) if f[1] != "-1")
+        rows["h2load+log"].append((lrps, nan, lmean, pct(lat, 0.5), pct(lat, 0.99)))
+        base = f"{work}/molt-{s}-{r}"
+        rep = json.load(open(base + ".json"))
+        l = rep["latency"]
+        rows["molt"].append((rep["requests_per_s"], cpu(base + ".cpu") / rep["requests"] * 1e6, l["mean_us"], l["p50_us"], l["p99_us"]))
+    m = {}
+    for c in rows:
+        rows[c] = [x + (x[2] * 1e-6 * x[0] / inflight,) for x in rows[c]]
+        m[c] = [med(x[i] for x in rows[c]) for i in range(6)]
+        print(f"{s:8} {c:16} {m[c][0]:10.0f} {m[c][1]:11.2f} {m[c][2]:8.0f} {m[c][3]:8.0f} {m[c][4]:8.0f} {m[c][5]:8.2f}")
+    for peer in ("h2load", "h2load+log"):
+        ratio = [m["molt"][i] / m[peer][i] for i in range(6)]
+        print(f"{s:8} {'molt/' + peer:16} {ratio[0]:10.2f} {ratio[1]:11.2f} {ratio[2]:8.2f} {ratio[3]:8.2f} {ratio[4]:8.2f} {ratio[5]:8.2f}")
+PY
+}
+if [[ -n ${ANALYZE:-} ]]; then # the table of a run kept with KEEP=1
+	work=$ANALYZE
+	summarize
+	exit 0
+fi
 for c in h2load nghttpd h2o taskset python3 go; do
 	command -v "$c" >/dev/null || { echo "$c not found" >&2; exit 1; }
 done
@@ -37,11 +103,16 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [[ ${logdir:-$work} != "$work" ]]; then rm -rf "$logdir"; fi
 	if [[ $KEEP == 1 ]]; then echo "raw output kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
-(cd "$here/.." && go build -o "$work/molt" ./cmd/molt)
+if [[ -n ${MOLT_BIN:-} ]]; then
+	cp "$MOLT_BIN" "$work/molt"
+else
+	(cd "$here/.." && go build -o "$work/molt" ./cmd/molt)
+fi
 mkdir -p "$work/www"
 printf hello >"$work/www/index.html"
 
@@ -80,11 +151,16 @@ for s in $SERVERS; do
 	done
 done
 
+logdir=$work
+if [[ -d /dev/shm && -w /dev/shm ]]; then
+	logdir=$(mktemp -d /dev/shm/molt-vs-h2load.XXXXXX)
+fi
 TIMEFORMAT='%U %S'
 run_h2load() { # server round
 	local out="$work/h2load-$1-$2"
 	{ time taskset -c 0 h2load -t 1 -c "$CONNS" -m "$STREAMS" -D "$DURATION" "${url[$1]}" >"$out.txt" 2>&1; } 2>"$out.cpu"
-	taskset -c 0 h2load -t 1 -c "$CONNS" -m "$STREAMS" -D "$DURATION" --log-file="$out.log" "${url[$1]}" >"$out.lat.txt" 2>&1
+	taskset -c 0 h2load -t 1 -c "$CONNS" -m "$STREAMS" -D "$DURATION" --log-file="$logdir/h2load-$1-$2.log" "${url[$1]}" >"$out.lat.txt" 2>&1
+	mv "$logdir/h2load-$1-$2.log" "$out.log"
 }
 run_molt() {
 	local out="$work/molt-$1-$2"
@@ -96,33 +172,4 @@ for r in $(seq "$ROUNDS"); do
 	done
 	echo "round $r/$ROUNDS done" >&2
 done
-
-python3 - "$work" "$ROUNDS" $SERVERS <<'PY'
-import json, re, statistics, sys
-work, rounds, servers = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-def cpu(path):
-    u, s = open(path).read().split()[:2]
-    return float(u) + float(s)
-def pct(sorted_vals, q):
-    return sorted_vals[max(0, -(-len(sorted_vals) * q // 1) - 1).__int__()]
-med = statistics.median
-print(f"{'server':8} {'client':10} {'req/s':>10} {'CPU us/req':>11} {'p50 us':>8} {'p99 us':>8}   (medians of {rounds} rounds)")
-for s in servers:
-    rows = {"h2load": [], "molt": []}
-    for r in range(1, rounds + 1):
-        base = f"{work}/h2load-{s}-{r}"
-        txt = open(base + ".txt").read()
-        rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", txt).group(1))
-        done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", txt).group(1))
-        lat = sorted(int(l.split("\t")[2]) for l in open(base + ".log") if l.strip())
-        rows["h2load"].append((rps, cpu(base + ".cpu") / done * 1e6, pct(lat, 0.5), pct(lat, 0.99)))
-        base = f"{work}/molt-{s}-{r}"
-        rep = json.load(open(base + ".json"))
-        rows["molt"].append((rep["requests_per_s"], cpu(base + ".cpu") / rep["requests"] * 1e6, rep["latency"]["p50_us"], rep["latency"]["p99_us"]))
-    m = {}
-    for c in ("h2load", "molt"):
-        m[c] = [med(x[i] for x in rows[c]) for i in range(4)]
-        print(f"{s:8} {c:10} {m[c][0]:10.0f} {m[c][1]:11.2f} {m[c][2]:8.0f} {m[c][3]:8.0f}")
-    ratio = [m["molt"][i] / m["h2load"][i] for i in range(4)]
-    print(f"{s:8} {'molt/h2load':10} {ratio[0]:10.2f} {ratio[1]:11.2f} {ratio[2]:8.2f} {ratio[3]:8.2f}")
-PY
+summarize

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/molt-http/molt/internal/h1head"
 	"github.com/molt-http/molt/internal/h2client"
 	"golang.org/x/net/http/httpguts"
 )
@@ -369,12 +370,12 @@ func (c *Conn) dialHTTP1(ctx context.Context, nc net.Conn, req *http.Request) er
 		err = bw.Flush()
 	}
 	var resp *http.Response
-	lr := &handshakeReader{r: nc, left: maxResponseHeader}
-	br := bufio.NewReaderSize(lr, 4096)
+	// The frames that follow the head are the Conn's to limit.
+	hr := h1head.NewReader(nc, 4096, maxResponseHeader, errResponseTooLarge)
+	br := hr.Buffered()
 	if err == nil {
-		resp, err = http.ReadResponse(br, req)
+		resp, err = hr.ReadResponse(req)
 	}
-	lr.left = -1 // the frames that follow are the Conn's to limit
 	if !stop() {
 		err = errors.Join(ctx.Err(), err)
 	}
@@ -401,29 +402,9 @@ func (c *Conn) dialHTTP1(ctx context.Context, nc net.Conn, req *http.Request) er
 // and header fields): net/http's ReadResponse has no limit of its own.
 const maxResponseHeader = 1 << 20
 
-// handshakeReader fails once left bytes have been read, unless left is
-// negative (no limit).
-type handshakeReader struct {
-	r    io.Reader
-	left int64
-}
-
+// errResponseTooLarge is the error of a handshake response head over
+// maxResponseHeader.
 var errResponseTooLarge = errors.New("handshake response header over 1 MiB")
-
-func (h *handshakeReader) Read(p []byte) (int, error) {
-	if h.left < 0 {
-		return h.r.Read(p)
-	}
-	if h.left == 0 {
-		return 0, errResponseTooLarge
-	}
-	if int64(len(p)) > h.left {
-		p = p[:h.left]
-	}
-	n, err := h.r.Read(p)
-	h.left -= int64(n)
-	return n, err
-}
 
 // setUpgradeFields sets the RFC 6455 request fields on req and returns
 // its fresh Sec-WebSocket-Key.

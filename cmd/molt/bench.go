@@ -42,7 +42,8 @@ const benchUsage = `usage: molt bench [flags] URL
 
 Load-tests an HTTP server over cleartext HTTP/1.1, HTTP/2 by prior knowledge
 (h2c) or HTTP/2 reached with "Upgrade: h2c" (h2c-upgrade), or a WebSocket
-echo (ws) over HTTP/1.1 or, with -ws-h2, RFC 8441 over h2c.
+echo (ws) over HTTP/1.1 or, with -ws-h2, RFC 8441 over h2c (-ws-h2-upgrade:
+h2c reached by Upgrade first).
 
 flags:
 `
@@ -54,7 +55,8 @@ type benchOptions struct {
 	jsonOut    bool
 	htmlFile   string
 	cpuprofile string
-	wsH2       bool // -ws-h2
+	wsH2       bool // -ws-h2 or -ws-h2-upgrade
+	wsUpgrade  bool // -ws-h2-upgrade
 	wsSize     int  // -ws-size
 }
 
@@ -80,6 +82,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout per request and per connection set-up")
 	every := fs.Bool("upgrade-every", false, "h2c-upgrade: make every request a fresh upgraded connection (measures the handshake)")
 	wsH2 := fs.Bool("ws-h2", false, "ws: open each WebSocket as an RFC 8441 extended CONNECT stream on its own h2c (prior knowledge) connection")
+	wsH2Upgrade := fs.Bool("ws-h2-upgrade", false, "ws: as -ws-h2, but reach HTTP/2 on each connection with Upgrade: h2c (an OPTIONS * request answered 101) instead of prior knowledge")
 	wsSize := fs.Int("ws-size", load.DefaultWSSize, "ws: message size in bytes (at most 16 MiB)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON (see docs/bench.md for the schema)")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report with the latency distribution to `file`")
@@ -91,7 +94,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 		fs.Usage()
 		return nil, errors.New("bench: want exactly one URL")
 	}
-	o := &benchOptions{jsonOut: *jsonOut, htmlFile: *htmlFile, cpuprofile: *cpuprofile, wsH2: *wsH2, wsSize: *wsSize}
+	o := &benchOptions{jsonOut: *jsonOut, htmlFile: *htmlFile, cpuprofile: *cpuprofile, wsH2: *wsH2 || *wsH2Upgrade, wsUpgrade: *wsH2Upgrade, wsSize: *wsSize}
 	var bodyBytes []byte
 	if strings.HasPrefix(*body, "@") {
 		b, err := os.ReadFile((*body)[1:])
@@ -148,8 +151,8 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 			return nil, errors.New("bench: mode ws sends messages of -ws-size bytes: -method and -body do not apply")
 		}
 	}
-	if (setFlags["ws-h2"] || setFlags["ws-size"]) && !slices.Contains(o.modes, load.ModeWS) {
-		return nil, errors.New("bench: -ws-h2 and -ws-size apply to mode ws")
+	if (setFlags["ws-h2"] || setFlags["ws-h2-upgrade"] || setFlags["ws-size"]) && !slices.Contains(o.modes, load.ModeWS) {
+		return nil, errors.New("bench: -ws-h2, -ws-h2-upgrade and -ws-size apply to mode ws")
 	}
 	if *wsSize < 1 || *wsSize > 16<<20 {
 		return nil, errors.New("bench: -ws-size must be 1 to 16777216 bytes")
@@ -194,7 +197,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg := o.cfg
 		cfg.Mode = m
 		if m == load.ModeWS {
-			cfg.WSHTTP2, cfg.WSSize = o.wsH2, o.wsSize
+			cfg.WSHTTP2, cfg.WSUpgrade, cfg.WSSize = o.wsH2, o.wsUpgrade, o.wsSize
 		}
 		cfg.Progress = progressPrinter(stderr, m, tty)
 		rep, err := load.Run(ctx, cfg)
@@ -327,7 +330,10 @@ func writeCompare(w io.Writer, reps []*load.Report) {
 // modes have requests.
 func writeTextWS(w io.Writer, r *load.Report, ws *load.WSReport) {
 	over := "HTTP/1.1"
-	if ws.HTTP2 {
+	switch {
+	case ws.HTTP2 && ws.H2CUpgrade:
+		over = "RFC 8441 over h2c reached by Upgrade"
+	case ws.HTTP2:
 		over = "RFC 8441 over h2c"
 	}
 	loop := "closed loop"

@@ -93,6 +93,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{[]string{"-mode", "ws", "-ws-size", "0", "http://127.0.0.1:1/"}, "-ws-size must be"},
 		{[]string{"-mode", "ws", "-ws-size", "16777217", "http://127.0.0.1:1/"}, "-ws-size must be"},
 		{[]string{"-mode", "h2c", "-ws-h2", "http://127.0.0.1:1/"}, "apply to mode ws"},
+		{[]string{"-mode", "h2c", "-ws-h2-upgrade", "http://127.0.0.1:1/"}, "apply to mode ws"},
 		{[]string{"-mode", "h1", "-ws-size", "10", "http://127.0.0.1:1/"}, "apply to mode ws"},
 		{[]string{"-c", "0", "http://127.0.0.1:1/"}, "-c and -m"},
 		{[]string{"-n", "5", "-d", "1s", "http://127.0.0.1:1/"}, "not both"},
@@ -187,7 +188,8 @@ func TestBenchJSON(t *testing.T) {
 }
 
 // TestBenchHTML checks that -html writes a self-contained report: the
-// summary table and an SVG plot with one line per mode, and nothing that a
+// summary table and an SVG plot with two lines per mode (latency, and
+// time to first byte dashed), and nothing that a
 // browser would fetch (no src, href, url() or @import).
 func TestBenchHTML(t *testing.T) {
 	m := startMolt(t)
@@ -206,8 +208,16 @@ func TestBenchHTML(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	if n := strings.Count(page, "<polyline"); n != 2 {
-		t.Errorf("%d plotted lines, want 2 (one per mode)", n)
+	if n := strings.Count(page, "<polyline"); n != 4 {
+		t.Errorf("%d plotted lines, want 4 (latency and ttfb per mode)", n)
+	}
+	if n := strings.Count(page, `stroke-dasharray=`); n != 2 {
+		t.Errorf("%d dashed lines, want 2 (ttfb per mode)", n)
+	}
+	for _, want := range []string{">h1 ttfb</text>", ">h2c ttfb</text>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report lacks the legend %q", want)
+		}
 	}
 	for _, fetch := range []string{" src=", " href=", "url(", "@import", "<script", "<link"} {
 		if strings.Contains(page, fetch) {

@@ -25,6 +25,7 @@ func TestBenchWS(t *testing.T) {
 				{"h1", []string{"-c", "2", "-n", "200"}, []string{"molt bench ws ", "HTTP/1.1, 2 connections x 1 in flight, messages of 64 bytes, closed loop", "200 echoed, 0 failed", "(2 connections set up)", "handshake  min", "n=2)", "handshakes 101: 2"}},
 				{"h1 pipelined", []string{"-c", "2", "-m", "8", "-ws-size", "1024", "-n", "400"}, []string{"2 connections x 8 in flight, messages of 1024 bytes", "400 echoed, 0 failed", "handshakes 101: 2"}},
 				{"h2", []string{"-ws-h2", "-c", "2", "-m", "4", "-n", "200"}, []string{"RFC 8441 over h2c, 2 connections x 4 in flight", "200 echoed, 0 failed", "handshakes 200: 2"}},
+				{"h2 reached by upgrade", []string{"-ws-h2-upgrade", "-c", "2", "-m", "4", "-n", "200"}, []string{"RFC 8441 over h2c reached by Upgrade, 2 connections x 4 in flight", "200 echoed, 0 failed", "handshakes 200: 2"}},
 				{"h2 open loop", []string{"-ws-h2", "-c", "2", "-rate", "400", "-n", "40"}, []string{"open loop at 400 msg/s", "40 echoed, 0 failed"}},
 			}
 			for _, tt := range tests {
@@ -89,6 +90,7 @@ func TestBenchWSJSON(t *testing.T) {
 		TTFB      map[string]any    `json:"ttfb"`
 		WebSocket *struct {
 			HTTP2       bool           `json:"http2"`
+			H2CUpgrade  *bool          `json:"h2c_upgrade"`
 			MessageSize int            `json:"message_size"`
 			Handshake   map[string]any `json:"handshake"`
 		} `json:"websocket"`
@@ -100,8 +102,8 @@ func TestBenchWSJSON(t *testing.T) {
 		t.Errorf("mode %q, %v messages, %v bytes, status %v; want ws, 100, 10000, 200: 2", doc.Mode, doc.Requests, doc.BodyBytes, doc.Status)
 	}
 	ws := doc.WebSocket
-	if ws == nil || !ws.HTTP2 || ws.MessageSize != 100 || ws.Handshake["count"] != float64(2) {
-		t.Fatalf("websocket = %+v, want http2, message_size 100, 2 handshakes", ws)
+	if ws == nil || !ws.HTTP2 || ws.H2CUpgrade == nil || *ws.H2CUpgrade || ws.MessageSize != 100 || ws.Handshake["count"] != float64(2) {
+		t.Fatalf("websocket = %+v, want http2, h2c_upgrade false, message_size 100, 2 handshakes", ws)
 	}
 	for _, f := range []string{"min_us", "p50_us", "p99_us", "max_us"} {
 		if _, ok := ws.Handshake[f].(float64); !ok {

@@ -12,10 +12,10 @@ import (
 	"github.com/molt-http/molt/internal/load"
 )
 
-// The HTML report is one file with no external assets: the latency
-// distribution is an inline SVG percentile plot (x: the percentile on a
-// log scale of 1/(1-q), as HdrHistogram's plots; y: latency), drawn here,
-// with no script.
+// The HTML report is one file with no external assets: the latency and
+// time-to-first-byte distributions are an inline SVG percentile plot (x:
+// the percentile on a log scale of 1/(1-q), as HdrHistogram's plots; y:
+// latency), drawn here, with no script.
 
 // plotQuantiles are the x positions of the plot: 1-10^(-k/20).
 func plotQuantiles() []float64 {
@@ -31,6 +31,7 @@ var seriesColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd
 type htmlSeries struct {
 	Name   string
 	Color  string
+	Dash   string // SVG stroke-dasharray, empty for a solid line
 	Points string // SVG polyline points
 }
 
@@ -64,27 +65,39 @@ func buildHTMLData(reps []*load.Report, command string) htmlData {
 	d := htmlData{Reports: reps, W: plotW, H: plotH, When: time.Now().UTC().Format(time.RFC3339), Command: command}
 	d.Title = "molt bench " + reps[0].URL
 	qs := plotQuantiles()
+	// Each mode's latency, solid, and its time to first byte, dashed in
+	// the same colour (none in ws, where TTFB is not measured).
+	type curve struct {
+		name, color, dash string
+		h                 *load.Histogram
+	}
+	var curves []curve
+	for i, r := range reps {
+		color := seriesColors[i%len(seriesColors)]
+		curves = append(curves, curve{r.Mode, color, "", r.LatencyHistogram()})
+		if r.TTFBHistogram().Count() > 0 {
+			curves = append(curves, curve{r.Mode + " ttfb", color, "6 4", r.TTFBHistogram()})
+		}
+	}
 	var ymax float64
-	for _, r := range reps {
-		h := r.LatencyHistogram()
-		ymax = max(ymax, us(h.Quantile(qs[len(qs)-1])))
+	for _, c := range curves {
+		ymax = max(ymax, us(c.h.Quantile(qs[len(qs)-1])))
 	}
 	ymax = niceCeil(ymax)
 	if ymax == 0 {
 		ymax = 1
 	}
-	for i, r := range reps {
-		h := r.LatencyHistogram()
+	for _, c := range curves {
 		var pts []string
 		for _, q := range qs {
 			x := marginL + math.Log10(1/(1-q))/maxX*plotW
 			if q >= 1 {
 				x = marginL + plotW
 			}
-			y := marginT + plotH - us(h.Quantile(q))/ymax*plotH
+			y := marginT + plotH - us(c.h.Quantile(q))/ymax*plotH
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
 		}
-		d.Series = append(d.Series, htmlSeries{Name: r.Mode, Color: seriesColors[i%len(seriesColors)], Points: strings.Join(pts, " ")})
+		d.Series = append(d.Series, htmlSeries{Name: c.name, Color: c.color, Dash: c.dash, Points: strings.Join(pts, " ")})
 	}
 	for k, label := range []string{"0%", "90%", "99%", "99.9%", "99.99%", percentileMaxLabel} {
 		d.XTicks = append(d.XTicks, htmlTick{Pos: marginL + float64(k)/maxX*plotW, Label: label})
@@ -139,19 +152,19 @@ svg text{font-size:12px}
 {{range .Reports}}<tr><td>{{.Mode}}</td><td>{{.Connections}} × {{.Streams}}</td><td>{{f1 .RequestsPerSec}}</td><td>{{.Requests}}</td><td>{{.Errors}}</td><td>{{bytes .BytesPerSec}}/s</td>
 <td>{{us .Latency.Min}}</td><td>{{us .Latency.P50}}</td><td>{{us .Latency.P90}}</td><td>{{us .Latency.P99}}</td><td>{{us .Latency.P999}}</td><td>{{us .Latency.Max}}</td></tr>
 {{end}}</table>
-<h2>Latency by percentile</h2>
+<h2>Latency by percentile (dashed: time to first byte)</h2>
 <svg xmlns="http://www.w3.org/2000/svg" width="{{svgW}}" height="{{svgH}}" role="img" aria-label="latency by percentile">
 <rect x="{{x0}}" y="{{y0}}" width="{{.W}}" height="{{.H}}" fill="none" stroke="#999"/>
 {{range .XTicks}}<line x1="{{.Pos}}" x2="{{.Pos}}" y1="{{y0}}" y2="{{y1}}" stroke="#eee"/><text x="{{.Pos}}" y="{{below y1}}" text-anchor="middle">{{.Label}}</text>
 {{end}}{{range .YTicks}}<line x1="{{x0}}" x2="{{x1}}" y1="{{.Pos}}" y2="{{.Pos}}" stroke="#eee"/><text x="{{left x0}}" y="{{.Pos}}" text-anchor="end" dominant-baseline="middle">{{.Label}}</text>
-{{end}}{{range $i, $s := .Series}}<polyline fill="none" stroke="{{$s.Color}}" stroke-width="2" points="{{$s.Points}}"/>
+{{end}}{{range $i, $s := .Series}}<polyline fill="none" stroke="{{$s.Color}}" stroke-width="2"{{if $s.Dash}} stroke-dasharray="{{$s.Dash}}"{{end}} points="{{$s.Points}}"/>
 <text x="{{left x1}}" y="{{legendY $i}}" text-anchor="end" fill="{{$s.Color}}">{{$s.Name}}</text>
 {{end}}</svg>
 {{range $r := .Reports}}{{if .Upgrade}}<h2>{{.Mode}}: upgrade handshake</h2>
 <table><tr><th></th><th>n</th><th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>
 <tr><td>to 101</td><td>{{.Upgrade.To101.Count}}</td><td>{{us .Upgrade.To101.Min}}</td><td>{{us .Upgrade.To101.P50}}</td><td>{{us .Upgrade.To101.P90}}</td><td>{{us .Upgrade.To101.P99}}</td><td>{{us .Upgrade.To101.Max}}</td></tr>
 <tr><td>to first HTTP/2 response</td><td>{{.Upgrade.FirstResponse.Count}}</td><td>{{us .Upgrade.FirstResponse.Min}}</td><td>{{us .Upgrade.FirstResponse.P50}}</td><td>{{us .Upgrade.FirstResponse.P90}}</td><td>{{us .Upgrade.FirstResponse.P99}}</td><td>{{us .Upgrade.FirstResponse.Max}}</td></tr></table>
-{{end}}{{with .WebSocket}}<h2>{{$r.Mode}}: WebSocket handshake ({{if .HTTP2}}RFC 8441 over h2c{{else}}HTTP/1.1{{end}}, messages of {{.MessageSize}} bytes; req/s above is messages/s)</h2>
+{{end}}{{with .WebSocket}}<h2>{{$r.Mode}}: WebSocket handshake ({{if .HTTP2}}RFC 8441 over h2c{{if .H2CUpgrade}} reached by Upgrade{{end}}{{else}}HTTP/1.1{{end}}, messages of {{.MessageSize}} bytes; req/s above is messages/s)</h2>
 <table><tr><th></th><th>n</th><th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>
 <tr><td>handshake</td><td>{{.Handshake.Count}}</td><td>{{us .Handshake.Min}}</td><td>{{us .Handshake.P50}}</td><td>{{us .Handshake.P90}}</td><td>{{us .Handshake.P99}}</td><td>{{us .Handshake.Max}}</td></tr></table>
 {{end}}{{if .ErrorKinds}}<h2>{{.Mode}}: errors</h2><table><tr><th>kind</th><th>count</th><th>first message</th></tr>

@@ -125,6 +125,7 @@ type ClientConn struct {
 	// henc and hbuf. It is a channel so that waiting can honour contexts.
 	wsem chan struct{}
 	bw   *bufio.Writer
+	sw   *stampWriter // what bw writes to: stamps Send streams with their write's time
 	fr   *http2.Framer
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
@@ -190,11 +191,13 @@ func NewClientConn(c net.Conn, opts ClientOptions) (*ClientConn, error) {
 // not nil, stream 1 is created for it in state half-closed (local) and
 // returned. On error c is closed.
 func newClientConn(c net.Conn, r io.Reader, cfg clientConfig, upgradeReq *http.Request) (*ClientConn, *clientStream, error) {
+	sw := &stampWriter{w: c, epoch: time.Now()}
 	cc := &ClientConn{
 		conn:           c,
 		cfg:            cfg,
 		wsem:           make(chan struct{}, 1),
-		bw:             bufio.NewWriter(c),
+		bw:             bufio.NewWriter(sw),
+		sw:             sw,
 		readDone:       make(chan struct{}),
 		streams:        make(map[uint32]*clientStream),
 		nextStreamID:   1,

@@ -57,6 +57,11 @@ func (p *Prepared) HeaderBlockLen() int { return len(p.block) }
 type Result struct {
 	// Status is the final response's status code, 0 if none arrived.
 	Status int
+	// SentAt is when the request left the client: the start of the
+	// write system call that carried the end of its HEADERS frame (one
+	// clock read per write, shared by the requests it carries). Zero if
+	// the request was never written.
+	SentAt time.Time
 	// HeaderAt is when the final response headers arrived (zero if they
 	// did not), and EndAt when the stream ended. Both are the time of
 	// the network read that brought the frame: the read loop reads the
@@ -146,6 +151,9 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	cc.mu.Unlock()
 
 	err = cc.writeBlock(id, p.block, true, maxFrame)
+	if err == nil {
+		cc.sw.queue(cs, cc.sw.written+int64(cc.bw.Buffered()))
+	}
 	if cc.pendingWrites.Add(-1) == 0 && err == nil {
 		err = cc.bw.Flush()
 	}
@@ -209,7 +217,7 @@ func (cc *ClientConn) runDone() {
 		// A queued stream is no longer changed by anybody: it is
 		// complete and out of cc.streams, or aborted.
 		for _, cs := range q {
-			cs.done(Result{Status: cs.status, HeaderAt: cs.headerAt, EndAt: cs.endAt, HeaderBytes: cs.headerBytes, BodyBytes: cs.gotBytes, Err: cs.err})
+			cs.done(Result{Status: cs.status, SentAt: cc.sw.sentTime(cs), HeaderAt: cs.headerAt, EndAt: cs.endAt, HeaderBytes: cs.headerBytes, BodyBytes: cs.gotBytes, Err: cs.err})
 		}
 		clear(q)
 		cc.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -52,6 +53,11 @@ type clientStream struct {
 	headerAt    time.Time // when the final response headers arrived
 	endAt       time.Time // when the stream ended
 	headerBytes int64     // HEADERS and CONTINUATION payload received
+	// sentAt is when the write system call that carried the request's
+	// HEADERS frame began, in nanoseconds since cc.sw.epoch plus one; 0
+	// until then. Atomic: set by the writer, read by the read loop, and
+	// the only order between the two is through the network.
+	sentAt atomic.Int64
 }
 
 // gotFinal reports whether the final response headers have arrived.

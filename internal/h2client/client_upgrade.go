@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/molt-http/molt/internal/h1head"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 )
@@ -139,29 +140,6 @@ const MaxUpgradeResponseHeader = 1 << 20
 // header sections went past MaxUpgradeResponseHeader.
 var ErrUpgradeResponseTooLarge = errors.New("h2client: the upgrade's HTTP/1.1 response header is larger than 1 MiB")
 
-// headerLimit is the handshake's reader of the connection: it fails once
-// left bytes have been read, until off.
-type headerLimit struct {
-	r    io.Reader
-	left int64
-	off  bool
-}
-
-func (l *headerLimit) Read(p []byte) (int, error) {
-	if l.off {
-		return l.r.Read(p)
-	}
-	if l.left <= 0 {
-		return 0, ErrUpgradeResponseTooLarge
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
-}
-
 // upgradeHandshake is the HTTP/1.1 exchange of an upgrade.
 type upgradeHandshake struct {
 	c         net.Conn
@@ -201,13 +179,12 @@ func (h *upgradeHandshake) run() (*http.Response, *bufio.Reader, error) {
 		written <- nil
 	}
 
-	lim := &headerLimit{r: h.c, left: MaxUpgradeResponseHeader}
-	br := bufio.NewReader(lim)
+	// The heads of the 1xx responses and the final one share the budget;
+	// what follows the last (a body, or HTTP/2) is not bounded here.
+	hr := h1head.NewReader(h.c, 4096, MaxUpgradeResponseHeader, ErrUpgradeResponseTooLarge)
+	br := hr.Buffered()
 	for {
-		resp, err := http.ReadResponse(br, req)
-		if err == nil && (resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols) {
-			lim.off = true // past the head: the body, or HTTP/2, is not bounded here
-		}
+		resp, err := hr.ReadResponse(req)
 		if err != nil {
 			close(abandon)
 			select {

@@ -7,11 +7,14 @@
 // apart, a fragment far beyond what is left of the list), but reuses the
 // frame, its field slice and the HPACK decoder's callback from one header
 // block to the next: the Framer's own assembly allocates all three for
-// every header block. molt's server engine (package h2) and its client
+// every header block. A block that leaves the HPACK table alone and
+// repeats the last such block byte for byte, with no block between that
+// may have changed the table, is not decoded again (see tableNeutral). molt's server engine (package h2) and its client
 // (internal/h2client) both read with it.
 package h2meta
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,6 +40,19 @@ type Decoder struct {
 	trailersRemain uint32
 	truncated      bool
 	detail         error
+
+	// The last header block that was one frame of indexed fields and
+	// literals not indexed only, and what it decoded to. Such a block
+	// does not change the dynamic table, so the same bytes decode to
+	// the same fields until a block that may change it: a server
+	// answering the same response again (a load generator's case) is
+	// decoded once. repeatOK is false when there is none, or a block
+	// since may have changed the table.
+	repeatBlock     []byte
+	repeatFields    []hpack.HeaderField
+	repeatTruncated bool
+	repeatOK        bool
+	repeats         uint64 // blocks answered from the repeat (for tests)
 }
 
 // NewDecoder returns a Decoder whose HPACK dynamic table starts at
@@ -155,6 +171,21 @@ func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
 		d.detail = d.invalid
 		return nil, http2.ConnectionError(http2.ErrCodeProtocol)
 	}
+	_, whole := f.(*http2.HeadersFrame)
+	whole = whole && ended
+	if whole && d.repeatOK && bytes.Equal(frag, d.repeatBlock) {
+		// Decoded, checked and found valid before, with the table as
+		// it is now.
+		d.fields = append(d.fields, d.repeatFields...)
+		d.mh.Fields = d.fields
+		d.mh.Truncated = d.repeatTruncated
+		d.repeats++
+		return &d.mh, nil
+	}
+	neutral := whole && tableNeutral(frag)
+	if !neutral {
+		d.repeatOK = false // this block may change the dynamic table
+	}
 	if _, err := d.hdec.Write(frag); err != nil {
 		d.detail = err
 		return nil, http2.ConnectionError(http2.ErrCodeCompression)
@@ -177,7 +208,84 @@ func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
 		d.detail = err
 		return nil, http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: err}
 	}
+	if neutral {
+		d.repeatBlock = append(d.repeatBlock[:0], frag...)
+		d.repeatFields = append(d.repeatFields[:0], d.fields...)
+		d.repeatTruncated = d.truncated
+		d.repeatOK = true
+	}
 	return &d.mh, nil
+}
+
+// tableNeutral reports whether decoding block leaves the dynamic table as
+// it was: it holds only indexed fields and literals without indexing or
+// never indexed (RFC 7541 sections 6.1, 6.2.2, 6.2.3), no literal with
+// incremental indexing and no dynamic table size update. A block it
+// cannot parse is not neutral (the decoder will say what is wrong).
+func tableNeutral(block []byte) bool {
+	if len(block) == 0 {
+		return false
+	}
+	for i := 0; i < len(block); {
+		b := block[i]
+		var ok bool
+		switch {
+		case b&0x80 != 0: // indexed
+			_, i, ok = hpackInt(block, i, 7)
+			if !ok {
+				return false
+			}
+		case b&0xe0 == 0: // literal without indexing (0000) or never indexed (0001)
+			var name uint64
+			name, i, ok = hpackInt(block, i, 4)
+			if !ok {
+				return false
+			}
+			if name == 0 { // a literal name
+				if i, ok = skipString(block, i); !ok {
+					return false
+				}
+			}
+			if i, ok = skipString(block, i); !ok {
+				return false
+			}
+		default: // incremental indexing (01), table size update (001)
+			return false
+		}
+	}
+	return true
+}
+
+// hpackInt decodes the integer with an n-bit prefix at block[i] and
+// returns it and the index after it.
+func hpackInt(block []byte, i int, n uint) (uint64, int, bool) {
+	mask := uint64(1)<<n - 1
+	v := uint64(block[i]) & mask
+	i++
+	if v < mask {
+		return v, i, true
+	}
+	for shift := uint(0); i < len(block) && shift < 56; shift += 7 {
+		c := block[i]
+		i++
+		v += uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, i, true
+		}
+	}
+	return 0, i, false
+}
+
+// skipString returns the index after the string literal at block[i].
+func skipString(block []byte, i int) (int, bool) {
+	if i >= len(block) {
+		return i, false
+	}
+	n, i, ok := hpackInt(block, i, 7)
+	if !ok || n > uint64(len(block)-i) {
+		return i, false
+	}
+	return i + int(n), true
 }
 
 // checkPseudos rejects unknown, duplicate and mixed pseudo-header fields.

@@ -166,3 +166,115 @@ func TestAssembleBadHPACK(t *testing.T) {
 		t.Fatalf("error %v, want COMPRESSION_ERROR", err)
 	}
 }
+
+// TestAssembleRepeat checks the repeat of an indexed-only block: decoded
+// once, answered from the repeat while the dynamic table cannot have
+// changed, and decoded again once a block may have changed it (a literal
+// added to the table shifts every index, a table size update evicts).
+// Every result is compared with a fresh hpack.Decoder fed the same blocks.
+func TestAssembleRepeat(t *testing.T) {
+	var eb bytes.Buffer
+	enc := hpack.NewEncoder(&eb)
+	encode := func(fields ...string) []byte {
+		eb.Reset()
+		for i := 0; i+1 < len(fields); i += 2 {
+			enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		}
+		return bytes.Clone(eb.Bytes())
+	}
+	resp := []string{":status", "200", "server", "h2o", "x-a", "1"}
+	first := encode(resp...)      // literals, added to the table
+	indexed := encode(resp...)    // now all indexed
+	changes := encode("x-b", "2") // a literal added: every dynamic index shifts
+	enc.SetMaxDynamicTableSizeLimit(0)
+	evicts := encode(":status", "200") // a table size update to 0, then a static index
+	steps := []struct {
+		blk    []byte
+		repeat bool // answered from the repeat
+	}{
+		{first, false},
+		{indexed, false}, // decoded, then kept as the repeat
+		{indexed, true},
+		{indexed, true},
+		{changes, false},
+		{indexed, false}, // same bytes, other fields now: x-b shifted the indices
+		{indexed, true},
+		{evicts, false},
+	}
+	if !tableNeutral(indexed) || tableNeutral(first) || tableNeutral(changes) || tableNeutral(evicts) {
+		t.Fatal("tableNeutral misjudges the test's blocks")
+	}
+	ref := hpack.NewDecoder(4096, nil)
+	d := NewDecoder(4096, 0)
+	for i, st := range steps {
+		want, err := ref.DecodeFull(st.blk)
+		if err != nil {
+			t.Fatalf("step %d: reference decoder: %v", i, err)
+		}
+		before := d.repeats
+		mf, err := read(t, d, st.blk, len(st.blk)+1)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got := d.repeats - before; got != map[bool]uint64{false: 0, true: 1}[st.repeat] {
+			t.Errorf("step %d: answered from the repeat %d times, want %v", i, got, st.repeat)
+		}
+		if len(mf.Fields) != len(want) {
+			t.Fatalf("step %d: %v, want %v", i, mf.Fields, want)
+		}
+		for j := range want {
+			if mf.Fields[j].Name != want[j].Name || mf.Fields[j].Value != want[j].Value {
+				t.Fatalf("step %d: %v, want %v", i, mf.Fields, want)
+			}
+		}
+	}
+	if d.repeats == 0 {
+		t.Fatal("the repeat was never used")
+	}
+
+	// A block split into HEADERS and CONTINUATION is decoded every time.
+	d = NewDecoder(4096, 0)
+	ref = hpack.NewDecoder(4096, nil)
+	for _, blk := range [][]byte{first, indexed, indexed} {
+		ref.DecodeFull(blk)
+		if _, err := read(t, d, blk, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.repeats != 0 {
+		t.Errorf("split blocks answered from the repeat %d times, want 0", d.repeats)
+	}
+}
+
+// TestTableNeutral checks the parse of representations that leave the
+// table alone, on blocks from x/net's encoder and on hand-made ones.
+func TestTableNeutral(t *testing.T) {
+	sensitive := func(fields ...string) []byte {
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		for i := 0; i+1 < len(fields); i += 2 {
+			enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1], Sensitive: true})
+		}
+		return b.Bytes()
+	}
+	long := strings.Repeat("v", 300) // a multi-byte string length
+	for _, tc := range []struct {
+		name string
+		blk  []byte
+		want bool
+	}{
+		{"h2o's repeat: indexed, then content-length without indexing", []byte{0x88, 0xc3, 0xc2, 0xc1, 0xc0, 0xbf, 0xbe, 0x0f, 0x0d, 0x01, 0x35}, true},
+		{"never indexed, static and literal names", sensitive(":status", "200", "x-long", long, "content-length", "5"), true},
+		{"a multi-byte index", []byte{0xff, 0x81, 0x01}, true},
+		{"empty", nil, false},
+		{"incremental indexing", block("x-a", "1"), false},
+		{"table size update", []byte{0x20, 0x88}, false},
+		{"index cut short", []byte{0xff, 0x81}, false},
+		{"string longer than the block", []byte{0x0f, 0x0d, 0x05, 0x35}, false},
+		{"literal name cut short", []byte{0x00, 0x03, 'a'}, false},
+	} {
+		if got := tableNeutral(tc.blk); got != tc.want {
+			t.Errorf("%s (% x): %v, want %v", tc.name, tc.blk, got, tc.want)
+		}
+	}
+}

@@ -1,19 +1,18 @@
 package load
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/molt-http/molt/internal/h1head"
 	"github.com/molt-http/molt/internal/h2client"
 )
 
@@ -198,27 +197,8 @@ const maxH1Header = 1 << 20
 // exceeds maxH1Header.
 var errH1HeaderTooLarge = errors.New("HTTP/1.1 response header section exceeds 1 MiB (protocol error)")
 
-// budgetReader reads from r until n bytes have been read, then fails.
-type budgetReader struct {
-	r io.Reader
-	n int64
-}
-
-func (b *budgetReader) Read(p []byte) (int, error) {
-	if b.n <= 0 {
-		return 0, errH1HeaderTooLarge
-	}
-	if int64(len(p)) > b.n {
-		p = p[:b.n]
-	}
-	n, err := b.r.Read(p)
-	b.n -= int64(n)
-	return n, err
-}
-
-// h1Request sends one HTTP/1.1 request and reads the response. br reads
-// from budget.
-func (r *runner) h1Request(c net.Conn, br *bufio.Reader, budget *budgetReader) (resp *http.Response, headersAt time.Time, n int64, closeConn bool, err error) {
+// h1Request sends one HTTP/1.1 request and reads the response from hr.
+func (r *runner) h1Request(c net.Conn, hr *h1head.Reader) (resp *http.Response, headersAt time.Time, n int64, closeConn bool, err error) {
 	c.SetDeadline(time.Now().Add(r.cfg.Timeout))
 	if _, err := c.Write(r.h1req); err != nil {
 		return nil, headersAt, 0, true, err
@@ -227,9 +207,8 @@ func (r *runner) h1Request(c net.Conn, br *bufio.Reader, budget *budgetReader) (
 	if r.h1head {
 		method = http.MethodHead
 	}
-	budget.n = maxH1Header // whatever br holds already was read within the last budget
-	resp, err = http.ReadResponse(br, &http.Request{Method: method})
-	budget.n = math.MaxInt64 // the body is bounded by the timeout
+	hr.Reset()                                                 // whatever hr holds already was read within the last budget
+	resp, err = hr.ReadResponse(&http.Request{Method: method}) // the body is bounded by the timeout
 	if err != nil {
 		return nil, headersAt, 0, true, err
 	}
@@ -247,14 +226,13 @@ func (r *runner) runH1(s *shard, sc *schedule) error {
 		return err
 	}
 	defer c.Close()
-	budget := &budgetReader{r: c}
-	br := bufio.NewReaderSize(budget, 32<<10)
+	hr := h1head.NewReader(c, 32<<10, maxH1Header, errH1HeaderTooLarge)
 	for {
 		start, ok := sc.wait(r)
 		if !ok || !r.allow(start) {
 			return nil
 		}
-		resp, headersAt, n, closeConn, err := r.h1Request(c, br, budget)
+		resp, headersAt, n, closeConn, err := r.h1Request(c, hr)
 		end := time.Now()
 		status := 0
 		if resp != nil {
@@ -331,11 +309,17 @@ func (h *h2sess) send(sl *slot, start time.Time) bool {
 func (sl *slot) onDone(res h2client.Result) {
 	h := sl.sess
 	r := h.r
-	// The response arrived at res.EndAt (the read that brought it); the
-	// next request starts now, which may be a while later in a large
-	// batch of responses: starting its clock at res.EndAt would add the
-	// batch's processing time to its latency.
+	// The response arrived at res.EndAt (the read that brought it). In a
+	// closed loop the request's clock starts when it left the client,
+	// res.SentAt (the write system call that carried it, as h2load
+	// counts): the time it waited in the connection's buffer for the
+	// rest of a batch of responses to be handled is the client's, not
+	// the server's. In an open loop it starts when it was due.
 	start := r.base.Add(time.Duration(sl.start.Load() - 1))
+	// (Whether it counts, after the warmup, was decided at Send.)
+	if h.free == nil && !res.SentAt.IsZero() && r.measured(start) {
+		start = res.SentAt
+	}
 	sl.start.Store(0)
 	r.record(h.s, start, res.HeaderAt, res.EndAt, res.Status, res.BodyBytes, res.HeaderBytes, res.Err)
 	if h.free != nil {

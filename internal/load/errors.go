@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/molt-http/molt/internal/h1head"
 	"github.com/molt-http/molt/internal/h2client"
 	"github.com/molt-http/molt/websocket"
 	"golang.org/x/net/http2"
@@ -97,7 +98,8 @@ func ErrorKind(err error) string {
 		return KindReset
 	case errors.As(err, &wc):
 		return KindClosed
-	case errors.Is(err, errEchoMismatch), errors.As(err, &su), errors.Is(err, errH1HeaderTooLarge), strings.Contains(msg, "connection error"),
+	case errors.Is(err, errEchoMismatch), errors.As(err, &su), errors.Is(err, errH1HeaderTooLarge), errors.Is(err, h1head.ErrMalformed),
+		strings.Contains(msg, "connection error"),
 		strings.Contains(msg, "malformed"), strings.Contains(msg, "protocol"):
 		return KindProtocol
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET),

@@ -71,6 +71,10 @@ type Config struct {
 	// CONNECT stream on its own h2c (prior knowledge) connection instead
 	// of with an HTTP/1.1 Upgrade.
 	WSHTTP2 bool
+	// WSUpgrade, with WSHTTP2, reaches HTTP/2 on each connection with an
+	// "Upgrade: h2c" request (OPTIONS *) answered 101, instead of by
+	// prior knowledge, then opens the WebSocket on it.
+	WSUpgrade bool
 	// WSSize is the size in bytes of ModeWS's messages, up to 16 MiB; 0
 	// means DefaultWSSize. Messages of 8 bytes or more carry a sequence
 	// number, so an echo out of order is detected.
@@ -253,6 +257,8 @@ func (cfg *Config) normalize() (*url.URL, string, error) {
 		return nil, "", fmt.Errorf("rate %v: want 0 (closed loop) up to 1e8 requests/s", cfg.Rate)
 	case cfg.UpgradeEvery && cfg.Mode != ModeUpgrade:
 		return nil, "", fmt.Errorf("upgrade-every applies to mode %s only", ModeUpgrade)
+	case cfg.WSUpgrade && !cfg.WSHTTP2:
+		return nil, "", errors.New("the WebSocket upgrade option applies over HTTP/2 (WSHTTP2) only")
 	case (cfg.WSHTTP2 || cfg.WSSize != 0) && cfg.Mode != ModeWS:
 		return nil, "", fmt.Errorf("the WebSocket message size and HTTP/2 options apply to mode %s only", ModeWS)
 	case cfg.WSSize < 0 || cfg.WSSize > maxWSSize:
@@ -479,9 +485,9 @@ func (r *runner) report(start time.Time) *Report {
 		rep.Upgrade = &UpgradeReport{To101: quantiles(&to101), FirstResponse: quantiles(&h2ok)}
 	}
 	if r.cfg.Mode == ModeWS {
-		rep.WebSocket = &WSReport{HTTP2: r.cfg.WSHTTP2, MessageSize: r.wsSize(), Handshake: quantiles(&handshake)}
+		rep.WebSocket = &WSReport{HTTP2: r.cfg.WSHTTP2, H2CUpgrade: r.cfg.WSUpgrade, MessageSize: r.wsSize(), Handshake: quantiles(&handshake)}
 	}
-	rep.latency = lat
+	rep.latency, rep.ttfb = lat, ttfb
 	return rep
 }
 
@@ -524,11 +530,15 @@ type Report struct {
 	ErrorKinds  map[string]uint64 `json:"errors_by_kind"`
 	ErrorSample map[string]string `json:"error_samples,omitempty"`
 
-	latency Histogram
+	latency, ttfb Histogram
 }
 
 // LatencyHistogram returns the merged latency histogram.
 func (r *Report) LatencyHistogram() *Histogram { return &r.latency }
+
+// TTFBHistogram returns the merged time-to-first-byte histogram (empty in
+// ModeWS).
+func (r *Report) TTFBHistogram() *Histogram { return &r.ttfb }
 
 // UpgradeReport is the h2c upgrade handshake's own latency, per
 // connection, from the start of the dial.
@@ -540,6 +550,7 @@ type UpgradeReport struct {
 // WSReport is what ModeWS reports besides the messages' figures.
 type WSReport struct {
 	HTTP2       bool `json:"http2"`        // RFC 8441 over h2c, not HTTP/1.1
+	H2CUpgrade  bool `json:"h2c_upgrade"`  // with HTTP2: h2c reached by Upgrade, not prior knowledge
 	MessageSize int  `json:"message_size"` // bytes per message
 	// Handshake is the opening handshake's latency per connection, from
 	// the start of the dial to the server's answer.

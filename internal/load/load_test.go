@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/molt-http/molt/internal/h1head"
 	"github.com/molt-http/molt/internal/h2client"
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/server"
@@ -176,6 +177,9 @@ func TestErrorKind(t *testing.T) {
 		{&setupError{"preface", io.EOF}, KindProtocol},
 		{errors.New("h2client: connection error PROTOCOL_ERROR: x"), KindProtocol},
 		{io.ErrUnexpectedEOF, KindClosed},
+		{fmt.Errorf("%w: %w", h1head.ErrMalformed, errors.New(`bad status "x"`)), KindProtocol},
+		{fmt.Errorf("%w: %w", h1head.ErrTruncated, io.ErrUnexpectedEOF), KindClosed},
+		{errH1HeaderTooLarge, KindProtocol},
 		{fmt.Errorf("h2client: connection lost: %w", syscall.ECONNRESET), KindClosed},
 		{errors.New("something else"), KindOther},
 	}

@@ -43,7 +43,10 @@ type wsSent struct {
 // wsDialOptions returns the options of the run's WebSocket dials.
 func (r *runner) wsDialOptions() *websocket.DialOptions {
 	p := websocket.DialHTTP1
-	if r.cfg.WSHTTP2 {
+	switch {
+	case r.cfg.WSHTTP2 && r.cfg.WSUpgrade:
+		p = websocket.DialH2CUpgrade
+	case r.cfg.WSHTTP2:
 		p = websocket.DialH2CPrior
 	}
 	d := net.Dialer{Timeout: r.cfg.Timeout}

@@ -36,6 +36,7 @@ func TestRunWS(t *testing.T) {
 			{"h2", Config{Conns: 2, WSHTTP2: true}, "200"},
 			{"h2 pipelined", Config{Conns: 2, Streams: 8, WSHTTP2: true, WSSize: 70000}, "200"},
 			{"h2 open loop", Config{Conns: 2, Streams: 4, Rate: 2000, WSHTTP2: true}, "200"},
+			{"h2 reached by upgrade", Config{Conns: 2, Streams: 4, WSHTTP2: true, WSUpgrade: true}, "200"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +59,7 @@ func TestRunWS(t *testing.T) {
 				// One connection can echo all 120 messages before another
 				// has finished its handshake: that one is not counted.
 				ws := rep.WebSocket
-				if ws == nil || ws.HTTP2 != cfg.WSHTTP2 || ws.MessageSize != int(size) || ws.Handshake.Count < 1 || ws.Handshake.Count > uint64(cfg.Conns) {
+				if ws == nil || ws.HTTP2 != cfg.WSHTTP2 || ws.H2CUpgrade != cfg.WSUpgrade || ws.MessageSize != int(size) || ws.Handshake.Count < 1 || ws.Handshake.Count > uint64(cfg.Conns) {
 					t.Fatalf("websocket report %+v, want http2 %v, size %d, 1 to %d handshakes", ws, cfg.WSHTTP2, size, cfg.Conns)
 				}
 				shook := ws.Handshake.Count
@@ -189,6 +190,7 @@ func TestRunWSBadConfig(t *testing.T) {
 	}{
 		{Config{Mode: ModeH2C, WSHTTP2: true}, "apply to mode ws"},
 		{Config{Mode: ModeH1, WSSize: 10}, "apply to mode ws"},
+		{Config{Mode: ModeWS, WSUpgrade: true}, "over HTTP/2 (WSHTTP2) only"},
 		{Config{Mode: ModeWS, WSSize: -1}, "message size -1"},
 		{Config{Mode: ModeWS, WSSize: maxWSSize + 1}, "message size"},
 		{Config{Mode: ModeWS, Conns: 1000, WSSize: maxWSSize}, "at most 1073741824 bytes of message buffers"},
