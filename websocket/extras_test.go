@@ -134,7 +134,9 @@ func TestKeepAlive(t *testing.T) {
 		t.Run("answered", func(t *testing.T) {
 			ts := h2ctest.NewServer(t, echoHandler(websocket.Options{}, nil))
 			pongs := make(chan struct{}, 16)
-			c := mustDial(t, ts, mode, "/", &websocket.DialOptions{KeepAlive: 5 * time.Millisecond, OnPong: func([]byte) {
+			// The interval is also the pong's deadline: long enough that
+			// a loaded machine answers within it (5 ms failed now and then).
+			c := mustDial(t, ts, mode, "/", &websocket.DialOptions{KeepAlive: 250 * time.Millisecond, OnPong: func([]byte) {
 				select {
 				case pongs <- struct{}{}:
 				default:
