@@ -389,10 +389,13 @@ func (r *runner) progress(done chan struct{}) {
 }
 
 // connLoop runs connection i until the run stops, reconnecting when the
-// server closes it.
+// server closes it. Every connection is set up once, even if the other
+// connections have issued all of a -n run's requests before it starts
+// (as h2load connects all its clients), so that a run has -c connections
+// whatever the scheduling.
 func (r *runner) connLoop(s *shard, sc *schedule) {
 	backoff := 10 * time.Millisecond
-	for !r.stopped.Load() && (r.cfg.Requests == 0 || r.issued.Load() < r.cfg.Requests) {
+	for first := true; !r.stopped.Load() && (first || r.cfg.Requests == 0 || r.issued.Load() < r.cfg.Requests); first = false {
 		var err error
 		switch {
 		case r.cfg.Mode == ModeH1:
