@@ -45,11 +45,12 @@ type conn struct {
 	requests, streams atomic.Int64
 	gone              atomic.Bool
 
-	// sniffMu guards sniffCut and sniffOver: Shutdown may cut the sniff
+	// sniffMu guards sniffCut, sniffEnd and sniffOver: Shutdown may cut the sniff
 	// short (cutSniff) while the connection's goroutine sets and clears
 	// the sniff's read deadline.
 	sniffMu   sync.Mutex
 	sniffCut  time.Time // if not zero, the sniff ends by then (Shutdown)
+	sniffEnd  time.Time // the sniff's read deadline once begun (zero: none)
 	sniffOver bool      // the sniff has ended; its deadline is not Shutdown's to touch
 
 	// h1Pending is set while c, handed to net/http, counts in

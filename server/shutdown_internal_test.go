@@ -71,3 +71,51 @@ func TestShutdownWaitsForHandOver(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+// deadlineConn records the read deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	mu  sync.Mutex
+	set []time.Time
+}
+
+func (d *deadlineConn) SetReadDeadline(t time.Time) error {
+	d.mu.Lock()
+	d.set = append(d.set, t)
+	d.mu.Unlock()
+	return nil
+}
+
+// TestCutSniffKeepsEarlierDeadline checks that Shutdown's cut of a sniff
+// under way does not push its read deadline (ReadHeaderTimeout's, from
+// accept) later: the grace is given within ReadHeaderTimeout.
+func TestCutSniffKeepsEarlierDeadline(t *testing.T) {
+	now := time.Now()
+	early, late := now.Add(100*time.Millisecond), now.Add(ShutdownSniffGrace)
+
+	dc := &deadlineConn{}
+	c := &conn{Conn: dc}
+	if err := c.startSniff(early); err != nil {
+		t.Fatal(err)
+	}
+	c.cutSniff(late)
+	if got := dc.set[len(dc.set)-1]; !got.Equal(early) {
+		t.Errorf("sniff begun with deadline %v, cut to %v: deadline %v, want %v", early, late, got, early)
+	}
+
+	// The other way round: the cut, earlier, wins, whichever comes first.
+	dc = &deadlineConn{}
+	c = &conn{Conn: dc}
+	c.startSniff(late)
+	c.cutSniff(early)
+	if got := dc.set[len(dc.set)-1]; !got.Equal(early) {
+		t.Errorf("sniff begun with deadline %v, cut to %v: deadline %v, want %v", late, early, got, early)
+	}
+	dc = &deadlineConn{}
+	c = &conn{Conn: dc}
+	c.cutSniff(early)
+	c.startSniff(late)
+	if got := dc.set[len(dc.set)-1]; !got.Equal(early) {
+		t.Errorf("sniff cut to %v, then begun with deadline %v: deadline %v, want %v", early, late, got, early)
+	}
+}
