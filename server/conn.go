@@ -45,12 +45,19 @@ type conn struct {
 	requests, streams atomic.Int64
 	gone              atomic.Bool
 
-	// sniffMu guards sniffCut and sniffOver: Shutdown may cut the sniff
+	// sniffMu guards sniffCut, sniffEnd and sniffOver: Shutdown may cut the sniff
 	// short (cutSniff) while the connection's goroutine sets and clears
 	// the sniff's read deadline.
 	sniffMu   sync.Mutex
 	sniffCut  time.Time // if not zero, the sniff ends by then (Shutdown)
+	sniffEnd  time.Time // the sniff's read deadline once begun (zero: none)
 	sniffOver bool      // the sniff has ended; its deadline is not Shutdown's to touch
+
+	// h1Pending is set while c, handed to net/http, counts in
+	// Server.sniffs until net/http has read its first request (serveH1)
+	// or c is closed: net/http drops a request it reads once its own
+	// Shutdown has begun. h1Read clears it.
+	h1Pending atomic.Bool
 
 	proto     atomic.Int32 // index into protocolNames
 	state     atomic.Int32 // a ConnState
@@ -129,6 +136,15 @@ func (c *conn) Close() error {
 		c.srv.forget(c)
 	})
 	return err
+}
+
+// h1Read ends c's count in Server.sniffs, once, if it is handed to
+// net/http and counted (h1Pending): its first request has been read, or
+// it is closed.
+func (c *conn) h1Read() {
+	if c.h1Pending.Load() && c.h1Pending.CompareAndSwap(true, false) {
+		c.srv.sniffs.Done()
+	}
 }
 
 // count adds one to n, c's counter of requests or streams; if c has

@@ -37,7 +37,8 @@ type Server struct {
 	connGone  chan struct{} // a value after a connection is forgotten
 
 	// sniffs counts the connections Serve has accepted that serveConn has
-	// not handed on or closed yet (Add under mu, in track).
+	// not handed on or closed yet, and those handed to net/http whose
+	// first request it has not read yet (Add under mu, in track).
 	sniffs sync.WaitGroup
 
 	draining atomic.Bool // Shutdown or Close has begun
@@ -169,16 +170,16 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // serveConn decides, from the first bytes, which protocol c speaks.
 //
-// Until it has handed c on (or closed it), c counts in s.sniffs: Shutdown
-// waits for that before it shuts net/http's server down, so that a
-// connection whose first request was on its way when Shutdown began is
-// still served (see Shutdown).
+// Until it has handed c on (or closed it), and for HTTP/1.x until
+// net/http has read c's first request, c counts in s.sniffs: Shutdown
+// waits for that (within ShutdownSniffGrace) before it shuts net/http's
+// server down, so that a connection whose first request was on its way
+// when Shutdown began is still served (see Shutdown).
 func (s *Server) serveConn(c *conn) {
 	c.setState("", StateNew)
 	if s.cfg.DisableH2CPrior {
 		c.endSniff() // no sniff: net/http's read deadlines and shutdown rules apply from the start
-		s.serveHTTP1(c)
-		s.sniffs.Done()
+		s.handOverHTTP1(c)
 		return
 	}
 	timeout := s.cfg.ReadHeaderTimeout
@@ -209,9 +210,18 @@ func (s *Server) serveConn(c *conn) {
 		s.sniffs.Done()
 		s.serveHTTP2(c, withConnInfo(s.ctx, &c.info), H2CPrior, nil, nil)
 	default:
-		s.serveHTTP1(c)
-		s.sniffs.Done()
+		s.handOverHTTP1(c)
 	}
+}
+
+// handOverHTTP1 hands c to net/http, counted in s.sniffs until net/http
+// has read its first request or c is closed (see conn.h1Pending).
+func (s *Server) handOverHTTP1(c *conn) {
+	c.h1Pending.Store(true)
+	if c.gone.Load() {
+		c.h1Read() // closed already: forget may have looked before h1Pending was set
+	}
+	s.serveHTTP1(c)
 }
 
 // serveHTTP1 hands c to net/http. ReadHeaderTimeout is one budget from
@@ -283,6 +293,7 @@ func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
 		s.serveRequest(w, r)
 		return
 	}
+	info.conn.h1Read() // past net/http's shutdown check: its first request is read
 	info.conn.count(&info.conn.requests, &s.stats.requests)
 	// The connection's writer, reused: net/http serves one request of a
 	// connection at a time.
@@ -335,6 +346,7 @@ func (s *Server) forget(c *conn) {
 	s.stats.requests.Add(c.requests.Swap(0))
 	s.stats.streams.Add(c.streams.Swap(0))
 	s.mu.Unlock()
+	c.h1Read()
 	select {
 	case s.connGone <- struct{}{}:
 	default:
@@ -441,12 +453,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.engine.Drain()
 	go func() {
 		// Connections still sniffing may yet reach net/http, which
-		// serves nothing new once shut down: wait for them first (each
-		// within ShutdownSniffGrace, or closed by Close when ctx ends).
-		// Meanwhile serveH1 ends keep-alive.
-		if len(sniffing) > 0 {
-			s.sniffs.Wait()
+		// drops a request it reads once its own Shutdown has begun:
+		// wait until those handed to it have had their first request
+		// read (sniffed as HTTP/1.x before Shutdown too, their protocol
+		// set and so not in sniffing), or are closed, but no longer
+		// than ShutdownSniffGrace. Meanwhile serveH1 ends keep-alive.
+		waited := make(chan struct{})
+		go func() {
+			s.sniffs.Wait() // each ends by the cut or its header timeout, or at Close
+			close(waited)
+		}()
+		grace := time.NewTimer(time.Until(cut))
+		select {
+		case <-waited:
+		case <-grace.C:
+		case <-ctx.Done():
 		}
+		grace.Stop()
 		s.h1.Shutdown(ctx) // closes idle HTTP/1.1 connections, ends keep-alive
 	}()
 	for s.openConns() > 0 {

@@ -146,3 +146,56 @@ func h2Answer(c net.Conn) (body string, goaway bool, last uint32) {
 		}
 	}
 }
+
+// TestShutdownServesHeaderInPieces checks an HTTP/1.1 request whose
+// first line arrives while Shutdown has begun and whose header fields
+// follow a little later: the sniff hands the connection to net/http on
+// the first line, and net/http drops a request it reads once its own
+// Shutdown has begun (it closes the connection without an answer), so
+// that must wait until net/http has read the request.
+func TestShutdownServesHeaderInPieces(t *testing.T) {
+	ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "served "+r.URL.Path)
+	}))
+	c := ts.Dial(t)
+	if _, err := io.WriteString(c, "G"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ { // until the server holds it
+		var open int64
+		for _, n := range ts.Stats().Open {
+			open += n
+		}
+		if open >= 1 {
+			break
+		}
+		if i == 2000 {
+			t.Fatal("the server does not hold the connection")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	begun := make(chan struct{})
+	ts.RegisterOnShutdown(func() { close(begun) })
+	done := make(chan error, 1)
+	go func() { done <- ts.Shutdown(h2ctest.ShutdownContext(t)) }()
+	<-begun
+	if _, err := io.WriteString(c, "ET /h1 HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // well within ShutdownSniffGrace
+	if _, err := io.WriteString(c, "Host: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%v (the request was lost)", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "served /h1" || !resp.Close {
+		t.Errorf("%s %q, Connection: close %v; want 200 %q, keep-alive off", resp.Status, body, resp.Close, "served /h1")
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}

@@ -132,6 +132,7 @@ func (c *conn) startSniff(deadline time.Time) error {
 	if deadline.IsZero() {
 		return nil
 	}
+	c.sniffEnd = deadline
 	return c.Conn.SetReadDeadline(deadline)
 }
 
@@ -153,6 +154,9 @@ func (c *conn) cutSniff(t time.Time) {
 		return
 	}
 	c.sniffCut = t
+	if !c.sniffEnd.IsZero() && !t.Before(c.sniffEnd) {
+		return // the sniff's own deadline (ReadHeaderTimeout's) comes first
+	}
 	c.Conn.SetReadDeadline(t) // a pending sniff read ends by t; a later startSniff keeps it
 }
 

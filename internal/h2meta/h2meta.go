@@ -8,7 +8,7 @@
 // frame, its field slice and the HPACK decoder's callback from one header
 // block to the next: the Framer's own assembly allocates all three for
 // every header block. A block that leaves the HPACK table alone and
-// repeats the last such block byte for byte, with no block between that
+// repeats the last such block (of at most maxRepeat bytes) byte for byte, with no block between that
 // may have changed the table, is not decoded again (see tableNeutral). molt's server engine (package h2) and its client
 // (internal/h2client) both read with it.
 package h2meta
@@ -208,7 +208,7 @@ func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
 		d.detail = err
 		return nil, http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: err}
 	}
-	if neutral {
+	if neutral && len(frag) <= maxRepeat {
 		d.repeatBlock = append(d.repeatBlock[:0], frag...)
 		d.repeatFields = append(d.repeatFields[:0], d.fields...)
 		d.repeatTruncated = d.truncated
@@ -216,6 +216,13 @@ func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
 	}
 	return &d.mh, nil
 }
+
+// maxRepeat is the largest header block kept for the repeat: its copy
+// and the strings decoded from it stay with the connection, idle or not
+// (a repeated response or request is tens of bytes). A larger block that
+// leaves the table alone is decoded every time, and keeps the repeat of
+// the last small one valid.
+const maxRepeat = 512
 
 // tableNeutral reports whether decoding block leaves the dynamic table as
 // it was: it holds only indexed fields and literals without indexing or

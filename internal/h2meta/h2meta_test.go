@@ -278,3 +278,44 @@ func TestTableNeutral(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatKeepsLittle checks that the repeat keeps no large block: the
+// server's read loop holds no buffer of an idle connection, and a client
+// should not make each of its connections hold a copy of its largest
+// header block (up to the frame size, 16 MiB at most) and the strings
+// decoded from it. A small block between still repeats.
+func TestRepeatKeepsLittle(t *testing.T) {
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	small := []hpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "content-length", Value: "5", Sensitive: true}}
+	for _, f := range small {
+		enc.WriteField(f)
+	}
+	smallBlk := bytes.Clone(b.Bytes())
+	b.Reset()
+	enc.WriteField(hpack.HeaderField{Name: "x-big", Value: strings.Repeat("v", 10000), Sensitive: true})
+	big := bytes.Clone(b.Bytes())
+	if !tableNeutral(big) || !tableNeutral(smallBlk) {
+		t.Fatal("the test's blocks change the table")
+	}
+	d := NewDecoder(4096, 0)
+	for _, blk := range [][]byte{smallBlk, big, big} {
+		if _, err := read(t, d, blk, len(blk)+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := cap(d.repeatBlock)
+	for _, f := range d.repeatFields {
+		kept += len(f.Value)
+	}
+	if kept > 1024 {
+		t.Errorf("the decoder keeps %d bytes for the repeat after a %d-byte block", kept, len(big))
+	}
+	before := d.repeats
+	if _, err := read(t, d, smallBlk, len(smallBlk)+1); err != nil {
+		t.Fatal(err)
+	}
+	if d.repeats != before+1 {
+		t.Error("the small block is not answered from the repeat after a large one")
+	}
+}
