@@ -245,7 +245,9 @@ func stream1Context(h http.Handler) http.Handler {
 }
 
 // xnetExtendedConnect reports whether golang.org/x/net/http2 accepts
-// extended CONNECT in this process: it read GODEBUG, as here, at its init.
-func xnetExtendedConnect() bool {
-	return strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1")
-}
+// extended CONNECT in this process. x/net read GODEBUG once, at its init,
+// which ran before this package's (a dependency's), so this reads it at
+// init too: a later change of GODEBUG reaches neither.
+func xnetExtendedConnect() bool { return xnetGODEBUG }
+
+var xnetGODEBUG = strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1")
