@@ -107,6 +107,7 @@ type serverConn struct {
 	dirty        bool  // bw holds frames not yet flushed
 	werr         error // the first write error; the connection is dead
 	peerMaxFrame atomic.Uint32
+	vectored     bool         // c writes a net.Buffers in one call: large DATA goes in runs around bw (writeData)
 	stallTimer   *time.Timer  // the read loop's write watchdog (armStall)
 	stallAt      atomic.Int64 // when the read loop armed it, 0 if disarmed
 	stallSet     atomic.Bool  // stallTimer is set
@@ -178,6 +179,7 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 	sc.henc = hpack.NewEncoder(&sc.hbuf)
 	sc.henc.SetMaxDynamicTableSizeLimit(cfg.encTable)
 	sc.peerMaxFrame.Store(16384)
+	sc.vectored = vectored(c)
 
 	ctx := opts.Context
 	if ctx == nil {

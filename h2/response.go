@@ -277,7 +277,7 @@ func (rw *responseWriter) sendData(p []byte, end bool) error {
 		err = sc.write(st, func() error {
 			sent = true
 			var err error
-			if len(chunk) >= directData {
+			if len(chunk) >= directData && sc.vectored {
 				err = sc.bw.writeData(st.id, chunk, int(sc.peerMaxFrame.Load()), last)
 			} else {
 				err = sc.fr.WriteData(st.id, last, chunk)
@@ -312,8 +312,8 @@ func (rw *responseWriter) fail(err error) error {
 }
 
 // awaitSend takes up to want bytes of send window, a run's worth (dataRun,
-// or one frame if the peer's MAX_FRAME_SIZE is larger), blocking until
-// some is available.
+// or one frame if the peer's MAX_FRAME_SIZE is larger; one frame on a
+// connection that is not vectored), blocking until some is available.
 func (st *stream) awaitSend(want int) (int, error) {
 	if want == 0 {
 		return 0, nil
@@ -325,7 +325,11 @@ func (st *stream) awaitSend(want int) (int, error) {
 		if st.writeErr != nil {
 			return 0, st.writeErr
 		}
-		n := min(int64(want), st.send, sc.connSend, int64(max(dataRun, sc.peerMaxFrame.Load())))
+		run := int64(sc.peerMaxFrame.Load()) // one frame through the buffer
+		if sc.vectored {
+			run = max(run, dataRun)
+		}
+		n := min(int64(want), st.send, sc.connSend, run)
 		if n > 0 {
 			st.send -= n
 			sc.connSend -= n

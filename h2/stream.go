@@ -657,12 +657,13 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		b.rw.writeContinue()
 		sc.mu.Lock()
 	}
+	lent := false // the read loop has put st.rn bytes into p
 	for {
 		switch {
 		case st.bodyClosed:
 			sc.mu.Unlock()
 			return 0, errBodyClosed
-		case st.rn > 0:
+		case lent:
 			// Delivered into p by the read loop (processData).
 			n := st.rn
 			st.rdst, st.rn = nil, 0
@@ -706,9 +707,17 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			sc.mu.Unlock()
 			return 0, nil
 		}
-		st.rdst = p
+		// Lend p unless another Read of the body, waiting too, has lent
+		// its own: the bytes put there are that Read's to return.
+		lend := st.rdst == nil
+		if lend {
+			st.rdst = p
+		}
 		st.cond.Wait()
-		st.rdst = nil
+		if lend {
+			st.rdst = nil
+			lent = st.rn > 0
+		}
 	}
 }
 

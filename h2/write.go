@@ -116,6 +116,19 @@ func (w writer) WriteBuffers(bufs *net.Buffers) (int64, error) {
 	return bufs.WriteTo(w.sc.c)
 }
 
+// vectored reports whether c writes a net.Buffers in one call: it has a
+// WriteBuffers method, or is a connection of package net, which
+// net.Buffers.WriteTo writes with writev. Any other connection (a
+// *tls.Conn) would write each piece on its own, a frame's 9-byte header
+// apart from its payload, so its DATA goes through the buffer.
+func vectored(c net.Conn) bool {
+	switch c.(type) {
+	case buffersWriter, *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
+
 // dataRun is the most DATA a handler's write takes of the send windows
 // at once (or one frame of the peer's MAX_FRAME_SIZE, if larger). A run
 // of directData bytes or more goes straight to the connection in one
