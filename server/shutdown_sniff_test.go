@@ -42,19 +42,7 @@ func testShutdownServesConnectionsStillSniffing(t *testing.T, e h2ctest.Engine) 
 			t.Fatal(err)
 		}
 	}
-	for i := 0; ; i++ { // until the server holds all three
-		var open int64
-		for _, n := range ts.Stats().Open {
-			open += n
-		}
-		if open >= 3 {
-			break
-		}
-		if i == 2000 {
-			t.Fatalf("the server holds %d of the 3 connections", open)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitOpen(t, ts, 3)
 
 	begun := make(chan struct{})
 	ts.RegisterOnShutdown(func() { close(begun) })
@@ -161,19 +149,7 @@ func TestShutdownServesHeaderInPieces(t *testing.T) {
 	if _, err := io.WriteString(c, "G"); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ { // until the server holds it
-		var open int64
-		for _, n := range ts.Stats().Open {
-			open += n
-		}
-		if open >= 1 {
-			break
-		}
-		if i == 2000 {
-			t.Fatal("the server does not hold the connection")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitOpen(t, ts, 1)
 	begun := make(chan struct{})
 	ts.RegisterOnShutdown(func() { close(begun) })
 	done := make(chan error, 1)
@@ -197,5 +173,23 @@ func TestShutdownServesHeaderInPieces(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// awaitOpen waits (a bounded loop) until ts holds n open connections.
+func awaitOpen(t *testing.T, ts *h2ctest.Server, n int64) {
+	t.Helper()
+	for i := 0; ; i++ {
+		var open int64
+		for _, c := range ts.Stats().Open {
+			open += c
+		}
+		if open >= n {
+			return
+		}
+		if i == 2000 {
+			t.Fatalf("the server holds %d of the %d connections", open, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
