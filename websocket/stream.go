@@ -164,13 +164,23 @@ func (d *deadline) set(t time.Time) {
 }
 
 // fire is the timer's function: it expires the deadline if it has
-// passed.
+// passed. If it has not (a firing for an earlier deadline that was moved
+// since, or a deadline without a monotonic reading while the wall clock
+// stepped back), it sets the timer again for the deadline, so that a
+// deadline is never left without a timer.
 func (d *deadline) fire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.t.IsZero() && !time.Now().Before(d.t) {
-		d.expireLocked()
+	if d.t.IsZero() {
+		return
 	}
+	if wait := time.Until(d.t); wait > 0 {
+		if d.timer != nil {
+			d.timer.Reset(wait)
+		}
+		return
+	}
+	d.expireLocked()
 }
 
 // expireLocked interrupts the call in progress, if any. With none, the
