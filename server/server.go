@@ -278,6 +278,9 @@ func (s *Server) h1ConnState(nc net.Conn, st http.ConnState) {
 // everything else to the shared stream handler.
 func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
 	info := connInfoOf(r)
+	if info != nil {
+		info.conn.h1Read() // past net/http's shutdown check: its first request is read (an upgrade's too)
+	}
 	if !s.cfg.DisableH2CUpgrade && len(r.Header["Upgrade"]) > 0 && requestedUpgrade(r.Header) == "h2c" {
 		if info != nil && s.serveUpgrade(w, r, info.conn) {
 			return
@@ -293,7 +296,6 @@ func (s *Server) serveH1(w http.ResponseWriter, r *http.Request) {
 		s.serveRequest(w, r)
 		return
 	}
-	info.conn.h1Read() // past net/http's shutdown check: its first request is read
 	info.conn.count(&info.conn.requests, &s.stats.requests)
 	// The connection's writer, reused: net/http serves one request of a
 	// connection at a time.

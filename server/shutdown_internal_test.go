@@ -119,3 +119,44 @@ func TestCutSniffKeepsEarlierDeadline(t *testing.T) {
 		t.Errorf("sniff cut to %v, then begun with deadline %v: deadline %v, want %v", early, late, got, early)
 	}
 }
+
+// TestUpgradeEndsSniffCount checks that a connection whose first request
+// is an h2c upgrade stops counting in Server.sniffs once that request is
+// read, like any HTTP/1.x connection: it used to count until it closed,
+// so that every Shutdown with an upgraded connection open waited the
+// whole ShutdownSniffGrace before shutting net/http's server down.
+func TestUpgradeEndsSniffCount(t *testing.T) {
+	s, err := New(Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "served") })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	defer s.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %v, %v; want 101", resp, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) != 1 {
+		t.Fatalf("%d connections tracked, want 1", len(s.conns))
+	}
+	for c := range s.conns {
+		if c.h1Pending.Load() {
+			t.Error("the upgraded connection still counts in sniffs after its first request was read")
+		}
+	}
+}
