@@ -39,7 +39,7 @@ type clientStream struct {
 	res           *http.Response
 	contentLength int64 // declared response body length, -1 if unknown
 	gotBytes      int64
-	buf           []byte      // received body data, read from off on
+	buf           []byte // received body data, read from off on
 	off           int
 	readErr       error       // what Body.Read returns once buf is drained
 	trailer       http.Header // received trailers, moved to res.Trailer at EOF
