@@ -647,6 +647,24 @@ type requestBody struct {
 	rw *responseWriter
 }
 
+// creditReadUnlock counts n bytes the handler has just read towards the
+// stream's credit, unlocks sc.mu, and sends the stream's WINDOW_UPDATE if
+// one is due; held (connCreditHeldLocked, taken before the read changed
+// what is buffered) says the connection's credit was held back and may
+// be given back now.
+func (st *stream) creditReadUnlock(n int, held bool) {
+	sc := st.sc
+	st.unacked += int64(n)
+	incr := st.takeCreditLocked()
+	sc.mu.Unlock()
+	if incr > 0 {
+		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+	}
+	if held {
+		sc.giveBackConn()
+	}
+}
+
 func (b *requestBody) Read(p []byte) (int, error) {
 	st := b.st
 	sc := st.sc
@@ -667,16 +685,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			// Delivered into p by the read loop (processData).
 			n := st.rn
 			st.rdst, st.rn = nil, 0
-			held := sc.connCreditHeldLocked()
-			st.unacked += int64(n)
-			incr := st.takeCreditLocked()
-			sc.mu.Unlock()
-			if incr > 0 {
-				sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
-			}
-			if held {
-				sc.giveBackConn()
-			}
+			st.creditReadUnlock(n, sc.connCreditHeldLocked())
 			return n, nil
 		case st.off < len(st.buf):
 			n := copy(p, st.buf[st.off:])
@@ -686,15 +695,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			}
 			held := sc.connCreditHeldLocked()
 			sc.buffered -= int64(n)
-			st.unacked += int64(n)
-			incr := st.takeCreditLocked()
-			sc.mu.Unlock()
-			if incr > 0 {
-				sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
-			}
-			if held {
-				sc.giveBackConn()
-			}
+			st.creditReadUnlock(n, held)
 			return n, nil
 		case st.bodyErr != nil:
 			err := st.bodyErr
