@@ -45,17 +45,7 @@ func TestShutdownWaitsForHandOver(t *testing.T) {
 	if s, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(time.Minute))
+	nc := serveAndDial(t, s)
 	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -93,30 +83,21 @@ func TestCutSniffKeepsEarlierDeadline(t *testing.T) {
 	now := time.Now()
 	early, late := now.Add(100*time.Millisecond), now.Add(ShutdownSniffGrace)
 
-	dc := &deadlineConn{}
-	c := &conn{Conn: dc}
-	if err := c.startSniff(early); err != nil {
-		t.Fatal(err)
-	}
-	c.cutSniff(late)
-	if got := dc.set[len(dc.set)-1]; !got.Equal(early) {
-		t.Errorf("sniff begun with deadline %v, cut to %v: deadline %v, want %v", early, late, got, early)
-	}
-
-	// The other way round: the cut, earlier, wins, whichever comes first.
-	dc = &deadlineConn{}
-	c = &conn{Conn: dc}
-	c.startSniff(late)
-	c.cutSniff(early)
-	if got := dc.set[len(dc.set)-1]; !got.Equal(early) {
-		t.Errorf("sniff begun with deadline %v, cut to %v: deadline %v, want %v", late, early, got, early)
-	}
-	dc = &deadlineConn{}
-	c = &conn{Conn: dc}
-	c.cutSniff(early)
-	c.startSniff(late)
-	if got := dc.set[len(dc.set)-1]; !got.Equal(early) {
-		t.Errorf("sniff cut to %v, then begun with deadline %v: deadline %v, want %v", early, late, got, early)
+	for _, tt := range []struct {
+		name  string
+		steps func(c *conn)
+	}{
+		{"sniff begun with the earlier deadline, then cut later", func(c *conn) { c.startSniff(early); c.cutSniff(late) }},
+		{"sniff begun with the later deadline, then cut earlier", func(c *conn) { c.startSniff(late); c.cutSniff(early) }},
+		{"cut earlier, then sniff begun with the later deadline", func(c *conn) { c.cutSniff(early); c.startSniff(late) }},
+	} {
+		dc := &deadlineConn{}
+		tt.steps(&conn{Conn: dc})
+		if len(dc.set) == 0 {
+			t.Errorf("%s: no deadline set", tt.name)
+		} else if got := dc.set[len(dc.set)-1]; !got.Equal(early) {
+			t.Errorf("%s: deadline %v, want the earlier %v", tt.name, got, early)
+		}
 	}
 }
 
@@ -130,18 +111,8 @@ func TestUpgradeEndsSniffCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
 	defer s.Close()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(time.Minute))
+	nc := serveAndDial(t, s)
 	if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -159,4 +130,22 @@ func TestUpgradeEndsSniffCount(t *testing.T) {
 			t.Error("the upgraded connection still counts in sniffs after its first request was read")
 		}
 	}
+}
+
+// serveAndDial serves s on a loopback listener and returns a connection
+// to it, with a deadline of a minute, closed when t ends.
+func serveAndDial(t *testing.T, s *Server) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(time.Minute))
+	return nc
 }
