@@ -32,6 +32,7 @@ command -v h2load >/dev/null || {
 }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lib.sh"
 repo=$(cd "$here/.." && git rev-parse --show-toplevel)
 work=$(mktemp -d "${TMPDIR:-/tmp}/molt-builds.XXXXXX")
 pid=
@@ -56,26 +57,10 @@ for rev in "$@"; do
 	names+=("$name")
 done
 
-server_pin=()
-client_pin=()
-if [[ $PIN == 1 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
-	server_pin=(taskset -c 1)
-	client_pin=(taskset -c 0)
-fi
+pin_setup h2load
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		if ! (: </dev/tcp/127.0.0.1/$p) 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# start NAME starts build NAME on a free port, sets pid and port.
-start() {
+# start_build NAME starts build NAME on a free port, sets pid and port.
+start_build() {
 	local try i
 	for ((try = 1; try <= 5; try++)); do
 		port=$(free_port)
@@ -96,21 +81,12 @@ start() {
 	exit 1
 }
 
-counters() {
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) }
-	printf '%s %s %s\n' "$(awk '{ print $12 + $13 }' <<<"$stat")" \
-		"$(awk '/^syscr/ { print $2 }' "/proc/$1/io")" "$(awk '/^syscw/ { print $2 }' "/proc/$1/io")"
-}
-
-clk_tck=$(getconf CLK_TCK)
 results="$work/results.tsv"
 : >"$results"
 echo "h2load $ARGS, $ROUNDS rounds of ${DURATION}s, engine $ENGINE, PIN=$PIN; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((round = 1; round <= ROUNDS; round++)); do
 	for name in "${names[@]}"; do
-		start "$name"
+		start_build "$name"
 		# shellcheck disable=SC2086
 		"${client_pin[@]}" h2load $ARGS -D 1 "http://127.0.0.1:$port/" >/dev/null 2>&1
 		read -r c0 r0 w0 < <(counters "$pid")

@@ -43,6 +43,7 @@ PIN=${PIN:-1}
 KEEP=${KEEP:-0}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lib.sh"
 need() {
 	command -v "$1" >/dev/null || {
 		echo "$1 not found ($2)" >&2
@@ -89,43 +90,10 @@ mkdir "$work/www"
 chmod 755 "$work" # h2o run as root serves files as nobody
 printf hello >"$work/www/index.html"
 
-server_pin=()
-client_pin=()
-h2o_threads=$(nproc)
-if [[ $PIN == 1 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
-	server_pin=(taskset -c 1)
-	client_pin=(taskset -c 0)
-	h2o_threads=1
-	placement="servers pinned to CPU 1 (GOMAXPROCS=1, h2o 1 thread), h2load pinned to CPU 0"
-else
-	placement="no CPU pinning (GOMAXPROCS=$(nproc), h2o $h2o_threads threads)"
-fi
+pin_setup h2load
 
-# free_port prints a TCP port that nothing listens on now.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		if ! (: </dev/tcp/127.0.0.1/$p) 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# start NAME starts server NAME on a free port and waits until it answers;
-# it sets port_NAME and pid_NAME. A port taken between the check and the
-# listen (by another program) gets a second try, and more.
-start() {
-	local try
-	for ((try = 1; try <= 5; try++)); do
-		start1 "$1" && return
-	done
-	echo "$1 did not start:" >&2
-	cat "$work/$1.out" >&2
-	exit 1
-}
-
+# start1 NAME (for lib.sh's start) starts server NAME on a free port and
+# waits until it answers; it sets port_NAME and pid_NAME.
 start1() {
 	local name=$1 port
 	port=$(free_port)
@@ -170,16 +138,6 @@ start1() {
 for s in $SERVERS; do
 	start "$s"
 done
-clk_tck=$(getconf CLK_TCK)
-
-# counters PID prints the CPU ticks (utime+stime), syscr and syscw of PID.
-counters() {
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) }
-	printf '%s %s %s\n' "$(awk '{ print $12 + $13 }' <<<"$stat")" \
-		"$(awk '/^syscr/ { print $2 }' "/proc/$1/io")" "$(awk '/^syscw/ { print $2 }' "/proc/$1/io")"
-}
 
 # h2load_args LOAD prints h2load's -c and -m for LOAD.
 h2load_args() {

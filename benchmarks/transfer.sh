@@ -79,6 +79,7 @@ PROFILE=${PROFILE:-0}
 DL_SIZE=1073741824
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/lib.sh"
 need() {
 	command -v "$1" >/dev/null || {
 		echo "$1 not found ($2)" >&2
@@ -153,43 +154,10 @@ if [[ " $LOADS " == *" upload "* ]]; then
 	head -c "$UP_SIZE" /dev/urandom >"$work/upload.bin"
 fi
 
-server_pin=()
-client_pin=()
-h2o_threads=$(nproc)
-if [[ $PIN == 1 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
-	server_pin=(taskset -c 1)
-	client_pin=(taskset -c 0)
-	h2o_threads=1
-	placement="servers pinned to CPU 1 (GOMAXPROCS=1, h2o 1 thread), client pinned to CPU 0"
-else
-	placement="no CPU pinning (GOMAXPROCS=$(nproc), h2o $h2o_threads threads)"
-fi
+pin_setup client
 
-# free_port prints a TCP port that nothing listens on now.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		if ! (: </dev/tcp/127.0.0.1/$p) 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-# start NAME starts server NAME on a free port and waits until it answers;
-# it sets port_NAME and pid_NAME. A port taken between the check and the
-# listen (by another program) gets a second try, and more.
-start() {
-	local try
-	for ((try = 1; try <= 5; try++)); do
-		start1 "$1" && return
-	done
-	echo "$1 did not start:" >&2
-	cat "$work/$1.out" >&2
-	exit 1
-}
-
+# start1 NAME (for lib.sh's start) starts server NAME on a free port and
+# waits until it answers; it sets port_NAME and pid_NAME.
 start1() {
 	local name=$1 port prof=()
 	port=$(free_port)
@@ -238,7 +206,6 @@ start1() {
 for s in $SERVERS; do
 	start "$s"
 done
-clk_tck=$(getconf CLK_TCK)
 
 # serves LOAD SERVER reports whether SERVER can take part in LOAD.
 serves() {
@@ -247,15 +214,6 @@ serves() {
 	upgrade*/nghttpd) return 1 ;;            # no Upgrade: h2c on cleartext
 	esac
 	[[ " $SERVERS " == *" $2 "* ]]
-}
-
-# counters PID prints the CPU ticks (utime+stime), syscr and syscw of PID.
-counters() {
-	local stat
-	stat=$(<"/proc/$1/stat")
-	stat=${stat##*) }
-	printf '%s %s %s\n' "$(awk '{ print $12 + $13 }' <<<"$stat")" \
-		"$(awk '/^syscr/ { print $2 }' "/proc/$1/io")" "$(awk '/^syscw/ { print $2 }' "/proc/$1/io")"
 }
 
 # client LOAD PORT OUT runs the client of LOAD against PORT, its output

@@ -1,0 +1,63 @@
+# lib.sh holds what engines.sh, transfer.sh and builds.sh share: CPU
+# placement, free ports, starting a server with retries, and the
+# per-process counters read from /proc. Source it after `set -euo
+# pipefail`:
+#
+#   . "$here/lib.sh"
+
+# pin_setup CLIENT sets server_pin and client_pin (command prefixes),
+# h2o_threads and placement (a line for the report) from PIN: with PIN=1
+# on a machine of two CPUs or more, servers go to CPU 1 (the Go servers
+# then run with GOMAXPROCS=1, h2o with one thread) and CLIENT to CPU 0;
+# otherwise nothing is pinned.
+pin_setup() {
+	server_pin=()
+	client_pin=()
+	h2o_threads=$(nproc)
+	if [[ $PIN == 1 ]] && command -v taskset >/dev/null && (($(nproc) >= 2)); then
+		server_pin=(taskset -c 1)
+		client_pin=(taskset -c 0)
+		h2o_threads=1
+		placement="servers pinned to CPU 1 (GOMAXPROCS=1, h2o 1 thread), $1 pinned to CPU 0"
+	else
+		placement="no CPU pinning (GOMAXPROCS=$(nproc), h2o $h2o_threads threads)"
+	fi
+}
+
+# free_port prints a TCP port that nothing listens on now.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		if ! (: </dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# start NAME starts server NAME with the script's start1 NAME, which
+# picks a free port, starts the server, waits until it answers and sets
+# port_NAME and pid_NAME, or fails. A port taken between the check and
+# the listen (by another program) gets a second try, and more; after
+# five, start prints $work/NAME.out and exits.
+start() {
+	local try
+	for ((try = 1; try <= 5; try++)); do
+		start1 "$1" && return
+	done
+	echo "$1 did not start:" >&2
+	cat "$work/$1.out" >&2
+	exit 1
+}
+
+# counters PID prints the CPU ticks (utime+stime), syscr and syscw of PID.
+counters() {
+	local stat
+	stat=$(<"/proc/$1/stat")
+	stat=${stat##*) }
+	printf '%s %s %s\n' "$(awk '{ print $12 + $13 }' <<<"$stat")" \
+		"$(awk '/^syscr/ { print $2 }' "/proc/$1/io")" "$(awk '/^syscw/ { print $2 }' "/proc/$1/io")"
+}
+
+clk_tck=$(getconf CLK_TCK)
