@@ -34,8 +34,7 @@ type stream struct {
 	ctx  streamContext  // r.Context()
 	rw   responseWriter // set up by newResponseWriter
 	body requestBody    // req.Body, if the request has one
-	req  http.Request   // built by newRequest; the handler gets a copy with ctx
-	url  url.URL        // req.URL, for a plain path
+	url  url.URL        // the request's URL, for a plain path
 
 	// Guarded by sc.mu.
 	cond    sync.Cond // body data, end of body, read deadline (L is &sc.mu)
@@ -182,8 +181,11 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 	sc.mu.Unlock()
 
 	handler := sc.handler
-	st := new(stream) // the request and its URL live in it
-	req, declared, err := sc.newRequest(f, st)
+	st := new(stream) // the request's URL lives in it
+	// The request is built on the stack: the handler gets the copy that
+	// WithContext makes, the only one on the heap.
+	var built http.Request
+	req, declared, err := sc.newRequest(f, st, &built)
 	if f.Truncated {
 		req, declared, err = sc.bareRequest(), -1, nil
 		handler = http.HandlerFunc(headerListTooLarge)
@@ -278,10 +280,10 @@ func (st *stream) trailersLocked(f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// newRequest builds the request of a HEADERS frame the way net/http
-// does, checking the rules of RFC 9113 section 8.3. It returns the
-// declared content-length, -1 if none.
-func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream) (*http.Request, int64, error) {
+// newRequest builds the request of a HEADERS frame in req the way
+// net/http does, checking the rules of RFC 9113 section 8.3. It returns
+// req and the declared content-length, -1 if none.
+func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream, req *http.Request) (*http.Request, int64, error) {
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
@@ -386,7 +388,7 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream) (*http.R
 		}
 		declared = int64(n)
 	}
-	st.req = http.Request{
+	*req = http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/2.0",
@@ -398,7 +400,6 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream) (*http.R
 		Trailer:    trailer,
 		Body:       http.NoBody,
 	}
-	req := &st.req
 	if f.StreamEnded() {
 		if declared > 0 {
 			return nil, 0, errors.New("content-length with no body")
