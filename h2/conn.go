@@ -95,23 +95,28 @@ type serverConn struct {
 	budgetAt   int64            // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
-	wmu          sync.Mutex
-	pending      atomic.Int32 // goroutines in or waiting for write
-	unstarted    atomic.Int32 // streams given a handler slot whose handler has not begun
-	flushOwed    atomic.Bool  // a writer left its frames to handlerBegins to flush
-	batching     atomic.Bool  // the read loop has a whole frame more buffered
-	failed       atomic.Bool  // a connection error's GOAWAY has been sent
-	bw           writeBuffer
-	henc         *hpack.Encoder
-	hbuf         bytes.Buffer
-	dirty        bool  // bw holds frames not yet flushed
-	werr         error // the first write error; the connection is dead
-	peerMaxFrame atomic.Uint32
-	vectored     bool         // c writes a net.Buffers in one call: large DATA goes in runs around bw (writeData)
-	stallTimer   *time.Timer  // the read loop's write watchdog (armStall)
-	stallAt      atomic.Int64 // when the read loop armed it, 0 if disarmed
-	stallSet     atomic.Bool  // stallTimer is set
-	stalled      atomic.Bool  // the watchdog closed the connection
+	wmu       sync.Mutex
+	pending   atomic.Int32 // goroutines in or waiting for write
+	unstarted atomic.Int32 // streams given a handler slot whose handler has not begun
+	flushOwed atomic.Bool  // a writer left its frames to handlerBegins to flush
+	batching  atomic.Bool  // the read loop has a whole frame more buffered
+	failed    atomic.Bool  // a connection error's GOAWAY has been sent
+	bw        writeBuffer
+	henc      *hpack.Encoder
+	hbuf      bytes.Buffer
+	encFields []hpack.HeaderField // encodeHeaders' scratch
+	// The last table-neutral header block and its fields (encodeBlock).
+	encRepeatBlock  []byte
+	encRepeatFields []hpack.HeaderField
+	encRepeatOK     bool
+	dirty           bool  // bw holds frames not yet flushed
+	werr            error // the first write error; the connection is dead
+	peerMaxFrame    atomic.Uint32
+	vectored        bool         // c writes a net.Buffers in one call: large DATA goes in runs around bw (writeData)
+	stallTimer      *time.Timer  // the read loop's write watchdog (armStall)
+	stallAt         atomic.Int64 // when the read loop armed it, 0 if disarmed
+	stallSet        atomic.Bool  // stallTimer is set
+	stalled         atomic.Bool  // the watchdog closed the connection
 
 	// State, guarded by mu.
 	mu             sync.Mutex
@@ -650,6 +655,7 @@ func (sc *serverConn) applySettingWriteLocked(s http2.Setting) error {
 	switch s.ID {
 	case http2.SettingHeaderTableSize:
 		sc.henc.SetMaxDynamicTableSize(s.Val)
+		sc.encRepeatOK = false // the next block starts with a table size update
 	case http2.SettingMaxFrameSize:
 		sc.peerMaxFrame.Store(s.Val)
 	case http2.SettingInitialWindowSize:

@@ -217,6 +217,13 @@ func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
 	return &d.mh, nil
 }
 
+// TableNeutral reports whether decoding block leaves an HPACK dynamic
+// table as it was (see tableNeutral). An encoder that wrote block did not
+// change its table either, so the same fields encoded again, with nothing
+// between, give the same bytes: molt's server engine reuses the block of
+// a repeated response that way.
+func TableNeutral(block []byte) bool { return tableNeutral(block) }
+
 // maxRepeat is the largest header block kept for the repeat: its copy
 // and the strings decoded from it stay with the connection, idle or not
 // (a repeated response or request is tens of bytes). A larger block that
