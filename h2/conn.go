@@ -98,6 +98,7 @@ type serverConn struct {
 	wmu       sync.Mutex
 	pending   atomic.Int32 // goroutines in or waiting for write
 	unstarted atomic.Int32 // streams given a handler slot whose handler has not begun
+	busy      atomic.Int32 // streams given a handler slot whose response has not ended
 	flushOwed atomic.Bool  // a writer left its frames to handlerBegins to flush
 	batching  atomic.Bool  // the read loop has a whole frame more buffered
 	failed    atomic.Bool  // a connection error's GOAWAY has been sent

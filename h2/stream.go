@@ -64,8 +64,11 @@ type stream struct {
 	writeDeadline time.Time
 	writeTimer    *time.Timer
 
+	settled bool // counted out of sc.busy (guarded by sc.mu)
+
 	// Guarded by sc.wmu.
 	rstSent bool
+	endSent bool // our END_STREAM is written
 }
 
 // closeLocked closes st: it leaves the connection's set, its body and its
@@ -107,11 +110,22 @@ func (st *stream) endRemoteLocked(trailer http.Header) {
 // endLocalLocked records that the response's END_STREAM went out.
 func (st *stream) endLocalLocked() {
 	st.localDone = true
+	st.endSent = true
+	st.settleLocked()
 	if st.writeErr == nil {
 		st.writeErr = errStreamClosed
 	}
 	if st.remoteDone {
 		st.closeLocked(nil)
+	}
+}
+
+// settleLocked counts st out of sc.busy, once: its response has ended,
+// or its handler has returned.
+func (st *stream) settleLocked() {
+	if !st.settled {
+		st.settled = true
+		st.sc.busy.Add(-1)
 	}
 }
 
@@ -484,6 +498,7 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 // claimLocked gives st's handler a slot.
 func (sc *serverConn) claimLocked(st *stream) {
 	sc.unstarted.Add(1)
+	sc.busy.Add(1)
 	sc.running++
 	if sc.running == 1 && sc.idleTimer != nil {
 		sc.idleTimer.Stop()
@@ -596,6 +611,7 @@ func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Reque
 func (sc *serverConn) streamDone(st *stream) {
 	st.ctx.cancel(nil)
 	sc.mu.Lock()
+	st.settleLocked()
 	remoteOpen := !st.remoteDone
 	for _, t := range []*time.Timer{st.readTimer, st.writeTimer} {
 		if t != nil {
