@@ -82,17 +82,18 @@ type serverConn struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	remoteAddr string
-	br         readBuffer       // the connection's input; read loop only
-	meter      frameMeter       // the Framer's reader, on br
-	fr         *http2.Framer    // reads from meter, writes into bw
-	meta       *h2meta.Decoder  // assembles the header blocks fr reads
-	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
-	work       chan handlerWork // to an idle worker; an empty one, or closing it, ends it
-	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
-	budget     int              // flood budget left; read loop only
-	blockEnds  bool             // the last HEADERS frame read had END_STREAM; read loop only
-	metaErr    bool             // the last read error came from meta, not fr; read loop only
-	budgetAt   int64            // when it was last refilled
+	br         readBuffer         // the connection's input; read loop only
+	meter      frameMeter         // the Framer's reader, on br
+	fr         *http2.Framer      // reads from meter, writes into bw
+	meta       *h2meta.Decoder    // assembles the header blocks fr reads
+	hf         http2.HeadersFrame // the HEADERS frame readFrame read itself; read loop only
+	handlers   sync.WaitGroup     // the workers running handlers (stream.go)
+	work       chan handlerWork   // to an idle worker; an empty one, or closing it, ends it
+	lastRead   atomic.Int64       // unix nanoseconds of the last frame read
+	budget     int                // flood budget left; read loop only
+	blockEnds  bool               // the last HEADERS frame read had END_STREAM; read loop only
+	metaErr    bool               // the last read error came from meta, not fr; read loop only
+	budgetAt   int64              // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
 	wmu       sync.Mutex
@@ -242,15 +243,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			sc.disarmStall()
 			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
 		}
-		f, err := sc.fr.ReadFrame()
-		sc.metaErr = false
-		if err == nil {
-			if hf, ok := f.(*http2.HeadersFrame); ok {
-				sc.blockEnds = hf.StreamEnded()
-			}
-			f, err = sc.meta.Assemble(f)
-			sc.metaErr = err != nil
-		}
+		f, err := sc.readFrame()
 		if sc.br.frameBuffered() {
 			sc.batching.Store(true)
 		}
