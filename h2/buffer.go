@@ -93,6 +93,18 @@ func (b *readBuffer) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// next returns the next n bytes, n > 0, if they are buffered, and
+// consumes them; they stay valid until the next Read. Otherwise it
+// returns false and consumes nothing.
+func (b *readBuffer) next(n int) ([]byte, bool) {
+	if n <= 0 || b.w-b.r < n {
+		return nil, false
+	}
+	p := (*b.buf)[b.r : b.r+n : b.r+n]
+	b.r += n
+	return p, true
+}
+
 // release gives the buffer back to the pool if it is empty and, unless
 // idle says the connection has nothing in progress, the input comes in
 // pieces small enough to wait for in the small array: while it comes in

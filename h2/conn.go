@@ -82,36 +82,43 @@ type serverConn struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	remoteAddr string
-	br         readBuffer       // the connection's input; read loop only
-	meter      frameMeter       // the Framer's reader, on br
-	fr         *http2.Framer    // reads from meter, writes into bw
-	meta       *h2meta.Decoder  // assembles the header blocks fr reads
-	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
-	work       chan handlerWork // to an idle worker; an empty one, or closing it, ends it
-	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
-	budget     int              // flood budget left; read loop only
-	blockEnds  bool             // the last HEADERS frame read had END_STREAM; read loop only
-	metaErr    bool             // the last read error came from meta, not fr; read loop only
-	budgetAt   int64            // when it was last refilled
+	br         readBuffer         // the connection's input; read loop only
+	meter      frameMeter         // the Framer's reader, on br
+	fr         *http2.Framer      // reads from meter, writes into bw
+	meta       *h2meta.Decoder    // assembles the header blocks fr reads
+	hf         http2.HeadersFrame // the HEADERS frame readFrame read itself; read loop only
+	handlers   sync.WaitGroup     // the workers running handlers (stream.go)
+	work       chan handlerWork   // to an idle worker; an empty one, or closing it, ends it
+	lastRead   atomic.Int64       // unix nanoseconds of the last frame read
+	budget     int                // flood budget left; read loop only
+	blockEnds  bool               // the last HEADERS frame read had END_STREAM; read loop only
+	metaErr    bool               // the last read error came from meta, not fr; read loop only
+	budgetAt   int64              // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
-	wmu          sync.Mutex
-	pending      atomic.Int32 // goroutines in or waiting for write
-	unstarted    atomic.Int32 // streams given a handler slot whose handler has not begun
-	flushOwed    atomic.Bool  // a writer left its frames to handlerBegins to flush
-	batching     atomic.Bool  // the read loop has a whole frame more buffered
-	failed       atomic.Bool  // a connection error's GOAWAY has been sent
-	bw           writeBuffer
-	henc         *hpack.Encoder
-	hbuf         bytes.Buffer
-	dirty        bool  // bw holds frames not yet flushed
-	werr         error // the first write error; the connection is dead
-	peerMaxFrame atomic.Uint32
-	vectored     bool         // c writes a net.Buffers in one call: large DATA goes in runs around bw (writeData)
-	stallTimer   *time.Timer  // the read loop's write watchdog (armStall)
-	stallAt      atomic.Int64 // when the read loop armed it, 0 if disarmed
-	stallSet     atomic.Bool  // stallTimer is set
-	stalled      atomic.Bool  // the watchdog closed the connection
+	wmu       sync.Mutex
+	pending   atomic.Int32 // goroutines in or waiting for write
+	unstarted atomic.Int32 // streams given a handler slot whose handler has not begun
+	busy      atomic.Int32 // streams given a handler slot whose response has not ended
+	flushOwed atomic.Bool  // a writer left its frames to handlerBegins to flush
+	batching  atomic.Bool  // the read loop has a whole frame more buffered
+	failed    atomic.Bool  // a connection error's GOAWAY has been sent
+	bw        writeBuffer
+	henc      *hpack.Encoder
+	hbuf      bytes.Buffer
+	encFields []hpack.HeaderField // encodeHeaders' scratch
+	// The last table-neutral header block and its fields (encodeBlock).
+	encRepeatBlock  []byte
+	encRepeatFields []hpack.HeaderField
+	encRepeatOK     bool
+	dirty           bool  // bw holds frames not yet flushed
+	werr            error // the first write error; the connection is dead
+	peerMaxFrame    atomic.Uint32
+	vectored        bool         // c writes a net.Buffers in one call: large DATA goes in runs around bw (writeData)
+	stallTimer      *time.Timer  // the read loop's write watchdog (armStall)
+	stallAt         atomic.Int64 // when the read loop armed it, 0 if disarmed
+	stallSet        atomic.Bool  // stallTimer is set
+	stalled         atomic.Bool  // the watchdog closed the connection
 
 	// State, guarded by mu.
 	mu             sync.Mutex
@@ -236,15 +243,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			sc.disarmStall()
 			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
 		}
-		f, err := sc.fr.ReadFrame()
-		sc.metaErr = false
-		if err == nil {
-			if hf, ok := f.(*http2.HeadersFrame); ok {
-				sc.blockEnds = hf.StreamEnded()
-			}
-			f, err = sc.meta.Assemble(f)
-			sc.metaErr = err != nil
-		}
+		f, err := sc.readFrame()
 		if sc.br.frameBuffered() {
 			sc.batching.Store(true)
 		}
@@ -650,6 +649,7 @@ func (sc *serverConn) applySettingWriteLocked(s http2.Setting) error {
 	switch s.ID {
 	case http2.SettingHeaderTableSize:
 		sc.henc.SetMaxDynamicTableSize(s.Val)
+		sc.encRepeatOK = false // the next block starts with a table size update
 	case http2.SettingMaxFrameSize:
 		sc.peerMaxFrame.Store(s.Val)
 	case http2.SettingInitialWindowSize:

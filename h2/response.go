@@ -24,12 +24,11 @@ var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, bufferSize); r
 // it is for the handler's goroutine; only the request body's 100 Continue
 // may come from another.
 type responseWriter struct {
-	st      *stream
-	sc      *serverConn
-	req     *http.Request
-	header  http.Header // the handler's
-	snap    http.Header // header as it was at WriteHeader, in snapBuf
-	snapBuf *headerSnapshot
+	st     *stream
+	sc     *serverConn
+	req    *http.Request
+	header http.Header     // the handler's
+	snap   *headerSnapshot // header as it was at WriteHeader
 
 	hmu          sync.Mutex // orders 100 Continue before the final header
 	finalStarted bool       // guarded by hmu
@@ -83,7 +82,9 @@ func (rw *responseWriter) WriteHeader(code int) {
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
 		rw.hmu.Lock()
-		rw.sc.writeHeaders(rw.st, code, rw.header, nil, false)
+		snap := snapshot(rw.header)
+		rw.sc.writeHeaders(rw.st, code, snap, nil, false)
+		snap.release()
 		rw.hmu.Unlock()
 		if code == http.StatusContinue {
 			rw.sc.mu.Lock()
@@ -97,9 +98,8 @@ func (rw *responseWriter) WriteHeader(code int) {
 	rw.hmu.Unlock()
 	rw.wroteHeader = true
 	rw.status = code
-	rw.snapBuf = snapshot(rw.header)
-	rw.snap = rw.snapBuf.h
-	for _, v := range rw.snap["Trailer"] {
+	rw.snap = snapshot(rw.header)
+	for _, v := range rw.snap.values("Trailer") {
 		for _, k := range strings.Split(v, ",") {
 			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
 			if k != "" && httpguts.ValidTrailerHeader(k) {
@@ -107,12 +107,12 @@ func (rw *responseWriter) WriteHeader(code int) {
 			}
 		}
 	}
-	if vv := rw.snap["Content-Length"]; len(vv) > 0 {
+	if vv := rw.snap.values("Content-Length"); len(vv) > 0 {
 		if n, err := strconv.ParseUint(vv[0], 10, 63); err == nil {
 			rw.declared = int64(n)
 		} else {
 			rw.sc.log.debug("handler set an invalid Content-Length; dropped", "stream", rw.st.id, "value", vv[0])
-			delete(rw.snap, "Content-Length")
+			rw.snap.del("Content-Length")
 		}
 	}
 	rw.bodyAllowed = bodyAllowedForStatus(code)
@@ -217,14 +217,14 @@ func (rw *responseWriter) sendHeader(first []byte, final, endStream bool) error 
 // known (final), Content-Length.
 func (rw *responseWriter) headerFields(fields []hpack.HeaderField, first []byte, final bool) []hpack.HeaderField {
 	h := rw.snap
-	if _, ok := h["Date"]; !ok {
+	if _, ok := h.get("Date"); !ok {
 		fields = append(fields, hpack.HeaderField{Name: "date", Value: httpDate()})
 	}
-	if _, ok := h["Content-Type"]; !ok && rw.bodyAllowed && len(first) > 0 {
+	if _, ok := h.get("Content-Type"); !ok && rw.bodyAllowed && len(first) > 0 {
 		fields = append(fields, hpack.HeaderField{Name: "content-type", Value: http.DetectContentType(first)})
 	}
 	if final && rw.declared < 0 && rw.bodyAllowed && len(rw.trailers()) == 0 &&
-		(rw.written > 0 || !rw.isHead) && len(h["Transfer-Encoding"]) == 0 {
+		(rw.written > 0 || !rw.isHead) && len(h.values("Transfer-Encoding")) == 0 {
 		fields = append(fields, hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(rw.written, 10)})
 	}
 	return fields
@@ -445,20 +445,30 @@ func (rw *responseWriter) release() {
 		bufferPool.Put(rw.buf)
 		rw.buf = nil
 	}
-	if rw.snapBuf != nil {
-		rw.snapBuf.release()
-		rw.snap, rw.snapBuf = nil, nil
+	if rw.snap != nil {
+		rw.snap.release()
+		rw.snap = nil
 	}
 }
 
-// headerSnapshot is a copy of a header, made as http.Header.Clone makes
-// one, in storage that is reused: snapshotPool holds them.
+// headerSnapshot is a copy of a header as it was at WriteHeader, in
+// storage that is reused (snapshotPool holds them): its fields sorted by
+// key, each with a copy of its values, as http.Header.Clone copies them
+// (a nil value stays nil: it suppresses Date). A slice of a few fields is
+// cheaper to fill and to look up than a map, and in sorted order the same
+// header gives the same header block, which encodeHeaders can then reuse.
 type headerSnapshot struct {
-	h    http.Header
-	vals []string // every value of h
+	fields []snapField
+	vals   []string // every value of fields
 }
 
-var snapshotPool = sync.Pool{New: func() any { return &headerSnapshot{h: make(http.Header)} }}
+// snapField is one field of a headerSnapshot.
+type snapField struct {
+	key string
+	vv  []string
+}
+
+var snapshotPool = sync.Pool{New: func() any { return new(headerSnapshot) }}
 
 // snapshot copies h into a headerSnapshot from the pool.
 func snapshot(h http.Header) *headerSnapshot {
@@ -471,29 +481,67 @@ func snapshot(h http.Header) *headerSnapshot {
 		s.vals = make([]string, 0, n)
 	}
 	vals := s.vals[:0]
+	fields := s.fields[:0]
 	for k, vv := range h {
-		if vv == nil {
-			s.h[k] = nil // as Clone keeps a nil value nil
-			continue
+		f := snapField{key: k}
+		if vv != nil {
+			start := len(vals)
+			vals = append(vals, vv...) // within capacity: earlier values stay put
+			f.vv = vals[start:len(vals):len(vals)]
 		}
-		start := len(vals)
-		vals = append(vals, vv...) // within capacity: earlier values stay put
-		s.h[k] = vals[start:len(vals):len(vals)]
+		// Insertion in key order: a response header has a few fields.
+		i := len(fields)
+		fields = append(fields, f)
+		for ; i > 0 && fields[i-1].key > k; i-- {
+			fields[i] = fields[i-1]
+		}
+		fields[i] = f
 	}
-	s.vals = vals
+	s.vals, s.fields = vals, fields
 	return s
 }
 
-func (s *headerSnapshot) release() {
-	if len(s.h) > 64 {
-		s.h = make(http.Header) // a huge header is not kept for every later one
-	} else {
-		clear(s.h)
+// get returns the values of key k, and whether k is in the snapshot (a
+// nil value counts).
+func (s *headerSnapshot) get(k string) ([]string, bool) {
+	if s == nil {
+		return nil, false
 	}
+	for _, f := range s.fields {
+		if f.key == k {
+			return f.vv, true
+		}
+	}
+	return nil, false
+}
+
+// values returns the values of key k.
+func (s *headerSnapshot) values(k string) []string {
+	vv, _ := s.get(k)
+	return vv
+}
+
+// del removes key k.
+func (s *headerSnapshot) del(k string) {
+	for i, f := range s.fields {
+		if f.key == k {
+			s.fields = append(s.fields[:i], s.fields[i+1:]...)
+			s.fields[len(s.fields):cap(s.fields)][0] = snapField{}
+			return
+		}
+	}
+}
+
+func (s *headerSnapshot) release() {
+	clear(s.fields[:cap(s.fields)]) // hold no strings of the response
+	s.fields = s.fields[:0]
 	clear(s.vals) // hold no strings of the response
 	s.vals = s.vals[:0]
 	if cap(s.vals) > 256 {
-		s.vals = nil
+		s.vals = nil // a huge header is not kept for every later one
+	}
+	if cap(s.fields) > 64 {
+		s.fields = nil
 	}
 	snapshotPool.Put(s)
 }

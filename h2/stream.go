@@ -34,8 +34,7 @@ type stream struct {
 	ctx  streamContext  // r.Context()
 	rw   responseWriter // set up by newResponseWriter
 	body requestBody    // req.Body, if the request has one
-	req  http.Request   // built by newRequest; the handler gets a copy with ctx
-	url  url.URL        // req.URL, for a plain path
+	url  url.URL        // the request's URL, for a plain path
 
 	// Guarded by sc.mu.
 	cond    sync.Cond // body data, end of body, read deadline (L is &sc.mu)
@@ -65,8 +64,11 @@ type stream struct {
 	writeDeadline time.Time
 	writeTimer    *time.Timer
 
+	settled bool // counted out of sc.busy (guarded by sc.mu)
+
 	// Guarded by sc.wmu.
 	rstSent bool
+	endSent bool // our END_STREAM is written
 }
 
 // closeLocked closes st: it leaves the connection's set, its body and its
@@ -108,11 +110,22 @@ func (st *stream) endRemoteLocked(trailer http.Header) {
 // endLocalLocked records that the response's END_STREAM went out.
 func (st *stream) endLocalLocked() {
 	st.localDone = true
+	st.endSent = true
+	st.settleLocked()
 	if st.writeErr == nil {
 		st.writeErr = errStreamClosed
 	}
 	if st.remoteDone {
 		st.closeLocked(nil)
+	}
+}
+
+// settleLocked counts st out of sc.busy, once: its response has ended,
+// or its handler has returned.
+func (st *stream) settleLocked() {
+	if !st.settled {
+		st.settled = true
+		st.sc.busy.Add(-1)
 	}
 }
 
@@ -182,8 +195,11 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 	sc.mu.Unlock()
 
 	handler := sc.handler
-	st := new(stream) // the request and its URL live in it
-	req, declared, err := sc.newRequest(f, st)
+	st := new(stream) // the request's URL lives in it
+	// The request is built on the stack: the handler gets the copy that
+	// WithContext makes, the only one on the heap.
+	var built http.Request
+	req, declared, err := sc.newRequest(f, st, &built)
 	if f.Truncated {
 		req, declared, err = sc.bareRequest(), -1, nil
 		handler = http.HandlerFunc(headerListTooLarge)
@@ -278,10 +294,10 @@ func (st *stream) trailersLocked(f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// newRequest builds the request of a HEADERS frame the way net/http
-// does, checking the rules of RFC 9113 section 8.3. It returns the
-// declared content-length, -1 if none.
-func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream) (*http.Request, int64, error) {
+// newRequest builds the request of a HEADERS frame in req the way
+// net/http does, checking the rules of RFC 9113 section 8.3. It returns
+// req and the declared content-length, -1 if none.
+func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream, req *http.Request) (*http.Request, int64, error) {
 	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
@@ -386,7 +402,7 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream) (*http.R
 		}
 		declared = int64(n)
 	}
-	st.req = http.Request{
+	*req = http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/2.0",
@@ -398,7 +414,6 @@ func (sc *serverConn) newRequest(f *http2.MetaHeadersFrame, st *stream) (*http.R
 		Trailer:    trailer,
 		Body:       http.NoBody,
 	}
-	req := &st.req
 	if f.StreamEnded() {
 		if declared > 0 {
 			return nil, 0, errors.New("content-length with no body")
@@ -483,6 +498,7 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 // claimLocked gives st's handler a slot.
 func (sc *serverConn) claimLocked(st *stream) {
 	sc.unstarted.Add(1)
+	sc.busy.Add(1)
 	sc.running++
 	if sc.running == 1 && sc.idleTimer != nil {
 		sc.idleTimer.Stop()
@@ -595,6 +611,7 @@ func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Reque
 func (sc *serverConn) streamDone(st *stream) {
 	st.ctx.cancel(nil)
 	sc.mu.Lock()
+	st.settleLocked()
 	remoteOpen := !st.remoteDone
 	for _, t := range []*time.Timer{st.readTimer, st.writeTimer} {
 		if t != nil {

@@ -141,22 +141,36 @@ func validWireName(name string) bool {
 // still in step. The Framer itself checks that CONTINUATION frames follow
 // their HEADERS.
 func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
-	d.detail = nil
-	var frag []byte
-	var ended bool
 	switch f := f.(type) {
 	case *http2.HeadersFrame:
-		d.mh = http2.MetaHeadersFrame{HeadersFrame: f}
+		return d.assemble(f, f.HeaderBlockFragment(), f.HeadersEnded())
+	case *http2.ContinuationFrame:
+		return d.assemble(nil, f.HeaderBlockFragment(), f.HeadersEnded())
+	}
+	return f, nil
+}
+
+// AssembleHeaders is Assemble for a HEADERS frame whose header block
+// fragment the caller has read itself: hf holds the frame header (from
+// http2.Framer.ReadFrameHeader, which also checks the order of HEADERS
+// and CONTINUATION frames), frag the fragment, padding and priority
+// fields already removed. hf is kept in the MetaHeadersFrame returned,
+// and frag is not kept.
+func (d *Decoder) AssembleHeaders(hf *http2.HeadersFrame, frag []byte) (http2.Frame, error) {
+	return d.assemble(hf, frag, hf.HeadersEnded())
+}
+
+// assemble takes the fragment of a HEADERS frame (hf) or, with hf nil, of
+// a CONTINUATION frame.
+func (d *Decoder) assemble(hf *http2.HeadersFrame, frag []byte, ended bool) (http2.Frame, error) {
+	d.detail = nil
+	if hf != nil {
+		d.mh = http2.MetaHeadersFrame{HeadersFrame: hf}
 		clear(d.fields) // hold no strings of the last block
 		d.fields = d.fields[:0]
 		d.invalid, d.sawRegular, d.truncated = nil, false, false
 		d.headersRemain, d.trailersRemain = d.maxList, d.maxList
 		d.hdec.SetEmitEnabled(true)
-		frag, ended = f.HeaderBlockFragment(), f.HeadersEnded()
-	case *http2.ContinuationFrame:
-		frag, ended = f.HeaderBlockFragment(), f.HeadersEnded()
-	default:
-		return f, nil
 	}
 	// The sum in int64: in uint32 it wraps for a list size of 2^31 or
 	// more, refusing every header block.
@@ -171,8 +185,7 @@ func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
 		d.detail = d.invalid
 		return nil, http2.ConnectionError(http2.ErrCodeProtocol)
 	}
-	_, whole := f.(*http2.HeadersFrame)
-	whole = whole && ended
+	whole := hf != nil && ended
 	if whole && d.repeatOK && bytes.Equal(frag, d.repeatBlock) {
 		// Decoded, checked and found valid before, with the table as
 		// it is now.
@@ -216,6 +229,13 @@ func (d *Decoder) Assemble(f http2.Frame) (http2.Frame, error) {
 	}
 	return &d.mh, nil
 }
+
+// TableNeutral reports whether decoding block leaves an HPACK dynamic
+// table as it was (see tableNeutral). An encoder that wrote block did not
+// change its table either, so the same fields encoded again, with nothing
+// between, give the same bytes: molt's server engine reuses the block of
+// a repeated response that way.
+func TableNeutral(block []byte) bool { return tableNeutral(block) }
 
 // maxRepeat is the largest header block kept for the repeat: its copy
 // and the strings decoded from it stay with the connection, idle or not
