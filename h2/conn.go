@@ -376,13 +376,18 @@ func (m *frameMeter) whole() bool { return m.nhdr == 0 && m.left == 0 }
 // has ended the stream itself (END_STREAM or RST_STREAM), and only what
 // a correct client may send in flight is ignored (DATA, and trailers:
 // HEADERS with END_STREAM and no pseudo-header field). It costs 1 KiB a
-// connection.
+// connection, allocated at the first reset: a connection that never
+// resets a stream the client may still send on (most do not) holds 8
+// bytes for it, which keeps serverConn in a smaller size class.
 type resetMemory struct {
-	ids  [256]uint32
+	ids  *[256]uint32
 	next int
 }
 
 func (r *resetMemory) add(id uint32) {
+	if r.ids == nil {
+		r.ids = new([256]uint32)
+	}
 	r.ids[r.next] = id
 	r.next = (r.next + 1) % len(r.ids)
 }
@@ -390,6 +395,9 @@ func (r *resetMemory) add(id uint32) {
 // forget drops id: the client has ended the stream itself, so from now
 // on it can have nothing in flight there.
 func (r *resetMemory) forget(id uint32) {
+	if r.ids == nil {
+		return
+	}
 	for i, x := range r.ids {
 		if x == id {
 			r.ids[i] = 0
@@ -398,6 +406,9 @@ func (r *resetMemory) forget(id uint32) {
 }
 
 func (r *resetMemory) has(id uint32) bool {
+	if r.ids == nil {
+		return false
+	}
 	for _, x := range r.ids {
 		if x == id {
 			return id != 0
