@@ -196,14 +196,19 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 func (sc *serverConn) serve(opts *ServeConnOpts) {
 	defer sc.teardown()
 	sc.lastRead.Store(time.Now().UnixNano())
-	if !opts.SawPreface {
+	upgrade := opts.UpgradeRequest != nil
+	if !opts.SawPreface && !upgrade {
 		if err := sc.readPreface(); err != nil {
 			sc.log.debug("bad client preface", "err", err)
 			return
 		}
 	}
+	// After an upgrade, the first flight (the preamble, SETTINGS and
+	// WINDOW_UPDATE) waits for stream 1's first frames: held here as
+	// while batching, and flushed by firstFlight.
+	sc.batching.Store(upgrade)
 	sc.armStall(time.Now().UnixNano()) // a peer that never reads blocks even this first write
-	err := sc.writeInitialSettings()
+	err := sc.writeInitialSettings(opts.Preamble)
 	sc.disarmStall()
 	if err != nil {
 		return
@@ -222,8 +227,15 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		}
 	}
 	sc.startTimers()
-	if opts.UpgradeRequest != nil {
+	if upgrade {
 		sc.serveUpgrade(opts.UpgradeRequest)
+		sc.firstFlight()
+		if !opts.SawPreface {
+			if err := sc.readPreface(); err != nil {
+				sc.log.debug("bad client preface", "err", err)
+				return
+			}
+		}
 	}
 	for {
 		if !sc.br.frameBuffered() {
@@ -265,6 +277,24 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			sc.disarmStall()
 			return
 		}
+		sc.disarmStall()
+	}
+}
+
+// firstFlight sends what an upgraded connection's read loop has held
+// back since it began (serve), before its first read: the flush is left
+// to stream 1's handler as it begins, the way write leaves a handler's
+// flush to streams not begun yet (handlerBegins), so that a handler that
+// answers at once sends its response in the same write as the preamble
+// and SETTINGS, and one that does not holds them back no longer than the
+// scheduler takes to run the flush goroutine.
+func (sc *serverConn) firstFlight() {
+	sc.batching.Store(false)
+	sc.flushOwed.Store(true)
+	if sc.unstarted.Load() == 0 {
+		// Stream 1's handler has begun (or waits for a slot): flush here.
+		sc.armStall(time.Now().UnixNano())
+		sc.flushHeld()
 		sc.disarmStall()
 	}
 }
