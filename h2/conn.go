@@ -203,14 +203,19 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 func (sc *serverConn) serve(opts *ServeConnOpts) {
 	defer sc.teardown()
 	sc.lastRead.Store(time.Now().UnixNano())
-	if !opts.SawPreface {
+	upgrade := opts.UpgradeRequest != nil
+	if !opts.SawPreface && !upgrade {
 		if err := sc.readPreface(); err != nil {
 			sc.log.debug("bad client preface", "err", err)
 			return
 		}
 	}
+	// After an upgrade, the first flight (the preamble, SETTINGS and
+	// WINDOW_UPDATE) waits for stream 1's first frames: held here as
+	// while batching, and flushed by firstFlight.
+	sc.batching.Store(upgrade)
 	sc.armStall(time.Now().UnixNano()) // a peer that never reads blocks even this first write
-	err := sc.writeInitialSettings()
+	err := sc.writeInitialSettings(opts.Preamble)
 	sc.disarmStall()
 	if err != nil {
 		return
@@ -229,8 +234,15 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		}
 	}
 	sc.startTimers()
-	if opts.UpgradeRequest != nil {
+	if upgrade {
 		sc.serveUpgrade(opts.UpgradeRequest)
+		sc.firstFlight()
+		if !opts.SawPreface {
+			if err := sc.readPreface(); err != nil {
+				sc.log.debug("bad client preface", "err", err)
+				return
+			}
+		}
 	}
 	for {
 		if !sc.br.frameBuffered() {
@@ -264,6 +276,24 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			sc.disarmStall()
 			return
 		}
+		sc.disarmStall()
+	}
+}
+
+// firstFlight sends what an upgraded connection's read loop has held
+// back since it began (serve), before its first read: the flush is left
+// to stream 1's handler as it begins, the way write leaves a handler's
+// flush to streams not begun yet (handlerBegins), so that a handler that
+// answers at once sends its response in the same write as the preamble
+// and SETTINGS, and one that does not holds them back no longer than the
+// scheduler takes to run the flush goroutine.
+func (sc *serverConn) firstFlight() {
+	sc.batching.Store(false)
+	sc.flushOwed.Store(true)
+	if sc.unstarted.Load() == 0 {
+		// Stream 1's handler has begun (or waits for a slot): flush here.
+		sc.armStall(time.Now().UnixNano())
+		sc.flushHeld()
 		sc.disarmStall()
 	}
 }
@@ -375,13 +405,18 @@ func (m *frameMeter) whole() bool { return m.nhdr == 0 && m.left == 0 }
 // has ended the stream itself (END_STREAM or RST_STREAM), and only what
 // a correct client may send in flight is ignored (DATA, and trailers:
 // HEADERS with END_STREAM and no pseudo-header field). It costs 1 KiB a
-// connection.
+// connection, allocated at the first reset: a connection that never
+// resets a stream the client may still send on (most do not) holds 8
+// bytes for it, which keeps serverConn in a smaller size class.
 type resetMemory struct {
-	ids  [256]uint32
+	ids  *[256]uint32
 	next int
 }
 
 func (r *resetMemory) add(id uint32) {
+	if r.ids == nil {
+		r.ids = new([256]uint32)
+	}
 	r.ids[r.next] = id
 	r.next = (r.next + 1) % len(r.ids)
 }
@@ -389,6 +424,9 @@ func (r *resetMemory) add(id uint32) {
 // forget drops id: the client has ended the stream itself, so from now
 // on it can have nothing in flight there.
 func (r *resetMemory) forget(id uint32) {
+	if r.ids == nil {
+		return
+	}
 	for i, x := range r.ids {
 		if x == id {
 			r.ids[i] = 0
@@ -397,6 +435,9 @@ func (r *resetMemory) forget(id uint32) {
 }
 
 func (r *resetMemory) has(id uint32) bool {
+	if r.ids == nil {
+		return false
+	}
 	for _, x := range r.ids {
 		if x == id {
 			return id != 0

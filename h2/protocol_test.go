@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -623,21 +624,23 @@ func TestUpgrade(t *testing.T) {
 		})
 	}()
 	rc := newRawConn(t, c)
-	// net.Pipe is unbuffered: the preface goes out while the server's
-	// SETTINGS are read, and the ACK (in readServerSettings) only after.
+	// The server writes its first flight (SETTINGS, and stream 1's first
+	// frames) without waiting for the client preface, and net.Pipe is
+	// unbuffered: the client writes from a goroutine while it reads, or
+	// both sides could be left blocked in Write.
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); io.WriteString(c, http2.ClientPreface); rc.fr.WriteSettings() }()
+	go func() {
+		defer wg.Done()
+		io.WriteString(c, http2.ClientPreface)
+		rc.fr.WriteSettings()
+		rc.fr.WriteSettingsAck()
+	}()
+	defer wg.Wait()
 	f0 := rc.read()
-	wg.Wait()
 	if sf, ok := f0.(*http2.SettingsFrame); !ok || sf.IsAck() {
 		t.Fatalf("first frame %v, want SETTINGS", f0)
 	}
-	// The server may be writing while we write: ACK from a goroutine, or
-	// the unbuffered pipe could leave both sides blocked in Write.
-	wg.Add(1)
-	go func() { defer wg.Done(); rc.fr.WriteSettingsAck() }()
-	defer wg.Wait()
 	f := rc.readUntil("DATA", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame)
 	if f.StreamID != 1 || string(f.Data()) != "/u" {
 		t.Errorf("first DATA %q on stream %d, want %q on 1 (window 2)", f.Data(), f.StreamID, "/u")
@@ -1121,4 +1124,94 @@ func TestIdleStreamFrameErrors(t *testing.T) {
 			t.Fatalf("stream 3: status %s", r.status)
 		}
 	})
+}
+
+// writesConn records what each Write of the server carries.
+type writesConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (c *writesConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes = append(c.writes, bytes.Clone(p))
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// TestUpgradeFirstFlight: after an upgrade the server writes the
+// preamble (the core's 101), its SETTINGS and stream 1's response
+// without waiting for the client preface (RFC 9113 section 3.2), and
+// the preamble never alone: in the same write as the SETTINGS.
+func TestUpgradeFirstFlight(t *testing.T) {
+	checkGoroutines(t)
+	const preamble = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+	c, s := net.Pipe()
+	defer c.Close()
+	ws := &writesConn{Conn: s}
+	req, _ := http.NewRequest("GET", "http://example.com/", nil)
+	req.RemoteAddr = "pipe"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var srv Server
+		srv.ServeConn(ws, &ServeConnOpts{
+			Handler:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }),
+			UpgradeRequest: req,
+			Preamble:       []byte(preamble),
+		})
+	}()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	got := make([]byte, len(preamble))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != preamble {
+		t.Fatalf("first bytes %q (%v), want the preamble %q", got, err, preamble)
+	}
+	// The client has sent nothing yet.
+	fr := http2.NewFramer(c, br)
+	if f, err := fr.ReadFrame(); err != nil {
+		t.Fatal(err)
+	} else if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		t.Fatalf("first frame after the preamble %v, want SETTINGS", f)
+	}
+	var body []byte
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("waiting for stream 1's response: %v", err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			body = append(body, d.Data()...)
+			if d.StreamEnded() {
+				break
+			}
+		}
+	}
+	if string(body) != "hello" {
+		t.Errorf("stream 1's body %q, want %q", body, "hello")
+	}
+	ws.mu.Lock()
+	first, n := ws.writes[0], len(ws.writes)
+	ws.mu.Unlock()
+	if len(first) < len(preamble)+9 || http2.FrameType(first[len(preamble)+3]) != http2.FrameSettings {
+		t.Errorf("the first write carries %d bytes, %q: the preamble without the SETTINGS", len(first), first)
+	}
+	t.Logf("%d writes up to stream 1's END_STREAM (1 when the handler answers before its flush)", n)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the server may write the SETTINGS ACK while we write
+		defer wg.Done()
+		io.WriteString(c, http2.ClientPreface)
+		fr.WriteSettings()
+		fr.WriteSettingsAck()
+	}()
+	if f, err := fr.ReadFrame(); err != nil {
+		t.Fatal(err)
+	} else if sf, ok := f.(*http2.SettingsFrame); !ok || !sf.IsAck() {
+		t.Errorf("after the client's SETTINGS: %v, want the ACK", f)
+	}
+	wg.Wait()
+	c.Close()
+	<-done
 }

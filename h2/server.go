@@ -123,6 +123,15 @@ type ServeConnOpts struct {
 	// header, applied as a SETTINGS frame from the client that needs no
 	// acknowledgement.
 	Settings []byte
+
+	// Preamble, if not empty, is written to c before the server's first
+	// frame, in the same write: the "101 Switching Protocols" response of
+	// an h2c upgrade, which the caller then leaves unwritten. With an
+	// UpgradeRequest, the server sends its SETTINGS without waiting for
+	// the client preface (RFC 9113 section 3.2), and holds that first
+	// write until stream 1's handler has begun, so that a handler that
+	// answers at once has its response in it too.
+	Preamble []byte
 }
 
 // ServeConn serves HTTP/2 on c until the connection ends, then closes c.

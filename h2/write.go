@@ -286,9 +286,9 @@ func (sc *serverConn) failWriteLocked(err error) {
 	}
 }
 
-// writeInitialSettings sends the server's SETTINGS and the connection
-// window beyond the default.
-func (sc *serverConn) writeInitialSettings() error {
+// writeInitialSettings sends preamble (see ServeConnOpts.Preamble), the
+// server's SETTINGS and the connection window beyond the default.
+func (sc *serverConn) writeInitialSettings(preamble []byte) error {
 	c := sc.cfg
 	settings := []http2.Setting{
 		{ID: http2.SettingMaxFrameSize, Val: c.maxFrame},
@@ -308,6 +308,9 @@ func (sc *serverConn) writeInitialSettings() error {
 	sc.connRecv += extra
 	sc.mu.Unlock()
 	return sc.write(nil, func() error {
+		if _, err := sc.bw.Write(preamble); err != nil {
+			return err
+		}
 		if err := sc.fr.WriteSettings(settings...); err != nil {
 			return err
 		}

@@ -72,6 +72,15 @@ type ConnOptions struct {
 	// which CheckSettings has accepted; the engine applies them as if
 	// received in a SETTINGS frame.
 	Settings []byte
+	// Preamble, if not empty, is the upgrade's "101 Switching Protocols"
+	// response, which the Server has not written: the engine writes it
+	// before anything else, and may write its first frames with it, in
+	// the same write (molt's engine sends it with its SETTINGS, and with
+	// stream 1's response if the handler answers at once; the x/net
+	// engine writes it alone, then lets x/net begin). It must not wait
+	// for the client's preface to write it: a client sends its preface
+	// once it has the 101. It is shared: the engine must not modify it.
+	Preamble []byte
 }
 
 // xnetEngine is the Engine built on golang.org/x/net/http2.Server.ServeConn.
@@ -85,6 +94,7 @@ type ConnOptions struct {
 type xnetEngine struct {
 	h2      *http2.Server
 	trigger *http.Server
+	log     *slog.Logger
 	drained atomic.Bool
 	mu      sync.Mutex // serialises the trigger's Shutdown
 }
@@ -131,10 +141,20 @@ func NewXNetEngine(cfg Config) (Engine, error) {
 	if err := http2.ConfigureServer(trigger, h2); err != nil {
 		return nil, err
 	}
-	return &xnetEngine{h2: h2, trigger: trigger}, nil
+	return &xnetEngine{h2: h2, trigger: trigger, log: c.Logger}, nil
 }
 
 func (e *xnetEngine) ServeConn(c net.Conn, opts ConnOptions) {
+	if len(opts.Preamble) > 0 {
+		// x/net writes its SETTINGS from a goroutine of its own, and
+		// flushes them only once it has read the client's preface, which
+		// the client sends after the 101: the 101 goes first, alone.
+		if _, err := c.Write(opts.Preamble); err != nil {
+			e.log.Debug("h2c upgrade: writing 101 failed", "remote", c.RemoteAddr(), "err", err)
+			c.Close()
+			return
+		}
+	}
 	h := opts.Handler
 	up := opts.Upgrade
 	if up != nil {

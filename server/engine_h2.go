@@ -80,6 +80,7 @@ func (e *h2Engine) ServeConn(c net.Conn, opts ConnOptions) {
 		SawPreface:     opts.SawPreface,
 		UpgradeRequest: opts.Upgrade,
 		Settings:       opts.Settings,
+		Preamble:       opts.Preamble,
 	})
 	c.Close()
 }

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +26,12 @@ import (
 // each engine side by side:
 //
 //	go test -run '^$' -bench 'Memory' -benchtime 2000x ./server
+//
+// MOLT_MEMPROFILE=DIR also writes, for each, a heap profile taken where
+// the memory is measured (every allocation sampled), DIR/NAME.heap, to
+// compare states: go tool pprof -sample_index=inuse_space -top -base
+// DIR/BenchmarkIdleConnMemory_h2_fresh.heap
+// DIR/BenchmarkIdleConnMemory_h2_served.heap
 
 // BenchmarkIdleConnMemory measures an idle HTTP/2 connection, b.N
 // connections: SETTINGS exchanged and no stream yet ("fresh"), just after
@@ -133,6 +143,12 @@ func awaitServed(b *testing.B, c net.Conn, served bool) {
 // measureMemory reports the heap and stack that open, run once, leaves in
 // use, per unit.
 func measureMemory(b *testing.B, n int, unit string, open func()) {
+	dir := os.Getenv("MOLT_MEMPROFILE")
+	if dir != "" {
+		rate := runtime.MemProfileRate
+		runtime.MemProfileRate = 1
+		defer func() { runtime.MemProfileRate = rate }()
+	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -141,6 +157,9 @@ func measureMemory(b *testing.B, n int, unit string, open func()) {
 	b.StopTimer()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	if dir != "" {
+		writeHeapProfile(b, filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".heap"))
+	}
 	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/float64(n), "B/"+unit)
 	b.ReportMetric(float64(int64(after.StackInuse)-int64(before.StackInuse))/float64(n), "stackB/"+unit)
 }
@@ -148,5 +167,17 @@ func measureMemory(b *testing.B, n int, unit string, open func()) {
 func closeAll(conns []net.Conn) {
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// writeHeapProfile writes the heap profile as it is now to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }

@@ -208,7 +208,7 @@ func (s *Server) serveConn(c *conn) {
 		// streams the client had sent by then, which are served.
 		c.info = connInfo{proto: H2CPrior, srv: s, conn: c}
 		s.sniffs.Done()
-		s.serveHTTP2(c, withConnInfo(s.ctx, &c.info), H2CPrior, nil, nil)
+		s.serveHTTP2(c, withConnInfo(s.ctx, &c.info), H2CPrior, nil, nil, nil)
 	default:
 		s.handOverHTTP1(c)
 	}
@@ -240,7 +240,7 @@ func (s *Server) serveHTTP1(c *conn) {
 }
 
 // serveHTTP2 hands c to the engine and returns when the connection ends.
-func (s *Server) serveHTTP2(c *conn, ctx context.Context, p Protocol, upgrade *http.Request, settings []byte) {
+func (s *Server) serveHTTP2(c *conn, ctx context.Context, p Protocol, upgrade *http.Request, settings, preamble []byte) {
 	c.setState(p, StateHTTP2)
 	s.stats.conns[p].Add(1)
 	s.engine.ServeConn(c, ConnOptions{
@@ -249,6 +249,7 @@ func (s *Server) serveHTTP2(c *conn, ctx context.Context, p Protocol, upgrade *h
 		SawPreface: upgrade == nil,
 		Upgrade:    upgrade,
 		Settings:   settings,
+		Preamble:   preamble,
 	})
 	c.Close()
 }

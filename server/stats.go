@@ -10,7 +10,8 @@ type Stats struct {
 	// Open counts the connections open now by their current protocol;
 	// the key "" holds those whose first bytes are still awaited.
 	Open map[Protocol]int64
-	// Upgrades counts h2c upgrades answered with 101.
+	// Upgrades counts h2c upgrades answered with 101, as each is handed
+	// to the engine, which writes the 101 (ConnOptions.Preamble).
 	Upgrades int64
 	// Declined counts h2c upgrade requests served over HTTP/1.1, by reason.
 	Declined map[DeclineReason]int64

@@ -66,6 +66,10 @@ var DeclineReasons = []DeclineReason{
 // switchingProtocols is the whole 101 response of an h2c upgrade.
 const switchingProtocols = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 
+// switchingProtocolsBytes is switchingProtocols as the engine's
+// ConnOptions.Preamble; engines only read it.
+var switchingProtocolsBytes = []byte(switchingProtocols)
+
 // requestedUpgrade returns the first protocol of r's Upgrade header that
 // molt recognises, "h2c" or "websocket", skipping unknown tokens; "" if none.
 // A websocket upgrade belongs to the handlers.
@@ -365,7 +369,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, c *conn) Declin
 		s.resumeHTTP1(r, c, buffered, body)
 		return ""
 	}
-	s.switchToHTTP2(r, c, brw, buffered, body, settings)
+	s.switchToHTTP2(r, c, buffered, body, settings)
 	return ""
 }
 
@@ -441,24 +445,18 @@ func appendRequest(b []byte, r *http.Request, body []byte) []byte {
 	return append(b, "\r\n"...)
 }
 
-// switchToHTTP2 writes the 101 on a hijacked connection and hands it to the
-// engine with r, stripped of its HTTP/1.1 framing, as stream 1. buffered
-// are the bytes net/http had read past the request.
-func (s *Server) switchToHTTP2(r *http.Request, c *conn, brw *bufio.ReadWriter, buffered, body []byte, settings []byte) {
+// switchToHTTP2 hands a hijacked connection to the engine with r, stripped
+// of its HTTP/1.1 framing, as stream 1, and the 101 for the engine to
+// write before its first frames (ConnOptions.Preamble): molt's engine
+// sends them together, in one write. buffered are the bytes net/http had
+// read past the request; net/http's Hijack gives a fresh writer, so
+// nothing is waiting to go before the 101.
+func (s *Server) switchToHTTP2(r *http.Request, c *conn, buffered, body []byte, settings []byte) {
 	// Replay what net/http had buffered (the client's preface) to the engine.
 	if len(buffered) > 0 {
 		c.replay = append(slices.Clone(buffered), c.replay...)
 	}
 	_ = c.SetDeadline(time.Time{})
-	_, err := brw.WriteString(switchingProtocols)
-	if err == nil {
-		err = brw.Flush()
-	}
-	if err != nil {
-		s.log.Debug("h2c upgrade: writing 101 failed", "remote", r.RemoteAddr, "err", err)
-		c.Close()
-		return
-	}
 	s.stats.upgrades.Add(1)
 
 	// The request becomes stream 1; its context carries what net/http
@@ -478,5 +476,5 @@ func (s *Server) switchToHTTP2(r *http.Request, c *conn, brw *bufio.ReadWriter, 
 	if len(body) > 0 {
 		up.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	s.serveHTTP2(c, ctx, H2CUpgrade, up, settings)
+	s.serveHTTP2(c, ctx, H2CUpgrade, up, settings, switchingProtocolsBytes)
 }
