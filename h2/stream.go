@@ -483,10 +483,7 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 // claimLocked gives st's handler a slot.
 func (sc *serverConn) claimLocked(st *stream) {
 	sc.unstarted.Add(1)
-	sc.running++
-	if sc.running == 1 && sc.idleTimer != nil {
-		sc.idleTimer.Stop()
-	}
+	sc.running++ // the idle timer, if it fires now, sees it (onIdle)
 }
 
 // nextQueued takes the oldest queued stream if a slot is free, for the
@@ -553,7 +550,7 @@ func (sc *serverConn) retireWorkers() {
 		sc.mu.Unlock()
 		return
 	}
-	if idle := time.Duration(time.Now().UnixNano() - sc.idleSince); idle < workerLinger {
+	if idle := time.Duration(monoNow() - sc.idleSince); idle < workerLinger {
 		sc.workerTimer.Reset(workerLinger - idle)
 		sc.mu.Unlock()
 		return
@@ -618,14 +615,15 @@ func (sc *serverConn) streamDone(st *stream) {
 	sc.mu.Lock()
 	sc.running--
 	idle := sc.running == 0 && len(sc.queued) == 0 // a queued stream is about to start
-	if idle && sc.idleTimer != nil && sc.drainPhase == 0 && !sc.closing {
-		sc.idleTimer.Reset(sc.cfg.idle)
-	}
 	if idle && !sc.closing {
-		// Not a timer operation per request: the timer, once set, stays
-		// set, and checks when it fires how long the connection has
-		// been idle (retireWorkers).
-		sc.idleSince = time.Now().UnixNano()
+		// Not a timer operation per request: the timers, once set, stay
+		// set, and check when they fire how long the connection has
+		// been idle (onIdle, retireWorkers).
+		sc.idleSince = monoNow()
+		if sc.idleTimer != nil && !sc.idleTimerSet && sc.drainPhase == 0 {
+			sc.idleTimerSet = true
+			sc.idleTimer.Reset(sc.cfg.idle)
+		}
 		if !sc.workerTimerSet {
 			sc.workerTimerSet = true
 			if sc.workerTimer == nil {
