@@ -603,16 +603,20 @@ func (sc *serverConn) streamDone(st *stream) {
 	held := sc.connCreditHeldLocked()
 	sc.buffered -= int64(unread)
 	st.buf, st.off, st.bodyClosed = nil, 0, true
-	sc.mu.Unlock()
-	if held && unread > 0 {
-		sc.giveBackConn()
+	if held && unread > 0 || remoteOpen {
+		sc.mu.Unlock()
+		if held && unread > 0 {
+			sc.giveBackConn()
+		}
+		if remoteOpen {
+			// RFC 9113 section 8.1: the response is complete, so ask the
+			// client to stop sending.
+			sc.resetStream(st, http2.ErrCodeNo)
+		}
+		sc.mu.Lock()
 	}
-	if remoteOpen {
-		// RFC 9113 section 8.1: the response is complete, so ask the
-		// client to stop sending.
-		sc.resetStream(st, http2.ErrCodeNo)
-	}
-	sc.mu.Lock()
+	// The slot is freed last, under the same hold of mu in the common
+	// case (nothing to give back or reset): one lock per stream's end.
 	sc.running--
 	idle := sc.running == 0 && len(sc.queued) == 0 // a queued stream is about to start
 	if idle && !sc.closing {
@@ -633,8 +637,12 @@ func (sc *serverConn) streamDone(st *stream) {
 			}
 		}
 	}
+	// maybeClose acts only after the final GOAWAY; goAwayNow sets
+	// finalSent under mu and then calls maybeClose itself, so one of the
+	// two sees the connection idle with it sent.
+	closeNow := idle && sc.finalSent
 	sc.mu.Unlock()
-	if idle {
+	if closeNow {
 		sc.maybeClose()
 	}
 }
