@@ -26,22 +26,15 @@ func putBuf(b *[]byte) { bufPool.Put(b) }
 
 // readBuffer is the read loop's buffered reader of the connection. After
 // release, while it is empty, it holds no pooled buffer: the next read
-// waits in small, and what arrives there is read from small itself (a
-// request of a few dozen bytes is handled without taking a buffer from
-// the pool or copying it). Only once a read fills small, so the input
-// comes in larger pieces, does the next read take a pooled buffer.
+// waits in small and takes a buffer from the pool once bytes arrive.
 // Read loop only.
 type readBuffer struct {
-	src    io.Reader
-	buf    *[]byte // nil while released; &inSmall or a pooled buffer
-	pooled bool    // buf is from the pool, not &inSmall
-	r, w   int     // (*buf)[r:w] is buffered
-	err    error   // from the read that also brought bytes; returned once they are read
-	last   int     // bytes the last read from src brought
-	small  [idleReadSize]byte
-	// inSmall is small as a slice, for buf to point at while the
-	// buffered bytes are small's.
-	inSmall []byte
+	src   io.Reader
+	buf   *[]byte // nil while released
+	r, w  int     // (*buf)[r:w] is buffered
+	err   error   // from the read that also brought bytes; returned once they are read
+	last  int     // bytes the last read from src brought
+	small [idleReadSize]byte
 }
 
 // Buffered returns how many bytes can be read without reading from src.
@@ -75,30 +68,16 @@ func (b *readBuffer) Read(p []byte) (int, error) {
 			b.err = nil
 			return 0, err
 		}
-		if !b.pooled && (b.buf == nil || b.last < len(b.small)) {
-			// Released, or reading in small while the input comes in
-			// pieces that fit it: read into small, and from there.
-			if len(p) >= len(b.small) {
-				// Nothing gained by copying through small (a large
-				// payload: the Framer reads it whole).
-				n, err := b.src.Read(p)
-				b.last = n
-				return n, err
-			}
+		if b.buf == nil {
+			// Released: wait in the small array, then move what came
+			// into a pooled buffer.
 			n, err := b.src.Read(b.small[:])
 			if n <= 0 {
 				return 0, err
 			}
-			if b.inSmall == nil {
-				b.inSmall = b.small[:]
-			}
-			b.buf = &b.inSmall
-			b.r, b.w, b.err, b.last = 0, n, err, n
+			b.buf = getBuf()
+			b.r, b.w, b.err, b.last = 0, copy(*b.buf, b.small[:n]), err, n
 		} else {
-			if !b.pooled {
-				// The last read filled small: larger pieces come in.
-				b.buf, b.pooled = getBuf(), true
-			}
 			if len(p) >= len(*b.buf) {
 				return b.src.Read(p) // nothing gained by copying through buf
 			}
@@ -120,10 +99,8 @@ func (b *readBuffer) Read(p []byte) (int, error) {
 // larger ones, waiting there would cost a second read each time.
 func (b *readBuffer) release(idle func() bool) {
 	if b.buf != nil && b.r == b.w && (b.last < len(b.small) || idle()) {
-		if b.pooled {
-			putBuf(b.buf)
-		}
-		b.buf, b.pooled, b.r, b.w = nil, false, 0, 0
+		putBuf(b.buf)
+		b.buf, b.r, b.w = nil, 0, 0
 	}
 }
 

@@ -42,17 +42,6 @@ var (
 	keepalivePing = [8]byte{'m', 'o', 'l', 't', 'p', 'i', 'n', 'g'}
 )
 
-// monoBase is the origin of monoNow.
-var monoBase = time.Now()
-
-// monoNow returns the nanoseconds since monoBase on the monotonic clock,
-// plus one, since 0 marks "not set" where such times are kept (stallAt,
-// budgetAt). The engine's times of day (last read, idle since, the
-// watchdog's start) are all of this clock: it reads one clock where
-// time.Now().UnixNano() reads two, the wall clock and the monotonic one,
-// and the read loop takes two such times per frame it reads.
-func monoNow() int64 { return int64(time.Since(monoBase)) + 1 }
-
 // errConnClosed ends the streams of a connection that is gone.
 var errConnClosed = errors.New("h2: connection closed")
 
@@ -99,7 +88,7 @@ type serverConn struct {
 	meta       *h2meta.Decoder  // assembles the header blocks fr reads
 	handlers   sync.WaitGroup   // the workers running handlers (stream.go)
 	work       chan handlerWork // to an idle worker; an empty one, or closing it, ends it
-	lastRead   atomic.Int64     // monoNow of the last frame read
+	lastRead   atomic.Int64     // unix nanoseconds of the last frame read
 	budget     int              // flood budget left; read loop only
 	blockEnds  bool             // the last HEADERS frame read had END_STREAM; read loop only
 	metaErr    bool             // the last read error came from meta, not fr; read loop only
@@ -151,8 +140,7 @@ type serverConn struct {
 	drainTimer     *time.Timer
 	workerTimer    *time.Timer // retires the workers of an idle connection
 	workerTimerSet bool        // workerTimer is set
-	idleTimerSet   bool        // idleTimer is set (onIdle)
-	idleSince      int64       // monoNow when the last handler returned (or the connection began)
+	idleSince      int64       // unix nanoseconds when the last handler returned
 	lingerDeadline bool        // the read deadline has been set for closing
 	hardClose      *time.Timer // closes the connection if closing cleanly hangs
 }
@@ -207,14 +195,14 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 // serve runs the read loop until the connection ends.
 func (sc *serverConn) serve(opts *ServeConnOpts) {
 	defer sc.teardown()
-	sc.lastRead.Store(monoNow())
+	sc.lastRead.Store(time.Now().UnixNano())
 	if !opts.SawPreface {
 		if err := sc.readPreface(); err != nil {
 			sc.log.debug("bad client preface", "err", err)
 			return
 		}
 	}
-	sc.armStall(monoNow()) // a peer that never reads blocks even this first write
+	sc.armStall(time.Now().UnixNano()) // a peer that never reads blocks even this first write
 	err := sc.writeInitialSettings()
 	sc.disarmStall()
 	if err != nil {
@@ -243,7 +231,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 			// what was held back, in one write, before a read that may
 			// block (even for the rest of a frame begun in the buffer).
 			sc.batching.Store(false)
-			sc.armStall(monoNow())
+			sc.armStall(time.Now().UnixNano())
 			sc.flushHeld()
 			sc.disarmStall()
 			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
@@ -263,7 +251,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		if f == nil && err == nil {
 			continue // a header block that CONTINUATION frames complete
 		}
-		now := monoNow()
+		now := time.Now().UnixNano()
 		sc.armStall(now)
 		if err != nil {
 			ok := sc.readError(err)
@@ -288,8 +276,8 @@ func (sc *serverConn) idle() bool {
 	return len(sc.streams) == 0
 }
 
-// handleFrame handles one frame the read loop has read at now
-// (monoNow), and reports whether the loop goes on.
+// handleFrame handles one frame the read loop has read at now (unix
+// nanoseconds), and reports whether the loop goes on.
 func (sc *serverConn) handleFrame(f http2.Frame, now int64) bool {
 	sc.lastRead.Store(now)
 	if isJunk(f) && !sc.spend(now) {
@@ -368,7 +356,7 @@ func (m *frameMeter) Read(p []byte) (int, error) {
 		}
 		m.nhdr = 0
 		m.left = uint32(m.hdr[0])<<16 | uint32(m.hdr[1])<<8 | uint32(m.hdr[2])
-		if http2.FrameType(m.hdr[3]) == http2.FrameContinuation && !m.sc.spend(monoNow()) {
+		if http2.FrameType(m.hdr[3]) == http2.FrameContinuation && !m.sc.spend(time.Now().UnixNano()) {
 			m.flood = true // the next Read fails: io.ReadFull drops an error that comes with all it asked for
 		}
 	}
@@ -434,7 +422,7 @@ func (sc *serverConn) ignoredLocked(id uint32) bool {
 // ignored answers a frame that is ignored: it serves nothing, so it
 // spends the flood budget.
 func (sc *serverConn) ignored() error {
-	if !sc.spend(monoNow()) {
+	if !sc.spend(time.Now().UnixNano()) {
 		return connError{http2.ErrCodeEnhanceYourCalm, "flood of frames on closed streams"}
 	}
 	return nil
@@ -526,7 +514,7 @@ func (sc *serverConn) readError(err error) bool {
 			sc.connFail(cerr)
 			return false
 		}
-		if !sc.spend(monoNow()) {
+		if !sc.spend(time.Now().UnixNano()) {
 			sc.connFail(connError{http2.ErrCodeEnhanceYourCalm, "flood of stream errors"})
 			return false
 		}
@@ -858,10 +846,8 @@ func (sc *serverConn) connCreditHeldLocked() bool {
 func (sc *serverConn) startTimers() {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	sc.idleSince = monoNow()
 	if d := sc.cfg.idle; d > 0 {
 		sc.idleTimer = time.AfterFunc(d, sc.onIdle)
-		sc.idleTimerSet = true
 	}
 	if d := sc.cfg.readIdle; d > 0 {
 		sc.readIdleTimer = time.AfterFunc(d, sc.onReadIdle)
@@ -871,31 +857,11 @@ func (sc *serverConn) startTimers() {
 	}
 }
 
-// onIdle closes the connection once it has had no handler running for
-// IdleTimeout. Not a timer operation per request: the timer, once set,
-// stays set while streams come and go, and checks when it fires how long
-// the connection has been idle (idleSince), setting itself again for the
-// rest; if a handler runs, it is left unset until streamDone finds the
-// connection idle again.
 func (sc *serverConn) onIdle() {
 	sc.mu.Lock()
-	if sc.closing {
-		sc.mu.Unlock()
-		return
-	}
-	if sc.running > 0 || len(sc.queued) > 0 {
-		sc.idleTimerSet = false
-		sc.mu.Unlock()
-		return
-	}
-	if idle := time.Duration(monoNow() - sc.idleSince); idle < sc.cfg.idle {
-		sc.idleTimer.Reset(sc.cfg.idle - idle)
-		sc.mu.Unlock()
-		return
-	}
-	sc.idleTimerSet = false
+	idle := sc.running == 0 && !sc.closing
 	sc.mu.Unlock()
-	{
+	if idle {
 		sc.log.debug("closing idle connection")
 		sc.closeSoon()
 		sc.goAwayNow(http2.ErrCodeNo, "idle")
@@ -912,7 +878,7 @@ func (sc *serverConn) onSettingsTimeout() {
 }
 
 func (sc *serverConn) onReadIdle() {
-	now := monoNow()
+	now := time.Now().UnixNano()
 	last := sc.lastRead.Load()
 	sc.mu.Lock()
 	if sc.closing {

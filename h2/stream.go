@@ -483,7 +483,10 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 // claimLocked gives st's handler a slot.
 func (sc *serverConn) claimLocked(st *stream) {
 	sc.unstarted.Add(1)
-	sc.running++ // the idle timer, if it fires now, sees it (onIdle)
+	sc.running++
+	if sc.running == 1 && sc.idleTimer != nil {
+		sc.idleTimer.Stop()
+	}
 }
 
 // nextQueued takes the oldest queued stream if a slot is free, for the
@@ -550,7 +553,7 @@ func (sc *serverConn) retireWorkers() {
 		sc.mu.Unlock()
 		return
 	}
-	if idle := time.Duration(monoNow() - sc.idleSince); idle < workerLinger {
+	if idle := time.Duration(time.Now().UnixNano() - sc.idleSince); idle < workerLinger {
 		sc.workerTimer.Reset(workerLinger - idle)
 		sc.mu.Unlock()
 		return
@@ -603,31 +606,26 @@ func (sc *serverConn) streamDone(st *stream) {
 	held := sc.connCreditHeldLocked()
 	sc.buffered -= int64(unread)
 	st.buf, st.off, st.bodyClosed = nil, 0, true
-	if held && unread > 0 || remoteOpen {
-		sc.mu.Unlock()
-		if held && unread > 0 {
-			sc.giveBackConn()
-		}
-		if remoteOpen {
-			// RFC 9113 section 8.1: the response is complete, so ask the
-			// client to stop sending.
-			sc.resetStream(st, http2.ErrCodeNo)
-		}
-		sc.mu.Lock()
+	sc.mu.Unlock()
+	if held && unread > 0 {
+		sc.giveBackConn()
 	}
-	// The slot is freed last, under the same hold of mu in the common
-	// case (nothing to give back or reset): one lock per stream's end.
+	if remoteOpen {
+		// RFC 9113 section 8.1: the response is complete, so ask the
+		// client to stop sending.
+		sc.resetStream(st, http2.ErrCodeNo)
+	}
+	sc.mu.Lock()
 	sc.running--
 	idle := sc.running == 0 && len(sc.queued) == 0 // a queued stream is about to start
+	if idle && sc.idleTimer != nil && sc.drainPhase == 0 && !sc.closing {
+		sc.idleTimer.Reset(sc.cfg.idle)
+	}
 	if idle && !sc.closing {
-		// Not a timer operation per request: the timers, once set, stay
-		// set, and check when they fire how long the connection has
-		// been idle (onIdle, retireWorkers).
-		sc.idleSince = monoNow()
-		if sc.idleTimer != nil && !sc.idleTimerSet && sc.drainPhase == 0 {
-			sc.idleTimerSet = true
-			sc.idleTimer.Reset(sc.cfg.idle)
-		}
+		// Not a timer operation per request: the timer, once set, stays
+		// set, and checks when it fires how long the connection has
+		// been idle (retireWorkers).
+		sc.idleSince = time.Now().UnixNano()
 		if !sc.workerTimerSet {
 			sc.workerTimerSet = true
 			if sc.workerTimer == nil {
@@ -637,12 +635,8 @@ func (sc *serverConn) streamDone(st *stream) {
 			}
 		}
 	}
-	// maybeClose acts only after the final GOAWAY; goAwayNow sets
-	// finalSent under mu and then calls maybeClose itself, so one of the
-	// two sees the connection idle with it sent.
-	closeNow := idle && sc.finalSent
 	sc.mu.Unlock()
-	if closeNow {
+	if idle {
 		sc.maybeClose()
 	}
 }

@@ -38,7 +38,7 @@ import (
 var peerStallTimeout = DefaultPeerStallTimeout
 
 // armStall starts the watchdog before the read loop handles a frame
-// (which may write) or flushes, now being monoNow();
+// (which may write) or flushes, now being the time in unix nanoseconds;
 // disarmStall stops it. Read loop only. Arming and disarming cost an
 // atomic store each, not a timer operation: the timer, once set, stays
 // set while the read loop keeps arming it, and when it fires it checks
@@ -71,7 +71,7 @@ func (sc *serverConn) onStall() {
 		}
 		at = sc.stallAt.Load()
 	}
-	if waited := time.Duration(monoNow() - at); at == 0 || waited < limit {
+	if waited := time.Duration(time.Now().UnixNano() - at); at == 0 || waited < limit {
 		sc.stallTimer.Reset(limit - max(waited, 0))
 		return
 	}
