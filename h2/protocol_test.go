@@ -507,6 +507,37 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestIdleTimeoutAfterHandler checks the idle timer, which stays set
+// while streams come and go and checks the connection's idle time when
+// it fires (onIdle): a handler running across several IdleTimeouts keeps
+// the connection open and answers, with no GOAWAY before its response,
+// and once it has returned the connection closes idle.
+func TestIdleTimeoutAfterHandler(t *testing.T) {
+	checkGoroutines(t)
+	const idle = 250 * time.Millisecond
+	started, release := make(chan struct{}), make(chan struct{})
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "done")
+	}), func(s *Server) { s.IdleTimeout = idle })
+	rc := dialRaw(t, ts)
+	rc.get(1, "/")
+	<-started
+	time.Sleep(3 * idle) // the timer fires while the handler runs (not a bound on anything)
+	close(release)
+	if r := rc.response(1); r.status != "200" || string(r.body) != "done" {
+		t.Fatalf("response %q %q, want 200 \"done\"", r.status, r.body)
+	}
+	if len(rc.goaways) > 0 {
+		t.Fatalf("GOAWAY %v before the response of a handler still running", rc.goaways[0].ErrCode)
+	}
+	rc.wantGoAway(http2.ErrCodeNo)
+	if err := rc.waitClosed(); err != nil {
+		t.Errorf("idle connection did not close: %v", err)
+	}
+}
+
 func TestConnectionErrors(t *testing.T) {
 	checkGoroutines(t)
 	ts := newTestServer(t, http.NotFoundHandler())
