@@ -296,6 +296,9 @@ func writeText(w io.Writer, r *load.Report) {
 	fmt.Fprintf(w, "  req/s      %.1f\n", r.RequestsPerSec)
 	fmt.Fprintf(w, "  bytes/s    %s/s (body %s, headers %s)\n", fmtBytes(r.BytesPerSec), fmtBytes(float64(r.BodyBytes)), fmtBytes(float64(r.HeaderBytes)))
 	fmt.Fprintf(w, "  latency    %s\n", quantileLine(r.Latency))
+	if q := r.LatencyFromSend; q != nil {
+		fmt.Fprintf(w, "  from send  %s\n", quantileLine(*q))
+	}
 	fmt.Fprintf(w, "  ttfb       %s\n", quantileLine(r.TTFB))
 	if u := r.Upgrade; u != nil {
 		fmt.Fprintf(w, "  to 101     %s\n", quantileLine(u.To101))

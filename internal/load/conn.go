@@ -198,10 +198,12 @@ const maxH1Header = 1 << 20
 var errH1HeaderTooLarge = errors.New("HTTP/1.1 response header section exceeds 1 MiB (protocol error)")
 
 // h1Request sends one HTTP/1.1 request and reads the response from hr.
-func (r *runner) h1Request(c net.Conn, hr *h1head.Reader) (resp *http.Response, headersAt time.Time, n int64, closeConn bool, err error) {
-	c.SetDeadline(time.Now().Add(r.cfg.Timeout))
+// sentAt is when the write of the request began.
+func (r *runner) h1Request(c net.Conn, hr *h1head.Reader) (resp *http.Response, sentAt, headersAt time.Time, n int64, closeConn bool, err error) {
+	sentAt = time.Now()
+	c.SetDeadline(sentAt.Add(r.cfg.Timeout))
 	if _, err := c.Write(r.h1req); err != nil {
-		return nil, headersAt, 0, true, err
+		return nil, sentAt, headersAt, 0, true, err
 	}
 	method := http.MethodGet
 	if r.h1head {
@@ -210,12 +212,12 @@ func (r *runner) h1Request(c net.Conn, hr *h1head.Reader) (resp *http.Response, 
 	hr.Reset()                                                 // whatever hr holds already was read within the last budget
 	resp, err = hr.ReadResponse(&http.Request{Method: method}) // the body is bounded by the timeout
 	if err != nil {
-		return nil, headersAt, 0, true, err
+		return nil, sentAt, headersAt, 0, true, err
 	}
 	headersAt = time.Now()
 	n, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp, headersAt, n, resp.Close || err != nil, err
+	return resp, sentAt, headersAt, n, resp.Close || err != nil, err
 }
 
 // runH1 runs one HTTP/1.1 keep-alive connection until the run stops or the
@@ -232,13 +234,16 @@ func (r *runner) runH1(s *shard, sc *schedule) error {
 		if !ok || !r.allow(start) {
 			return nil
 		}
-		resp, headersAt, n, closeConn, err := r.h1Request(c, hr)
+		resp, sentAt, headersAt, n, closeConn, err := r.h1Request(c, hr)
 		end := time.Now()
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode
 		}
-		r.record(s, start, headersAt, end, status, n, 0, err)
+		if sc.interval == 0 {
+			sentAt = time.Time{} // closed loop: start is the write already
+		}
+		r.recordSent(s, start, sentAt, headersAt, end, status, n, 0, err)
 		if closeConn {
 			return nil
 		}
@@ -317,11 +322,18 @@ func (sl *slot) onDone(res h2client.Result) {
 	// the server's. In an open loop it starts when it was due.
 	start := r.base.Add(time.Duration(sl.start.Load() - 1))
 	// (Whether it counts, after the warmup, was decided at Send.)
-	if h.free == nil && !res.SentAt.IsZero() && r.measured(start) {
-		start = res.SentAt
+	// The open loop also keeps the latency from SentAt, as h2load
+	// measures its --rps runs.
+	var sent time.Time
+	if !res.SentAt.IsZero() && r.measured(start) {
+		if h.free == nil {
+			start = res.SentAt
+		} else {
+			sent = res.SentAt
+		}
 	}
 	sl.start.Store(0)
-	r.record(h.s, start, res.HeaderAt, res.EndAt, res.Status, res.BodyBytes, res.HeaderBytes, res.Err)
+	r.recordSent(h.s, start, sent, res.HeaderAt, res.EndAt, res.Status, res.BodyBytes, res.HeaderBytes, res.Err)
 	if h.free != nil {
 		h.free <- sl
 	} else if now := time.Now(); r.allow(now) {

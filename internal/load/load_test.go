@@ -70,6 +70,7 @@ func TestRunModes(t *testing.T) {
 			{"upgrade-every", Config{Mode: ModeUpgrade, Conns: 2, UpgradeEvery: true}, 120},
 			{"h2c body", Config{Mode: ModeH2C, Conns: 1, Streams: 4, Method: "POST", Body: []byte("data")}, 1},
 			{"h2c open loop", Config{Mode: ModeH2C, Conns: 2, Streams: 4, Rate: 2000}, 2},
+			{"h1 open loop", Config{Mode: ModeH1, Conns: 2, Rate: 2000}, 2},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +88,11 @@ func TestRunModes(t *testing.T) {
 				}
 				if rep.Latency.Count != 120 || rep.TTFB.Count != 120 || rep.Latency.Min > rep.Latency.Max {
 					t.Errorf("latency %+v, ttfb %+v: want 120 samples each", rep.Latency, rep.TTFB)
+				}
+				if open := cfg.Rate > 0; open != (rep.LatencyFromSend != nil) {
+					t.Errorf("open loop %v, latency from send %+v: want it exactly in an open loop", open, rep.LatencyFromSend)
+				} else if open && rep.LatencyFromSend.Count != 120 {
+					t.Errorf("latency from send: %d samples, want 120", rep.LatencyFromSend.Count)
 				}
 				if tt.wantConnects != 0 && rep.Connects != tt.wantConnects {
 					t.Errorf("%d connections set up, want %d", rep.Connects, tt.wantConnects)
@@ -322,4 +328,39 @@ func TestRunStreamLimit(t *testing.T) {
 			t.Errorf("%s: %d streams, %d requests, errors %v; want 3 streams and 200 requests answered", mode, rep.Streams, rep.Requests, rep.ErrorKinds)
 		}
 	}
+}
+
+// TestRunOpenLoopFromSend checks the two clocks of an open loop: requests
+// due every millisecond on one stream that the server holds 5 ms each
+// queue in the client, which Latency (from the due time) charges and
+// LatencyFromSend (from the write) does not. Request k (from 0) is due
+// at k ms and cannot be written before k x 5 ms, so it waits at least 4k
+// ms: over 20 requests the means differ by at least 38 ms, and no
+// request takes less than 5 ms from its write. (Both bounds only grow on
+// a slower machine.)
+func TestRunOpenLoopFromSend(t *testing.T) {
+	h2ctest.RunEngines(t, func(t *testing.T, e h2ctest.Engine) {
+		slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(5 * time.Millisecond)
+			io.WriteString(w, "hello")
+		})
+		ts := h2ctest.NewServer(t, slow, h2ctest.WithEngine(e))
+		for _, mode := range []string{ModeH2C, ModeH1} {
+			rep, err := Run(context.Background(), Config{URL: ts.URL, Mode: mode, Conns: 1, Streams: 1, Rate: 1000, Requests: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := rep.LatencyFromSend
+			if rep.Requests != 20 || fs == nil || fs.Count != 20 {
+				t.Fatalf("%s: %d requests, latency from send %+v; want 20 of each", mode, rep.Requests, fs)
+			}
+			if fs.Min < 5000 {
+				t.Errorf("%s: latency from send min %.0fus, want at least the server's 5 ms", mode, fs.Min)
+			}
+			if d := rep.Latency.Mean - fs.Mean; d < 38000*0.99 {
+				t.Errorf("%s: mean latency %.0fus from due, %.0fus from send: differ by %.0fus, want at least 38 ms of queueing in the client",
+					mode, rep.Latency.Mean, fs.Mean, d)
+			}
+		}
+	})
 }
