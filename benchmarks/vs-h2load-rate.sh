@@ -12,6 +12,21 @@
 # that: each round also runs h2load without the log, whose mean ("time for
 # request") should match the logged run's.
 #
+# h2load's --rps timer fires at most every 10 ms (nghttp2 1.52,
+# src/h2load.cc: `rps_watcher.repeat = std::max(0.01, 1. / config.rps)`)
+# and then submits every request that came due, so above 100 requests/s
+# per connection it sends bursts (at 2,500/s, 25 requests at once per
+# connection) where molt bench sends one request at each due time: not
+# the same load. The default, RATE=800 over CONNS=8, is 100/s per
+# connection, one request per tick for both; more connections (CONNS=64
+# RATE=6400) raise the rate the same way. The script warns above 100.
+#
+# CAPTURE=1 adds a clock that belongs to neither tool: tcpdump on lo
+# (pinned with the server) records every run, and pcaplatency.py times
+# each stream from the packet that carried its HEADERS to the one that
+# carried the server's END_STREAM; the "wire" columns are those
+# percentiles, for each client's own traffic.
+#
 # Both clocks start at the write that sends a request (h2load: nghttp2
 # serialising its HEADERS frame just before writev; molt bench:
 # latency_from_send, the start of the write system call) and stop when
@@ -27,14 +42,16 @@
 # Client CPU is user+system time over the run divided by requests done.
 #
 # Knobs (environment): ROUNDS (5), DURATION (seconds, 5), RATE (total
-# requests/s, 20000), CONNS (8), STREAMS (32), SERVERS ("nghttpd h2o"),
-# KEEP=1 keeps the raw output, MOLT_BIN=path runs that molt build,
+# requests/s, 800), CONNS (8), STREAMS (32), SERVERS ("nghttpd h2o"),
+# CAPTURE=1 (needs tcpdump), KEEP=1 keeps the raw output, MOLT_BIN=path
+# runs that molt build,
 # ANALYZE=dir prints the table of a kept run again.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
-RATE=${RATE:-20000}
+RATE=${RATE:-800}
+CAPTURE=${CAPTURE:-0}
 CONNS=${CONNS:-8}
 STREAMS=${STREAMS:-32}
 SERVERS=${SERVERS:-"nghttpd h2o"}
@@ -47,6 +64,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if ((RATE % CONNS)); then
 	echo "RATE ($RATE) must be a multiple of CONNS ($CONNS): h2load's --rps is per connection" >&2
 	exit 2
+fi
+if ((RATE / CONNS > 100)); then
+	echo "warning: $((RATE / CONNS)) requests/s per connection: h2load's --rps sends bursts above 100 (see the top of this script)" >&2
 fi
 
 summarize() { # the table, from the raw output in $work
@@ -68,7 +88,14 @@ def h2load_run(txt):
     done = int(re.search(r"requests: \d+ total, \d+ started, (\d+) done", txt).group(1))
     mean = dur_us(re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)", txt).group(3))
     return rps, done, mean
-cols = ("req/s", "CPU us/req", "mean us", "p50 us", "p99 us", "due p50", "due p99")
+
+def wire(base):  # pcaplatency.py's figures for a run, or nans
+    try:
+        w = json.load(open(base + ".wire.json"))
+        return (w["p50_us"], w["p99_us"])
+    except (OSError, ValueError):
+        return (nan, nan)
+cols = ("req/s", "CPU us/req", "mean us", "p50 us", "p99 us", "due p50", "due p99", "wire p50", "wire p99")
 print(f"{'server':8} {'client':18}" + "".join(f" {c:>10}" for c in cols) + f"   (open loop at {rate:.0f} req/s, medians of {rounds} rounds)")
 short = []
 for s in servers:
@@ -76,14 +103,14 @@ for s in servers:
     for r in range(1, rounds + 1):
         base = f"{work}/h2load-{s}-{r}"
         rps, done, mean = h2load_run(open(base + ".txt").read())
-        rows["h2load"].append((rps, cpu(base + ".cpu") / done * 1e6, mean, nan, nan, nan, nan))
+        rows["h2load"].append((rps, cpu(base + ".cpu") / done * 1e6, mean, nan, nan, nan, nan) + wire(base))
         lrps, ldone, lmean = h2load_run(open(base + ".lat.txt").read())
         lat = sorted(int(f[2]) for f in (l.split("\t") for l in open(base + ".log") if l.strip()) if f[1] != "-1")
-        rows["h2load+log"].append((lrps, cpu(base + ".lat.cpu") / ldone * 1e6, lmean, pct(lat, 0.5), pct(lat, 0.99), nan, nan))
+        rows["h2load+log"].append((lrps, cpu(base + ".lat.cpu") / ldone * 1e6, lmean, pct(lat, 0.5), pct(lat, 0.99), nan, nan) + wire(base + ".lat"))
         base = f"{work}/molt-{s}-{r}"
         rep = json.load(open(base + ".json"))
         fs, due = rep["latency_from_send"], rep["latency"]
-        rows["molt"].append((rep["requests_per_s"], cpu(base + ".cpu") / rep["requests"] * 1e6, fs["mean_us"], fs["p50_us"], fs["p99_us"], due["p50_us"], due["p99_us"]))
+        rows["molt"].append((rep["requests_per_s"], cpu(base + ".cpu") / rep["requests"] * 1e6, fs["mean_us"], fs["p50_us"], fs["p99_us"], due["p50_us"], due["p99_us"]) + wire(base))
         if rps < 0.95 * rate or lrps < 0.95 * rate or rep["requests_per_s"] < 0.95 * rate:
             short.append(f"{s} round {r}: h2load {rps:.0f}, h2load+log {lrps:.0f}, molt {rep['requests_per_s']:.0f} req/s")
     m = {}
@@ -96,7 +123,7 @@ for s in servers:
     for r in range(rounds):
         mo, lg = rows["molt"][r], rows["h2load+log"][r]
         print(f"{s:8}   round {r + 1}: molt/h2load+log p50 {mo[3] / lg[3]:.2f} p99 {mo[4] / lg[4]:.2f} mean {mo[2] / lg[2]:.2f}; "
-              f"h2load+log/h2load mean {lg[2] / rows['h2load'][r][2]:.2f}")
+              f"h2load+log/h2load mean {lg[2] / rows['h2load'][r][2]:.2f}; wire molt/h2load+log p50 {mo[7] / lg[7]:.2f} p99 {mo[8] / lg[8]:.2f}")
 for line in short:
     print("short of the rate (the server or a client could not keep up):", line)
 PY
@@ -106,12 +133,15 @@ if [[ -n ${ANALYZE:-} ]]; then
 	summarize
 	exit 0
 fi
-for c in h2load nghttpd h2o taskset python3 go; do
+need=(h2load nghttpd h2o taskset python3 go)
+if [[ $CAPTURE == 1 ]]; then need+=(tcpdump); fi
+for c in "${need[@]}"; do
 	command -v "$c" >/dev/null || { echo "$c not found" >&2; exit 1; }
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/molt-vs-h2load-rate.XXXXXX")
 pids=()
 cleanup() {
+	if [[ -n ${capture_pid:-} ]]; then kill "$capture_pid" 2>/dev/null || true; fi
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	if [[ ${logdir:-$work} != "$work" ]]; then rm -rf "$logdir"; fi
@@ -183,17 +213,51 @@ if [[ -d /dev/shm && -w /dev/shm ]]; then
 fi
 TIMEFORMAT='%U %S'
 rps=$((RATE / CONNS))
+capture_pid=
+# capture_start NAME starts tcpdump on the loopback for the server's port
+# (with CAPTURE=1); capture_stop NAME OUT stops it and writes OUT.wire.json.
+capture_start() {
+	[[ $CAPTURE == 1 ]] || return 0
+	local p="port_$1"
+	"${server_pin[@]}" tcpdump -i lo -B 65536 --time-stamp-precision=nano -w "$logdir/cap.pcap" "tcp port ${!p}" 2>"$work/tcpdump.err" &
+	capture_pid=$!
+	local i
+	for ((i = 0; i < 50; i++)); do
+		grep -q listening "$work/tcpdump.err" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "tcpdump did not start:" >&2
+	cat "$work/tcpdump.err" >&2
+	exit 1
+}
+capture_stop() {
+	[[ $CAPTURE == 1 ]] || return 0
+	kill -INT "$capture_pid"
+	wait "$capture_pid" || true
+	local p="port_$1"
+	if grep -q ' [1-9][0-9]* packets dropped by kernel' "$work/tcpdump.err"; then
+		echo "capture of $2 dropped packets: $(grep dropped "$work/tcpdump.err")" >&2
+	fi
+	python3 "$here/pcaplatency.py" "$logdir/cap.pcap" "${!p}" >"$2.wire.json"
+	rm -f "$logdir/cap.pcap"
+}
 run_h2load() { # server round
 	local out="$work/h2load-$1-$2"
+	capture_start "$1"
 	{ time "${client_pin[@]}" h2load -t 1 -c "$CONNS" -m "$STREAMS" --rps "$rps" -D "$DURATION" "$(url "$1")" >"$out.txt" 2>&1; } 2>"$out.cpu"
+	capture_stop "$1" "$out"
+	capture_start "$1"
 	{ time "${client_pin[@]}" h2load -t 1 -c "$CONNS" -m "$STREAMS" --rps "$rps" -D "$DURATION" \
 		--log-file="$logdir/h2load-$1-$2.log" "$(url "$1")" >"$out.lat.txt" 2>&1; } 2>"$out.lat.cpu"
+	capture_stop "$1" "$out.lat"
 	mv "$logdir/h2load-$1-$2.log" "$out.log"
 }
 run_molt() {
 	local out="$work/molt-$1-$2"
+	capture_start "$1"
 	{ time "${client_pin[@]}" "$work/molt" bench -json -mode h2c -c "$CONNS" -m "$STREAMS" -rate "$RATE" -d "${DURATION}s" \
 		"$(url "$1")" >"$out.json" 2>/dev/null; } 2>"$out.cpu"
+	capture_stop "$1" "$out"
 }
 echo "$placement; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for r in $(seq "$ROUNDS"); do
