@@ -103,6 +103,7 @@ def main():
     dirs = {}  # (src port, dst port) -> Direction
     sent = {}  # (client port, stream) -> time of the request's HEADERS end
     lat = []
+    sends = []  # when each request's HEADERS was sent
     gaps = 0
     for t, pkt in packets(path):
         if len(pkt) < 14 + 20 or pkt[12:14] != b"\x08\x00":
@@ -135,6 +136,7 @@ def main():
                 return
             if d.client and ftype == 1:  # HEADERS (a request)
                 sent[(cport, stream)] = t
+                sends.append(t)
             elif not d.client and ftype in (0, 1) and fflags & 1:  # END_STREAM
                 t0 = sent.pop((cport, stream), None)
                 if t0 is not None:
@@ -142,12 +144,21 @@ def main():
 
         gaps += d.feed(seq, payload, t, on_frame)
     lat.sort()
+    # The load's shape: requests per packet that carried requests (one
+    # connection's batches), and the share of requests sent within 50 us
+    # of the request before them on any connection (bursts across
+    # connections). A smooth open loop has about 1 and 0.
+    sends.sort()
+    packets_with_requests = len(set(sends))
+    close = sum(1 for a, b in zip(sends, sends[1:]) if b - a < 50e3)
 
     def pct(q):
         return lat[max(0, int(-(-len(lat) * q // 1)) - 1)] if lat else float("nan")
 
     print(json.dumps({
         "count": len(lat), "gaps": gaps,
+        "requests_per_packet": len(sends) / packets_with_requests if sends else float("nan"),
+        "sent_within_50us": close / (len(sends) - 1) if len(sends) > 1 else float("nan"),
         "mean_us": sum(lat) / len(lat) if lat else float("nan"),
         "p50_us": pct(0.5), "p90_us": pct(0.9), "p99_us": pct(0.99),
         "max_us": lat[-1] if lat else float("nan"),

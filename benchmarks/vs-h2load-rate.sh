@@ -25,7 +25,8 @@
 # (pinned with the server) records every run, and pcaplatency.py times
 # each stream from the packet that carried its HEADERS to the one that
 # carried the server's END_STREAM; the "wire" columns are those
-# percentiles, for each client's own traffic.
+# percentiles, for each client's own traffic, and "bursty" the share of
+# requests sent within 50 us of the one before them on any connection.
 #
 # Both clocks start at the write that sends a request (h2load: nghttp2
 # serialising its HEADERS frame just before writev; molt bench:
@@ -74,7 +75,9 @@ summarize() { # the table, from the raw output in $work
 import json, re, statistics, sys
 work, rounds, rate, servers = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
 nan = float("nan")
-med = statistics.median
+def med(xs):  # over the rounds that have the figure
+    xs = [x for x in xs if x == x]
+    return statistics.median(xs) if xs else nan
 def cpu(path):
     u, s = open(path).read().split()[:2]
     return float(u) + float(s)
@@ -92,10 +95,12 @@ def h2load_run(txt):
 def wire(base):  # pcaplatency.py's figures for a run, or nans
     try:
         w = json.load(open(base + ".wire.json"))
-        return (w["p50_us"], w["p99_us"])
-    except (OSError, ValueError):
-        return (nan, nan)
-cols = ("req/s", "CPU us/req", "mean us", "p50 us", "p99 us", "due p50", "due p99", "wire p50", "wire p99")
+        return (w["p50_us"], w["p99_us"], w["sent_within_50us"])
+    except (OSError, ValueError, KeyError):
+        return (nan, nan, nan)
+# wire p50/p99: pcaplatency.py's clock; bursty: the share of requests sent
+# within 50 us of the one before (0 for an evenly spread open loop)
+cols = ("req/s", "CPU us/req", "mean us", "p50 us", "p99 us", "due p50", "due p99", "wire p50", "wire p99", "bursty")
 print(f"{'server':8} {'client':18}" + "".join(f" {c:>10}" for c in cols) + f"   (open loop at {rate:.0f} req/s, medians of {rounds} rounds)")
 short = []
 for s in servers:
@@ -116,7 +121,7 @@ for s in servers:
     m = {}
     for c in rows:
         m[c] = [med(x[i] for x in rows[c]) for i in range(len(cols))]
-        print(f"{s:8} {c:18}" + "".join(f" {v:10.0f}" if i != 1 else f" {v:10.2f}" for i, v in enumerate(m[c])))
+        print(f"{s:8} {c:18}" + "".join(f" {v:10.2f}" if i in (1, 9) else f" {v:10.0f}" for i, v in enumerate(m[c])))
     for a, b in (("molt", "h2load+log"), ("molt", "h2load"), ("h2load+log", "h2load")):
         print(f"{s:8} {a + '/' + b:18}" + "".join(f" {m[a][i] / m[b][i]:10.2f}" for i in range(len(cols))))
     # per round, the ratios that matter, to show their spread
@@ -223,7 +228,9 @@ capture_start() {
 	capture_pid=$!
 	local i
 	for ((i = 0; i < 50; i++)); do
-		grep -q listening "$work/tcpdump.err" 2>/dev/null && return 0
+		# "listening" comes a moment before packets are captured (a run
+		# whose SYNs were missed has no stream to time): wait a little.
+		grep -q listening "$work/tcpdump.err" 2>/dev/null && sleep 0.5 && return 0
 		sleep 0.1
 	done
 	echo "tcpdump did not start:" >&2
