@@ -213,6 +213,17 @@ func TestScheduleKeepsDueTimes(t *testing.T) {
 	if due, ok := closed.wait(r); !ok || due.Before(start.Add(time.Second)) {
 		t.Errorf("closed loop: %v %v, want now", due, ok)
 	}
+	// A request due ahead is started when its timer wakes, never before
+	// it is due, and not at the due time itself: the timer's lateness is
+	// the client's, not the server's.
+	sc.next = time.Now().Add(2 * time.Millisecond)
+	ahead := sc.next
+	if st, ok := sc.wait(r); !ok || !st.After(ahead) {
+		t.Errorf("request due ahead started at %v of its due time (ok %v), want after it (the timer's wake)", st.Sub(ahead), ok)
+	}
+	if want := ahead.Add(10 * time.Millisecond); !sc.next.Equal(want) {
+		t.Errorf("next due %v after the last, want the interval (the timetable kept)", sc.next.Sub(ahead))
+	}
 	sc.next = time.Now().Add(time.Hour)
 	r.stop()
 	if _, ok := sc.wait(r); ok {
