@@ -53,7 +53,9 @@ type Config struct {
 	// each connection sends at Rate/Conns per second whatever the
 	// responses do, and latency is measured from the time a request was
 	// due, not from when a free stream let it go (coordinated omission
-	// corrected, as wrk2 does). 0 means closed loop.
+	// corrected, as wrk2 does); a request the client slept for counts
+	// from its timer's wake instead, as the timer's lateness is the
+	// client's. 0 means closed loop.
 	Rate float64
 	// Method is the request method; "" means GET.
 	Method string
@@ -541,8 +543,8 @@ type Report struct {
 	// request's latency from the start of the write system call that
 	// carried it instead of from when it was due, as h2load times its
 	// requests (and as wrk2's "uncorrected" latency). Latency minus
-	// this is the time a request waited in the client, for its due time
-	// to be noticed or for a free stream.
+	// this is the time a request waited in the client: for a free
+	// stream, or behind its connection's timetable.
 	LatencyFromSend *Quantiles     `json:"latency_from_send,omitempty"`
 	Upgrade         *UpgradeReport `json:"upgrade,omitempty"`
 	// WebSocket is set in ModeWS, where Requests counts echoed messages,
