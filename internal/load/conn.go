@@ -329,7 +329,8 @@ func (sl *slot) onDone(res h2client.Result) {
 	// res.SentAt (the write system call that carried it, as h2load
 	// counts): the time it waited in the connection's buffer for the
 	// rest of a batch of responses to be handled is the client's, not
-	// the server's. In an open loop it starts when it was due.
+	// the server's. In an open loop it starts when it was due (or when
+	// its timer woke, see schedule.wait).
 	start := r.base.Add(time.Duration(sl.start.Load() - 1))
 	// (Whether it counts, after the warmup, was decided at Send.)
 	// The open loop also keeps the latency from SentAt, as h2load
