@@ -105,10 +105,7 @@ func (r *runner) prepare() error {
 		r.h1head = req.Method == http.MethodHead
 		return nil
 	}
-	if len(r.cfg.Body) > 0 {
-		return nil // sent with RoundTrip, see runH2Body
-	}
-	p, err := h2client.Prepare(req)
+	p, err := h2client.PrepareBody(req, r.cfg.Body)
 	if err != nil {
 		return err
 	}
@@ -400,9 +397,6 @@ func (r *runner) runH2(s *shard, sc *schedule) error {
 			break
 		}
 	}
-	if r.prepared == nil {
-		return r.runH2Body(s, sc, cc, m)
-	}
 	h := &h2sess{r: r, s: s, cc: cc, sc: sc, drained: make(chan struct{})}
 	h.inflight.Store(1)
 	slots := make([]slot, m)
@@ -484,38 +478,4 @@ func (r *runner) watch(slots []slot, cc *h2client.ClientConn) func() {
 		}
 	})
 	return func() { close(done); wg.Wait() }
-}
-
-// runH2Body runs m workers on cc with RoundTrip, for requests with a body
-// (Send takes none).
-func (r *runner) runH2Body(s *shard, sc *schedule, cc *h2client.ClientConn, m int) error {
-	var mu sync.Mutex // guards sc
-	var wg sync.WaitGroup
-	for range m {
-		wg.Go(func() {
-			for cc.CanTakeNewRequest() {
-				mu.Lock()
-				start, ok := sc.wait(r)
-				mu.Unlock()
-				if !ok || !r.allow(start) {
-					return
-				}
-				req, cancel := r.newRequest()
-				resp, err := cc.RoundTrip(req)
-				var headersAt time.Time
-				var n int64
-				status := 0
-				if err == nil {
-					headersAt = time.Now()
-					status = resp.StatusCode
-					n, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				cancel()
-				r.record(s, start, headersAt, time.Now(), status, n, 0, err)
-			}
-		})
-	}
-	wg.Wait()
-	return nil
 }

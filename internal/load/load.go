@@ -112,7 +112,7 @@ type runner struct {
 	stopOnce sync.Once
 	base     time.Time // slot start times are kept relative to it
 	// What requests are made of (see prepare).
-	prepared *h2client.Prepared // nil if the requests have a body
+	prepared *h2client.Prepared // HTTP/2: the request, body included
 	h1req    []byte
 	h1head   bool
 	issued   atomic.Int64 // measured requests started, for cfg.Requests
@@ -530,8 +530,8 @@ type Report struct {
 	RequestsPerSec float64 `json:"requests_per_s"`
 	BodyBytes      uint64  `json:"body_bytes"`
 	// HeaderBytes counts response header bytes in HTTP/2: the HEADERS
-	// frames' payloads. It is 0 for HTTP/1.1, for requests with a body
-	// (sent with RoundTrip) and for the upgrade's stream 1.
+	// frames' payloads. It is 0 for HTTP/1.1 and for the upgrade's
+	// stream 1.
 	HeaderBytes uint64  `json:"header_bytes"`
 	BytesPerSec float64 `json:"bytes_per_s"` // body and header bytes
 	// Connects counts connections set up, reconnections included.
@@ -539,7 +539,7 @@ type Report struct {
 	Latency  Quantiles `json:"latency"`
 	TTFB     Quantiles `json:"ttfb"` // to the response headers
 	// LatencyFromSend is set in an open loop (Rate > 0) for requests
-	// whose send was timed (HTTP/2 without a body, and HTTP/1.1): each
+	// whose send was timed (HTTP/2, and HTTP/1.1): each
 	// request's latency from the start of the write system call that
 	// carried it instead of from when it was due, as h2load times its
 	// requests (and as wrk2's "uncorrected" latency). Latency minus
