@@ -18,8 +18,11 @@
 # per connection it sends bursts (at 2,500/s, 25 requests at once per
 # connection) where molt bench sends one request at each due time: not
 # the same load. The default, RATE=800 over CONNS=8, is 100/s per
-# connection, one request per tick for both; more connections (CONNS=64
-# RATE=6400) raise the rate the same way. The script warns above 100.
+# connection, one request per tick; but h2load's connections, set up
+# together, tick together (8 requests at once, "bursty" about 0.9), where
+# molt bench staggers its connections' timetables. The same load for both
+# is one connection: CONNS=1 RATE=100 (docs/bench.md, stop 18). The
+# script warns above 100 per connection.
 #
 # CAPTURE=1 adds a clock that belongs to neither tool: tcpdump on lo
 # (pinned with the server) records every run, and pcaplatency.py times
@@ -32,9 +35,10 @@
 # serialising its HEADERS frame just before writev; molt bench:
 # latency_from_send, the start of the write system call) and stop when
 # the response's end is read. molt bench's own latency (from each
-# request's due time, coordinated omission corrected) is shown too: minus
-# from-send, it is the time requests waited in the client for their due
-# time to be noticed. h2load --rps is per client (connection): RATE/CONNS.
+# request's due time, or its timer's wake; coordinated omission
+# corrected) is shown too: minus from-send, it is the time requests
+# waited in the client, for a free stream or behind their connection's
+# timetable. h2load --rps is per client (connection): RATE/CONNS.
 #
 # Placement as vs-h2load.sh: servers on CPU 1 (one thread), clients on
 # CPU 0 (h2load -t 1; molt bench then runs with GOMAXPROCS=1). ROUNDS
@@ -45,8 +49,8 @@
 # Knobs (environment): ROUNDS (5), DURATION (seconds, 5), RATE (total
 # requests/s, 800), CONNS (8), STREAMS (32), SERVERS ("nghttpd h2o"),
 # CAPTURE=1 (needs tcpdump), KEEP=1 keeps the raw output, MOLT_BIN=path
-# runs that molt build,
-# ANALYZE=dir prints the table of a kept run again.
+# runs that molt build, ANALYZE=dir prints the table of a kept run again
+# (with the ROUNDS, RATE, CONNS and SERVERS of that run).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
