@@ -74,7 +74,7 @@ func parseBench(args []string, stderr io.Writer) (*benchOptions, error) {
 	dur := fs.Duration("d", 10*time.Second, "duration of the measurement (unless -n is given)")
 	n := fs.Int64("n", 0, "number of requests to measure, instead of -d")
 	warmup := fs.Duration("warmup", 0, "run this long before measuring")
-	rate := fs.Float64("rate", 0, "open loop: send this many requests per second in total, measuring latency from when each was due (coordinated omission corrected); 0 is closed loop")
+	rate := fs.Float64("rate", 0, "open loop: send this many requests per second in total, measuring latency from when each was due, or its timer woke (coordinated omission corrected), and also from its write; 0 is closed loop")
 	method := fs.String("method", "GET", "request method")
 	body := fs.String("body", "", "request body: a string, or @file to read it from a file")
 	var headers headerFlags
@@ -296,6 +296,9 @@ func writeText(w io.Writer, r *load.Report) {
 	fmt.Fprintf(w, "  req/s      %.1f\n", r.RequestsPerSec)
 	fmt.Fprintf(w, "  bytes/s    %s/s (body %s, headers %s)\n", fmtBytes(r.BytesPerSec), fmtBytes(float64(r.BodyBytes)), fmtBytes(float64(r.HeaderBytes)))
 	fmt.Fprintf(w, "  latency    %s\n", quantileLine(r.Latency))
+	if q := r.LatencyFromSend; q != nil {
+		fmt.Fprintf(w, "  from send  %s\n", quantileLine(*q))
+	}
 	fmt.Fprintf(w, "  ttfb       %s\n", quantileLine(r.TTFB))
 	if u := r.Upgrade; u != nil {
 		fmt.Fprintf(w, "  to 101     %s\n", quantileLine(u.To101))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -28,15 +29,38 @@ type Prepared struct {
 	block    []byte
 	listSize uint64
 	isHead   bool
+	body     []byte // written as DATA after the HEADERS; nil for none
 }
 
 // Prepare validates req like RoundTrip does and encodes its header block
-// for Send. Requests with a body or trailers are refused: Send only writes
-// a HEADERS frame with END_STREAM.
+// for Send. Requests with a body or trailers are refused (see PrepareBody):
+// Send then writes a HEADERS frame with END_STREAM only.
 func Prepare(req *http.Request) (*Prepared, error) {
 	if outgoingLength(req) != 0 || len(req.Trailer) > 0 {
-		return nil, errors.New("h2client: Prepare takes requests without a body or trailers")
+		return nil, errors.New("h2client: Prepare takes requests without a body or trailers (PrepareBody takes a body)")
 	}
+	return prepareBlock(req, nil)
+}
+
+// PrepareBody is Prepare for a request whose body is body, the same bytes
+// every time: req's own Body is ignored, and its content-length is
+// len(body). Send writes the body as DATA frames right after the HEADERS,
+// as much as the server's flow-control windows allow at once; the rest
+// waits for the server's credit on a goroutine of its own. The slice is
+// kept and must not change. Trailers are refused.
+func PrepareBody(req *http.Request, body []byte) (*Prepared, error) {
+	if len(req.Trailer) > 0 {
+		return nil, errors.New("h2client: PrepareBody takes requests without trailers")
+	}
+	r := *req // shallow: only Body and ContentLength differ
+	r.Body, r.ContentLength = http.NoBody, 0
+	if len(body) > 0 {
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	}
+	return prepareBlock(&r, body)
+}
+
+func prepareBlock(req *http.Request, body []byte) (*Prepared, error) {
 	fields, size, err := requestFields(req)
 	if err != nil {
 		return nil, err
@@ -47,7 +71,11 @@ func Prepare(req *http.Request) (*Prepared, error) {
 		f.Sensitive = true // never indexed: no dynamic table state
 		enc.WriteField(f)
 	}
-	return &Prepared{block: buf.Bytes(), listSize: size, isHead: req.Method == http.MethodHead}, nil
+	p := &Prepared{block: buf.Bytes(), listSize: size, isHead: req.Method == http.MethodHead}
+	if len(body) > 0 {
+		p.body = body
+	}
+	return p, nil
 }
 
 // HeaderBlockLen returns the length of the encoded header block in bytes.
@@ -80,7 +108,9 @@ type Result struct {
 	Err error
 }
 
-// Send is RoundTrip for load generators: it opens a stream for p and
+// Send is RoundTrip for load generators: it opens a stream for p (and
+// writes p's body, if PrepareBody gave it one, waiting for flow-control
+// credit on a goroutine of its own when the windows are short) and
 // returns at once with the stream's ID. done is called exactly once when
 // the stream ends, on the connection's read loop or on the goroutine that
 // ended it, with no lock held, so done may call Send again; it must not
@@ -131,6 +161,7 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	}
 	id := cc.nextStreamID
 	cc.nextStreamID += 2
+	endStream := len(p.body) == 0
 	cs := &clientStream{
 		cc:            cc,
 		id:            id,
@@ -138,7 +169,7 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 		isHead:        p.isHead,
 		stopCtx:       noStop,
 		cond:          cc.noopCond,
-		localClosed:   true,
+		localClosed:   endStream,
 		sendWindow:    int64(cc.peerInitWindow),
 		recvAvail:     int64(cc.cfg.streamWindow),
 		contentLength: -1,
@@ -150,9 +181,13 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	maxFrame := int(cc.peerMaxFrame)
 	cc.mu.Unlock()
 
-	err = cc.writeBlock(id, p.block, true, maxFrame)
+	err = cc.writeBlock(id, p.block, endStream, maxFrame)
 	if err == nil {
 		cc.sw.queue(cs, cc.sw.written+int64(cc.bw.Buffered()))
+	}
+	var rest []byte // body bytes that wait for credit
+	if err == nil && !endStream {
+		rest, err = cs.writeBodyNow(p.body, maxFrame)
 	}
 	if cc.pendingWrites.Add(-1) == 0 && err == nil {
 		err = cc.bw.Flush()
@@ -160,8 +195,80 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	if err != nil {
 		// The stream is registered: the teardown this starts calls done.
 		cc.closeWithError(fmt.Errorf("h2client: writing request headers: %w", err))
+	} else if rest != nil {
+		go cs.sendRest(rest)
 	}
 	return id, nil
+}
+
+// writeBodyNow writes as much of body as the stream's and the
+// connection's send windows allow now, as DATA frames of at most maxFrame
+// bytes, the last with END_STREAM if all of body went. It returns the
+// bytes left (nil if none). The write lock must be held.
+func (cs *clientStream) writeBodyNow(body []byte, maxFrame int) ([]byte, error) {
+	cc := cs.cc
+	cc.mu.Lock()
+	n := min(int64(len(body)), cs.sendWindow, cc.sendWindow)
+	if n < 0 {
+		n = 0
+	}
+	cs.sendWindow -= n
+	cc.sendWindow -= n
+	cc.mu.Unlock()
+	now, rest := body[:n], body[n:]
+	for len(now) > 0 {
+		k := min(len(now), maxFrame)
+		if err := cc.fr.WriteData(cs.id, len(rest) == 0 && k == len(now), now[:k]); err != nil {
+			return nil, err
+		}
+		now = now[k:]
+	}
+	if len(rest) > 0 {
+		return rest, nil
+	}
+	cs.endLocalSend()
+	return nil, nil
+}
+
+// endLocalSend records that the request's END_STREAM is written.
+func (cs *clientStream) endLocalSend() {
+	cc := cs.cc
+	cc.mu.Lock()
+	cs.localClosed = true
+	if cs.remoteClosed {
+		cc.forgetLocked(cs)
+	}
+	cc.mu.Unlock()
+}
+
+// sendRest sends the rest of a Send stream's body as the server's credit
+// arrives, then ends the stream. It runs on a goroutine of its own, and
+// ends when the stream or the connection does: the stream's abort stops
+// its wait for credit (sendStopped), even once the response is complete.
+func (cs *clientStream) sendRest(rest []byte) {
+	cc := cs.cc
+	err := cs.writeData(rest)
+	if err == nil {
+		err = cc.write(context.Background(), cs, func(fr *http2.Framer) error {
+			return fr.WriteData(cs.id, true, nil)
+		})
+	}
+	if err == nil {
+		cs.endLocalSend()
+		return
+	}
+	cc.mu.Lock()
+	completed := cs.completed
+	if completed {
+		// The response was complete and handed to done before the body
+		// could be sent (the server answered early, then reset the
+		// stream, or the connection ended): nothing is left to report.
+		cc.forgetLocked(cs)
+	}
+	cc.mu.Unlock()
+	if !completed {
+		cs.reset(http2.ErrCodeCancel, fmt.Errorf("h2client: sending the request body: %w", err))
+	}
 }
 
 func noStop() bool { return false }

@@ -1,6 +1,7 @@
 package h2client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -88,6 +89,66 @@ func TestSend(t *testing.T) {
 	}
 	if !connWindowBalanced(cc) {
 		t.Error("connection receive window credit leaked")
+	}
+}
+
+// TestSendBody checks PrepareBody: bodies within the server's windows and
+// far beyond them (a 16 KiB stream window: Send waits for credit) arrive
+// whole, several in flight at once on one connection, and a server that
+// answers before reading a large body ends the stream without leaving
+// the body's sender behind (checkNoLeaks) or the connection unusable.
+func TestSendBody(t *testing.T) {
+	checkNoLeaks(t)
+	srv := &http2.Server{MaxUploadBufferPerStream: 16 << 10, MaxUploadBufferPerConnection: 64 << 10}
+	addr := startH2(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/early" {
+			w.WriteHeader(http.StatusAccepted) // the body is never read
+			return
+		}
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		b, err := io.ReadAll(r.Body)
+		if err != nil || r.ContentLength != int64(n) || !bytes.Equal(b, pattern(n, 7)) {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	cc := dialH2(t, addr, ClientOptions{})
+	if err := cc.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 100, 16 << 10, 300 << 10} {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/?n="+strconv.Itoa(n), nil)
+		p, err := PrepareBody(req, pattern(n, 7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan Result, 4)
+		for range 4 { // in flight together: they share the connection's window
+			if _, err := cc.Send(p, func(r Result) { ch <- r }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 4 {
+			if r := await(t, ch, "a Send result"); r.Err != nil || r.Status != http.StatusOK || r.BodyBytes != 2 || r.SentAt.IsZero() {
+				t.Errorf("body of %d bytes: %+v, want 200 and the server's \"ok\"", n, r)
+			}
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/early", nil)
+	p, err := PrepareBody(req, pattern(1<<20, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sendAndWait(t, cc, p); r.Status != http.StatusAccepted {
+		t.Errorf("early answer: %+v, want 202", r)
+	}
+	if r := sendAndWait(t, cc, prepare(t, "GET", "http://"+addr+"/?n=0")); r.Err != nil || r.Status != http.StatusOK {
+		t.Errorf("after the early answer: %+v, want 200 on the same connection", r)
+	}
+	req.Trailer = http.Header{"X-T": {"v"}}
+	if _, err := PrepareBody(req, []byte("x")); err == nil {
+		t.Error("PrepareBody took a request with trailers")
 	}
 }
 

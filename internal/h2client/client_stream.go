@@ -53,6 +53,10 @@ type clientStream struct {
 	headerAt    time.Time // when the final response headers arrived
 	endAt       time.Time // when the stream ended
 	headerBytes int64     // HEADERS and CONTINUATION payload received
+	// sendStopped tells a Send stream's body sender (sendRest) waiting
+	// for credit that the stream was aborted, also after the response
+	// was complete (when err is no longer set, the Result being read).
+	sendStopped bool
 	// sentAt is when the write system call that carried the request's
 	// HEADERS frame began, in nanoseconds since cc.sw.epoch plus one; 0
 	// until then. Atomic: set by the writer, read by the read loop, and
@@ -319,6 +323,9 @@ func (cs *clientStream) awaitSendWindow(want int) (int, error) {
 		if cs.err != nil {
 			return 0, cs.err
 		}
+		if cs.sendStopped {
+			return 0, errSendStopped
+		}
 		n := min(int64(want), int64(cc.peerMaxFrame), cs.sendWindow, cc.sendWindow)
 		if n > 0 {
 			cs.sendWindow -= n
@@ -365,7 +372,12 @@ func (cs *clientStream) end(err error, rst bool, code http2.ErrCode) {
 func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
 	if cs.err != nil || cs.completed {
 		// Aborted before, or a Send stream already handed to its
-		// callback, which reads it without the lock.
+		// callback, which reads it without the lock; a body still
+		// being sent on it stops.
+		if !cs.localClosed {
+			cs.sendStopped = true
+			cs.cc.cond.Broadcast()
+		}
 		return false, 0
 	}
 	cs.err = err
@@ -416,6 +428,10 @@ func outgoingLength(req *http.Request) int64 {
 	}
 	return -1
 }
+
+// errSendStopped is why a Send stream's body stops waiting for credit
+// once the stream was aborted after its response was complete.
+var errSendStopped = errors.New("h2client: stream ended before its request body was sent")
 
 // errBodyClosed is returned by reads from a closed response body.
 var errBodyClosed = errors.New("h2client: response body closed")

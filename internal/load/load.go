@@ -53,7 +53,9 @@ type Config struct {
 	// each connection sends at Rate/Conns per second whatever the
 	// responses do, and latency is measured from the time a request was
 	// due, not from when a free stream let it go (coordinated omission
-	// corrected, as wrk2 does). 0 means closed loop.
+	// corrected, as wrk2 does); a request the client slept for counts
+	// from its timer's wake instead, as the timer's lateness is the
+	// client's. 0 means closed loop.
 	Rate float64
 	// Method is the request method; "" means GET.
 	Method string
@@ -110,7 +112,7 @@ type runner struct {
 	stopOnce sync.Once
 	base     time.Time // slot start times are kept relative to it
 	// What requests are made of (see prepare).
-	prepared *h2client.Prepared // nil if the requests have a body
+	prepared *h2client.Prepared // HTTP/2: the request, body included
 	h1req    []byte
 	h1head   bool
 	issued   atomic.Int64 // measured requests started, for cfg.Requests
@@ -128,6 +130,7 @@ type runner struct {
 type shard struct {
 	mu          sync.Mutex
 	lat, ttfb   Histogram
+	fromSend    Histogram // open loop: from the write that sent each request
 	to101, h2ok Histogram // upgrade: time to 101, time to the first HTTP/2 response
 	handshake   Histogram // ws: the opening handshake, dial included
 	ok          uint64
@@ -139,9 +142,12 @@ type shard struct {
 	last        time.Time // when the last measured request ended
 }
 
-func (s *shard) recordOK(start, headers, end time.Time, status int, body, header int64) {
+func (s *shard) recordOK(start, sent, headers, end time.Time, status int, body, header int64) {
 	s.mu.Lock()
 	s.lat.Record(end.Sub(start))
+	if !sent.IsZero() {
+		s.fromSend.Record(end.Sub(sent))
+	}
 	if !headers.IsZero() {
 		s.ttfb.Record(headers.Sub(start))
 	}
@@ -187,6 +193,13 @@ func (r *runner) measured(start time.Time) bool { return !start.Before(r.measure
 
 // record files the outcome of a request started at start.
 func (r *runner) record(s *shard, start, headers, end time.Time, status int, body, header int64, err error) {
+	r.recordSent(s, start, time.Time{}, headers, end, status, body, header, err)
+}
+
+// recordSent is record for a request of an open loop that was due at
+// start and written at sent (zero if that is not known): its latency
+// from sent is kept too, in LatencyFromSend.
+func (r *runner) recordSent(s *shard, start, sent, headers, end time.Time, status int, body, header int64, err error) {
 	if r.ctx.Err() != nil {
 		return // interrupted: what fails now is not the server's doing
 	}
@@ -202,7 +215,7 @@ func (r *runner) record(s *shard, start, headers, end time.Time, status int, bod
 		s.recordErr(end, err)
 		return
 	}
-	s.recordOK(start, headers, end, status, body, header)
+	s.recordOK(start, sent, headers, end, status, body, header)
 }
 
 // allow reports whether a request may start now, taking one from the
@@ -430,7 +443,7 @@ func (r *runner) connLoop(s *shard, sc *schedule) {
 
 // report merges the shards.
 func (r *runner) report(start time.Time) *Report {
-	var lat, ttfb, to101, h2ok, handshake Histogram
+	var lat, ttfb, fromSend, to101, h2ok, handshake Histogram
 	rep := &Report{
 		Mode:        r.cfg.Mode,
 		URL:         r.target.String(),
@@ -454,6 +467,7 @@ func (r *runner) report(start time.Time) *Report {
 		s.mu.Lock()
 		lat.Merge(&s.lat)
 		ttfb.Merge(&s.ttfb)
+		fromSend.Merge(&s.fromSend)
 		to101.Merge(&s.to101)
 		h2ok.Merge(&s.h2ok)
 		handshake.Merge(&s.handshake)
@@ -484,6 +498,10 @@ func (r *runner) report(start time.Time) *Report {
 	}
 	rep.Latency = quantiles(&lat)
 	rep.TTFB = quantiles(&ttfb)
+	if fromSend.Count() > 0 {
+		q := quantiles(&fromSend)
+		rep.LatencyFromSend = &q
+	}
 	if r.cfg.Mode == ModeUpgrade {
 		rep.Upgrade = &UpgradeReport{To101: quantiles(&to101), FirstResponse: quantiles(&h2ok)}
 	}
@@ -512,15 +530,23 @@ type Report struct {
 	RequestsPerSec float64 `json:"requests_per_s"`
 	BodyBytes      uint64  `json:"body_bytes"`
 	// HeaderBytes counts response header bytes in HTTP/2: the HEADERS
-	// frames' payloads. It is 0 for HTTP/1.1, for requests with a body
-	// (sent with RoundTrip) and for the upgrade's stream 1.
+	// frames' payloads. It is 0 for HTTP/1.1 and for the upgrade's
+	// stream 1.
 	HeaderBytes uint64  `json:"header_bytes"`
 	BytesPerSec float64 `json:"bytes_per_s"` // body and header bytes
 	// Connects counts connections set up, reconnections included.
-	Connects uint64         `json:"connects"`
-	Latency  Quantiles      `json:"latency"`
-	TTFB     Quantiles      `json:"ttfb"` // to the response headers
-	Upgrade  *UpgradeReport `json:"upgrade,omitempty"`
+	Connects uint64    `json:"connects"`
+	Latency  Quantiles `json:"latency"`
+	TTFB     Quantiles `json:"ttfb"` // to the response headers
+	// LatencyFromSend is set in an open loop (Rate > 0) for requests
+	// whose send was timed (HTTP/2, and HTTP/1.1): each
+	// request's latency from the start of the write system call that
+	// carried it instead of from when it was due, as h2load times its
+	// requests (and as wrk2's "uncorrected" latency). Latency minus
+	// this is the time a request waited in the client: for a free
+	// stream, or behind its connection's timetable.
+	LatencyFromSend *Quantiles     `json:"latency_from_send,omitempty"`
+	Upgrade         *UpgradeReport `json:"upgrade,omitempty"`
 	// WebSocket is set in ModeWS, where Requests counts echoed messages,
 	// Latency is each message's round trip, BodyBytes the bytes echoed
 	// and TTFB is empty.

@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,13 +21,22 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// hello answers "hello" to requests that carry the configured header.
+// bigBody is a request body larger than a server's initial windows.
+var bigBody = bytes.Repeat([]byte("0123456789abcdef"), 20000)
+
+// hello answers "hello" to requests that carry the configured header,
+// and whose body, if longer than 64 bytes, is bigBody, whole.
+// (The header is checked first: a WebSocket opened on it, whose body is
+// a tunnel that never ends, is declined without reading.)
 func hello(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("X-Load") != "1" {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	io.Copy(io.Discard, r.Body)
+	if b, err := io.ReadAll(r.Body); err != nil || len(b) > 64 && !bytes.Equal(b, bigBody) {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
 	io.WriteString(w, "hello")
 }
 
@@ -69,7 +79,12 @@ func TestRunModes(t *testing.T) {
 			{"h2c-upgrade", Config{Mode: ModeUpgrade, Conns: 2, Streams: 8}, 2},
 			{"upgrade-every", Config{Mode: ModeUpgrade, Conns: 2, UpgradeEvery: true}, 120},
 			{"h2c body", Config{Mode: ModeH2C, Conns: 1, Streams: 4, Method: "POST", Body: []byte("data")}, 1},
+			// A body larger than the server's windows: Send waits for
+			// credit. (An upgrade carrying it would be declined: the
+			// server bounds the upgrade request's body.)
+			{"h2c big body", Config{Mode: ModeH2C, Conns: 1, Streams: 4, Method: "POST", Body: bigBody}, 1},
 			{"h2c open loop", Config{Mode: ModeH2C, Conns: 2, Streams: 4, Rate: 2000}, 2},
+			{"h1 open loop", Config{Mode: ModeH1, Conns: 2, Rate: 2000}, 2},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +103,11 @@ func TestRunModes(t *testing.T) {
 				if rep.Latency.Count != 120 || rep.TTFB.Count != 120 || rep.Latency.Min > rep.Latency.Max {
 					t.Errorf("latency %+v, ttfb %+v: want 120 samples each", rep.Latency, rep.TTFB)
 				}
+				if open := cfg.Rate > 0; open != (rep.LatencyFromSend != nil) {
+					t.Errorf("open loop %v, latency from send %+v: want it exactly in an open loop", open, rep.LatencyFromSend)
+				} else if open && rep.LatencyFromSend.Count != 120 {
+					t.Errorf("latency from send: %d samples, want 120", rep.LatencyFromSend.Count)
+				}
 				if tt.wantConnects != 0 && rep.Connects != tt.wantConnects {
 					t.Errorf("%d connections set up, want %d", rep.Connects, tt.wantConnects)
 				}
@@ -98,7 +118,7 @@ func TestRunModes(t *testing.T) {
 				} else if rep.Upgrade != nil {
 					t.Errorf("upgrade report in mode %s", cfg.Mode)
 				}
-				if cfg.Mode != ModeH1 && !cfg.UpgradeEvery && cfg.Body == nil && rep.HeaderBytes == 0 {
+				if cfg.Mode != ModeH1 && !cfg.UpgradeEvery && rep.HeaderBytes == 0 {
 					t.Error("no HTTP/2 header bytes counted")
 				}
 			})
@@ -206,6 +226,17 @@ func TestScheduleKeepsDueTimes(t *testing.T) {
 	closed := &schedule{}
 	if due, ok := closed.wait(r); !ok || due.Before(start.Add(time.Second)) {
 		t.Errorf("closed loop: %v %v, want now", due, ok)
+	}
+	// A request due ahead is started when its timer wakes, never before
+	// it is due, and not at the due time itself: the timer's lateness is
+	// the client's, not the server's.
+	sc.next = time.Now().Add(2 * time.Millisecond)
+	ahead := sc.next
+	if st, ok := sc.wait(r); !ok || !st.After(ahead) {
+		t.Errorf("request due ahead started at %v of its due time (ok %v), want after it (the timer's wake)", st.Sub(ahead), ok)
+	}
+	if want := ahead.Add(10 * time.Millisecond); !sc.next.Equal(want) {
+		t.Errorf("next due %v after the last, want the interval (the timetable kept)", sc.next.Sub(ahead))
 	}
 	sc.next = time.Now().Add(time.Hour)
 	r.stop()
@@ -322,4 +353,39 @@ func TestRunStreamLimit(t *testing.T) {
 			t.Errorf("%s: %d streams, %d requests, errors %v; want 3 streams and 200 requests answered", mode, rep.Streams, rep.Requests, rep.ErrorKinds)
 		}
 	}
+}
+
+// TestRunOpenLoopFromSend checks the two clocks of an open loop: requests
+// due every millisecond on one stream that the server holds 5 ms each
+// queue in the client, which Latency (from the due time) charges and
+// LatencyFromSend (from the write) does not. Request k (from 0) is due
+// at k ms and cannot be written before k x 5 ms, so it waits at least 4k
+// ms: over 20 requests the means differ by at least 38 ms, and no
+// request takes less than 5 ms from its write. (Both bounds only grow on
+// a slower machine.)
+func TestRunOpenLoopFromSend(t *testing.T) {
+	h2ctest.RunEngines(t, func(t *testing.T, e h2ctest.Engine) {
+		slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(5 * time.Millisecond)
+			io.WriteString(w, "hello")
+		})
+		ts := h2ctest.NewServer(t, slow, h2ctest.WithEngine(e))
+		for _, mode := range []string{ModeH2C, ModeH1} {
+			rep, err := Run(context.Background(), Config{URL: ts.URL, Mode: mode, Conns: 1, Streams: 1, Rate: 1000, Requests: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := rep.LatencyFromSend
+			if rep.Requests != 20 || fs == nil || fs.Count != 20 {
+				t.Fatalf("%s: %d requests, latency from send %+v; want 20 of each", mode, rep.Requests, fs)
+			}
+			if fs.Min < 5000 {
+				t.Errorf("%s: latency from send min %.0fus, want at least the server's 5 ms", mode, fs.Min)
+			}
+			if d := rep.Latency.Mean - fs.Mean; d < 38000*0.99 {
+				t.Errorf("%s: mean latency %.0fus from due, %.0fus from send: differ by %.0fus, want at least 38 ms of queueing in the client",
+					mode, rep.Latency.Mean, fs.Mean, d)
+			}
+		}
+	})
 }
