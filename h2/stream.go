@@ -81,9 +81,9 @@ type stream struct {
 }
 
 // tunnelsBusy counts the tunnel handlers of the process that have had
-// data from their body and not waited in Read since: how many of its Ps
-// its tunnels keep busy, as far as this package knows.
-var tunnelsBusy atomic.Int32
+// data from their body and not waited in Read since, tunnelsPolling the
+// tunnel Reads waiting in a pollWake (see waitLocked).
+var tunnelsBusy, tunnelsPolling atomic.Int32
 
 // wakeLocked wakes what waits for the stream's body: the Read waiting in
 // pw, if one is, and those waiting on cond.
@@ -97,26 +97,31 @@ func (st *stream) wakeLocked() {
 
 // waitLocked waits, sc.mu held, for the next wakeLocked. The Read that
 // lends its buffer (lend) on a tunnel waits in the poller (pollWake)
-// while fewer of the process's tunnel handlers are busy than it has Ps
-// but one: then a P is likely idle, and being readied directly would
-// wake a thread for it. Busier, it waits on cond, which costs no system
-// call.
+// while the tunnel handlers of the process that are busy or waiting in
+// the poller are fewer than its Ps but one: then a P is likely idle, and
+// being readied directly would wake a thread for it. Otherwise it waits
+// on cond, which costs no system call (a pollWake costs three a wait:
+// the eventfd's write, the read that finds it empty, the read that
+// empties it): with many tunnels at work the Ps are busy, and readying
+// a goroutine wakes no thread.
 func (st *stream) waitLocked(lend bool) {
 	st.idleLocked()
 	if lend && st.tunnel {
 		if st.procs == 0 {
 			st.procs = runtime.GOMAXPROCS(0)
 		}
-		if int(tunnelsBusy.Load()) < st.procs-1 {
+		if int(tunnelsBusy.Load()+tunnelsPolling.Load()) < st.procs-1 {
 			if !st.pwTried {
 				st.pwTried = true
 				st.pw = newPollWake()
 			}
 			if pw := st.pw; pw != nil {
 				st.pwWaiting = true
+				tunnelsPolling.Add(1)
 				st.sc.mu.Unlock()
 				err := pw.wait()
 				st.sc.mu.Lock()
+				tunnelsPolling.Add(-1)
 				st.pwWaiting = false
 				if err != nil && st.pw == pw {
 					// Not closed by streamDone: the eventfd is of no
