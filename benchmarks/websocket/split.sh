@@ -40,12 +40,12 @@ tck=$(getconf CLK_TCK)
 start_server() {
 	rm -f "$work/in" "$work/out"
 	mkfifo "$work/in"
-	WSBENCH_SERVE=$1 GOMAXPROCS=$CPU "$work/ws.test" -test.run '^TestServe$' -test.cpu "$CPU" <"$work/in" >"$work/out" 2>&1 &
+	WSBENCH_SERVE=$1 GOMAXPROCS=$CPU "$work/ws.test" -test.run '^TestServe$' -test.cpu "$CPU" >"$work/out" 2>&1 <"$work/in" &
 	srvpid=$!
 	exec 3>"$work/in"
 	addr=
 	for ((i = 0; i < 100; i++)); do
-		addr=$(sed -n 's/^addr=//p' "$work/out")
+		addr=$(sed -n 's/^addr=//p' "$work/out" 2>/dev/null || true)
 		[[ -z $addr ]] || break
 		sleep 0.1
 	done
