@@ -82,8 +82,15 @@ type stream struct {
 
 // tunnelsBusy counts the tunnel handlers of the process that have had
 // data from their body and not waited in Read since, tunnelsPolling the
-// tunnel Reads waiting in a pollWake (see waitLocked).
-var tunnelsBusy, tunnelsPolling atomic.Int32
+// tunnel Reads waiting in a pollWake (see waitLocked). Each has a cache
+// line of its own: both change at every wait, from every core.
+var tunnelsBusy, tunnelsPolling paddedCount
+
+// paddedCount is an atomic counter alone on its cache line.
+type paddedCount struct {
+	atomic.Int32
+	_ [60]byte
+}
 
 // wakeLocked wakes what waits for the stream's body: the Read waiting in
 // pw, if one is, and those waiting on cond.
