@@ -832,7 +832,7 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 			st.buf = append(st.buf, data...)
 			sc.buffered += int64(len(data))
 		}
-		st.cond.Broadcast()
+		st.wakeLocked()
 	}
 	st.unacked += streamBack
 	var streamIncr int64

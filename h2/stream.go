@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -66,9 +67,98 @@ type stream struct {
 
 	settled bool // counted out of sc.busy (guarded by sc.mu)
 
+	// A tunnel's Read waits in pw rather than on cond when few handlers
+	// are busy (see pollWake and waitLocked). Guarded by sc.mu; tunnel
+	// is set before the handler begins.
+	tunnel     bool // a CONNECT stream: a WebSocket over HTTP/2 or another tunnel
+	procs      int  // GOMAXPROCS when the first Read waited
+	pw         *pollWake
+	pwTried    bool // newPollWake has been called (it may have failed)
+	pwWaiting  bool // a Read waits in pw
+	tunnelBusy bool // counted in tunnelsBusy
+
 	// Guarded by sc.wmu.
 	rstSent bool
 	endSent bool // our END_STREAM is written
+}
+
+// tunnelsBusy counts the tunnel handlers of the process that have had
+// data from their body and not waited in Read since, tunnelsPolling the
+// tunnel Reads waiting in a pollWake (see waitLocked). Each has a cache
+// line of its own: both change at every wait, from every core.
+var tunnelsBusy, tunnelsPolling paddedCount
+
+// paddedCount is an atomic counter alone on its cache line.
+type paddedCount struct {
+	atomic.Int32
+	_ [60]byte
+}
+
+// wakeLocked wakes what waits for the stream's body: the Read waiting in
+// pw, if one is, and those waiting on cond.
+func (st *stream) wakeLocked() {
+	st.cond.Broadcast()
+	if st.pwWaiting {
+		st.pwWaiting = false
+		st.pw.wake()
+	}
+}
+
+// waitLocked waits, sc.mu held, for the next wakeLocked. The Read that
+// lends its buffer (lend) on a tunnel waits in the poller (pollWake)
+// while the tunnel handlers of the process that are busy or waiting in
+// the poller are fewer than its Ps but one: then a P is likely idle, and
+// being readied directly would wake a thread for it. Otherwise it waits
+// on cond, which costs no system call (a pollWake costs three a wait:
+// the eventfd's write, the read that finds it empty, the read that
+// empties it): with many tunnels at work the Ps are busy, and readying
+// a goroutine wakes no thread.
+func (st *stream) waitLocked(lend bool) {
+	st.idleLocked()
+	if lend && st.tunnel {
+		if st.procs == 0 {
+			st.procs = runtime.GOMAXPROCS(0)
+		}
+		if int(tunnelsBusy.Load()+tunnelsPolling.Load()) < st.procs-1 {
+			if !st.pwTried {
+				st.pwTried = true
+				st.pw = newPollWake()
+			}
+			if pw := st.pw; pw != nil {
+				st.pwWaiting = true
+				tunnelsPolling.Add(1)
+				st.sc.mu.Unlock()
+				err := pw.wait()
+				st.sc.mu.Lock()
+				tunnelsPolling.Add(-1)
+				st.pwWaiting = false
+				if err != nil && st.pw == pw {
+					// Not closed by streamDone: the eventfd is of no
+					// use; cond from now on.
+					st.pw = nil
+					pw.close()
+				}
+				return
+			}
+		}
+	}
+	st.cond.Wait()
+}
+
+// busyLocked counts a tunnel's handler, which has just had data from its
+// body, in tunnelsBusy; idleLocked takes it out again.
+func (st *stream) busyLocked() {
+	if st.tunnel && !st.tunnelBusy {
+		st.tunnelBusy = true
+		tunnelsBusy.Add(1)
+	}
+}
+
+func (st *stream) idleLocked() {
+	if st.tunnelBusy {
+		st.tunnelBusy = false
+		tunnelsBusy.Add(-1)
+	}
 }
 
 // closeLocked closes st: it leaves the connection's set, its body and its
@@ -91,7 +181,7 @@ func (st *stream) closeLocked(err error) {
 	if err != nil {
 		st.ctx.cancel(nil)
 	}
-	st.cond.Broadcast()
+	st.wakeLocked()
 	st.sc.sendCond.Broadcast()
 }
 
@@ -101,7 +191,7 @@ func (st *stream) endRemoteLocked(trailer http.Header) {
 	if st.bodyErr == nil {
 		st.bodyErr = io.EOF
 	}
-	st.cond.Broadcast()
+	st.wakeLocked()
 	if st.localDone {
 		st.closeLocked(nil)
 	}
@@ -474,6 +564,7 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 		st.body = requestBody{st: st}
 		req.Body = &st.body
 	}
+	st.tunnel = req.Method == http.MethodConnect
 	rw := newResponseWriter(st, req)
 	if b, ok := req.Body.(*requestBody); ok {
 		b.rw = rw
@@ -623,7 +714,14 @@ func (sc *serverConn) streamDone(st *stream) {
 	held := sc.connCreditHeldLocked()
 	sc.buffered -= int64(unread)
 	st.buf, st.off, st.bodyClosed = nil, 0, true
+	st.idleLocked()
+	st.wakeLocked() // a Read still waiting, from another goroutine, fails
+	pw := st.pw
+	st.pw = nil
 	sc.mu.Unlock()
+	if pw != nil {
+		pw.close()
+	}
 	if held && unread > 0 {
 		sc.giveBackConn()
 	}
@@ -702,6 +800,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			// Delivered into p by the read loop (processData).
 			n := st.rn
 			st.rdst, st.rn = nil, 0
+			st.busyLocked()
 			st.creditReadUnlock(n, sc.connCreditHeldLocked())
 			return n, nil
 		case st.off < len(st.buf):
@@ -712,6 +811,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 			}
 			held := sc.connCreditHeldLocked()
 			sc.buffered -= int64(n)
+			st.busyLocked()
 			st.creditReadUnlock(n, held)
 			return n, nil
 		case st.bodyErr != nil:
@@ -731,7 +831,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		if lend {
 			st.rdst = p
 		}
-		st.cond.Wait()
+		st.waitLocked(lend)
 		if lend {
 			st.rdst = nil
 			lent = st.rn > 0
@@ -760,7 +860,7 @@ func (b *requestBody) Close() error {
 	sc.buffered -= int64(unread)
 	st.buf, st.off = nil, 0
 	incr := st.takeCreditLocked()
-	st.cond.Broadcast()
+	st.wakeLocked()
 	sc.mu.Unlock()
 	if incr > 0 {
 		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
@@ -784,11 +884,11 @@ func (st *stream) setReadDeadline(t time.Time) {
 	if !t.IsZero() {
 		st.readTimer = time.AfterFunc(time.Until(t), func() {
 			sc.mu.Lock()
-			st.cond.Broadcast()
+			st.wakeLocked()
 			sc.mu.Unlock()
 		})
 	}
-	st.cond.Broadcast()
+	st.wakeLocked()
 }
 
 // setWriteDeadline resets the stream with INTERNAL_ERROR at t, as x/net

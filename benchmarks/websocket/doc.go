@@ -24,6 +24,12 @@
 // shared machine than times are. TestServerAllocs holds molt's server
 // on its own engine to no allocation per echoed message.
 //
+// split.sh runs the same round trips with the server in a process of its
+// own (TestServe and WSBENCH_REMOTE, split_test.go) and reports each
+// side's CPU time, context switches and futex calls per round trip: in
+// one process the two share a Go scheduler, and over HTTP/1.1 the
+// client's thread runs the server's goroutine when it parks.
+//
 // BenchmarkClientEcho (clients_test.go) turns the comparison round: the
 // server stays (the floor, or molt's) and the client varies, molt's
 // websocket.Dial beside gorilla's Dialer and coder's Dial, over HTTP/1.1,

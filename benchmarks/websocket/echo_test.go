@@ -362,7 +362,7 @@ func runEchoBenchmarks(b *testing.B, bench func(b *testing.B, srv echoServer, tr
 }
 
 func benchEcho(b *testing.B, srv echoServer, tr transport, n int) {
-	c := dial(b, srv, tr, srv.start(b))
+	c := dial(b, srv, tr, serverAddr(b, srv))
 	rng := rand.New(rand.NewPCG(5, 6))
 	p := payload(opBinary, n, rng)
 	f := maskedFrame(opBinary, p, maskKey(rng))
@@ -406,7 +406,7 @@ func benchEchoConcurrent(b *testing.B, srv echoServer, tr transport, n int) {
 	if concurrentConns%procs != 0 {
 		b.Skipf("GOMAXPROCS %d does not divide %d connections", procs, concurrentConns)
 	}
-	addr := srv.start(b)
+	addr := serverAddr(b, srv)
 	rng := rand.New(rand.NewPCG(7, 8))
 	p := payload(opBinary, n, rng)
 	f := maskedFrame(opBinary, p, maskKey(rng))
