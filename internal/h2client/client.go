@@ -130,9 +130,10 @@ type ClientConn struct {
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
 
-	br       *bufio.Reader   // what fr reads frames from
-	meta     *h2meta.Decoder // assembles header blocks; read loop only
-	readDone chan struct{}   // closed once the read loop has failed every stream
+	br       *bufio.Reader           // what fr reads frames from
+	meta     *h2meta.Decoder         // assembles header blocks; read loop only
+	wu       http2.WindowUpdateFrame // readFrame's, reused; read loop only
+	readDone chan struct{}           // closed once the read loop has failed every stream
 
 	// pendingWrites counts writers that will flush bw: Send skips its
 	// flush when another writer is due to flush after it, and the read

@@ -2,6 +2,7 @@ package h2client
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ func (cc *ClientConn) readFrames() error {
 			holding = false
 			cc.releaseFlush()
 		}
-		f, err := cc.fr.ReadFrame()
+		f, err := cc.readFrame()
 		fromMeta := false // err comes from cc.meta, not the framer
 		if !buffered {
 			// Frames handled until the next network read are stamped
@@ -89,6 +90,29 @@ func (cc *ClientConn) readFrames() error {
 
 // frameBuffered reports whether a whole frame is buffered, so that reading
 // it will not wait for the network.
+// readFrame is cc.fr.ReadFrame, except for a WINDOW_UPDATE frame that is
+// buffered whole and valid: that one is parsed here into cc.wu, which
+// the read loop reuses, where the Framer would allocate a frame for each
+// (one per WebSocket message of 64 KiB, the server's credit for it). The
+// Framer still reads the frame header, checking its size and that no
+// CONTINUATION was due; any other frame, or one with the wrong length or
+// a zero increment, it reads and judges as before.
+func (cc *ClientConn) readFrame() (http2.Frame, error) {
+	fh, err := cc.fr.ReadFrameHeader()
+	if err != nil {
+		return nil, err
+	}
+	if fh.Type == http2.FrameWindowUpdate && fh.Length == 4 && cc.br.Buffered() >= 4 {
+		p, _ := cc.br.Peek(4)
+		if inc := binary.BigEndian.Uint32(p) & 0x7fffffff; inc != 0 {
+			cc.br.Discard(4)
+			cc.wu = http2.WindowUpdateFrame{FrameHeader: fh, Increment: inc}
+			return &cc.wu, nil
+		}
+	}
+	return cc.fr.ReadFrameForHeader(fh)
+}
+
 func (cc *ClientConn) frameBuffered() bool {
 	n := cc.br.Buffered()
 	if n < 9 {
