@@ -17,7 +17,9 @@ import (
 )
 
 // Engine serves HTTP/2 on connections that a Server hands it, after the
-// Server has recognised the preface or completed an h2c upgrade. More than
+// Server has recognised the preface or accepted an h2c upgrade, whose 101
+// the engine writes (ConnOptions.Preamble): an engine that ignored it
+// would leave the client waiting for the 101. More than
 // one engine can exist; the same protocol tests run against each. A
 // Server builds its engine through Config.Engine: [NewH2Engine] (the
 // default) or [NewXNetEngine].
@@ -46,9 +48,10 @@ type Engine interface {
 	// CheckSettings reports whether the engine accepts p, the decoded
 	// HTTP2-Settings of an h2c upgrade request (whole settings of six
 	// bytes each), as the first SETTINGS of a connection. The Server asks
-	// before it answers 101 and declines the upgrade on an error (the
-	// request is served over HTTP/1.1), so that no upgrade is answered
-	// with 101 and then refused by the engine.
+	// before it accepts the upgrade (and hands the engine the 101 to
+	// write) and declines it on an error (the request is served over
+	// HTTP/1.1), so that no upgrade is answered with 101 and then refused
+	// by the engine.
 	CheckSettings(p []byte) error
 }
 

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/molt-http/molt/h2"
 	"github.com/molt-http/molt/internal/h2ctest"
 	"github.com/molt-http/molt/server"
 )
@@ -117,5 +119,74 @@ func TestUpgradeFirstWrite(t *testing.T) {
 				t.Errorf("first write after the 101: %q, want the engine's SETTINGS", rest)
 			}
 		})
+	}
+}
+
+// TestUpgradeFirstFlightHandlerNeverWrites: the 101 (and, with molt's
+// engine, the SETTINGS behind it) reaches a client that has sent nothing
+// after the request, though stream 1's handler blocks before writing
+// anything or panics: the first flight waits for the handler to begin,
+// never for it to write.
+func TestUpgradeFirstFlightHandlerNeverWrites(t *testing.T) {
+	for _, eng := range []struct {
+		name     string
+		engine   func(server.Config) (server.Engine, error)
+		settings bool // SETTINGS come before the client preface
+	}{
+		{"h2", server.NewH2Engine, true},
+		{"xnet", server.NewXNetEngine, false},
+	} {
+		for _, handler := range []string{"block", "panic"} {
+			t.Run(eng.name+"/"+handler, func(t *testing.T) {
+				release := make(chan struct{})
+				defer close(release)
+				srv, err := server.New(server.Config{
+					Logger: slog.New(slog.DiscardHandler),
+					Engine: eng.engine,
+					Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if handler == "panic" {
+							panic(http.ErrAbortHandler)
+						}
+						<-release
+					}),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				go srv.Serve(ln)
+				c, err := net.DialTimeout("tcp", ln.Addr().String(), maxWait)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				// Within molt's engine's SettingsTimeout, whose connection
+				// error flushes what is held: a first flight left waiting
+				// for the handler would arrive only then.
+				c.SetDeadline(time.Now().Add(h2.DefaultSettingsTimeout / 2))
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				br := bufio.NewReader(c)
+				res, err := http.ReadResponse(br, nil)
+				if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+					t.Fatalf("answer %v, %v; want 101", res, err)
+				}
+				if !eng.settings {
+					return
+				}
+				f, err := http2.NewFramer(nil, br).ReadFrame()
+				if err != nil {
+					t.Fatalf("reading the SETTINGS after the 101: %v", err)
+				}
+				if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+					t.Fatalf("first frame %v, want SETTINGS", f)
+				}
+			})
+		}
 	}
 }
