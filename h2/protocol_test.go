@@ -1246,3 +1246,43 @@ func TestUpgradeFirstFlight(t *testing.T) {
 	c.Close()
 	<-done
 }
+
+// TestUpgradeFirstFlightHandlerBlocks: stream 1's handler blocks before
+// writing anything, and the client sends nothing after its request; the
+// 101 and the SETTINGS must still arrive. No timer of the server can
+// flush them instead (no SETTINGS ACK timeout, no PING, a handler
+// running so no idle timeout), so a first flight left to a handler that
+// never writes would hang until the test's deadline.
+func TestUpgradeFirstFlightHandlerBlocks(t *testing.T) {
+	checkGoroutines(t)
+	const preamble = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+	c, s := net.Pipe()
+	defer c.Close()
+	release := make(chan struct{})
+	req, _ := http.NewRequest("GET", "http://example.com/", nil)
+	req.RemoteAddr = "pipe"
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv := Server{SettingsTimeout: -1}
+		srv.ServeConn(s, &ServeConnOpts{
+			Handler:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }),
+			UpgradeRequest: req,
+			Preamble:       []byte(preamble),
+		})
+	}()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	got := make([]byte, len(preamble))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != preamble {
+		t.Fatalf("first bytes %q (%v), want the preamble %q", got, err, preamble)
+	}
+	if f, err := http2.NewFramer(nil, br).ReadFrame(); err != nil {
+		t.Fatalf("reading the SETTINGS after the 101: %v", err)
+	} else if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		t.Fatalf("first frame after the preamble %v, want SETTINGS", f)
+	}
+	close(release)
+	c.Close()
+	<-done
+}
