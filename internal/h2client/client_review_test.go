@@ -1,6 +1,7 @@
 package h2client
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -97,5 +98,82 @@ func TestSendBodyAnsweredEarly(t *testing.T) {
 	}
 	if log := await(t, wire, "the server's view"); log != "" {
 		t.Errorf("server saw:%s", log)
+	}
+}
+
+// TestSendBodyGoAwayMidBody: a GOAWAY that arrives while two bodies wait
+// for credit lets the stream at its last-stream-id send its body to the
+// end and be answered, and refuses the other, whose body sender stops.
+func TestSendBodyGoAwayMidBody(t *testing.T) {
+	checkNoLeaks(t)
+	addr := startRaw(t, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 1000}}, func(s *rawServer) {
+		var ids []uint32
+		got := map[uint32]int{}
+		goaway := false
+		for {
+			f, err := s.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					s.fr.WriteSettingsAck()
+				}
+			case *http2.MetaHeadersFrame:
+				ids = append(ids, f.StreamID)
+			case *http2.DataFrame:
+				got[f.StreamID] += len(f.Data())
+				if f.StreamID == 1 && goaway {
+					if n := uint32(len(f.Data())); n > 0 {
+						s.fr.WriteWindowUpdate(0, n)
+						s.fr.WriteWindowUpdate(1, n)
+					}
+				}
+				if f.StreamEnded() && f.StreamID == 1 {
+					if got[1] != 64<<10 {
+						s.t.Errorf("got %d bytes", got[1])
+					}
+					s.respond(1, "200")
+					s.drain()
+					return
+				}
+			}
+			if len(ids) == 2 && !goaway && got[1] == 1000 && got[3] == 1000 {
+				goaway = true
+				s.fr.WriteGoAway(1, http2.ErrCodeNo, nil)
+				s.fr.WriteWindowUpdate(0, 1000)
+				s.fr.WriteWindowUpdate(1, 1000)
+			}
+		}
+	})
+	cc := dialH2(t, addr, ClientOptions{})
+	for deadline := time.Now().Add(testTimeout); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, ok := cc.PeerMaxConcurrentStreams(); ok {
+			break
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/", nil)
+	p, _ := PrepareBody(req, pattern(64<<10, 3))
+	ch := make(chan Result, 2)
+	for range 2 {
+		if _, err := cc.Send(p, func(r Result) { ch <- r }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ok, refused int
+	for range 2 {
+		r := await(t, ch, "result")
+		switch {
+		case r.Err == nil && r.Status == 200:
+			ok++
+		case errors.Is(r.Err, ErrStreamRefused):
+			refused++
+		default:
+			t.Errorf("%+v", r)
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Errorf("ok %d refused %d", ok, refused)
 	}
 }
