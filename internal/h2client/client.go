@@ -366,8 +366,9 @@ func (cc *ClientConn) lockWrite(ctx context.Context) error {
 func (cc *ClientConn) unlockWrite() { <-cc.wsem }
 
 // write runs fn under the write lock and flushes. If cs is not nil and has
-// been aborted, nothing is written and cs's error is returned. An error from
-// fn or the flush is fatal to the connection.
+// been aborted, or its body stopped (sendStopped), nothing is written and
+// cs's error (or errSendStopped) is returned. An error from fn or the
+// flush is fatal to the connection.
 func (cc *ClientConn) write(ctx context.Context, cs *clientStream, fn func(*http2.Framer) error) error {
 	if err := cc.lockWrite(ctx); err != nil {
 		return err
@@ -376,6 +377,9 @@ func (cc *ClientConn) write(ctx context.Context, cs *clientStream, fn func(*http
 	if cs != nil {
 		cc.mu.Lock()
 		err := cs.err
+		if err == nil && cs.sendStopped {
+			err = errSendStopped
+		}
 		cc.mu.Unlock()
 		if err != nil {
 			return err

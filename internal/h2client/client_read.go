@@ -274,7 +274,11 @@ func (cc *ClientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	cs.headerBytes += int64(f.HeadersFrame.Header().Length)
 	code, err := cs.headersLocked(f)
+	early := cs.takeAnsweredLocked()
 	cc.mu.Unlock()
+	if early {
+		cs.endAnswered()
+	}
 	if err != nil {
 		cs.reset(http2.ErrCodeProtocol, err)
 		return nil
@@ -433,11 +437,15 @@ func (cc *ClientConn) onData(f *http2.DataFrame) error {
 	} else {
 		connIncr = cc.consumedLocked(n)
 	}
+	early := cs.takeAnsweredLocked()
 	cc.mu.Unlock()
 	if err != nil {
 		cs.reset(code, err)
 	}
 	cc.sendWindowUpdates(cs.id, streamIncr, connIncr)
+	if early {
+		cs.endAnswered()
+	}
 	return nil
 }
 
@@ -491,8 +499,49 @@ func (cs *clientStream) endRemoteLocked() {
 	cs.cond.Broadcast()
 	if cs.localClosed {
 		cs.cc.forgetLocked(cs)
+	} else if cs.done != nil {
+		// A Send stream whose body still waits for credit: the
+		// response is complete, so the rest of the body is not sent
+		// (RFC 9113 section 8.1; x/net's Transport does the same) and
+		// the stream is reset with NO_ERROR. It leaves cc.streams now,
+		// and goes to its callback once the RST_STREAM is written
+		// (endAnswered), so that a Send made from the callback finds
+		// the stream's slot free, here and on the server.
+		cs.sendStopped = true
+		cs.answered = true
+		cs.cc.cond.Broadcast()
+		cs.cc.forgetLocked(cs)
+		return
 	}
 	cs.queueDoneLocked(cs.cc.readAt) // on the read loop
+}
+
+// takeAnsweredLocked reports, once, whether endRemoteLocked left cs to
+// endAnswered.
+func (cs *clientStream) takeAnsweredLocked() bool {
+	a := cs.answered
+	cs.answered = false
+	return a
+}
+
+// endAnswered ends a Send stream whose response was complete before its
+// body was sent (endRemoteLocked): it writes RST_STREAM(NO_ERROR), unless
+// the body's END_STREAM went meanwhile, then queues the stream for its
+// callback. It runs on the read loop.
+func (cs *clientStream) endAnswered() {
+	cc := cs.cc
+	cc.write(context.Background(), nil, func(fr *http2.Framer) error {
+		cc.mu.Lock()
+		sent := cs.localClosed
+		cc.mu.Unlock()
+		if sent {
+			return nil
+		}
+		return fr.WriteRSTStream(cs.id, http2.ErrCodeNo)
+	})
+	cc.mu.Lock()
+	cs.queueDoneLocked(cc.readAt)
+	cc.mu.Unlock()
 }
 
 func (cc *ClientConn) onRSTStream(f *http2.RSTStreamFrame) error {

@@ -46,8 +46,11 @@ func Prepare(req *http.Request) (*Prepared, error) {
 // every time: req's own Body is ignored, and its content-length is
 // len(body). Send writes the body as DATA frames right after the HEADERS,
 // as much as the server's flow-control windows allow at once; the rest
-// waits for the server's credit on a goroutine of its own. The slice is
-// kept and must not change. Trailers are refused.
+// waits for the server's credit on a goroutine of its own. If the
+// response is complete before the whole body was sent, the rest is not
+// sent: the stream is reset with NO_ERROR (RFC 9113 section 8.1) before
+// done is called, so that its slot is free for a Send from done. The
+// slice is kept and must not change. Trailers are refused.
 func PrepareBody(req *http.Request, body []byte) (*Prepared, error) {
 	if len(req.Trailer) > 0 {
 		return nil, errors.New("h2client: PrepareBody takes requests without trailers")
@@ -243,8 +246,8 @@ func (cs *clientStream) endLocalSend() {
 
 // sendRest sends the rest of a Send stream's body as the server's credit
 // arrives, then ends the stream. It runs on a goroutine of its own, and
-// ends when the stream or the connection does: the stream's abort stops
-// its wait for credit (sendStopped), even once the response is complete.
+// ends when the stream or the connection does, or when the response is
+// complete first (sendStopped): the rest of the body is then not sent.
 func (cs *clientStream) sendRest(rest []byte) {
 	cc := cs.cc
 	err := cs.writeData(rest)
@@ -258,7 +261,7 @@ func (cs *clientStream) sendRest(rest []byte) {
 		return
 	}
 	cc.mu.Lock()
-	completed := cs.completed
+	completed, stopped := cs.completed, cs.sendStopped
 	if completed {
 		// The response was complete and handed to done before the body
 		// could be sent (the server answered early, then reset the
@@ -266,7 +269,9 @@ func (cs *clientStream) sendRest(rest []byte) {
 		cc.forgetLocked(cs)
 	}
 	cc.mu.Unlock()
-	if !completed {
+	// A body stopped by a complete response is the read loop's to end
+	// (endAnswered), even if it has not queued the stream for done yet.
+	if !completed && !stopped {
 		cs.reset(http2.ErrCodeCancel, fmt.Errorf("h2client: sending the request body: %w", err))
 	}
 }

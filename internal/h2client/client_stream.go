@@ -53,10 +53,12 @@ type clientStream struct {
 	headerAt    time.Time // when the final response headers arrived
 	endAt       time.Time // when the stream ended
 	headerBytes int64     // HEADERS and CONTINUATION payload received
-	// sendStopped tells a Send stream's body sender (sendRest) waiting
-	// for credit that the stream was aborted, also after the response
-	// was complete (when err is no longer set, the Result being read).
+	// sendStopped tells a Send stream's body sender (sendRest) that the
+	// rest of the body is not to be sent: the response was complete
+	// first (see endRemoteLocked), or the stream was aborted after that
+	// (when err is no longer set, the Result being read).
 	sendStopped bool
+	answered    bool // endRemoteLocked left the stream to endAnswered
 	// sentAt is when the write system call that carried the request's
 	// HEADERS frame began, in nanoseconds since cc.sw.epoch plus one; 0
 	// until then. Atomic: set by the writer, read by the read loop, and
@@ -430,7 +432,7 @@ func outgoingLength(req *http.Request) int64 {
 }
 
 // errSendStopped is why a Send stream's body stops waiting for credit
-// once the stream was aborted after its response was complete.
+// once its response was complete.
 var errSendStopped = errors.New("h2client: stream ended before its request body was sent")
 
 // errBodyClosed is returned by reads from a closed response body.
