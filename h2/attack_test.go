@@ -430,3 +430,42 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestDataAfterResetIsNotAFlood: a client uploads to a handler that
+// answers without reading, on stream after stream, and sends each body's
+// DATA once the stream's RST_STREAM has come (as a client's DATA in
+// flight at the reset arrives). 12,000 such frames, more than the flood
+// budget of 10,000 holds, carry data within the connection window like
+// any upload: the connection must go on serving, not end with
+// ENHANCE_YOUR_CALM. Frames without data after a reset still spend the
+// budget (TestAttacks' empty-frame cases).
+func TestDataAfterResetIsNotAFlood(t *testing.T) {
+	checkGoroutines(t)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "no")
+	}))
+	rc := dialRaw(t, ts)
+	chunk := make([]byte, 1024)
+	const streams, frames = 200, 60
+	for i := range uint32(streams) {
+		id := 2*i + 1
+		rc.post(id, "/")
+		rc.readUntil("RST_STREAM", func(f http2.Frame) bool {
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				rc.t.Fatalf("GOAWAY %v (%q) at stream %d", g.ErrCode, g.DebugData(), id)
+			}
+			_, ok := f.(*http2.RSTStreamFrame)
+			return ok && f.Header().StreamID == id
+		})
+		for j := range frames {
+			if err := rc.fr.WriteData(id, j == frames-1, chunk); err != nil {
+				t.Fatalf("DATA on stream %d: %v", id, err)
+			}
+		}
+	}
+	id := uint32(2*streams + 1)
+	rc.get(id, "/")
+	if r := rc.response(id); r.status != "200" || len(rc.goaways) != 0 {
+		t.Fatalf("after %d DATA frames on reset streams: response %+v, GOAWAYs %v", streams*frames, r, rc.goaways)
+	}
+}

@@ -404,46 +404,81 @@ func (m *frameMeter) whole() bool { return m.nhdr == 0 && m.left == 0 }
 // answered however the timing falls: an ID is forgotten once the client
 // has ended the stream itself (END_STREAM or RST_STREAM), and only what
 // a correct client may send in flight is ignored (DATA, and trailers:
-// HEADERS with END_STREAM and no pseudo-header field). It costs 1 KiB a
-// connection, allocated at the first reset: a connection that never
-// resets a stream the client may still send on (most do not) holds 8
-// bytes for it, which keeps serverConn in a smaller size class.
+// HEADERS with END_STREAM and no pseudo-header field). With each ID it
+// keeps the stream's flow-control window at the reset: DATA within it
+// is what a correct client can have in flight, and spends no flood
+// budget (take). It costs 2 KiB a connection, allocated at the first
+// reset: a connection that never resets a stream the client may still
+// send on (most do not) holds 8 bytes for it, which keeps serverConn in
+// a smaller size class.
 type resetMemory struct {
-	ids  *[256]uint32
+	ring *[256]resetEntry
 	next int
 }
 
-func (r *resetMemory) add(id uint32) {
-	if r.ids == nil {
-		r.ids = new([256]uint32)
+// resetEntry is one stream of a resetMemory.
+type resetEntry struct {
+	id   uint32
+	left int32 // DATA bytes the client may still send: the window at the reset, less what came
+}
+
+// add remembers id, whose flow-control window (what the client may send
+// on it) is window.
+func (r *resetMemory) add(id uint32, window int64) {
+	if r.ring == nil {
+		r.ring = new([256]resetEntry)
 	}
-	r.ids[r.next] = id
-	r.next = (r.next + 1) % len(r.ids)
+	r.ring[r.next] = resetEntry{id, int32(min(max(window, 0), 1<<31-1))}
+	r.next = (r.next + 1) % len(r.ring)
 }
 
 // forget drops id: the client has ended the stream itself, so from now
 // on it can have nothing in flight there.
 func (r *resetMemory) forget(id uint32) {
-	if r.ids == nil {
+	if r.ring == nil {
 		return
 	}
-	for i, x := range r.ids {
-		if x == id {
-			r.ids[i] = 0
+	for i := range r.ring {
+		if r.ring[i].id == id {
+			r.ring[i] = resetEntry{}
 		}
 	}
 }
 
 func (r *resetMemory) has(id uint32) bool {
-	if r.ids == nil {
-		return false
+	return r.find(id) != nil
+}
+
+func (r *resetMemory) find(id uint32) *resetEntry {
+	if r.ring == nil || id == 0 {
+		return nil
 	}
-	for _, x := range r.ids {
-		if x == id {
-			return id != 0
+	for i := range r.ring {
+		if r.ring[i].id == id {
+			return &r.ring[i]
 		}
 	}
-	return false
+	return nil
+}
+
+// take charges n bytes of DATA on id against the window id had at its
+// reset, and reports whether id is remembered and they fit: then they
+// are what a correct client had in flight.
+func (r *resetMemory) take(id uint32, n int64) bool {
+	e := r.find(id)
+	if e == nil || n > int64(e.left) {
+		return false
+	}
+	e.left -= int32(n)
+	return true
+}
+
+// newStreamWindow is the flow-control window a new stream has for the
+// client: the initial window of the server's SETTINGS, or the protocol's
+// default (65,535) if the client has not seen them yet, whichever is
+// larger.
+func (sc *serverConn) newStreamWindow() int64 {
+	return max(int64(sc.cfg.streamWindow), 65535)
 }
 
 // idleLocked reports whether id, not in sc.streams, names an idle stream:
@@ -537,7 +572,7 @@ func (sc *serverConn) readError(err error) bool {
 					ends = http2.Flags(sc.meter.hdr[4])&http2.FlagHeadersEndStream != 0
 				}
 				if !ends {
-					sc.resets.add(se.StreamID) // refused while DATA may follow
+					sc.resets.add(se.StreamID, sc.newStreamWindow()) // refused while DATA may follow
 				}
 			case sc.ignoredLocked(se.StreamID):
 				// Malformed, so not a request's trailers in flight: the
@@ -783,12 +818,23 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 		err = connError{http2.ErrCodeProtocol, "DATA on an idle stream"}
 	case st == nil && sc.ignoredLocked(id):
 		// Sent before the client saw our RST_STREAM: ignored, its
-		// connection credit given back.
+		// connection credit given back. A frame that carries data
+		// within the window the stream had at the reset is what a
+		// correct client can have in flight, and spends no flood
+		// budget: a client uploading to handlers that answer without
+		// reading has many such frames in flight at every reset, and
+		// budgeting them cut such clients off. A frame without data,
+		// or beyond that window, spends, as the empty frames of
+		// CVE-2019-9518 do.
+		inFlight := len(data) > 0 && sc.resets.take(id, n)
 		if f.StreamEnded() {
 			sc.resets.forget(id)
 		}
 		sc.mu.Unlock()
 		sc.giveBackConn()
+		if inFlight {
+			return nil
+		}
 		return sc.ignored()
 	case st == nil || st.remoteDone:
 		err = streamError{id, http2.ErrCodeStreamClosed, "DATA on a closed stream"}

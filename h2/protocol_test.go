@@ -879,10 +879,23 @@ func TestFloods(t *testing.T) {
 		}},
 		// Trailers on a stream we reset are ignored once: the client ends
 		// the stream with them, so a second HEADERS is a connection error
-		// and no flood. DATA without END_STREAM is ignored every time.
-		{"DATA on a reset stream", func(fr *http2.Framer, i int) {
+		// and no flood. DATA without END_STREAM is ignored every time; it
+		// spends the budget when it carries no data (padding only), or
+		// goes beyond the window the stream had at the reset (what a
+		// client can have in flight, free: TestDataAfterResetIsNotAFlood).
+		{"padding-only DATA on a reset stream", func(fr *http2.Framer, i int) {
 			if i == 0 {
 				fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 3, make([]byte, 4)) // the server resets stream 3
+				return
+			}
+			fr.WriteDataPadded(3, false, nil, []byte{0})
+		}},
+		{"DATA beyond a reset stream's window", func(fr *http2.Framer, i int) {
+			if i == 0 {
+				fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 3, make([]byte, 4)) // the server resets stream 3
+				for w := DefaultMaxUploadBufferStream; w > 0; w -= 16384 {
+					fr.WriteData(3, false, make([]byte, min(w, 16384)))
+				}
 				return
 			}
 			fr.WriteData(3, false, []byte{'x'})

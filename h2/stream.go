@@ -318,7 +318,7 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 // DATA in flight on it, which is to be ignored (resetMemory).
 func (sc *serverConn) refuseLocked(id uint32, f *http2.MetaHeadersFrame) {
 	if !f.StreamEnded() {
-		sc.resets.add(id)
+		sc.resets.add(id, sc.newStreamWindow())
 	}
 }
 

@@ -342,7 +342,7 @@ func (sc *serverConn) resetStream(st *stream, code http2.ErrCode) {
 		st.rstSent = true
 		sc.mu.Lock()
 		if !st.remoteDone {
-			sc.resets.add(st.id) // the client may have frames in flight
+			sc.resets.add(st.id, st.recv) // the client may have frames in flight
 		}
 		st.closeLocked(errStreamClosed)
 		sc.mu.Unlock()
