@@ -185,6 +185,32 @@ func TestBenchJSON(t *testing.T) {
 	if !(lat["min_us"].(float64) <= lat["p50_us"].(float64) && lat["p50_us"].(float64) <= lat["p99_us"].(float64) && lat["p99_us"].(float64) <= lat["max_us"].(float64)) {
 		t.Errorf("latency quantiles out of order: %v", lat)
 	}
+	if _, ok := doc["rate"]; ok {
+		t.Errorf("rate = %v in a closed loop, want it left out", doc["rate"])
+	}
+
+	// The open loop's two fields: the target rate, and the latency from
+	// each request's write beside the one from its due time.
+	stdout.Reset()
+	if err := bench(context.Background(), []string{"-json", "-mode", "h2c", "-c", "1", "-rate", "400", "-n", "40", m.url}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, &stderr)
+	}
+	doc = nil
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, &stdout)
+	}
+	if doc["rate"] != float64(400) {
+		t.Errorf("rate = %v, want 400", doc["rate"])
+	}
+	fs, _ := doc["latency_from_send"].(map[string]any)
+	for _, f := range quantileFields {
+		if _, ok := fs[f].(float64); !ok {
+			t.Errorf("latency_from_send.%s missing or not a number: %v", f, doc["latency_from_send"])
+		}
+	}
+	if fs["count"] != float64(40) {
+		t.Errorf("latency_from_send.count = %v, want 40", fs["count"])
+	}
 }
 
 // TestBenchHTML checks that -html writes a self-contained report: the
