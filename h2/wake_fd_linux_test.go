@@ -44,6 +44,122 @@ func tunnelCountsZero(t *testing.T, what string) {
 	}
 }
 
+// TestTunnelEventfdsBounded: a client that wakes two of its tunnels at
+// once, over and over, makes each in turn wait in the poller while the
+// other is busy. At most GOMAXPROCS-1 Reads wait in the poller at once,
+// so the eventfds the server holds must stay about that many, not one
+// for every tunnel that ever waited there (up to MaxConcurrentStreams a
+// connection).
+func TestTunnelEventfdsBounded(t *testing.T) {
+	if !havePollWake() {
+		t.Skip("no pollWake on this system")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	tunnelCountsZero(t, "before")
+	const n = 40
+	bodies := make(chan *requestBody, n)
+	gates := make([]chan struct{}, 2*n+2)
+	for i := range gates {
+		gates[i] = make(chan struct{})
+	}
+	read := make(chan uint32, n)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		b := r.Body.(*requestBody)
+		bodies <- b
+		buf := make([]byte, 64)
+		for {
+			if _, err := b.Read(buf); err != nil {
+				return
+			}
+			read <- b.st.id
+			<-gates[b.st.id]
+		}
+	}))
+	base := eventfds(t)
+	rc := dialRaw(t, ts)
+	go func() { // the server's frames: read and dropped
+		for {
+			if _, err := rc.fr.ReadFrame(); err != nil {
+				return
+			}
+		}
+	}()
+	// waiting waits until b's Read waits (in the poller or on the Cond),
+	// and reports whether it is in the poller.
+	waiting := func(b *requestBody) bool {
+		t.Helper()
+		for i := 0; ; i++ {
+			b.st.sc.mu.Lock()
+			w, p := b.st.rdst != nil, b.st.pwWaiting
+			b.st.sc.mu.Unlock()
+			if w {
+				return p
+			}
+			if i == 10000 {
+				t.Fatal("the handler's Read never waited")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	gotRead := func(id uint32) {
+		t.Helper()
+		select {
+		case got := <-read:
+			if got != id {
+				t.Fatalf("stream %d read, want %d", got, id)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stream %d: no read after 10s", id)
+		}
+	}
+	open := func(id uint32) *requestBody {
+		t.Helper()
+		rc.headers(id, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
+		select {
+		case b := <-bodies:
+			return b
+		case <-time.After(10 * time.Second):
+			t.Fatal("handler did not start")
+			return nil
+		}
+	}
+	prev := open(1)
+	if !waiting(prev) {
+		t.Fatal("the first tunnel's Read does not wait in the poller")
+	}
+	for k := uint32(3); k < 2*n; k += 2 {
+		cur := open(k)
+		waiting(cur)
+		// Both busy at once: prev first (from the poller), then cur
+		// (from the Cond).
+		rc.fr.WriteData(prev.st.id, false, []byte("a"))
+		gotRead(prev.st.id)
+		rc.fr.WriteData(k, false, []byte("b"))
+		gotRead(k)
+		// prev waits while cur is busy (the Cond), then cur waits alone
+		// (the poller).
+		gates[prev.st.id] <- struct{}{}
+		waiting(prev)
+		gates[k] <- struct{}{}
+		if !waiting(cur) {
+			t.Fatalf("stream %d: Read on the Cond, want the poller (nothing else busy)", k)
+		}
+		prev = cur
+	}
+	held := eventfds(t) - base
+	if max := runtime.GOMAXPROCS(0) + 1; held > max {
+		t.Errorf("%d tunnels, one Read in the poller: the server holds %d eventfds, want at most %d", n, held, max)
+	}
+	rc.c.Close()
+	ts.close()
+	tunnelCountsZero(t, "after")
+	if left := eventfds(t) - base; left > 0 {
+		t.Errorf("%d eventfds left after the connection closed", left)
+	}
+}
+
 // TestTunnelEventfdsReleased opens tunnels and resets them rapidly on a
 // live server, in every way a stream ends with its Read in the poller
 // (RST_STREAM, END_STREAM, the handler returning while another goroutine
