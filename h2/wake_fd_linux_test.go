@@ -390,13 +390,3 @@ func TestTunnelReadNoEventfd(t *testing.T) {
 	release()
 	tunnelCountsZero(t, "after")
 }
-
-// havePollWake reports whether the system has pollWake (Linux).
-func havePollWake() bool {
-	w := newPollWake()
-	if w == nil {
-		return false
-	}
-	w.close()
-	return true
-}
