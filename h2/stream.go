@@ -140,6 +140,15 @@ func (st *stream) waitLocked(lend bool) {
 				}
 				return
 			}
+		} else if pw := st.pw; pw != nil {
+			// This Read waits on cond (no Read of st is in pw: it is
+			// the one that lends): its eventfd goes, made again at a
+			// later wait in the poller, so the process holds about as
+			// many as Reads wait there, not one for every tunnel that
+			// ever waited there (up to MaxConcurrentStreams a
+			// connection, for a client waking two at a time).
+			st.pw, st.pwTried = nil, false
+			pw.close()
 		}
 	}
 	st.cond.Wait()
