@@ -96,6 +96,8 @@ def h2load_run(txt):
     mean = dur_us(re.search(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)", txt).group(3))
     return rps, done, mean
 
+def ratio(a, b):  # nan where the figure is 0 (an even open loop's bursty)
+    return a / b if b else nan
 def wire(base):  # pcaplatency.py's figures for a run, or nans
     try:
         w = json.load(open(base + ".wire.json"))
@@ -127,12 +129,12 @@ for s in servers:
         m[c] = [med(x[i] for x in rows[c]) for i in range(len(cols))]
         print(f"{s:8} {c:18}" + "".join(f" {v:10.2f}" if i in (1, 9) else f" {v:10.0f}" for i, v in enumerate(m[c])))
     for a, b in (("molt", "h2load+log"), ("molt", "h2load"), ("h2load+log", "h2load")):
-        print(f"{s:8} {a + '/' + b:18}" + "".join(f" {m[a][i] / m[b][i]:10.2f}" for i in range(len(cols))))
+        print(f"{s:8} {a + '/' + b:18}" + "".join(f" {ratio(m[a][i], m[b][i]):10.2f}" for i in range(len(cols))))
     # per round, the ratios that matter, to show their spread
     for r in range(rounds):
         mo, lg = rows["molt"][r], rows["h2load+log"][r]
-        print(f"{s:8}   round {r + 1}: molt/h2load+log p50 {mo[3] / lg[3]:.2f} p99 {mo[4] / lg[4]:.2f} mean {mo[2] / lg[2]:.2f}; "
-              f"h2load+log/h2load mean {lg[2] / rows['h2load'][r][2]:.2f}; wire molt/h2load+log p50 {mo[7] / lg[7]:.2f} p99 {mo[8] / lg[8]:.2f}")
+        print(f"{s:8}   round {r + 1}: molt/h2load+log p50 {ratio(mo[3], lg[3]):.2f} p99 {ratio(mo[4], lg[4]):.2f} mean {ratio(mo[2], lg[2]):.2f}; "
+              f"h2load+log/h2load mean {ratio(lg[2], rows['h2load'][r][2]):.2f}; wire molt/h2load+log p50 {ratio(mo[7], lg[7]):.2f} p99 {ratio(mo[8], lg[8]):.2f}")
 for line in short:
     print("short of the rate (the server or a client could not keep up):", line)
 PY
