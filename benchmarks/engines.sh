@@ -120,19 +120,8 @@ start1() {
 		"${server_pin[@]}" h2o -c "$work/h2o.conf" >"$work/$name.out" 2>&1 &
 		;;
 	esac
-	local pid=$! i
-	pids+=("$pid")
-	for ((i = 0; i < 100; i++)); do
-		if h2load -n 1 "http://127.0.0.1:$port/" 2>/dev/null | grep -q '^requests: 1 total.* 1 succeeded'; then
-			printf -v "port_$name" '%s' "$port"
-			printf -v "pid_$name" '%s' "$pid"
-			return
-		fi
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	kill "$pid" 2>/dev/null
-	return 1
+	pids+=("$!")
+	await_server "$name" "$!" "$port" /
 }
 
 for s in $SERVERS; do

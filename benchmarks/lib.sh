@@ -1,6 +1,7 @@
-# lib.sh holds what engines.sh, transfer.sh and builds.sh share: CPU
-# placement, free ports, starting a server with retries, and the
-# per-process counters read from /proc. Source it after `set -euo
+# lib.sh holds what engines.sh, transfer.sh, builds.sh and
+# vs-h2load-rate.sh share: CPU placement, free ports, starting a server
+# with retries and waiting for it to answer, and the per-process
+# counters read from /proc. Source it after `set -euo
 # pipefail`:
 #
 #   . "$here/lib.sh"
@@ -49,6 +50,25 @@ start() {
 	echo "$1 did not start:" >&2
 	cat "$work/$1.out" >&2
 	exit 1
+}
+
+# await_server NAME PID PORT PATH waits until server NAME, process PID,
+# answers h2load's request for PATH on PORT, then sets port_NAME and
+# pid_NAME; it fails (killing PID) if the process ends first or 10 s
+# pass. start1 functions end with it.
+await_server() {
+	local name=$1 pid=$2 port=$3 path=$4 i
+	for ((i = 0; i < 100; i++)); do
+		if h2load -n 1 "http://127.0.0.1:$port$path" 2>/dev/null | grep -q '^requests: 1 total.* 1 succeeded'; then
+			printf -v "port_$name" '%s' "$port"
+			printf -v "pid_$name" '%s' "$pid"
+			return
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	kill "$pid" 2>/dev/null
+	return 1
 }
 
 # counters PID prints the CPU ticks (utime+stime), syscr and syscw of PID.

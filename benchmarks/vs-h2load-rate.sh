@@ -199,19 +199,8 @@ start1() {
 		exit 2
 		;;
 	esac
-	local pid=$! i
-	pids+=("$pid")
-	for ((i = 0; i < 100; i++)); do
-		if h2load -n 1 "http://127.0.0.1:$port/index.html" 2>/dev/null | grep -q '^requests: 1 total.* 1 succeeded'; then
-			printf -v "port_$name" '%s' "$port"
-			printf -v "pid_$name" '%s' "$pid"
-			return
-		fi
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	kill "$pid" 2>/dev/null
-	return 1
+	pids+=("$!")
+	await_server "$name" "$!" "$port" /index.html
 }
 for s in $SERVERS; do
 	start "$s"
