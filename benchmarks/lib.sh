@@ -1,6 +1,7 @@
 # lib.sh holds what engines.sh, transfer.sh, builds.sh and
 # vs-h2load-rate.sh share: CPU placement, free ports, starting a server
-# with retries and waiting for it to answer, and the per-process
+# with retries (the C servers with start_c_server) and waiting for it to
+# answer, and the per-process
 # counters read from /proc. Source it after `set -euo
 # pipefail`:
 #
@@ -69,6 +70,32 @@ await_server() {
 	done
 	kill "$pid" 2>/dev/null
 	return 1
+}
+
+# start_c_server NAME PORT starts nghttpd or h2o (NAME) in the background
+# ($! is its process), placed by server_pin, serving the files of
+# $work/www on PORT, h2o with h2o_threads threads and no access log; its
+# output goes to $work/NAME.out.
+start_c_server() {
+	case $1 in
+	nghttpd)
+		"${server_pin[@]}" nghttpd --no-tls -d "$work/www" "$2" >"$work/$1.out" 2>&1 &
+		;;
+	h2o)
+		cat >"$work/h2o.conf" <<-EOF
+			listen:
+			  host: 127.0.0.1
+			  port: $2
+			num-threads: $h2o_threads
+			hosts:
+			  default:
+			    paths:
+			      /:
+			        file.dir: $work/www
+		EOF
+		"${server_pin[@]}" h2o -c "$work/h2o.conf" >"$work/$1.out" 2>&1 &
+		;;
+	esac
 }
 
 # counters PID prints the CPU ticks (utime+stime), syscr and syscw of PID.

@@ -170,22 +170,8 @@ start1() {
 	h2b)
 		"${server_pin[@]}" "$work/molt-b" serve -addr "127.0.0.1:$port" -quiet -engine h2 >"$work/$name.out" 2>&1 &
 		;;
-	nghttpd)
-		"${server_pin[@]}" nghttpd --no-tls -d "$work/www" "$port" >"$work/$name.out" 2>&1 &
-		;;
-	h2o)
-		cat >"$work/h2o.conf" <<-EOF
-			listen:
-			  host: 127.0.0.1
-			  port: $port
-			num-threads: $h2o_threads
-			hosts:
-			  default:
-			    paths:
-			      /:
-			        file.dir: $work/www
-		EOF
-		"${server_pin[@]}" h2o -c "$work/h2o.conf" >"$work/$name.out" 2>&1 &
+	nghttpd | h2o)
+		start_c_server "$name" "$port"
 		;;
 	esac
 	pids+=("$!")

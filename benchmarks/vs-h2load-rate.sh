@@ -176,23 +176,8 @@ start1() {
 	local name=$1 port
 	port=$(free_port)
 	case $name in
-	nghttpd)
-		"${server_pin[@]}" nghttpd --no-tls -d "$work/www" "$port" >"$work/$name.out" 2>&1 &
-		;;
-	h2o)
-		cat >"$work/h2o.conf" <<-EOF
-			listen:
-			  host: 127.0.0.1
-			  port: $port
-			num-threads: $h2o_threads
-			access-log: /dev/null
-			hosts:
-			  default:
-			    paths:
-			      /:
-			        file.dir: $work/www
-		EOF
-		"${server_pin[@]}" h2o -c "$work/h2o.conf" >"$work/$name.out" 2>&1 &
+	nghttpd | h2o)
+		start_c_server "$name" "$port"
 		;;
 	*)
 		echo "unknown server $name" >&2
