@@ -328,13 +328,7 @@ func TestTunnelReadNoEventfd(t *testing.T) {
 	}()
 	next := func(what string) result {
 		t.Helper()
-		select {
-		case r := <-results:
-			return r
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: the handler's Read still waits after 10s", what)
-			return result{}
-		}
+		return nextRead(t, results, what)
 	}
 	// Use up the file descriptors: lower the soft limit and fill it.
 	var old syscall.Rlimit

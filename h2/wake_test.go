@@ -107,13 +107,7 @@ func TestTunnelReadWakes(t *testing.T) {
 	}))
 	next := func(what string) result {
 		t.Helper()
-		select {
-		case r := <-results:
-			return r
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: the handler's Read still waits after 10s", what)
-			return result{}
-		}
+		return nextRead(t, results, what)
 	}
 	// waiting waits (bounded) until b's Read waits in the poller.
 	waiting := func(b *requestBody) {
@@ -201,5 +195,19 @@ func TestTunnelReadWakes(t *testing.T) {
 	rc.c.Close()
 	if r := next("connection closed"); r.err == nil {
 		t.Errorf("connection closed: %+v, want an error", r)
+	}
+}
+
+// nextRead returns what a handler's Read reported on results, failing t
+// if it reports nothing within 10 s (a Read that was never woken).
+func nextRead[T any](t *testing.T, results <-chan T, what string) T {
+	t.Helper()
+	select {
+	case r := <-results:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the handler's Read still waits after 10s", what)
+		var zero T
+		return zero
 	}
 }
