@@ -1188,37 +1188,46 @@ func (c *writesConn) Write(p []byte) (int, error) {
 // preamble (the core's 101), its SETTINGS and stream 1's response
 // without waiting for the client preface (RFC 9113 section 3.2), and
 // the preamble never alone: in the same write as the SETTINGS.
-func TestUpgradeFirstFlight(t *testing.T) {
-	checkGoroutines(t)
-	const preamble = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
-	c, s := net.Pipe()
-	defer c.Close()
-	ws := &writesConn{Conn: s}
+// upgradePreamble is what the core hands the engine to write first on an
+// upgraded connection.
+const upgradePreamble = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+
+// serveUpgraded serves s as an upgraded connection (stream 1 a GET,
+// upgradePreamble to write first) with srv and h, and reads from c, the
+// client's end, the preamble and then the server's SETTINGS, before the
+// client has sent anything. It returns a Framer on c and a channel
+// closed when ServeConn has returned.
+func serveUpgraded(t *testing.T, srv *Server, h http.Handler, c, s net.Conn) (*http2.Framer, chan struct{}) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://example.com/", nil)
 	req.RemoteAddr = "pipe"
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		var srv Server
-		srv.ServeConn(ws, &ServeConnOpts{
-			Handler:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }),
-			UpgradeRequest: req,
-			Preamble:       []byte(preamble),
-		})
+		srv.ServeConn(s, &ServeConnOpts{Handler: h, UpgradeRequest: req, Preamble: []byte(upgradePreamble)})
 	}()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReader(c)
-	got := make([]byte, len(preamble))
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != preamble {
-		t.Fatalf("first bytes %q (%v), want the preamble %q", got, err, preamble)
+	got := make([]byte, len(upgradePreamble))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != upgradePreamble {
+		t.Fatalf("first bytes %q (%v), want the preamble %q", got, err, upgradePreamble)
 	}
-	// The client has sent nothing yet.
 	fr := http2.NewFramer(c, br)
 	if f, err := fr.ReadFrame(); err != nil {
-		t.Fatal(err)
+		t.Fatalf("reading the SETTINGS after the 101: %v", err)
 	} else if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
 		t.Fatalf("first frame after the preamble %v, want SETTINGS", f)
 	}
+	return fr, done
+}
+
+func TestUpgradeFirstFlight(t *testing.T) {
+	checkGoroutines(t)
+	const preamble = upgradePreamble
+	c, s := net.Pipe()
+	defer c.Close()
+	ws := &writesConn{Conn: s}
+	fr, done := serveUpgraded(t, new(Server), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }), c, ws)
 	var body []byte
 	for {
 		f, err := fr.ReadFrame()
@@ -1268,33 +1277,10 @@ func TestUpgradeFirstFlight(t *testing.T) {
 // never writes would hang until the test's deadline.
 func TestUpgradeFirstFlightHandlerBlocks(t *testing.T) {
 	checkGoroutines(t)
-	const preamble = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 	c, s := net.Pipe()
 	defer c.Close()
 	release := make(chan struct{})
-	req, _ := http.NewRequest("GET", "http://example.com/", nil)
-	req.RemoteAddr = "pipe"
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv := Server{SettingsTimeout: -1}
-		srv.ServeConn(s, &ServeConnOpts{
-			Handler:        http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }),
-			UpgradeRequest: req,
-			Preamble:       []byte(preamble),
-		})
-	}()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(c)
-	got := make([]byte, len(preamble))
-	if _, err := io.ReadFull(br, got); err != nil || string(got) != preamble {
-		t.Fatalf("first bytes %q (%v), want the preamble %q", got, err, preamble)
-	}
-	if f, err := http2.NewFramer(nil, br).ReadFrame(); err != nil {
-		t.Fatalf("reading the SETTINGS after the 101: %v", err)
-	} else if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
-		t.Fatalf("first frame after the preamble %v, want SETTINGS", f)
-	}
+	_, done := serveUpgraded(t, &Server{SettingsTimeout: -1}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }), c, s)
 	close(release)
 	c.Close()
 	<-done
