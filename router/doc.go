@@ -25,7 +25,13 @@
 // The router answers what no route does: 404 through NotFound, 405 with a
 // correct Allow header through MethodNotAllowed, OPTIONS with 204 and
 // Allow, HEAD through the GET route, an RFC 8441 extended CONNECT (how a
-// WebSocket arrives over HTTP/2) through the GET route of its path.
+// WebSocket arrives over HTTP/2) through the GET route of its path. A GET
+// handler that knows nothing of tunnels would answer one 200, which tells
+// the client that its tunnel is open: so a 2xx from a GET route to an
+// extended CONNECT goes out as 501 Not Implemented unless the handler
+// called AcceptExtendedConnect first (molt's websocket package does).
+// Routes registered for CONNECT or for every method see the request as it
+// came.
 //
 // It redirects (308, query kept) paths with "//", "/./" or "/../" to their
 // clean form, and, as net/http.ServeMux does, "/x" to "/x/" when "/x/"

@@ -123,7 +123,8 @@ func (r *Router) Method(method, pattern string, h http.Handler) {
 }
 
 // Get registers h for GET requests (and so HEAD, and RFC 8441 extended
-// CONNECT such as WebSockets over HTTP/2) to pattern.
+// CONNECT such as WebSockets over HTTP/2, which h must accept with
+// AcceptExtendedConnect, as the websocket package does) to pattern.
 func (r *Router) Get(pattern string, h http.HandlerFunc) { r.Method(http.MethodGet, pattern, h) }
 
 // Head registers h for HEAD requests to pattern.
@@ -381,6 +382,10 @@ func (m *mux) dispatch(w http.ResponseWriter, req *http.Request) {
 	rt := m.lookup(&mt, req.Host, p)
 	if rt != nil && !(mt.slash && rt.rest) {
 		req.Pattern = rt.pat.str
+		if mt.extConnect && rt.pat.method == http.MethodGet {
+			serveTunnel(rt.handler, w, req)
+			return
+		}
 		rt.handler.ServeHTTP(w, req)
 		return
 	}

@@ -218,17 +218,28 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	}
 }
 
-func TestExtendedConnectRoutesLikeGet(t *testing.T) {
-	r := newRouter("GET /ws", "CONNECT /tunnel")
-	req := httptest.NewRequest("CONNECT", "/ws", nil)
+// extendedConnect is an RFC 8441 CONNECT for path, as an engine hands it
+// to handlers.
+func extendedConnect(path string) *http.Request {
+	req := httptest.NewRequest("CONNECT", path, nil)
 	req.Header[":protocol"] = []string{"websocket"}
+	return req
+}
+
+func TestExtendedConnectRoutesLikeGet(t *testing.T) {
+	r := router.New()
 	var method string
 	r.Use(func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { next.ServeHTTP(w, r); method = r.Method })
 	})
+	r.Get("/ws", func(w http.ResponseWriter, req *http.Request) {
+		router.AcceptExtendedConnect(req)
+		io.WriteString(w, "tunnel "+req.Pattern)
+	})
+	r.Connect("/tunnel", reply())
 	w := httptest.NewRecorder()
-	r.ServeHTTP(w, req)
-	if w.Code != 200 || w.Body.String() != "GET /ws" || method != "CONNECT" {
+	r.ServeHTTP(w, extendedConnect("/ws"))
+	if w.Code != 200 || w.Body.String() != "tunnel GET /ws" || method != "CONNECT" {
 		t.Errorf("extended CONNECT: %d %q, method %q", w.Code, w.Body.String(), method)
 	}
 	if w := serve(r, "CONNECT", "/ws"); w.Code != 405 {
@@ -236,10 +247,70 @@ func TestExtendedConnectRoutesLikeGet(t *testing.T) {
 	}
 	r.Connect("/ws", reply())
 	w = httptest.NewRecorder()
-	r.ServeHTTP(w, req)
+	r.ServeHTTP(w, extendedConnect("/ws"))
 	if w.Body.String() != "CONNECT /ws" {
 		t.Errorf("extended CONNECT with a CONNECT route: %q, want that route", w.Body.String())
 	}
+}
+
+// A GET handler that knows nothing of tunnels must not open one: its 2xx
+// to an extended CONNECT becomes 501, whichever way it would have gone
+// out; its other answers go as written, and routes for CONNECT or for
+// every method see the request untouched.
+func TestExtendedConnectToPlainGetRoute(t *testing.T) {
+	var writeErr error
+	r := router.New()
+	r.Get("/page", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Set-Cookie", "a=b")
+		_, writeErr = io.WriteString(w, "<p>a page</p>")
+	})
+	r.Get("/created", func(w http.ResponseWriter, req *http.Request) { w.WriteHeader(http.StatusCreated) })
+	r.Get("/flushed", func(w http.ResponseWriter, req *http.Request) { http.NewResponseController(w).Flush() })
+	r.Get("/silent", func(w http.ResponseWriter, req *http.Request) {})
+	r.Get("/private", func(w http.ResponseWriter, req *http.Request) { http.Error(w, "who are you", http.StatusUnauthorized) })
+	r.Get("/early", func(w http.ResponseWriter, req *http.Request) {
+		w.WriteHeader(http.StatusEarlyHints)
+		router.AcceptExtendedConnect(req)
+		io.WriteString(w, "tunnel")
+	})
+	r.Handle("/any", reply())
+	for _, path := range []string{"/page", "/created", "/flushed", "/silent"} {
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, extendedConnect(path))
+		if w.Code != http.StatusNotImplemented || !strings.Contains(w.Body.String(), path+" does not accept an extended CONNECT") {
+			t.Errorf("%s: %d %q, want 501", path, w.Code, w.Body.String())
+		}
+		if h := w.Header(); h.Get("Set-Cookie") != "" || h.Get("Content-Type") != "text/plain; charset=utf-8" {
+			t.Errorf("%s: the refusal kept the handler's header: %v", path, h)
+		}
+	}
+	if writeErr == nil {
+		t.Error("a refused handler's Write succeeded")
+	}
+	if w := httptest.NewRecorder(); true {
+		r.ServeHTTP(w, extendedConnect("/private"))
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("a 401 to an extended CONNECT: %d, want it kept", w.Code)
+		}
+	}
+	if w := httptest.NewRecorder(); true {
+		r.ServeHTTP(w, extendedConnect("/early"))
+		if w.Body.String() != "tunnel" {
+			t.Errorf("accepted after a 103: %d %q, want the tunnel", w.Code, w.Body.String())
+		}
+	}
+	if w := httptest.NewRecorder(); true {
+		r.ServeHTTP(w, extendedConnect("/any"))
+		if w.Code != http.StatusOK || w.Body.String() != "/any" {
+			t.Errorf("an every-method route: %d %q, want it served as written", w.Code, w.Body.String())
+		}
+	}
+	if w := serve(r, "GET", "/page"); w.Code != 200 || w.Body.String() != "<p>a page</p>" {
+		t.Errorf("GET /page: %d %q", w.Code, w.Body.String())
+	}
+	// AcceptExtendedConnect on a request the router did not guard is harmless.
+	router.AcceptExtendedConnect(httptest.NewRequest("GET", "/", nil))
 }
 
 func TestPathCleaningAndTrailingSlash(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/molt-http/molt/router"
 	"github.com/molt-http/molt/server"
 	"golang.org/x/net/http/httpguts"
 )
@@ -264,6 +265,7 @@ func (c *Conn) acceptHTTP2(w http.ResponseWriter, r *http.Request) error {
 	c.h2.rc.SetReadDeadline(time.Time{})
 	c.h2.rc.SetWriteDeadline(time.Time{})
 	w.Header().Del("Content-Length")
+	router.AcceptExtendedConnect(r) // the GET route it came by may be guarded
 	w.WriteHeader(http.StatusOK)
 	if err := c.h2.flush(); err != nil {
 		return err

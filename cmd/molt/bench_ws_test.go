@@ -49,9 +49,9 @@ func TestBenchWS(t *testing.T) {
 // TestBenchWSRefused checks that a URL that is not a WebSocket echo
 // (molt serve's /, a plain handler) is reported with what went wrong and
 // an error, which main turns into a non-zero exit. Over HTTP/1.1 the
-// handshake gets a 200 instead of a 101. Over HTTP/2 the handler answers
-// the extended CONNECT with 200, which RFC 8441 counts as a WebSocket
-// opened, and ends the stream: the probe's echo fails.
+// handshake gets a 200 instead of a 101. Over HTTP/2 the router answers
+// the extended CONNECT that reached a plain GET route 501 (a 200 would
+// tell the client that the WebSocket is open).
 func TestBenchWSRefused(t *testing.T) {
 	m := startMolt(t)
 	for _, h2 := range []bool{false, true} {
@@ -59,7 +59,7 @@ func TestBenchWSRefused(t *testing.T) {
 		want := "bench ws: setting up the first connection failed: the server declined the WebSocket: websocket: dial: server did not switch protocols (200 OK)"
 		if h2 {
 			args = append(args, "-ws-h2")
-			want = "bench ws: setting up the first connection failed: the WebSocket opened but the echo failed"
+			want = "bench ws: setting up the first connection failed: the server declined the WebSocket: websocket: dial: server refused the extended CONNECT (501 Not Implemented)"
 		}
 		var stdout, stderr bytes.Buffer
 		err := bench(context.Background(), append(args, m.url), &stdout, &stderr)
