@@ -82,18 +82,19 @@ type serverConn struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
 	remoteAddr string
-	br         readBuffer         // the connection's input; read loop only
-	meter      frameMeter         // the Framer's reader, on br
-	fr         *http2.Framer      // reads from meter, writes into bw
-	meta       *h2meta.Decoder    // assembles the header blocks fr reads
-	hf         http2.HeadersFrame // the HEADERS frame readFrame read itself; read loop only
-	handlers   sync.WaitGroup     // the workers running handlers (stream.go)
-	work       chan handlerWork   // to an idle worker; an empty one, or closing it, ends it
-	lastRead   atomic.Int64       // unix nanoseconds of the last frame read
-	budget     int                // flood budget left; read loop only
-	blockEnds  bool               // the last HEADERS frame read had END_STREAM; read loop only
-	metaErr    bool               // the last read error came from meta, not fr; read loop only
-	budgetAt   int64              // when it was last refilled
+	br         readBuffer              // the connection's input; read loop only
+	meter      frameMeter              // the Framer's reader, on br
+	fr         *http2.Framer           // reads from meter, writes into bw
+	meta       *h2meta.Decoder         // assembles the header blocks fr reads
+	hf         http2.HeadersFrame      // the HEADERS frame readFrame read itself; read loop only
+	wu         http2.WindowUpdateFrame // the WINDOW_UPDATE frame readFrame read itself; read loop only
+	handlers   sync.WaitGroup          // the workers running handlers (stream.go)
+	work       chan handlerWork        // to an idle worker; an empty one, or closing it, ends it
+	lastRead   atomic.Int64            // unix nanoseconds of the last frame read
+	budget     int                     // flood budget left; read loop only
+	blockEnds  bool                    // the last HEADERS frame read had END_STREAM; read loop only
+	metaErr    bool                    // the last read error came from meta, not fr; read loop only
+	budgetAt   int64                   // when it was last refilled
 
 	// Write side, guarded by wmu (write.go).
 	wmu       sync.Mutex
@@ -522,7 +523,7 @@ func (sc *serverConn) spend(now int64) bool {
 func (sc *serverConn) readPreface() error {
 	if d := sc.cfg.settingsTimeout; d > 0 {
 		sc.c.SetReadDeadline(time.Now().Add(d))
-		defer sc.c.SetReadDeadline(time.Time{})
+		defer sc.clearPrefaceDeadline()
 	}
 	var buf [len(clientPreface)]byte
 	if _, err := io.ReadFull(&sc.br, buf[:]); err != nil {
@@ -532,6 +533,18 @@ func (sc *serverConn) readPreface() error {
 		return errors.New("h2: invalid client preface")
 	}
 	return nil
+}
+
+// clearPrefaceDeadline lifts the deadline readPreface set, unless the
+// connection set its own meanwhile: after an upgrade, stream 1's handler
+// runs while the preface is awaited, so a drain or a connection error may
+// already be closing the connection on a deadline of its own.
+func (sc *serverConn) clearPrefaceDeadline() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if !sc.lingerDeadline && !sc.failed.Load() {
+		sc.c.SetReadDeadline(time.Time{})
+	}
 }
 
 // readError handles an error from ReadFrame and reports whether the read
@@ -1111,8 +1124,10 @@ func (sc *serverConn) connFail(err error) {
 	sc.log.debug("connection error", "code", code, "reason", reason)
 	sc.closeSoon()
 	sc.write(nil, func() error { return sc.fr.WriteGoAway(last, code, []byte(reason)) })
+	sc.mu.Lock() // ordered with clearPrefaceDeadline
 	sc.failed.Store(true)
 	sc.c.SetReadDeadline(time.Now()) // wakes the read loop, which tears down
+	sc.mu.Unlock()
 }
 
 // teardown ends every stream, waits for the handlers and closes the

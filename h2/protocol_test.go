@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -1219,6 +1220,64 @@ func serveUpgraded(t *testing.T, srv *Server, h http.Handler, c, s net.Conn) (*h
 		t.Fatalf("first frame after the preamble %v, want SETTINGS", f)
 	}
 	return fr, done
+}
+
+// deadlinesConn records the read deadlines set on a connection.
+type deadlinesConn struct {
+	net.Conn
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (c *deadlinesConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadlines = append(c.deadlines, t)
+	c.mu.Unlock()
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *deadlinesConn) recorded() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.deadlines)
+}
+
+// TestUpgradeLingerKeptByPreface: a connection that is upgraded and then
+// drained before the client preface arrives lingers on the read deadline
+// the close set; the preface read that then completes must not clear it
+// (which left the connection to the hard close, twice as late).
+func TestUpgradeLingerKeptByPreface(t *testing.T) {
+	checkGoroutines(t)
+	c, s := net.Pipe()
+	defer c.Close()
+	dc := &deadlinesConn{Conn: s}
+	srv := &Server{PingTimeout: 20 * time.Millisecond}
+	_, done := serveUpgraded(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }), c, dc)
+	go io.Copy(io.Discard, c) // whatever comes next, the server never waits on the pipe
+	if n := len(dc.recorded()); n != 1 {
+		t.Fatalf("%d read deadlines before the drain, want the preface's", n)
+	}
+	srv.Drain()
+	// The final GOAWAY goes out when the unanswered PING times out; then
+	// the connection sets its linger deadline.
+	for i := 0; len(dc.recorded()) < 2; i++ {
+		if i == 1000 {
+			t.Fatal("no linger deadline after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c.Write([]byte(clientPreface)); err != nil {
+		t.Fatalf("writing the preface: %v", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ServeConn did not return")
+	}
+	d := dc.recorded()
+	if last := d[len(d)-1]; last.IsZero() {
+		t.Errorf("read deadlines %v: the last one before the close is none, want the linger", d)
+	}
 }
 
 func TestUpgradeFirstFlight(t *testing.T) {
