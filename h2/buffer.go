@@ -105,6 +105,14 @@ func (b *readBuffer) next(n int) ([]byte, bool) {
 	return p, true
 }
 
+// peek returns up to n of the buffered bytes, without consuming them.
+func (b *readBuffer) peek(n int) []byte {
+	if b.buf == nil {
+		return nil
+	}
+	return (*b.buf)[b.r:min(b.r+n, b.w)]
+}
+
 // release gives the buffer back to the pool if it is empty and, unless
 // idle says the connection has nothing in progress, the input comes in
 // pieces small enough to wait for in the small array: while it comes in

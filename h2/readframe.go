@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"github.com/molt-http/molt/internal/h2meta"
 	"golang.org/x/net/http2"
 )
 
@@ -8,6 +9,10 @@ import (
 // (h2meta.Decoder): it returns the MetaHeadersFrame of a complete block,
 // nil and nil for a frame that begins or continues a block that is not
 // complete yet, and any other frame as the Framer reads it.
+//
+// A WINDOW_UPDATE frame buffered whole and valid is parsed in place too
+// (h2meta.WindowUpdate), into a frame the connection reuses; one the
+// Framer would refuse it reads, and refuses.
 //
 // A HEADERS frame that is a whole header block (END_HEADERS) without
 // padding or priority, the one a request almost always comes in, is not
@@ -33,6 +38,13 @@ func (sc *serverConn) readFrame() (http2.Frame, error) {
 		sc.metaErr = err != nil
 		return f, err
 	}
+	if fh.Type == http2.FrameWindowUpdate && sc.meterAtPayload(fh) {
+		if inc, ok := h2meta.WindowUpdate(fh, sc.br.peek(4)); ok {
+			sc.consumePayload(fh)
+			sc.wu = http2.WindowUpdateFrame{FrameHeader: fh, Increment: inc}
+			return &sc.wu, nil
+		}
+	}
 	if f, err = sc.fr.ReadFrameForHeader(fh); err != nil {
 		return f, err
 	}
@@ -53,13 +65,27 @@ func (sc *serverConn) wholeHeaders(fh http2.FrameHeader) ([]byte, bool) {
 		!fh.Flags.Has(http2.FlagHeadersEndHeaders) {
 		return nil, false
 	}
-	m := &sc.meter
-	if m.flood || m.nhdr != 0 || m.left != fh.Length {
-		return nil, false // the meter is not where the Framer left it: let the Framer read
+	if !sc.meterAtPayload(fh) {
+		return nil, false
 	}
 	p, ok := sc.br.next(int(fh.Length))
 	if ok {
-		m.left = 0 // the payload the meter expected, consumed past it
+		sc.meter.left = 0 // the payload the meter expected, consumed past it
 	}
 	return p, ok
+}
+
+// meterAtPayload reports whether the meter stands where the Framer left
+// it after reading the frame header fh, so that the payload may be taken
+// from the buffer past the meter; if not, the Framer must read it.
+func (sc *serverConn) meterAtPayload(fh http2.FrameHeader) bool {
+	m := &sc.meter
+	return !m.flood && m.nhdr == 0 && m.left == fh.Length
+}
+
+// consumePayload takes the payload of the frame whose header fh the
+// Framer has just read, buffered whole, past the meter.
+func (sc *serverConn) consumePayload(fh http2.FrameHeader) {
+	sc.br.next(int(fh.Length))
+	sc.meter.left = 0
 }

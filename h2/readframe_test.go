@@ -2,7 +2,9 @@ package h2
 
 import (
 	"io"
+	"math"
 	"net/http"
+	"runtime"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -87,4 +89,93 @@ func TestHeadersReadPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.wantGoAway(http2.ErrCodeProtocol)
+}
+
+// TestWindowUpdateReadPaths gives a response credit in every shape of
+// WINDOW_UPDATE readFrame meets: buffered whole (parsed in the read
+// buffer), split across writes (read by the Framer), with the reserved
+// bit set (ignored); each lets a window's worth more of the body out.
+// Then the ones the Framer must refuse still are: a zero increment on a
+// stream is RST_STREAM PROTOCOL_ERROR, and a payload of five bytes GOAWAY
+// FRAME_SIZE_ERROR.
+func TestWindowUpdateReadPaths(t *testing.T) {
+	const window = 65535 // the client's, by default
+	const size = 4 * window
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(make([]byte, size))
+		}
+	}))
+	defer ts.close()
+	rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	rc.get(1, "/big")
+	got := 0
+	readWindow := func(what string) {
+		t.Helper()
+		want := got + window
+		rc.readUntil(what, func(f http2.Frame) bool {
+			if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+				got += len(d.Data())
+			}
+			return got >= want
+		})
+		if got != want {
+			t.Fatalf("%s: %d bytes of the body, want %d", what, got, want)
+		}
+	}
+	update := func(id, inc uint32) []byte {
+		return []byte{0, 0, 4, byte(http2.FrameWindowUpdate), 0, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id), byte(inc >> 24), byte(inc >> 16), byte(inc >> 8), byte(inc)}
+	}
+	readWindow("the first window") // the client's: the server waits for credit
+	rc.c.Write(append(update(0, window), update(1, window)...))
+	readWindow("the window of two whole updates")
+	split := append(update(0, window), update(1, window)...)
+	rc.c.Write(split[:11]) // the first frame's header and two bytes of its payload
+	rc.c.Write(split[11:])
+	readWindow("the window of an update split across writes")
+	rc.c.Write(append(update(0, 1<<31|window), update(1, 1<<31|window)...))
+	readWindow("the window of updates with the reserved bit")
+
+	rc.get(3, "/")
+	rc.response(3)
+	rc.c.Write(update(3, 0))
+	rc.wantRST(3, http2.ErrCodeProtocol)
+	rc.ping() // the connection goes on
+	rc.c.Write([]byte{0, 0, 5, byte(http2.FrameWindowUpdate), 0, 0, 0, 0, 0, 0, 0, 0, 1, 0})
+	rc.wantGoAway(http2.ErrCodeFrameSize)
+}
+
+// TestWindowUpdateNoAllocs checks that the server reads a valid
+// WINDOW_UPDATE without allocating (a peer sends one for about every
+// 64 KiB it receives; the Framer allocates a frame for each): the
+// allocations of the whole process over a run of 2n frames, less those
+// over a run of n, least of three tries.
+func TestWindowUpdateNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	ts := newTestServer(t, http.NotFoundHandler())
+	defer ts.close()
+	rc := dialRaw(t, ts)
+	const n = 1000
+	frames := make([]byte, 0, 2*n*13)
+	for range 2 * n {
+		frames = append(frames, 0, 0, 4, byte(http2.FrameWindowUpdate), 0, 0, 0, 0, 0, 0, 0, 0, 1)
+	}
+	run := func(k int) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		rc.c.Write(frames[:k*13])
+		rc.ping()
+		runtime.ReadMemStats(&after)
+		return after.Mallocs - before.Mallocs
+	}
+	best := math.Inf(1)
+	for range 3 {
+		one, two := run(n), run(2*n)
+		best = min(best, (float64(two)-float64(one))/n)
+	}
+	if best > 0.1 {
+		t.Errorf("%.2f allocations per WINDOW_UPDATE, want 0", best)
+	}
 }

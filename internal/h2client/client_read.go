@@ -2,7 +2,6 @@ package h2client
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/molt-http/molt/internal/h2meta"
 	"golang.org/x/net/http2"
 )
 
@@ -102,9 +102,9 @@ func (cc *ClientConn) readFrame() (http2.Frame, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fh.Type == http2.FrameWindowUpdate && fh.Length == 4 && cc.br.Buffered() >= 4 {
-		p, _ := cc.br.Peek(4)
-		if inc := binary.BigEndian.Uint32(p) & 0x7fffffff; inc != 0 {
+	if fh.Type == http2.FrameWindowUpdate {
+		p, _ := cc.br.Peek(min(4, cc.br.Buffered()))
+		if inc, ok := h2meta.WindowUpdate(fh, p); ok {
 			cc.br.Discard(4)
 			cc.wu = http2.WindowUpdateFrame{FrameHeader: fh, Increment: inc}
 			return &cc.wu, nil
