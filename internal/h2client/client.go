@@ -129,6 +129,10 @@ type ClientConn struct {
 	fr   *http2.Framer
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
+	// DATA runs written past the Framer (writeDataRun): their frame
+	// headers, and the vector of headers and payloads.
+	dataHeads []byte
+	dataVec   net.Buffers
 
 	br       *bufio.Reader           // what fr reads frames from
 	meta     *h2meta.Decoder         // assembles header blocks; read loop only

@@ -143,37 +143,16 @@ func (s *Stream) ID() uint32 { return s.cs.id }
 // transport, so a test can tell what came before the reset.
 func (s *Stream) Read(p []byte) (int, error) { return s.res.Body.Read(p) }
 
-// Write sends p in DATA frames, waiting for flow-control window as needed.
-// It returns the number of bytes sent.
+// Write sends p in DATA frames, waiting for flow-control window as needed
+// (each run the windows allow at once in one write). It returns the
+// number of bytes sent.
 func (s *Stream) Write(p []byte) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.wroteClose {
 		return 0, errors.New("h2client: write after CloseWrite")
 	}
-	cs := s.cs
-	cc := cs.cc
-	sent := 0
-	for sent < len(p) {
-		n, err := cs.awaitSendWindow(len(p) - sent)
-		if err != nil {
-			return sent, err
-		}
-		chunk := p[sent : sent+n]
-		err = cc.write(cs.ctx, cs, func(fr *http2.Framer) error {
-			return fr.WriteData(cs.id, false, chunk)
-		})
-		if err != nil {
-			cc.mu.Lock()
-			cc.sendWindow += int64(n)
-			cs.sendWindow += int64(n)
-			cc.cond.Broadcast()
-			cc.mu.Unlock()
-			return sent, err
-		}
-		sent += n
-	}
-	return sent, nil
+	return s.cs.writeData(p, false)
 }
 
 // CloseWrite ends the client's side of the stream with an empty DATA frame

@@ -250,12 +250,7 @@ func (cs *clientStream) endLocalSend() {
 // complete first (sendStopped): the rest of the body is then not sent.
 func (cs *clientStream) sendRest(rest []byte) {
 	cc := cs.cc
-	err := cs.writeData(rest)
-	if err == nil {
-		err = cc.write(context.Background(), cs, func(fr *http2.Framer) error {
-			return fr.WriteData(cs.id, true, nil)
-		})
-	}
+	_, err := cs.writeData(rest, true)
 	if err == nil {
 		cs.endLocalSend()
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -328,4 +329,61 @@ func BenchmarkRoundTrip(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// TestSendRestFrames checks the frames of a body that waits for credit:
+// when the server opens the window for all of it at once, the rest goes
+// as full DATA frames, the last carrying END_STREAM, with no empty frame
+// after it to end the stream.
+func TestSendRestFrames(t *testing.T) {
+	checkNoLeaks(t)
+	const size = 3*16384 + 100
+	type frame struct {
+		n   int
+		end bool
+	}
+	got := make(chan []frame, 1)
+	addr := startRaw(t, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}}, func(s *rawServer) {
+		var frames []frame
+		id := s.readHeaders()
+		if id == 0 {
+			got <- nil
+			return
+		}
+		s.fr.WriteWindowUpdate(id, size)
+		for len(frames) == 0 || !frames[len(frames)-1].end {
+			f, err := s.fr.ReadFrame()
+			if err != nil {
+				break
+			}
+			if d, ok := f.(*http2.DataFrame); ok && d.StreamID == id {
+				frames = append(frames, frame{len(d.Data()), d.StreamEnded()})
+			}
+		}
+		got <- frames
+		s.respond(id, "200")
+		s.drain()
+	})
+	cc := dialH2(t, addr, ClientOptions{})
+	for i := 0; ; i++ { // the raw server answers no PING: wait for its SETTINGS
+		if _, known := cc.PeerMaxConcurrentStreams(); known {
+			break
+		}
+		if i == 1000 {
+			t.Fatal("no SETTINGS from the server after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/", nil)
+	p, err := PrepareBody(req, pattern(size, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := sendAndWait(t, cc, p); r.Err != nil || r.Status != http.StatusOK {
+		t.Fatalf("Send: %+v", r)
+	}
+	want := []frame{{16384, false}, {16384, false}, {16384, false}, {100, true}}
+	if f := <-got; !slices.Equal(f, want) {
+		t.Errorf("DATA frames %v, want %v", f, want)
+	}
 }

@@ -2,6 +2,7 @@ package h2client
 
 import (
 	"io"
+	"net"
 	"time"
 )
 
@@ -36,9 +37,31 @@ func (s *stampWriter) queue(cs *clientStream, end int64) {
 // net.Conn's Write writes all of p or fails the connection, so p is
 // taken as written.)
 func (s *stampWriter) Write(p []byte) (int, error) {
+	s.stamp(int64(len(p)))
+	n, err := s.w.Write(p)
+	s.written += int64(n)
+	return n, err
+}
+
+// writeBuffers is Write for a vector, in one writev where w is a
+// *net.TCPConn. It consumes v.
+func (s *stampWriter) writeBuffers(v *net.Buffers) (int64, error) {
+	var size int64
+	for _, b := range *v {
+		size += int64(len(b))
+	}
+	s.stamp(size)
+	n, err := v.WriteTo(s.w)
+	s.written += n
+	return n, err
+}
+
+// stamp stamps the streams whose frame the next size bytes of output
+// complete.
+func (s *stampWriter) stamp(size int64) {
 	if len(s.pending) > 0 {
 		at := int64(time.Since(s.epoch)) + 1
-		upTo := s.written + int64(len(p))
+		upTo := s.written + size
 		i := 0
 		for ; i < len(s.pending) && s.pending[i].end <= upTo; i++ {
 			s.pending[i].cs.sentAt.Store(at)
@@ -49,9 +72,6 @@ func (s *stampWriter) Write(p []byte) (int, error) {
 			s.pending = s.pending[:rest]
 		}
 	}
-	n, err := s.w.Write(p)
-	s.written += int64(n)
-	return n, err
 }
 
 // sentTime returns when cs's request was written, zero if it was not.

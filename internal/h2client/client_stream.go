@@ -2,6 +2,7 @@ package h2client
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -252,7 +253,7 @@ func (cs *clientStream) sendBody() error {
 			if declared > 0 && sent > declared {
 				return fmt.Errorf("h2client: request body longer than ContentLength %d", declared)
 			}
-			if err := cs.writeData(buf[:n]); err != nil {
+			if _, err := cs.writeData(buf[:n], false); err != nil {
 				return err
 			}
 			if rerr == io.EOF {
@@ -290,49 +291,100 @@ func (cs *clientStream) sendBody() error {
 }
 
 // writeData sends p as DATA frames within the peer's frame size limit and
-// the stream and connection send windows, waiting for window as needed.
-func (cs *clientStream) writeData(p []byte) error {
+// the stream's and the connection's send windows, waiting for credit as
+// needed: each run of frames that the windows allow at once goes in one
+// write. With end, the last frame carries END_STREAM (an empty p sends
+// an empty frame with it). It returns how many bytes of p went.
+func (cs *clientStream) writeData(p []byte, end bool) (int, error) {
 	cc := cs.cc
-	for len(p) > 0 {
-		n, err := cs.awaitSendWindow(len(p))
-		if err != nil {
-			return err
+	if len(p) == 0 {
+		if !end {
+			return 0, nil
 		}
+		return 0, cc.write(cs.ctx, cs, func(fr *http2.Framer) error { return fr.WriteData(cs.id, true, nil) })
+	}
+	sent := 0
+	for sent < len(p) {
+		n, maxFrame, err := cs.awaitSendWindow(len(p) - sent)
+		if err != nil {
+			return sent, err
+		}
+		run, last := p[sent:sent+n], end && sent+n == len(p)
 		err = cc.write(cs.ctx, cs, func(fr *http2.Framer) error {
-			return fr.WriteData(cs.id, false, p[:n])
+			if len(run) > maxFrame {
+				return cc.writeDataRun(cs.id, run, maxFrame, last)
+			}
+			return fr.WriteData(cs.id, last, run)
 		})
 		if err != nil {
-			// Nothing was sent: give the window back.
+			// Nothing was sent (or the write failed, which ends the
+			// connection): give the window back.
 			cc.mu.Lock()
 			cc.sendWindow += int64(n)
 			cs.sendWindow += int64(n)
 			cc.cond.Broadcast()
 			cc.mu.Unlock()
-			return err
+			return sent, err
 		}
-		p = p[n:]
+		sent += n
 	}
-	return nil
+	return sent, nil
 }
 
-// awaitSendWindow waits until some of want bytes may be sent and takes them
-// from the stream and connection send windows.
-func (cs *clientStream) awaitSendWindow(want int) (int, error) {
+// writeDataRun writes run as DATA frames of stream id of at most
+// maxFrame bytes each, the last with END_STREAM if end, in one vectored
+// write after what bw holds: the Framer would copy every frame into its
+// buffer, and bw, smaller than a frame, would then write each with a
+// system call of its own (a 64 KiB WebSocket message took five). The
+// write lock must be held.
+func (cc *ClientConn) writeDataRun(id uint32, run []byte, maxFrame int, end bool) error {
+	if err := cc.bw.Flush(); err != nil {
+		return err
+	}
+	frames := (len(run) + maxFrame - 1) / maxFrame
+	if cap(cc.dataHeads) < frames*frameHeaderLen {
+		cc.dataHeads = make([]byte, frames*frameHeaderLen)
+	}
+	heads, vec := cc.dataHeads[:frames*frameHeaderLen], cc.dataVec[:0]
+	for len(run) > 0 {
+		k := min(len(run), maxFrame)
+		var flags http2.Flags
+		if end && k == len(run) {
+			flags = http2.FlagDataEndStream
+		}
+		h := heads[:frameHeaderLen:frameHeaderLen]
+		heads = heads[frameHeaderLen:]
+		h[0], h[1], h[2], h[3], h[4] = byte(k>>16), byte(k>>8), byte(k), byte(http2.FrameData), byte(flags)
+		binary.BigEndian.PutUint32(h[5:], id&(1<<31-1))
+		vec = append(vec, h, run[:k])
+		run = run[k:]
+	}
+	cc.dataVec = vec[:0] // WriteTo consumes its copy; the array is reused
+	_, err := cc.sw.writeBuffers(&vec)
+	return err
+}
+
+// frameHeaderLen is the size of a frame header (RFC 9113 section 4.1).
+const frameHeaderLen = 9
+
+// awaitSendWindow waits until some of want bytes may be sent and takes
+// them (as many as both windows allow) from the stream and connection
+// send windows; it also returns the peer's frame size limit.
+func (cs *clientStream) awaitSendWindow(want int) (n, maxFrame int, err error) {
 	cc := cs.cc
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	for {
 		if cs.err != nil {
-			return 0, cs.err
+			return 0, 0, cs.err
 		}
 		if cs.sendStopped {
-			return 0, errSendStopped
+			return 0, 0, errSendStopped
 		}
-		n := min(int64(want), int64(cc.peerMaxFrame), cs.sendWindow, cc.sendWindow)
-		if n > 0 {
+		if n := min(int64(want), cs.sendWindow, cc.sendWindow); n > 0 {
 			cs.sendWindow -= n
 			cc.sendWindow -= n
-			return int(n), nil
+			return int(n), int(cc.peerMaxFrame), nil
 		}
 		cc.cond.Wait()
 	}

@@ -9,8 +9,10 @@
 // block to the next: the Framer's own assembly allocates all three for
 // every header block. A block that leaves the HPACK table alone and
 // repeats the last such block (of at most maxRepeat bytes) byte for byte, with no block between that
-// may have changed the table, is not decoded again (see tableNeutral). molt's server engine (package h2) and its client
-// (internal/h2client) both read with it.
+// may have changed the table, is not decoded again (see tableNeutral).
+// WindowUpdate parses a WINDOW_UPDATE payload in place, for the same
+// reason: the Framer allocates a frame for each. molt's server engine
+// (package h2) and its client (internal/h2client) both read with it.
 package h2meta
 
 import (
