@@ -155,7 +155,7 @@ func (cc *ClientConn) processFrame(f http2.Frame) error {
 // streamLocked returns the open stream id, nil if id names a stream that was
 // open once, or a connection error if id names an idle stream.
 func (cc *ClientConn) streamLocked(id uint32) (*clientStream, error) {
-	if cs := cc.streams[id]; cs != nil {
+	if cs := cc.streams.get(id); cs != nil {
 		return cs, nil
 	}
 	if id%2 == 0 || id >= cc.nextStreamID {
@@ -167,7 +167,7 @@ func (cc *ClientConn) streamLocked(id uint32) (*clientStream, error) {
 // resetStreamID resets stream id, if open, after a stream error.
 func (cc *ClientConn) resetStreamID(id uint32, se http2.StreamError) {
 	cc.mu.Lock()
-	cs := cc.streams[id]
+	cs := cc.streams.get(id)
 	cc.mu.Unlock()
 	if cs != nil {
 		cs.reset(se.Code, se)
@@ -189,7 +189,7 @@ func (cc *ClientConn) onSettings(f *http2.SettingsFrame) error {
 			cc.peerMaxFrame = s.Val
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - int64(cc.peerInitWindow)
-			for _, cs := range cc.streams {
+			for _, cs := range cc.streams.appendAll(nil) {
 				cs.sendWindow += delta
 				if cs.sendWindow > maxWindow {
 					return http2.ConnectionError(http2.ErrCodeFlowControl)
@@ -572,8 +572,8 @@ func (cc *ClientConn) onGoAway(f *http2.GoAwayFrame) {
 	cc.goAwayID = f.LastStreamID
 	cc.goAwayCode = f.ErrCode
 	var refused []*clientStream
-	for id, cs := range cc.streams {
-		if id > f.LastStreamID {
+	for _, cs := range cc.streams.appendAll(nil) {
+		if cs.id > f.LastStreamID {
 			refused = append(refused, cs)
 		}
 	}

@@ -149,7 +149,7 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 		err = errNoSettings
 	case cc.peerMaxHeaderList != 0 && p.listSize > uint64(cc.peerMaxHeaderList):
 		err = fmt.Errorf("h2client: request header list of %d bytes exceeds the server's limit of %d", p.listSize, cc.peerMaxHeaderList)
-	case uint64(len(cc.streams)+cc.reserved) >= uint64(cc.peerMaxStreams):
+	case uint64(cc.streams.len()+cc.reserved) >= uint64(cc.peerMaxStreams):
 		err = ErrStreamLimit
 	}
 	if err != nil {
@@ -180,7 +180,7 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	}
 	// cs.req is nil: closeReqBody has nothing to close (and firing the
 	// sync.Once here would take its slow path, a mutex, per request).
-	cc.streams[id] = cs
+	cc.streams.put(cs)
 	maxFrame := int(cc.peerMaxFrame)
 	cc.mu.Unlock()
 
@@ -277,7 +277,7 @@ func noStop() bool { return false }
 // callback gets err. It does nothing if the stream has ended already.
 func (cc *ClientConn) CancelStream(id uint32, err error) {
 	cc.mu.Lock()
-	cs := cc.streams[id]
+	cs := cc.streams.get(id)
 	cc.mu.Unlock()
 	if cs != nil && cs.done != nil {
 		cs.reset(http2.ErrCodeCancel, err)

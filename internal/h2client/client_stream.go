@@ -84,7 +84,7 @@ func (cc *ClientConn) newStreamLocked(req *http.Request, id uint32) *clientStrea
 		contentLength: -1,
 	}
 	cs.cond = sync.NewCond(&cc.mu)
-	cc.streams[id] = cs
+	cc.streams.put(cs)
 	cs.stopCtx = context.AfterFunc(cs.ctx, func() {
 		cs.reset(http2.ErrCodeCancel, cs.ctx.Err())
 	})
@@ -211,7 +211,7 @@ func (cc *ClientConn) reserveSlot(ctx context.Context, headerListSize uint64) er
 		if cc.peerMaxHeaderList != 0 && headerListSize > uint64(cc.peerMaxHeaderList) {
 			return fmt.Errorf("h2client: request header list of %d bytes exceeds the server's limit of %d", headerListSize, cc.peerMaxHeaderList)
 		}
-		if uint64(len(cc.streams)+cc.reserved) < uint64(cc.peerMaxStreams) {
+		if uint64(cc.streams.len()+cc.reserved) < uint64(cc.peerMaxStreams) {
 			cc.reserved++
 			return nil
 		}
@@ -441,7 +441,7 @@ func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
 			cs.readErr = err
 		}
 	}
-	live = cs.cc.streams[cs.id] == cs
+	live = cs.cc.streams.get(cs.id) == cs
 	cs.cc.forgetLocked(cs)
 	cs.cond.Broadcast()
 	cs.cc.cond.Broadcast()
@@ -453,10 +453,10 @@ func (cs *clientStream) abortLocked(err error) (live bool, connIncr uint32) {
 
 // forgetLocked removes a stream that is closed on the wire.
 func (cc *ClientConn) forgetLocked(cs *clientStream) {
-	if cc.streams[cs.id] != cs {
+	if cc.streams.get(cs.id) != cs {
 		return
 	}
-	delete(cc.streams, cs.id)
+	cc.streams.remove(cs.id)
 	cs.stopCtx()
 	cc.cond.Broadcast()
 }
