@@ -137,6 +137,7 @@ type ClientConn struct {
 	br       *bufio.Reader           // what fr reads frames from
 	meta     *h2meta.Decoder         // assembles header blocks; read loop only
 	wu       http2.WindowUpdateFrame // readFrame's, reused; read loop only
+	hf       http2.HeadersFrame      // readFrame's, reused; read loop only
 	readDone chan struct{}           // closed once the read loop has failed every stream
 
 	// pendingWrites counts writers that will flush bw: Send skips its

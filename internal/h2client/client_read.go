@@ -36,8 +36,7 @@ func (cc *ClientConn) readFrames() error {
 			holding = false
 			cc.releaseFlush()
 		}
-		f, err := cc.readFrame()
-		fromMeta := false // err comes from cc.meta, not the framer
+		f, fromMeta, err := cc.readFrame() // fromMeta: err comes from cc.meta, not the framer
 		if !buffered {
 			// Frames handled until the next network read are stamped
 			// with this time, as an event loop does: one clock read
@@ -48,8 +47,8 @@ func (cc *ClientConn) readFrames() error {
 			if _, ok := f.(*http2.SettingsFrame); first && !ok {
 				return cc.fatal(http2.ErrCodeProtocol, fmt.Errorf("first frame is %v, not SETTINGS", f.Header().Type))
 			}
-			f, err = cc.meta.Assemble(f)
-			fromMeta = err != nil
+			f, err = cc.meta.Assemble(f) // a frame readFrame assembled passes through
+			fromMeta = fromMeta || err != nil
 			if err == nil && f == nil {
 				continue // a header block awaiting CONTINUATION
 			}
@@ -88,31 +87,48 @@ func (cc *ClientConn) readFrames() error {
 	}
 }
 
-// frameBuffered reports whether a whole frame is buffered, so that reading
-// it will not wait for the network.
-// readFrame is cc.fr.ReadFrame, except for a WINDOW_UPDATE frame that is
-// buffered whole and valid: that one is parsed here into cc.wu, which
-// the read loop reuses, where the Framer would allocate a frame for each
-// (one per WebSocket message of 64 KiB, the server's credit for it). The
+// readFrame is cc.fr.ReadFrame, except for two frames buffered whole,
+// which it reads itself into frames the read loop reuses, where the
+// Framer would allocate one for each: a valid WINDOW_UPDATE (one per
+// WebSocket message of 64 KiB, the server's credit for it), parsed into
+// cc.wu; and a HEADERS frame that is a whole header block without padding
+// or priority (every response), whose fragment h2meta decodes where it
+// lies in the read buffer, into cc.hf: then it returns the
+// MetaHeadersFrame, and fromMeta says whether an error is h2meta's. The
 // Framer still reads the frame header, checking its size and that no
-// CONTINUATION was due; any other frame, or one with the wrong length or
-// a zero increment, it reads and judges as before.
-func (cc *ClientConn) readFrame() (http2.Frame, error) {
+// CONTINUATION was due; any other frame, or a WINDOW_UPDATE with the
+// wrong length or a zero increment, it reads and judges as before.
+func (cc *ClientConn) readFrame() (f http2.Frame, fromMeta bool, err error) {
 	fh, err := cc.fr.ReadFrameHeader()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if fh.Type == http2.FrameWindowUpdate {
+	switch fh.Type {
+	case http2.FrameWindowUpdate:
 		p, _ := cc.br.Peek(min(4, cc.br.Buffered()))
 		if inc, ok := h2meta.WindowUpdate(fh, p); ok {
 			cc.br.Discard(4)
 			cc.wu = http2.WindowUpdateFrame{FrameHeader: fh, Increment: inc}
-			return &cc.wu, nil
+			return &cc.wu, false, nil
 		}
+	case http2.FrameHeaders:
+		n := int(fh.Length)
+		if fh.StreamID == 0 || fh.Flags&(http2.FlagHeadersPadded|http2.FlagHeadersPriority) != 0 ||
+			!fh.Flags.Has(http2.FlagHeadersEndHeaders) || cc.br.Buffered() < n {
+			break
+		}
+		frag, _ := cc.br.Peek(n)
+		cc.hf = http2.HeadersFrame{FrameHeader: fh}
+		f, err = cc.meta.AssembleHeaders(&cc.hf, frag) // keeps no part of frag
+		cc.br.Discard(n)
+		return f, err != nil, err
 	}
-	return cc.fr.ReadFrameForHeader(fh)
+	f, err = cc.fr.ReadFrameForHeader(fh)
+	return f, false, err
 }
 
+// frameBuffered reports whether a whole frame is buffered, so that reading
+// it will not wait for the network.
 func (cc *ClientConn) frameBuffered() bool {
 	n := cc.br.Buffered()
 	if n < 9 {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -857,4 +858,66 @@ func ReadBody(t testing.TB, resp *http.Response) []byte {
 		t.Fatalf("reading body: %v", err)
 	}
 	return b
+}
+
+// TestClientResponseHeadersReadPaths answers requests with HEADERS in
+// every shape readFrame meets: a whole block (decoded in the read
+// buffer), the same again (indexed now), padded, with priority, with
+// CONTINUATION (read by the Framer), and a whole block with an uppercase
+// name (a malformed response: the stream fails, the connection goes on).
+func TestClientResponseHeadersReadPaths(t *testing.T) {
+	checkNoLeaks(t)
+	addr := startRaw(t, nil, func(s *rawServer) {
+		block := func(n string) []byte {
+			s.hbuf.Reset()
+			s.henc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+			s.henc.WriteField(hpack.HeaderField{Name: "x-n", Value: n})
+			return bytes.Clone(s.hbuf.Bytes())
+		}
+		for i := 0; ; i++ {
+			id := s.readHeaders()
+			if id == 0 {
+				return
+			}
+			n := strconv.Itoa(i)
+			p := http2.HeadersFrameParam{StreamID: id, BlockFragment: block(n), EndStream: true, EndHeaders: true}
+			switch i {
+			case 2:
+				p.PadLength = 7
+			case 3:
+				p.Priority = http2.PriorityParam{Weight: 9}
+			case 4:
+				p.EndHeaders = false
+				frag := p.BlockFragment
+				p.BlockFragment = frag[:2]
+				s.fr.WriteHeaders(p)
+				s.fr.WriteContinuation(id, true, frag[2:])
+				continue
+			case 5:
+				s.hbuf.Reset()
+				s.henc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+				s.henc.WriteField(hpack.HeaderField{Name: "X-Upper", Value: "1"})
+				p.BlockFragment = s.hbuf.Bytes()
+			}
+			s.fr.WriteHeaders(p)
+		}
+	})
+	cc := dialH2(t, addr, ClientOptions{})
+	for i := range 7 {
+		resp, err := cc.RoundTrip(newRequest(t, "GET", "http://"+addr+"/", nil))
+		if i == 5 {
+			if err == nil {
+				resp.Body.Close()
+				t.Errorf("response %d, with an uppercase field name: no error", i)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-N"); resp.StatusCode != 200 || got != strconv.Itoa(i) {
+			t.Errorf("response %d: %d, X-N %q", i, resp.StatusCode, got)
+		}
+	}
 }
