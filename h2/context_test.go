@@ -3,6 +3,7 @@ package h2
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -139,5 +140,41 @@ func TestDerivedContextCancelledOnReset(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("derived context not cancelled by RST_STREAM")
+	}
+}
+
+// TestCloseNotify checks the deprecated http.CloseNotifier: the channel
+// fires when the client resets the stream, and every call returns the
+// same one.
+func TestCloseNotify(t *testing.T) {
+	checkGoroutines(t)
+	started := make(chan struct{})
+	result := make(chan string, 1)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn, ok := w.(http.CloseNotifier)
+		if !ok {
+			result <- "the ResponseWriter is no http.CloseNotifier"
+			return
+		}
+		ch := cn.CloseNotify()
+		if cn.CloseNotify() != ch {
+			result <- "a second CloseNotify returned another channel"
+			return
+		}
+		close(started)
+		select {
+		case v := <-ch:
+			result <- fmt.Sprint("notified ", v)
+		case <-time.After(10 * time.Second):
+			result <- "not notified 10s after the reset"
+		}
+	}))
+	defer ts.close()
+	rc := dialRaw(t, ts)
+	rc.post(1, "/")
+	<-started
+	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	if got := <-result; got != "notified true" {
+		t.Error(got)
 	}
 }

@@ -9,8 +9,9 @@
 // and an http.ResponseWriter with 1xx responses, Flush, trailers (declared
 // or with http.TrailerPrefix), Content-Length checked both ways, Date and
 // Content-Type sniffing, and http.ResponseController's Flush, read and
-// write deadlines and EnableFullDuplex. A request's context ends when its
-// stream is reset, the connection is lost, or its handler returns. A
+// write deadlines and EnableFullDuplex (and the deprecated
+// http.CloseNotifier). A request's context ends when its stream is
+// reset, the connection is lost, or its handler returns. A
 // panicking handler resets its stream with INTERNAL_ERROR
 // (http.ErrAbortHandler without a log line). RFC 8441 extended CONNECT is
 // on by default, per Server, with no GODEBUG: the :protocol value is in

@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -42,14 +43,16 @@ type responseWriter struct {
 	written     int64
 	trailerKeys []string
 	buf         *[]byte
-	err         error // sticky write error
-	done        bool  // the handler has returned
+	err         error     // sticky write error
+	done        bool      // the handler has returned
+	closeNotify chan bool // CloseNotify's, made at its first call; guarded by hmu
 }
 
 var (
 	_ http.ResponseWriter = (*responseWriter)(nil)
 	_ http.Flusher        = (*responseWriter)(nil)
 	_ io.StringWriter     = (*responseWriter)(nil)
+	_ http.CloseNotifier  = (*responseWriter)(nil)
 )
 
 // newResponseWriter sets up st's responseWriter, which lives inside the
@@ -573,6 +576,22 @@ func (rw *responseWriter) SetReadDeadline(t time.Time) error {
 func (rw *responseWriter) SetWriteDeadline(t time.Time) error {
 	rw.st.setWriteDeadline(t)
 	return nil
+}
+
+// CloseNotify implements the deprecated http.CloseNotifier, for
+// handlers and middleware written against it: the channel receives true
+// once the request's context ends (the stream reset, the connection
+// gone, or the handler returned). Every call returns the same channel.
+// New code uses r.Context().
+func (rw *responseWriter) CloseNotify() <-chan bool {
+	rw.hmu.Lock()
+	defer rw.hmu.Unlock()
+	if rw.closeNotify == nil {
+		ch := make(chan bool, 1)
+		context.AfterFunc(rw.req.Context(), func() { ch <- true })
+		rw.closeNotify = ch
+	}
+	return rw.closeNotify
 }
 
 // EnableFullDuplex does nothing: HTTP/2 streams are always full duplex.
