@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 )
 
@@ -11,9 +12,10 @@ import (
 // over HTTP/2 as well as over HTTP/1.1. Most GET handlers know nothing of
 // tunnels, though, and a 2xx answer to an extended CONNECT tells the
 // client that the tunnel is open. So the router wraps the writer of such
-// a request in a tunnelGuard: a 2xx from a handler that did not call
-// AcceptExtendedConnect becomes 501 Not Implemented, and what the handler
-// writes after it is dropped. Non-2xx answers (a 401 from an
+// a request in a tunnelGuard: a 2xx (or a 101, an HTTP/1.1 upgrade's
+// answer) from a handler that did not call AcceptExtendedConnect becomes
+// 501 Not Implemented, and what the handler writes and the header it sets
+// after it are dropped. Other answers (a 401 from an
 // authentication middleware, say) go out as written. Routes registered
 // for CONNECT or for every method get the request as it is: they chose
 // to see CONNECTs.
@@ -43,11 +45,18 @@ func AcceptExtendedConnect(r *http.Request) {
 
 // serveTunnel has h, a GET route's handler, serve the extended CONNECT
 // req through a tunnelGuard; a handler that returns without answering
-// would have the engine send 200, so the guard answers for it.
+// would have the engine send 200, so the guard answers for it. A request
+// that a router further out has guarded already (a router mounted on
+// another's GET route) keeps that guard: AcceptExtendedConnect marks the
+// claim nearest the handler, and one guard is enough.
 func serveTunnel(h http.Handler, w http.ResponseWriter, req *http.Request) {
+	if _, guarded := req.Context().Value(tunnelKey{}).(*tunnelClaim); guarded {
+		h.ServeHTTP(w, req)
+		return
+	}
 	c := new(tunnelClaim)
 	req = req.WithContext(context.WithValue(req.Context(), tunnelKey{}, c))
-	g := &tunnelGuard{ResponseWriter: w, claim: c, path: req.URL.Path}
+	g := &tunnelGuard{ResponseWriter: w, claim: c, path: req.URL.Path, ctx: req.Context()}
 	h.ServeHTTP(g, req)
 	if !g.wrote {
 		g.WriteHeader(http.StatusOK)
@@ -55,23 +64,50 @@ func serveTunnel(h http.Handler, w http.ResponseWriter, req *http.Request) {
 }
 
 // tunnelGuard is the writer of an extended CONNECT served by a GET route.
+// Besides Flush, it has the optional methods molt's engines' writers
+// have (FlushError, CloseNotify, WriteString) and Unwrap for
+// http.ResponseController and the server package's 1xx helpers.
 type tunnelGuard struct {
 	http.ResponseWriter
 	claim   *tunnelClaim
 	path    string
-	wrote   bool // the status went out (or was replaced)
-	refused bool // it was a 2xx the handler had no right to: 501 went instead
+	ctx     context.Context // the request's, for CloseNotify
+	wrote   bool            // the final status went out (or was replaced)
+	refused bool            // it opened the tunnel without the right to: 501 went instead
+	spare   http.Header     // what Header returns once refused
+}
+
+// opensTunnel reports whether a final status code would tell the client
+// that its tunnel is open: a 2xx, or a 101, which a handler written for
+// HTTP/1.1's Upgrade sends (HTTP/2 has no 101, RFC 9113 section 8.6).
+func opensTunnel(code int) bool {
+	return code == http.StatusSwitchingProtocols || code >= 200 && code <= 299
+}
+
+// Header returns the response's header; once the answer is refused, a
+// map of its own that goes nowhere (so that no trailer the handler
+// declares follows the 501).
+func (g *tunnelGuard) Header() http.Header {
+	if g.refused {
+		if g.spare == nil {
+			g.spare = make(http.Header)
+		}
+		return g.spare
+	}
+	return g.ResponseWriter.Header()
 }
 
 func (g *tunnelGuard) WriteHeader(code int) {
 	if g.wrote {
-		g.ResponseWriter.WriteHeader(code) // net/http logs the superfluous call
+		if !g.refused {
+			g.ResponseWriter.WriteHeader(code) // the engine logs the superfluous call
+		}
 		return
 	}
-	if code >= 200 {
+	if code >= 200 || code == http.StatusSwitchingProtocols {
 		g.wrote = true
 	}
-	if code < 200 || code > 299 || g.claim.accepted {
+	if !opensTunnel(code) || g.claim.accepted {
 		g.ResponseWriter.WriteHeader(code)
 		return
 	}
@@ -82,7 +118,7 @@ func (g *tunnelGuard) WriteHeader(code int) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	g.ResponseWriter.WriteHeader(http.StatusNotImplemented)
 	// The :protocol is the client's; the path is what it asked for.
-	g.ResponseWriter.Write([]byte("501 not implemented: " + g.path + " does not accept an extended CONNECT\n"))
+	io.WriteString(g.ResponseWriter, "501 not implemented: "+g.path+" does not accept an extended CONNECT\n")
 }
 
 func (g *tunnelGuard) Write(p []byte) (int, error) {
@@ -95,22 +131,40 @@ func (g *tunnelGuard) Write(p []byte) (int, error) {
 	return g.ResponseWriter.Write(p)
 }
 
-// Flush flushes the response, which commits a 200 when nothing was
-// written, as net/http's does.
-func (g *tunnelGuard) Flush() {
+// WriteString is Write for a string, passed on as io.WriteString would.
+func (g *tunnelGuard) WriteString(s string) (int, error) {
 	if !g.wrote {
 		g.WriteHeader(http.StatusOK)
 	}
-	if f, ok := g.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+	if g.refused {
+		return 0, errTunnelRefused
 	}
+	return io.WriteString(g.ResponseWriter, s)
 }
 
-// Unwrap gives http.ResponseController the writer underneath. Once the
-// answer is refused it gives nothing: the tunnel is not the handler's.
-func (g *tunnelGuard) Unwrap() http.ResponseWriter {
-	if g.refused {
-		return nil
+// Flush flushes the response, which commits a 200 when nothing was
+// written, as net/http's does.
+func (g *tunnelGuard) Flush() { g.FlushError() }
+
+// FlushError is Flush with the error of the writer underneath.
+func (g *tunnelGuard) FlushError() error {
+	if !g.wrote {
+		g.WriteHeader(http.StatusOK)
 	}
-	return g.ResponseWriter
+	return http.NewResponseController(g.ResponseWriter).Flush()
 }
+
+// CloseNotify is the deprecated http.CloseNotifier of the writer
+// underneath, or one fed by the request's context.
+func (g *tunnelGuard) CloseNotify() <-chan bool {
+	if cn, ok := g.ResponseWriter.(http.CloseNotifier); ok {
+		return cn.CloseNotify()
+	}
+	ch := make(chan bool, 1)
+	context.AfterFunc(g.ctx, func() { ch <- true })
+	return ch
+}
+
+// Unwrap gives http.ResponseController and the server package the writer
+// underneath (which, once the answer is refused, has sent the 501).
+func (g *tunnelGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
