@@ -522,8 +522,11 @@ func (sc *serverConn) spend(now int64) bool {
 // timeout.
 func (sc *serverConn) readPreface() error {
 	if d := sc.cfg.settingsTimeout; d > 0 {
-		sc.c.SetReadDeadline(time.Now().Add(d))
-		defer sc.clearPrefaceDeadline()
+		if testHookPrefaceDeadline != nil {
+			testHookPrefaceDeadline()
+		}
+		sc.setPrefaceDeadline(time.Now().Add(d))
+		defer sc.setPrefaceDeadline(time.Time{})
 	}
 	var buf [len(clientPreface)]byte
 	if _, err := io.ReadFull(&sc.br, buf[:]); err != nil {
@@ -535,17 +538,23 @@ func (sc *serverConn) readPreface() error {
 	return nil
 }
 
-// clearPrefaceDeadline lifts the deadline readPreface set, unless the
-// connection set its own meanwhile: after an upgrade, stream 1's handler
-// runs while the preface is awaited, so a drain or a connection error may
-// already be closing the connection on a deadline of its own.
-func (sc *serverConn) clearPrefaceDeadline() {
+// setPrefaceDeadline sets the read deadline of the preface read (or,
+// with the zero time, lifts it), unless the connection has set its own:
+// after an upgrade, stream 1's handler runs while the preface is awaited,
+// so a drain (maybeClose's linger) or a connection error (connFail's
+// wake-up) may already be closing the connection on a deadline that the
+// preface's must not replace.
+func (sc *serverConn) setPrefaceDeadline(t time.Time) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	if !sc.lingerDeadline && !sc.failed.Load() {
-		sc.c.SetReadDeadline(time.Time{})
+		sc.c.SetReadDeadline(t)
 	}
 }
+
+// testHookPrefaceDeadline, if set, runs before readPreface sets its
+// deadline.
+var testHookPrefaceDeadline func()
 
 // readError handles an error from ReadFrame and reports whether the read
 // loop goes on.
@@ -1124,7 +1133,7 @@ func (sc *serverConn) connFail(err error) {
 	sc.log.debug("connection error", "code", code, "reason", reason)
 	sc.closeSoon()
 	sc.write(nil, func() error { return sc.fr.WriteGoAway(last, code, []byte(reason)) })
-	sc.mu.Lock() // ordered with clearPrefaceDeadline
+	sc.mu.Lock() // ordered with setPrefaceDeadline
 	sc.failed.Store(true)
 	sc.c.SetReadDeadline(time.Now()) // wakes the read loop, which tears down
 	sc.mu.Unlock()

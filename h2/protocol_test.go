@@ -1280,6 +1280,44 @@ func TestUpgradeLingerKeptByPreface(t *testing.T) {
 	}
 }
 
+// TestUpgradeLingerBeforePrefaceDeadline: when the linger deadline of a
+// drain is set before the preface read sets its own (the read loop held
+// back by a hook until then), the preface read leaves it alone: setting
+// the settings timeout over it would keep the connection for the hard
+// close.
+func TestUpgradeLingerBeforePrefaceDeadline(t *testing.T) {
+	checkGoroutines(t)
+	entered, gate := make(chan struct{}), make(chan struct{})
+	testHookPrefaceDeadline = func() {
+		close(entered)
+		<-gate
+	}
+	t.Cleanup(func() { testHookPrefaceDeadline = nil })
+	c, s := net.Pipe()
+	defer c.Close()
+	dc := &deadlinesConn{Conn: s}
+	srv := &Server{PingTimeout: 20 * time.Millisecond}
+	_, done := serveUpgraded(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }), c, dc)
+	go io.Copy(io.Discard, c)
+	<-entered
+	srv.Drain()
+	for i := 0; len(dc.recorded()) < 1; i++ {
+		if i == 1000 {
+			t.Fatal("no linger deadline after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(gate)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ServeConn did not return")
+	}
+	if d := dc.recorded(); len(d) != 1 {
+		t.Errorf("read deadlines %v, want only the linger", d)
+	}
+}
+
 func TestUpgradeFirstFlight(t *testing.T) {
 	checkGoroutines(t)
 	const preamble = upgradePreamble
