@@ -43,9 +43,9 @@ type responseWriter struct {
 	written     int64
 	trailerKeys []string
 	buf         *[]byte
-	err         error     // sticky write error
-	done        bool      // the handler has returned
-	closeNotify chan bool // CloseNotify's, made at its first call; guarded by hmu
+	err         error                     // sticky write error
+	done        bool                      // the handler has returned
+	closeNotify atomic.Pointer[chan bool] // CloseNotify's, made at its first call
 }
 
 var (
@@ -584,14 +584,15 @@ func (rw *responseWriter) SetWriteDeadline(t time.Time) error {
 // gone, or the handler returned). Every call returns the same channel.
 // New code uses r.Context().
 func (rw *responseWriter) CloseNotify() <-chan bool {
-	rw.hmu.Lock()
-	defer rw.hmu.Unlock()
-	if rw.closeNotify == nil {
-		ch := make(chan bool, 1)
-		context.AfterFunc(rw.req.Context(), func() { ch <- true })
-		rw.closeNotify = ch
+	if ch := rw.closeNotify.Load(); ch != nil {
+		return *ch
 	}
-	return rw.closeNotify
+	ch := make(chan bool, 1)
+	if !rw.closeNotify.CompareAndSwap(nil, &ch) {
+		return *rw.closeNotify.Load() // another goroutine's call came first
+	}
+	context.AfterFunc(rw.req.Context(), func() { ch <- true })
+	return ch
 }
 
 // EnableFullDuplex does nothing: HTTP/2 streams are always full duplex.

@@ -129,8 +129,10 @@ type ClientConn struct {
 	fr   *http2.Framer
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
-	// DATA runs written past the Framer (writeDataRun): their frame
-	// headers, and the vector of headers and payloads.
+	// DATA runs written past the Framer (writeDataRun), when the
+	// connection writes vectors in one system call (vectored): their
+	// frame headers, and the vector of headers and payloads.
+	vectored  bool
 	dataHeads []byte
 	dataVec   net.Buffers
 
@@ -200,6 +202,7 @@ func newClientConn(c net.Conn, r io.Reader, cfg clientConfig, upgradeReq *http.R
 	sw := &stampWriter{w: c, epoch: time.Now()}
 	cc := &ClientConn{
 		conn:           c,
+		vectored:       writesVectors(c),
 		cfg:            cfg,
 		wsem:           make(chan struct{}, 1),
 		bw:             bufio.NewWriter(sw),
@@ -359,7 +362,8 @@ func (cc *ClientConn) teardown(readErr error) {
 func (cc *ClientConn) lockWrite(ctx context.Context) error {
 	// The lock is mostly free: take it without a blocking select, whose
 	// selectgo was 7% of molt bench's CPU against h2o. A connection that
-	// has ended refuses it, which the select below leaves to chance.
+	// has ended, or a context that has, refuses it, which the select
+	// below leaves to chance.
 	select {
 	case cc.wsem <- struct{}{}:
 		select {
@@ -367,8 +371,12 @@ func (cc *ClientConn) lockWrite(ctx context.Context) error {
 			<-cc.wsem
 			return fmt.Errorf("h2client: connection closed: %w", cc.err)
 		default:
-			return nil
 		}
+		if err := ctx.Err(); err != nil {
+			<-cc.wsem
+			return err
+		}
+		return nil
 	default:
 	}
 	select {

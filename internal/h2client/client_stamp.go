@@ -82,3 +82,14 @@ func (s *stampWriter) sentTime(cs *clientStream) time.Time {
 	}
 	return s.epoch.Add(time.Duration(at - 1))
 }
+
+// writesVectors reports whether c writes a net.Buffers in one system
+// call (writev); through other connections, wrappers say, net.Buffers
+// writes buffer by buffer.
+func writesVectors(c net.Conn) bool {
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}

@@ -338,6 +338,18 @@ func (cs *clientStream) writeData(p []byte, end bool) (int, error) {
 // system call of its own (a 64 KiB WebSocket message took five). The
 // write lock must be held.
 func (cc *ClientConn) writeDataRun(id uint32, run []byte, maxFrame int, end bool) error {
+	if !cc.vectored {
+		// net.Buffers would write each header and payload on its own.
+		for {
+			k := min(len(run), maxFrame)
+			if err := cc.fr.WriteData(id, end && k == len(run), run[:k]); err != nil {
+				return err
+			}
+			if run = run[k:]; len(run) == 0 {
+				return nil
+			}
+		}
+	}
 	if err := cc.bw.Flush(); err != nil {
 		return err
 	}
@@ -367,9 +379,16 @@ func (cc *ClientConn) writeDataRun(id uint32, run []byte, maxFrame int, end bool
 // frameHeaderLen is the size of a frame header (RFC 9113 section 4.1).
 const frameHeaderLen = 9
 
+// dataRunMax bounds a run of DATA frames (beyond one frame of the peer's
+// size): the write lock is held for a run, and other streams' frames and
+// the read loop's answers (PING and SETTINGS acknowledgements) wait
+// behind it.
+const dataRunMax = 64 << 10
+
 // awaitSendWindow waits until some of want bytes may be sent and takes
-// them (as many as both windows allow) from the stream and connection
-// send windows; it also returns the peer's frame size limit.
+// them (as many as both windows allow, up to a run: dataRunMax, or one
+// frame of the peer's if larger) from the stream and connection send
+// windows; it also returns the peer's frame size limit.
 func (cs *clientStream) awaitSendWindow(want int) (n, maxFrame int, err error) {
 	cc := cs.cc
 	cc.mu.Lock()
@@ -381,7 +400,7 @@ func (cs *clientStream) awaitSendWindow(want int) (n, maxFrame int, err error) {
 		if cs.sendStopped {
 			return 0, 0, errSendStopped
 		}
-		if n := min(int64(want), cs.sendWindow, cc.sendWindow); n > 0 {
+		if n := min(int64(want), cs.sendWindow, cc.sendWindow, max(int64(cc.peerMaxFrame), dataRunMax)); n > 0 {
 			cs.sendWindow -= n
 			cc.sendWindow -= n
 			return int(n), int(cc.peerMaxFrame), nil
