@@ -1382,3 +1382,20 @@ func TestUpgradeFirstFlightHandlerBlocks(t *testing.T) {
 	c.Close()
 	<-done
 }
+
+// TestWriteHeader101: HTTP/2 has no 101 Switching Protocols (RFC 9113
+// section 8.6), so a handler that answers one (written for HTTP/1.1's
+// Upgrade) gets 500 sent instead, and an error logged, not a final
+// :status 101 that clients must reject.
+func TestWriteHeader101(t *testing.T) {
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		io.WriteString(w, "upgraded bytes")
+	}))
+	defer ts.close()
+	rc := dialRaw(t, ts)
+	rc.get(1, "/")
+	if r := rc.response(1); r.status != "500" || len(r.infos) != 0 {
+		t.Errorf("status %s, 1xx %v, want 500 and no 101", r.status, r.infos)
+	}
+}

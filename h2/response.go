@@ -83,7 +83,14 @@ func (rw *responseWriter) WriteHeader(code int) {
 		rw.sc.log.debug("superfluous WriteHeader call", "stream", rw.st.id, "code", code)
 		return
 	}
-	if code < 200 && code != http.StatusSwitchingProtocols {
+	if code == http.StatusSwitchingProtocols {
+		// HTTP/2 has no 101 (RFC 9113 section 8.6): a handler written
+		// for HTTP/1.1's Upgrade took a request it cannot serve here.
+		rw.sc.cfg.log.Error("h2: handler answered 101 Switching Protocols, which HTTP/2 does not have; sent 500 instead",
+			"remote", rw.sc.remoteAddr, "stream", rw.st.id)
+		code = http.StatusInternalServerError
+	}
+	if code < 200 {
 		rw.hmu.Lock()
 		snap := snapshot(rw.header)
 		rw.sc.writeHeaders(rw.st, code, snap, nil, false)
