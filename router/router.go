@@ -472,6 +472,10 @@ func (m *mux) miss(w http.ResponseWriter, req *http.Request, mt *matcher, p stri
 			return
 		}
 	}
+	if mt.extConnect {
+		serveTunnel(m.notFound, w, req) // an SPA's index.html must not open a tunnel
+		return
+	}
 	m.notFound.ServeHTTP(w, req)
 }
 

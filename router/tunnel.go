@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // An RFC 8441 extended CONNECT is served by the GET route of its path,
@@ -43,24 +44,53 @@ func AcceptExtendedConnect(r *http.Request) {
 	}
 }
 
-// serveTunnel has h, a GET route's handler, serve the extended CONNECT
-// req through a tunnelGuard; a handler that returns without answering
-// would have the engine send 200, so the guard answers for it. A request
-// that a router further out has guarded already (a router mounted on
-// another's GET route) keeps that guard: AcceptExtendedConnect marks the
-// claim nearest the handler, and one guard is enough.
+// serveTunnel has h, a GET route's handler (or the router's NotFound),
+// serve the extended CONNECT req through a tunnelGuard; a handler that
+// returns without answering would have the engine send 200, so the guard
+// answers for it. A request that a router further out guards already (a
+// router on another's GET route) shares that guard's claim, so that an
+// accept by the handler reaches both; and where w is that guard, or
+// wraps it, it is not guarded twice.
 func serveTunnel(h http.Handler, w http.ResponseWriter, req *http.Request) {
-	if _, guarded := req.Context().Value(tunnelKey{}).(*tunnelClaim); guarded {
+	c, ok := req.Context().Value(tunnelKey{}).(*tunnelClaim)
+	if ok && guarded(w, c) {
 		h.ServeHTTP(w, req)
 		return
 	}
-	c := new(tunnelClaim)
-	req = req.WithContext(context.WithValue(req.Context(), tunnelKey{}, c))
+	if !ok {
+		c = new(tunnelClaim)
+		req = req.WithContext(context.WithValue(req.Context(), tunnelKey{}, c))
+	}
 	g := &tunnelGuard{ResponseWriter: w, claim: c, path: req.URL.Path, ctx: req.Context()}
 	h.ServeHTTP(g, req)
 	if !g.wrote {
 		g.WriteHeader(http.StatusOK)
 	}
+	if g.refused {
+		// A header map the handler took before the refusal still
+		// reaches the response: no trailer of its may follow the 501.
+		h := g.ResponseWriter.Header()
+		for k := range h {
+			if strings.HasPrefix(k, http.TrailerPrefix) {
+				delete(h, k)
+			}
+		}
+	}
+}
+
+// guarded reports whether w is, or wraps, a tunnelGuard of claim c.
+func guarded(w http.ResponseWriter, c *tunnelClaim) bool {
+	for w != nil {
+		if g, ok := w.(*tunnelGuard); ok && g.claim == c {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+	return false
 }
 
 // tunnelGuard is the writer of an extended CONNECT served by a GET route.

@@ -26,10 +26,12 @@ func (c *headerCalls) WriteHeader(code int) {
 }
 
 // The guard's edges: a router mounted on another's GET route keeps one
-// guard, so a tunnel its handler accepts is open; a 101 (an HTTP/1.1
-// upgrade's answer) is refused like a 2xx, with one final status; a
-// trailer declared after the refusal goes nowhere; the writer keeps the
-// optional methods of the engines' writers.
+// guard, so a tunnel its handler accepts is open, and guards again with
+// the same claim when a middleware between them unwrapped the writer; a
+// 101 (an HTTP/1.1 upgrade's answer) is refused like a 2xx, with one
+// final status; a trailer declared after the refusal goes nowhere, even
+// through a header map taken before it; a NotFound that answers 200 is
+// refused; the writer keeps the optional methods of the engines' writers.
 func TestTunnelGuardEdges(t *testing.T) {
 	inner := router.New()
 	inner.Get("/app/ws", func(w http.ResponseWriter, req *http.Request) {
@@ -50,7 +52,33 @@ func TestTunnelGuardEdges(t *testing.T) {
 		t.Errorf("a plain page through a router on a GET route: %d, want 501", w.Code)
 	}
 
+	// A middleware between the routers that unwraps the writer drops the
+	// outer guard: the inner router guards again, with the same claim.
+	peel := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok; u, ok = w.(interface{ Unwrap() http.ResponseWriter }) {
+				w = u.Unwrap()
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	peeled := router.New()
+	peeled.With(peel).Handle("GET /app/", inner)
+	for path, want := range map[string]int{"/app/page": http.StatusNotImplemented, "/app/ws": http.StatusOK} {
+		w = httptest.NewRecorder()
+		peeled.ServeHTTP(w, extendedConnect(path))
+		if w.Code != want {
+			t.Errorf("%s through a router behind an unwrapping middleware: %d %q, want %d", path, w.Code, w.Body.String(), want)
+		}
+	}
+
 	r := router.New()
+	r.NotFound(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, "<html>index") }))
+	r.Get("/held", func(w http.ResponseWriter, req *http.Request) {
+		h := w.Header()
+		io.WriteString(w, "body")
+		h.Set(http.TrailerPrefix+"X-Sum", "1")
+	})
 	r.Get("/up", func(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusSwitchingProtocols)
 		io.WriteString(w, "x")
@@ -81,6 +109,16 @@ func TestTunnelGuardEdges(t *testing.T) {
 	r.ServeHTTP(rec, extendedConnect("/trailer"))
 	if res := rec.Result(); res.StatusCode != 501 || len(res.Trailer) != 0 {
 		t.Errorf("a trailer after the refusal: %d, trailers %v, want 501 and none", res.StatusCode, res.Trailer)
+	}
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, extendedConnect("/held"))
+	if res := rec.Result(); res.StatusCode != 501 || len(res.Trailer) != 0 {
+		t.Errorf("a trailer through a header map taken before the refusal: %d, trailers %v, want 501 and none", res.StatusCode, res.Trailer)
+	}
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, extendedConnect("/nowhere"))
+	if rec.Code != http.StatusNotImplemented {
+		t.Errorf("a NotFound that answers 200 (an SPA's index): %d %q, want 501", rec.Code, rec.Body.String())
 	}
 	r.ServeHTTP(httptest.NewRecorder(), extendedConnect("/optional"))
 	if optional != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 )
@@ -92,7 +93,23 @@ type h1Writer struct {
 var errHijackBody = errors.New("server: cannot hijack the connection while the core still reads, or holds unread bytes of, the body of this request (a declined h2c upgrade): read the body first")
 
 // h2Writer is the responseWriter of HTTP/2 streams.
-type h2Writer struct{ responseWriter }
+type h2Writer struct {
+	responseWriter
+	log *slog.Logger // the server's
+}
+
+// WriteHeader passes code on, but for a 101 Switching Protocols, which
+// HTTP/2 does not have (RFC 9113 section 8.6): a handler that answers one
+// was written for HTTP/1.1's Upgrade. x/net's engine would send it as an
+// interim response and then a 200, molt's as a 500 (which it is here, on
+// both), with an error logged.
+func (w *h2Writer) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		w.log.Error("handler answered 101 Switching Protocols over HTTP/2, which has none; sent 500 instead")
+		code = http.StatusInternalServerError
+	}
+	w.responseWriter.WriteHeader(code)
+}
 
 // The interfaces the writers keep.
 var (

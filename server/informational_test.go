@@ -82,3 +82,46 @@ func testWriteInformationalAfterFinalHeader(t *testing.T, mode h2ctest.Mode) {
 		}
 	}
 }
+
+// TestHTTP2Status101 checks that a handler's 101 Switching Protocols,
+// which HTTP/2 does not have (RFC 9113 section 8.6), goes out as 500 with
+// no interim response, on both engines (x/net's would send the 101 as a
+// 1xx and then a 200), and that the server logs it.
+func TestHTTP2Status101(t *testing.T) {
+	h2ctest.RunEngines(t, func(t *testing.T, e h2ctest.Engine) {
+		var logged strings.Builder
+		var mu sync.Mutex
+		logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logged.Write(p)
+		}), nil))
+		ts := h2ctest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusSwitchingProtocols)
+			io.WriteString(w, "raw")
+		}), h2ctest.WithEngine(e), func(c *server.Config) { c.Logger = logger })
+		var infos []int
+		req, _ := http.NewRequest("GET", ts.URL+"/", nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			Got1xxResponse: func(code int, _ textproto.MIMEHeader) error { infos = append(infos, code); return nil },
+		}))
+		res, err := ts.Client(t, h2ctest.H2CPrior).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusInternalServerError || len(infos) != 0 {
+			t.Errorf("1xx %v, final %d, want none and 500", infos, res.StatusCode)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !strings.Contains(logged.String(), "101 Switching Protocols") {
+			t.Errorf("no log line for the 101:\n%s", logged.String())
+		}
+	})
+}
+
+// writerFunc is an io.Writer made of a function.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

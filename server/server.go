@@ -314,7 +314,7 @@ func (s *Server) serveH2(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.stats.streams.Add(1)
 	}
-	s.serveRequest(&h2Writer{responseWriter{ResponseWriter: w, ctx: r.Context()}}, r)
+	s.serveRequest(&h2Writer{responseWriter{ResponseWriter: w, ctx: r.Context()}, s.log}, r)
 }
 
 // serveRequest answers "OPTIONS *" and passes every other request to the
