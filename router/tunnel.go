@@ -17,13 +17,13 @@ import (
 // answer) from a handler that did not call AcceptExtendedConnect becomes
 // 501 Not Implemented, and what the handler writes and the header it sets
 // after it are dropped. Other answers (a 401 from an
-// authentication middleware, say) go out as written. Routes registered
-// for CONNECT or for every method get the request as it is: they chose
-// to see CONNECTs.
+// authentication middleware, say) go out as written. A custom NotFound is
+// guarded too. Routes registered for CONNECT or for every method (Mount's
+// among them) get the request as it is: they chose to see CONNECTs.
 
 // errTunnelRefused is what a guarded handler's writes return once its 2xx
 // has been turned into a 501.
-var errTunnelRefused = errors.New("router: extended CONNECT answered 2xx by a handler that did not accept it (router.AcceptExtendedConnect); sent 501 instead")
+var errTunnelRefused = errors.New("router: extended CONNECT answered 2xx or 101 by a handler that did not accept it (router.AcceptExtendedConnect); sent 501 instead")
 
 type tunnelKey struct{}
 
