@@ -129,6 +129,11 @@ type ClientConn struct {
 	fr   *http2.Framer
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
+	// indexedBlock is the header block that preparedBlock last encoded
+	// for indexedFor, kept while it is all indexed fields and nothing
+	// else has used henc since (encoderUsed).
+	indexedFor   *Prepared
+	indexedBlock []byte
 	// DATA runs written past the Framer (writeDataRun), when the
 	// connection writes vectors in one system call (vectored): their
 	// frame headers, and the vector of headers and payloads.
@@ -428,6 +433,7 @@ func (cc *ClientConn) writeHeaderBlock(id uint32, fields []hpack.HeaderField, en
 	cc.mu.Lock()
 	maxFrame := int(cc.peerMaxFrame)
 	cc.mu.Unlock()
+	cc.encoderUsed()
 	cc.hbuf.Reset()
 	for _, f := range fields {
 		cc.henc.WriteField(f) // writes to a bytes.Buffer cannot fail

@@ -239,6 +239,7 @@ func (cc *ClientConn) onSettings(f *http2.SettingsFrame) error {
 	}
 	cc.write(context.Background(), nil, func(fr *http2.Framer) error {
 		if tableSize != nil {
+			cc.encoderUsed()
 			cc.henc.SetMaxDynamicTableSize(*tableSize)
 		}
 		return fr.WriteSettingsAck()

@@ -20,26 +20,28 @@ var ErrStreamLimit = errors.New("h2client: server's concurrent stream limit reac
 // errNoSettings is returned by Send before the server's SETTINGS arrived.
 var errNoSettings = errors.New("h2client: server SETTINGS not received yet (wait with Ping)")
 
-// Prepared is a request without a body, HPACK-encoded once so that
-// ClientConn.Send can write it on any connection any number of times. The
-// header block does not use the dynamic table (every field is a literal
-// that is never indexed, names taken from the static table), so it is
-// valid whatever the state of a connection's encoder.
+// Prepared is a request without a body, validated and turned into its
+// header list once, so that ClientConn.Send can write it on any
+// connection any number of times. Each connection encodes it with its
+// own HPACK encoder, as a browser or h2load would: the first request
+// adds its fields to the dynamic table, and from then on the block is
+// indexed fields only (a few bytes), which the connection keeps and
+// writes again without encoding while nothing else has used its encoder.
 type Prepared struct {
-	block    []byte
+	fields   []hpack.HeaderField
 	listSize uint64
 	isHead   bool
 	body     []byte // written as DATA after the HEADERS; nil for none
 }
 
-// Prepare validates req like RoundTrip does and encodes its header block
-// for Send. Requests with a body or trailers are refused (see PrepareBody):
-// Send then writes a HEADERS frame with END_STREAM only.
+// Prepare validates req like RoundTrip does and turns its header into
+// the list Send encodes. Requests with a body or trailers are refused
+// (see PrepareBody): Send then writes a HEADERS frame with END_STREAM only.
 func Prepare(req *http.Request) (*Prepared, error) {
 	if outgoingLength(req) != 0 || len(req.Trailer) > 0 {
 		return nil, errors.New("h2client: Prepare takes requests without a body or trailers (PrepareBody takes a body)")
 	}
-	return prepareBlock(req, nil)
+	return prepareFields(req, nil)
 }
 
 // PrepareBody is Prepare for a request whose body is body, the same bytes
@@ -60,29 +62,71 @@ func PrepareBody(req *http.Request, body []byte) (*Prepared, error) {
 	if len(body) > 0 {
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	}
-	return prepareBlock(&r, body)
+	return prepareFields(&r, body)
 }
 
-func prepareBlock(req *http.Request, body []byte) (*Prepared, error) {
+func prepareFields(req *http.Request, body []byte) (*Prepared, error) {
 	fields, size, err := requestFields(req)
 	if err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	enc := hpack.NewEncoder(&buf)
-	for _, f := range fields {
-		f.Sensitive = true // never indexed: no dynamic table state
-		enc.WriteField(f)
-	}
-	p := &Prepared{block: buf.Bytes(), listSize: size, isHead: req.Method == http.MethodHead}
+	p := &Prepared{fields: fields, listSize: size, isHead: req.Method == http.MethodHead}
 	if len(body) > 0 {
 		p.body = body
 	}
 	return p, nil
 }
 
-// HeaderBlockLen returns the length of the encoded header block in bytes.
-func (p *Prepared) HeaderBlockLen() int { return len(p.block) }
+// preparedBlock returns p's header block for this connection: the one
+// kept from the last Send of p if nothing has used the encoder since,
+// or else p's fields encoded now. A block made only of indexed fields
+// leaves both ends' dynamic tables as they were, so while the encoder
+// is not used for anything else (another request's fields, a new table
+// size from the server's SETTINGS), writing the same bytes again is
+// what encoding the fields again would produce. The write lock must be
+// held; the block is valid until it is released.
+func (cc *ClientConn) preparedBlock(p *Prepared) []byte {
+	if cc.indexedFor == p {
+		return cc.indexedBlock
+	}
+	cc.hbuf.Reset()
+	for _, f := range p.fields {
+		cc.henc.WriteField(f) // writes to a bytes.Buffer cannot fail
+	}
+	block := cc.hbuf.Bytes()
+	cc.indexedFor = nil
+	if onlyIndexed(block) {
+		cc.indexedFor = p
+		cc.indexedBlock = append(cc.indexedBlock[:0], block...)
+	}
+	return block
+}
+
+// encoderUsed forgets the kept block of preparedBlock: the encoder's
+// dynamic table is about to change. The write lock must be held.
+func (cc *ClientConn) encoderUsed() { cc.indexedFor = nil }
+
+// onlyIndexed reports whether block is made only of indexed header field
+// representations (RFC 7541 section 6.1), which change no dynamic table.
+func onlyIndexed(block []byte) bool {
+	for len(block) > 0 {
+		if block[0]&0x80 == 0 {
+			return false // a literal or a table size update
+		}
+		n := 1
+		if block[0]&0x7f == 0x7f { // the index goes on in 7-bit groups
+			for n < len(block) && block[n]&0x80 != 0 {
+				n++
+			}
+			if n == len(block) {
+				return false
+			}
+			n++
+		}
+		block = block[n:]
+	}
+	return true
+}
 
 // Result is the outcome of a request sent with Send.
 type Result struct {
@@ -184,7 +228,7 @@ func (cc *ClientConn) Send(p *Prepared, done func(Result)) (uint32, error) {
 	maxFrame := int(cc.peerMaxFrame)
 	cc.mu.Unlock()
 
-	err = cc.writeBlock(id, p.block, endStream, maxFrame)
+	err = cc.writeBlock(id, cc.preparedBlock(p), endStream, maxFrame)
 	if err == nil {
 		cc.sw.queue(cs, cc.sw.written+int64(cc.bw.Buffered()))
 	}

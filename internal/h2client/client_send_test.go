@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // sendAndWait sends p on cc and waits for its result.
@@ -77,7 +78,7 @@ func TestSend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 2 { // the same Prepared twice: the header block is stateless
+		for range 2 { // the same Prepared twice: the second block is indexed
 			r := sendAndWait(t, cc, p)
 			want := int64(tt.n)
 			if tt.method == "HEAD" {
@@ -385,5 +386,138 @@ func TestSendRestFrames(t *testing.T) {
 	want := []frame{{16384, false}, {16384, false}, {16384, false}, {100, true}}
 	if f := <-got; !slices.Equal(f, want) {
 		t.Errorf("DATA frames %v, want %v", f, want)
+	}
+}
+
+// TestSendIndexedBlock checks the header blocks Send writes for one
+// Prepared request on one connection: the first adds its fields to the
+// dynamic table, the following ones are indexed fields only, the same
+// bytes each time; and a request encoded in between (RoundTrip, which
+// adds entries and moves the indexes) or a smaller table from the
+// server's SETTINGS makes the next Send encode again. The server decodes
+// every block with a decoder of its own, so a block kept past a change
+// of the table would decode to the wrong fields or fail.
+func TestSendIndexedBlock(t *testing.T) {
+	checkNoLeaks(t)
+	type block struct {
+		raw    []byte
+		fields []string
+		err    error
+	}
+	blocks := make(chan block, 16)
+	addr := startRaw(t, nil, func(s *rawServer) {
+		s.fr.ReadMetaHeaders = nil // raw header blocks, decoded here
+		dec := hpack.NewDecoder(4096, nil)
+		for n := 1; ; n++ {
+			f, err := s.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					s.fr.WriteSettingsAck()
+				}
+				n--
+				continue
+			case *http2.PingFrame:
+				if !f.IsAck() {
+					s.fr.WritePing(true, f.Data)
+				}
+				n--
+				continue
+			case *http2.HeadersFrame:
+				raw := slices.Clone(f.HeaderBlockFragment())
+				hf, err := dec.DecodeFull(raw)
+				var fields []string
+				for _, h := range hf {
+					fields = append(fields, h.Name+": "+h.Value)
+				}
+				blocks <- block{raw, fields, err}
+				if n == 6 {
+					// Before the 6th answer: no dynamic table from now on.
+					s.fr.WriteSettings(http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0})
+				}
+				s.respond(f.StreamID, "200")
+			default:
+				n--
+			}
+		}
+	})
+	cc := dialH2(t, addr, ClientOptions{})
+	if err := cc.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/indexed", nil)
+	req.Header.Set("X-Test", "yes")
+	p, err := Prepare(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{":authority: " + addr, ":method: GET", ":path: /indexed", ":scheme: http", "x-test: yes"}
+	next := func(what string) block {
+		t.Helper()
+		b := await(t, blocks, what)
+		if b.err != nil || !slices.Equal(b.fields, want) {
+			t.Fatalf("%s: block %x decoded to %q (%v), want %q", what, b.raw, b.fields, b.err, want)
+		}
+		return b
+	}
+	send := func(what string) block {
+		t.Helper()
+		if r := sendAndWait(t, cc, p); r.Err != nil || r.Status != 200 {
+			t.Fatalf("%s: %+v", what, r)
+		}
+		return next(what)
+	}
+
+	first, second, third := send("1st Send"), send("2nd Send"), send("3rd Send")
+	if onlyIndexed(first.raw) {
+		t.Errorf("1st block %x is indexed only; its fields were not in the table yet", first.raw)
+	}
+	if !onlyIndexed(second.raw) || !bytes.Equal(second.raw, third.raw) || len(second.raw) != len(want) {
+		t.Errorf("2nd and 3rd blocks %x, %x: want the same %d indexed fields", second.raw, third.raw, len(want))
+	}
+
+	rt, err := cc.RoundTrip(newRequest(t, "GET", "http://"+addr+"/other?q=1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Body.Close()
+	if b := await(t, blocks, "RoundTrip's block"); b.err != nil {
+		t.Fatalf("RoundTrip's block %x: %v", b.raw, b.err)
+	}
+	fifth := send("Send after RoundTrip")
+	if bytes.Equal(fifth.raw, second.raw) {
+		t.Errorf("Send after RoundTrip wrote the kept block %x again; RoundTrip's entries moved the indexes", fifth.raw)
+	}
+	send("6th Send") // answered after the SETTINGS that empties the table
+	seventh := send("Send after SETTINGS_HEADER_TABLE_SIZE 0")
+	if seventh.raw[0]&0xe0 != 0x20 {
+		t.Errorf("block after the table size change %x does not begin with a table size update", seventh.raw)
+	}
+	if onlyIndexed(seventh.raw[1:]) {
+		t.Errorf("block %x refers to the dynamic table after it was sized 0", seventh.raw)
+	}
+	cc.Close()
+}
+
+func TestOnlyIndexed(t *testing.T) {
+	for _, tt := range []struct {
+		block []byte
+		want  bool
+	}{
+		{nil, true},
+		{[]byte{0x82, 0xbe}, true},
+		{[]byte{0xff, 0x80, 0x01, 0x82}, true}, // index 255, multi-byte
+		{[]byte{0xff, 0x80}, false},            // index cut short
+		{[]byte{0x82, 0x40}, false},            // literal with indexing
+		{[]byte{0x0f, 0x01}, false},            // literal without indexing
+		{[]byte{0x10}, false},                  // never indexed
+		{[]byte{0x20, 0x82}, false},            // table size update
+	} {
+		if got := onlyIndexed(tt.block); got != tt.want {
+			t.Errorf("onlyIndexed(%x) = %v, want %v", tt.block, got, tt.want)
+		}
 	}
 }
