@@ -54,6 +54,71 @@ func (b *readBuffer) frameBuffered() bool {
 	return b.w-b.r >= http2FrameHeaderLen+n
 }
 
+// dataFor reports whether the next frame, whose header is buffered, is
+// a DATA frame on stream id.
+func (b *readBuffer) dataFor(id uint32) bool {
+	if b.w-b.r < http2FrameHeaderLen {
+		return false
+	}
+	h := (*b.buf)[b.r:]
+	sid := (uint32(h[5])<<24 | uint32(h[6])<<16 | uint32(h[7])<<8 | uint32(h[8])) & (1<<31 - 1)
+	return h[3] == 0 && sid == id
+}
+
+// frameLen is the size of the next frame, header included, if its header
+// is buffered, or of a header if not.
+func (b *readBuffer) frameLen() int {
+	if b.w-b.r < http2FrameHeaderLen {
+		return http2FrameHeaderLen
+	}
+	h := (*b.buf)[b.r:]
+	return http2FrameHeaderLen + (int(h[0])<<16 | int(h[1])<<8 | int(h[2]))
+}
+
+// frameTooLarge reports whether the next frame, whose header is
+// buffered, can never be buffered whole: its payload and header are
+// larger than a buffer. fill cannot wait for it; the Framer reads it.
+func (b *readBuffer) frameTooLarge() bool {
+	return b.buf != nil && b.frameLen() > len(*b.buf)
+}
+
+// fill reads from src once, adding what it brings to what is buffered,
+// and returns the read's error, which it does not keep: a read that ends
+// early (a deadline set to interrupt it, see lead.go) loses nothing, and
+// the caller keeps any other error with keep. While an error is kept,
+// fill does not read and returns it.
+func (b *readBuffer) fill() error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.buf == nil {
+		n, err := b.src.Read(b.small[:])
+		if n > 0 {
+			b.buf = getBuf()
+			b.r, b.w, b.last = 0, copy(*b.buf, b.small[:n]), n
+		}
+		return err
+	}
+	if b.r == b.w {
+		b.r, b.w = 0, 0
+	} else if b.r > 0 && b.r+b.frameLen() > len(*b.buf) {
+		// The frame begun does not fit behind where it starts: move it
+		// to the front, where it does (frameTooLarge).
+		b.w = copy(*b.buf, (*b.buf)[b.r:b.w])
+		b.r = 0
+	}
+	n, err := b.src.Read((*b.buf)[b.w:])
+	if n > 0 {
+		b.w += n
+		b.last = n
+	}
+	return err
+}
+
+// keep holds err, from fill, for Read to return once what is buffered
+// has been read.
+func (b *readBuffer) keep(err error) { b.err = err }
+
 // http2FrameHeaderLen is the size of a frame header (RFC 9113 section 4.1).
 const http2FrameHeaderLen = 9
 

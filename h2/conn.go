@@ -95,6 +95,9 @@ type serverConn struct {
 	blockEnds  bool                    // the last HEADERS frame read had END_STREAM; read loop only
 	metaErr    bool                    // the last read error came from meta, not fr; read loop only
 	budgetAt   int64                   // when it was last refilled
+	handedOff  bool                    // the reading is a tunnel's (lead.go); read loop only
+	upgraded   bool                    // stream 1 is the upgrade request; set before any handler runs
+	tunnels    atomic.Int32            // tunnel streams with a handler slot or queued for one
 
 	// Write side, guarded by wmu (write.go).
 	wmu       sync.Mutex
@@ -151,6 +154,22 @@ type serverConn struct {
 	idleSince      int64       // unix nanoseconds when the last handler returned
 	lingerDeadline bool        // the read deadline has been set for closing
 	hardClose      *time.Timer // closes the connection if closing cleanly hangs
+
+	// The reading by a tunnel's handler (lead.go), guarded by mu.
+	leader         *stream // the stream whose Read holds the reading; nil: the read loop does
+	wantLead       *stream // a tunnel's Read that waits, and may take the reading
+	leaderStepping bool    // the leader's Read or Write is in step
+	sendWaiters    int     // Writes waiting on sendCond
+	leaderBlocked  bool    // ... in fill, which only an interrupt ends early
+	loopBlocked    bool    // the read loop is in fill
+	interrupting   bool    // a read deadline in the past ends the current fill
+	leadEnded      bool    // the leader's reading ended the connection
+	leadSteps      uint64  // steps the leaders have begun
+	leadStepsSeen  uint64  // leadSteps when leadTimer was last set
+	leadTimer      *time.Timer
+	leadTimerSet   bool
+	leadProbe      int8      // 1: the read deadline can be set; -1: it cannot; 0: not known yet
+	loopCond       sync.Cond // the reading is back (L is &mu)
 }
 
 func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
@@ -173,6 +192,7 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 		sc.handler = http.DefaultServeMux
 	}
 	sc.sendCond.L = &sc.mu
+	sc.loopCond.L = &sc.mu
 	sc.stallTimer = time.AfterFunc(time.Hour, sc.onStall)
 	sc.stallTimer.Stop() // set by armStall
 	sc.bw.dst = writer{sc}
@@ -236,6 +256,7 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 	}
 	sc.startTimers()
 	if upgrade {
+		sc.upgraded = true
 		sc.serveUpgrade(opts.UpgradeRequest)
 		sc.firstFlight()
 		if !opts.SawPreface {
@@ -246,39 +267,47 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 		}
 	}
 	for {
-		if !sc.br.frameBuffered() {
-			// Every frame already received whole has been handled: send
-			// what was held back, in one write, before a read that may
-			// block (even for the rest of a frame begun in the buffer).
-			sc.batching.Store(false)
-			sc.armStall(time.Now().UnixNano())
-			sc.flushHeld()
-			sc.disarmStall()
-			sc.br.release(sc.idle) // wait for the next bytes holding no buffer
-		}
-		f, err := sc.readFrame()
-		if sc.br.frameBuffered() {
-			sc.batching.Store(true)
-		}
-		if f == nil && err == nil {
-			continue // a header block that CONTINUATION frames complete
-		}
-		now := time.Now().UnixNano()
-		sc.armStall(now)
-		if err != nil {
-			ok := sc.readError(err)
-			sc.disarmStall()
-			if !ok {
-				return
-			}
-			continue
-		}
-		if !sc.handleFrame(f, now) {
-			sc.disarmStall()
+		if sc.handedOff && !sc.awaitLead() {
 			return
 		}
-		sc.disarmStall()
+		if !sc.step(nil, 0) {
+			return
+		}
 	}
+}
+
+// step is one turn of the read loop, run by the holder of the reading
+// (lead.go): the read loop, or leader's Read (wakes as in awaitFrame).
+// It reads and handles the next frame, or returns having read none if
+// awaitFrame says so, and reports whether the connection goes on.
+func (sc *serverConn) step(leader *stream, wakes uint32) bool {
+	if !sc.br.frameBuffered() {
+		// Every frame already received whole has been handled: send
+		// what was held back, in one write, before a read that may
+		// block (even for the rest of a frame begun in the buffer).
+		sc.batching.Store(false)
+		sc.armStall(time.Now().UnixNano())
+		sc.flushHeld()
+		sc.disarmStall()
+		sc.br.release(sc.idle) // wait for the next bytes holding no buffer
+		if !sc.awaitFrame(leader, wakes) {
+			return true
+		}
+	}
+	f, err := sc.readFrame()
+	if sc.br.frameBuffered() {
+		sc.batching.Store(true)
+	}
+	if f == nil && err == nil {
+		return true // a header block that CONTINUATION frames complete
+	}
+	now := time.Now().UnixNano()
+	sc.armStall(now)
+	defer sc.disarmStall()
+	if err != nil {
+		return sc.readError(err)
+	}
+	return sc.handleFrame(f, now)
 }
 
 // firstFlight sends what an upgraded connection's read loop has held
@@ -1145,7 +1174,7 @@ func (sc *serverConn) teardown() {
 	sc.closeSoon()
 	sc.mu.Lock()
 	sc.closing = true
-	for _, t := range []*time.Timer{sc.idleTimer, sc.readIdleTimer, sc.settingsTimer, sc.drainTimer, sc.workerTimer, sc.stallTimer} {
+	for _, t := range []*time.Timer{sc.idleTimer, sc.readIdleTimer, sc.settingsTimer, sc.drainTimer, sc.workerTimer, sc.stallTimer, sc.leadTimer} {
 		if t != nil {
 			t.Stop()
 		}

@@ -330,6 +330,12 @@ func (st *stream) awaitSend(want int) (int, error) {
 	}
 	sc := st.sc
 	sc.mu.Lock()
+	stepped := false
+	defer func() {
+		if stepped {
+			sc.doneStepping(st)
+		}
+	}()
 	defer sc.mu.Unlock()
 	for {
 		if st.writeErr != nil {
@@ -345,7 +351,17 @@ func (st *stream) awaitSend(want int) (int, error) {
 			sc.connSend -= n
 			return int(n), nil
 		}
+		// The WINDOW_UPDATE must be read (lead.go): by this Write if
+		// its stream holds the reading, or by the read loop.
+		if sc.leader == st && !sc.leaderStepping && len(sc.streams) == 1 && !sc.closing {
+			stepped = true
+			sc.leadLocked(st)
+			continue
+		}
+		sc.handBackIdleLocked()
+		sc.sendWaiters++
 		sc.sendCond.Wait()
+		sc.sendWaiters--
 	}
 }
 

@@ -77,6 +77,9 @@ type stream struct {
 	pwWaiting  bool // a Read waits in pw
 	tunnelBusy bool // counted in tunnelsBusy
 
+	wakes uint32      // wakeLocked calls, guarded by sc.mu (lead.go)
+	leads atomic.Bool // a Read of st holds the connection's reading (sc.leader is st)
+
 	// Guarded by sc.wmu.
 	rstSent bool
 	endSent bool // our END_STREAM is written
@@ -97,6 +100,10 @@ type paddedCount struct {
 // wakeLocked wakes what waits for the stream's body: the Read waiting in
 // pw, if one is, and those waiting on cond.
 func (st *stream) wakeLocked() {
+	st.wakes++
+	if sc := st.sc; sc.leaderBlocked && sc.leader == st {
+		sc.interruptLocked() // the Read waits in fill (lead.go)
+	}
 	st.cond.Broadcast()
 	if st.pwWaiting {
 		st.pwWaiting = false
@@ -574,6 +581,9 @@ func (sc *serverConn) startHandler(st *stream, req *http.Request, h http.Handler
 		req.Body = &st.body
 	}
 	st.tunnel = req.Method == http.MethodConnect
+	if st.tunnel {
+		sc.tunnels.Add(1)
+	}
 	rw := newResponseWriter(st, req)
 	if b, ok := req.Body.(*requestBody); ok {
 		b.rw = rw
@@ -711,6 +721,14 @@ func (sc *serverConn) runHandler(st *stream, rw *responseWriter, req *http.Reque
 func (sc *serverConn) streamDone(st *stream) {
 	st.ctx.cancel(nil)
 	sc.mu.Lock()
+	if st.tunnel {
+		sc.tunnels.Add(-1)
+	}
+	if sc.leader == st {
+		// A Read of st in step, from another goroutine, hands it back
+		// as it returns (doneStepping), woken below.
+		sc.handBackIdleLocked()
+	}
 	st.settleLocked()
 	remoteOpen := !st.remoteDone
 	for _, t := range []*time.Timer{st.readTimer, st.writeTimer} {
@@ -790,6 +808,14 @@ func (st *stream) creditReadUnlock(n int, held bool) {
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
+	n, err := b.read(p)
+	if b.st.leads.Load() {
+		b.st.sc.doneStepping(b.st)
+	}
+	return n, err
+}
+
+func (b *requestBody) read(p []byte) (int, error) {
 	st := b.st
 	sc := st.sc
 	sc.mu.Lock()
@@ -840,7 +866,22 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		if lend {
 			st.rdst = p
 		}
-		st.waitLocked(lend)
+		if lend && sc.leader == st && !sc.leaderStepping {
+			sc.leadLocked(st) // read the connection (lead.go)
+		} else {
+			if lend && sc.leadableLocked(st) {
+				// The read loop hands the reading over before it waits
+				// for input, or at once if it waits already.
+				sc.wantLead = st
+				if sc.loopBlocked {
+					sc.interruptLocked()
+				}
+			}
+			st.waitLocked(lend)
+			if sc.wantLead == st {
+				sc.wantLead = nil
+			}
+		}
 		if lend {
 			st.rdst = nil
 			lent = st.rn > 0

@@ -63,7 +63,7 @@ func TestTunnelEventfdsBounded(t *testing.T) {
 		gates[i] = make(chan struct{})
 	}
 	read := make(chan uint32, n)
-	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := newTestServer(t, holding(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		http.NewResponseController(w).Flush()
 		b := r.Body.(*requestBody)
@@ -125,11 +125,12 @@ func TestTunnelEventfdsBounded(t *testing.T) {
 			return nil
 		}
 	}
-	prev := open(1)
+	rc.post(1, "/hold") // the read loop reads, not a tunnel's Read
+	prev := open(3)
 	if !waiting(prev) {
 		t.Fatal("the first tunnel's Read does not wait in the poller")
 	}
-	for k := uint32(3); k < 2*n; k += 2 {
+	for k := uint32(5); k < 2*n+2; k += 2 {
 		cur := open(k)
 		waiting(cur)
 		// Both busy at once: prev first (from the poller), then cur
@@ -173,7 +174,7 @@ func TestTunnelEventfdsReleased(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	tunnelCountsZero(t, "before")
 	started := make(chan *requestBody, 64)
-	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := newTestServer(t, holding(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		http.NewResponseController(w).Flush()
 		b := r.Body.(*requestBody)
@@ -234,7 +235,8 @@ func TestTunnelEventfdsReleased(t *testing.T) {
 				}
 			}
 		}()
-		id := uint32(1)
+		rc.post(1, "/hold") // the read loop reads, not a tunnel's Read
+		id := uint32(3)
 		for i := 0; i < 60; i++ {
 			path := []string{"/", "/end", "/other", "/panic", "/close", "/rst"}[i%6]
 			rc.headers(id, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", path)
@@ -302,7 +304,7 @@ func TestTunnelReadNoEventfd(t *testing.T) {
 		polled bool
 	}
 	results := make(chan result, 4)
-	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := newTestServer(t, holding(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		http.NewResponseController(w).Flush()
 		b := r.Body.(*requestBody)
@@ -364,20 +366,21 @@ func TestTunnelReadNoEventfd(t *testing.T) {
 		w.close()
 		t.Fatal("an eventfd with no file descriptor left")
 	}
-	rc.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
+	rc.post(1, "/hold") // the read loop reads, not the tunnel's Read
+	rc.headers(3, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
 	time.Sleep(20 * time.Millisecond) // most likely waiting; either way the data must come
-	rc.fr.WriteData(1, false, []byte("hello"))
+	rc.fr.WriteData(3, false, []byte("hello"))
 	r := next("data")
 	if r.data != "hello" || r.err != nil || r.polled {
 		t.Errorf("data: %+v, want hello, no error, not through the poller", r)
 	}
 	time.Sleep(20 * time.Millisecond)
-	rc.fr.WriteData(1, false, []byte("again"))
+	rc.fr.WriteData(3, false, []byte("again"))
 	if r := next("data"); r.data != "again" || r.err != nil || !r.tried || r.polled {
 		t.Errorf("data: %+v, want again, no error, an eventfd tried and not had", r)
 	}
 	time.Sleep(20 * time.Millisecond)
-	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	rc.fr.WriteRSTStream(3, http2.ErrCodeCancel)
 	if r := next("RST_STREAM"); r.err == nil {
 		t.Errorf("RST_STREAM: %+v, want an error", r)
 	}
