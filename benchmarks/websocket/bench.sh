@@ -2,9 +2,10 @@
 # bench.sh compares WebSocket echo round trips of molt, gorilla/websocket
 # and coder/websocket (and the floor, see floor.go): 16 B, 1 KiB and
 # 64 KiB binary messages over HTTP/1.1, and molt (and the floor) over
-# HTTP/2 with extended CONNECT: "molt" on molt's default HTTP/2 engine
-# (x/net's), "molt-h2" on its own (package h2). BenchmarkEcho measures latency, one round
-# trip at a time on one connection; BenchmarkEchoConcurrent measures
+# HTTP/2 with extended CONNECT: "molt" on x/net's HTTP/2 engine,
+# "molt-h2" on molt's own (package h2, the default). BenchmarkEcho
+# measures latency, one round trip at a time on one connection;
+# BenchmarkEchoConcurrent measures
 # throughput, 16 connections at once, where what a server costs per
 # message shows.
 #
