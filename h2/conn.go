@@ -294,6 +294,16 @@ func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 			return true
 		}
 	}
+	if leader != nil && sc.pending.Load() > 0 && !sc.br.dataFor(leader.id) {
+		// A write holds wmu or waits for it, perhaps blocked by a peer
+		// that does not read: the next frame may need an answer, and a
+		// Read waiting for that write could not be woken (by its read
+		// deadline, Close); the read loop handles it (lead.go).
+		sc.mu.Lock()
+		sc.handBackLocked()
+		sc.mu.Unlock()
+		return true
+	}
 	f, err := sc.readFrame()
 	if sc.br.frameBuffered() {
 		sc.batching.Store(true)

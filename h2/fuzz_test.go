@@ -69,7 +69,9 @@ func FuzzServeConn(f *testing.F) {
 // frame is a type byte, a flags byte, a stream byte (streams 0 to 15) and
 // a length byte, then that many payload bytes; a HEADERS frame whose
 // payload starts with an even byte carries a valid request header block
-// instead. Whatever the sequence, the server must not panic, and
+// instead: an extended CONNECT (a tunnel, whose handler echoes what it
+// reads and may read the connection itself, lead.go) if that byte is 2
+// modulo 4, else a POST. Whatever the sequence, the server must not panic, and
 // ServeConn, its handlers and its timers must end once the client has
 // gone.
 //
@@ -79,6 +81,9 @@ func FuzzFrameSequence(f *testing.F) {
 	f.Add([]byte{1, 4, 1, 1, 0, 3, 0, 1, 4, 0, 0, 0, 8})    // HEADERS, RST_STREAM CANCEL
 	f.Add([]byte{1, 4, 3, 1, 0, 8, 0, 3, 4, 0, 0, 0, 1, 9, 4, 3, 1, 0})
 	f.Add([]byte{4, 0, 0, 6, 0, 4, 0, 0, 0, 0, 6, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8})
+	// A tunnel: HEADERS (CONNECT), DATA, PING, DATA, a second stream's
+	// HEADERS, DATA with END_STREAM.
+	f.Add([]byte{1, 4, 1, 1, 2, 0, 0, 1, 2, 'h', 'i', 6, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 1, 1, 'x', 1, 5, 3, 1, 0, 0, 1, 1, 1, 'y'})
 
 	f.Fuzz(runFrameSequence)
 }
@@ -95,8 +100,33 @@ var sequenceRequest = func() []byte {
 	return b.Bytes()
 }()
 
-// sequenceHandler echoes the body twice, flushing between.
+// sequenceTunnel is an extended CONNECT request header block, as
+// sequenceRequest is a POST's.
+var sequenceTunnel = func() []byte {
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	enc.SetMaxDynamicTableSizeLimit(0)
+	for _, hf := range []hpack.HeaderField{{Name: ":method", Value: "CONNECT"}, {Name: ":protocol", Value: "websocket"}, {Name: ":scheme", Value: "http"}, {Name: ":authority", Value: "a"}, {Name: ":path", Value: "/"}} {
+		enc.WriteField(hf)
+	}
+	return b.Bytes()
+}()
+
+// sequenceHandler echoes a tunnel's body as it reads it, a chunk at a
+// time, flushing each; and any other body twice, flushing between.
 var sequenceHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		w.WriteHeader(http.StatusOK)
+		buf := make([]byte, 7)
+		for {
+			n, err := r.Body.Read(buf)
+			w.Write(buf[:n])
+			w.(http.Flusher).Flush()
+			if err != nil {
+				return
+			}
+		}
+	}
 	b, _ := io.ReadAll(r.Body)
 	w.Write(b)
 	w.(http.Flusher).Flush()
@@ -116,7 +146,11 @@ func runFrameSequence(t *testing.T, data []byte) {
 		payload := data[:min(n, len(data))]
 		data = data[len(payload):]
 		if typ == http2.FrameHeaders && (len(payload) == 0 || payload[0]%2 == 0) {
-			payload = sequenceRequest
+			if len(payload) > 0 && payload[0]%4 == 2 {
+				payload = sequenceTunnel
+			} else {
+				payload = sequenceRequest
+			}
 			flags &^= http2.FlagHeadersPadded | http2.FlagHeadersPriority
 		}
 		fr.WriteRawFrame(typ, flags, id, payload)

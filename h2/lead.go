@@ -174,20 +174,44 @@ func (sc *serverConn) doneStepping(st *stream) {
 		sc.mu.Lock()
 		sc.leaderStepping = false
 	}
-	switch {
-	case sc.br.frameBuffered() && !sc.br.dataFor(st.id), len(sc.streams) != 1, st.closed, st.bodyClosed, sc.closing:
+	if sc.br.frameBuffered() && !sc.br.dataFor(st.id) || len(sc.streams) != 1 || st.closed || st.bodyClosed || sc.closing {
 		sc.handBackLocked()
-	case st.rdst != nil:
+		return
+	}
+	if st.rdst != nil {
 		st.wakeLocked() // a Read waits, lending its buffer, since a Write read
-	case sc.sendWaiters > 0:
+	}
+	if sc.sendWaiters > 0 {
 		sc.sendCond.Broadcast() // a Write waits for window since a Read read
-	case !sc.leadTimerSet:
+	}
+	// Whoever was woken may leave at once: the timer is set in any case.
+	if !sc.leadTimerSet {
 		sc.leadTimerSet = true
 		sc.leadStepsSeen = sc.leadSteps
 		if sc.leadTimer == nil {
 			sc.leadTimer = time.AfterFunc(leadReclaim, sc.onLeadTimer)
 		} else {
 			sc.leadTimer.Reset(leadReclaim)
+		}
+	}
+}
+
+// offerLeadLocked offers the reading to the connection's only stream if
+// it is a tunnel whose Read waits for data (lent, nothing delivered yet)
+// and may read (leadableLocked): as wantLead, interrupting the read loop
+// if it waits for input already. Called as a stream leaves the
+// connection, so that a Read that began to wait beside another stream
+// need not wait for its next message to read.
+func (sc *serverConn) offerLeadLocked() {
+	if sc.wantLead != nil || sc.leader != nil || len(sc.streams) != 1 {
+		return
+	}
+	for _, st := range sc.streams {
+		if st.rdst != nil && st.rn == 0 && sc.leadableLocked(st) {
+			sc.wantLead = st
+			if sc.loopBlocked {
+				sc.interruptLocked()
+			}
 		}
 	}
 }
@@ -235,6 +259,7 @@ func (sc *serverConn) awaitFrame(leader *stream, wakes uint32) bool {
 		if tunnels {
 			sc.mu.Lock()
 			if leader == nil {
+				sc.offerLeadLocked()
 				if st := sc.wantLead; st != nil && st.rdst != nil && st.rn == 0 && sc.leadableLocked(st) {
 					sc.giveLeadLocked(st)
 					sc.mu.Unlock()

@@ -330,10 +330,9 @@ func (st *stream) awaitSend(want int) (int, error) {
 	}
 	sc := st.sc
 	sc.mu.Lock()
-	stepped := false
 	defer func() {
-		if stepped {
-			sc.doneStepping(st)
+		if st.leads.Load() {
+			sc.doneStepping(st) // this Write read, or one of its Reads did
 		}
 	}()
 	defer sc.mu.Unlock()
@@ -354,7 +353,6 @@ func (st *stream) awaitSend(want int) (int, error) {
 		// The WINDOW_UPDATE must be read (lead.go): by this Write if
 		// its stream holds the reading, or by the read loop.
 		if sc.leader == st && !sc.leaderStepping && len(sc.streams) == 1 && !sc.closing {
-			stepped = true
 			sc.leadLocked(st)
 			continue
 		}

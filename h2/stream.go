@@ -759,6 +759,9 @@ func (sc *serverConn) streamDone(st *stream) {
 	}
 	sc.mu.Lock()
 	sc.running--
+	if sc.tunnels.Load() > 0 {
+		sc.offerLeadLocked() // a tunnel left alone may read (lead.go)
+	}
 	idle := sc.running == 0 && len(sc.queued) == 0 // a queued stream is about to start
 	if idle && sc.idleTimer != nil && sc.drainPhase == 0 && !sc.closing {
 		sc.idleTimer.Reset(sc.cfg.idle)

@@ -1,0 +1,294 @@
+package h2
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// sendTogether writes the frames built by fn in one Write on rc's conn.
+func sendTogether(t *testing.T, rc *rawConn, fn func(fr *http2.Framer)) {
+	t.Helper()
+	var buf bytes.Buffer
+	fn(http2.NewFramer(&buf, nil))
+	if _, err := rc.c.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pingWithin sends a PING and fails if its ACK does not come in d
+// (a hang, not a timing threshold: the reclaim is 2 ms).
+func pingWithin(t *testing.T, rc *rawConn, sc *serverConn, d time.Duration, what string) {
+	t.Helper()
+	data := [8]byte{'r', 'e', 'v', 'i', 'e', 'w'}
+	rc.fr.WritePing(false, data)
+	rc.c.SetReadDeadline(time.Now().Add(d))
+	defer rc.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			if sc != nil {
+				sc.mu.Lock()
+				t.Logf("state: leader set %v, stepping %v, leaderBlocked %v, loopBlocked %v, leadTimerSet %v, sendWaiters %d, streams %d",
+					sc.leader != nil, sc.leaderStepping, sc.leaderBlocked, sc.loopBlocked, sc.leadTimerSet, sc.sendWaiters, len(sc.streams))
+				sc.mu.Unlock()
+			}
+			t.Fatalf("%s: no PING ACK within %v: %v", what, d, err)
+		}
+		if p, ok := f.(*http2.PingFrame); ok && p.IsAck() && p.Data == data {
+			return
+		}
+	}
+}
+
+// waitState waits (bounded) until cond holds under sc.mu.
+func waitState(t *testing.T, sc *serverConn, what string, cond func() bool) {
+	t.Helper()
+	for range 10000 {
+		sc.mu.Lock()
+		ok := cond()
+		sc.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("never: %s", what)
+}
+
+// TestLeadTimerAfterWriteWoken: duplex tunnel. A Write waits for
+// send window while the Read (another goroutine) holds the reading.
+// WINDOW_UPDATE and DATA arrive together: the Read returns, and its
+// doneStepping finds sendWaiters > 0, so it only broadcasts and sets no
+// reclaim timer. The Write then finds window and returns without
+// stepping (so without a doneStepping of its own). The reader goroutine
+// is now away, out of Read, holding the reading, with no timer: nobody
+// reads the connection. A PING goes unanswered for as long as it stays
+// away ("ping"); the client closing the connection is never seen, so the
+// request's context is never cancelled and a handler waiting on it never
+// returns ("close").
+func TestLeadTimerAfterWriteWoken(t *testing.T) {
+	for _, mode := range []string{"ping", "close"} {
+		t.Run(mode, func(t *testing.T) { testLeadTimerAfterWriteWoken(t, mode == "close") })
+	}
+}
+
+func testLeadTimerAfterWriteWoken(t *testing.T, closeConn bool) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	gate := make(chan struct{})
+	defer close(gate)
+	ctxDone := make(chan error, 1)
+	bodies := make(chan *requestBody, 1)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		b := r.Body.(*requestBody)
+		sc := b.st.sc
+		bodies <- b
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 64)
+			b.Read(buf) // "x"
+			// Away, out of Read.
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				ctxDone <- nil
+				return
+			}
+			for {
+				if _, err := b.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		for {
+			sc.mu.Lock()
+			ok := sc.leader == b.st && sc.leaderBlocked
+			sc.mu.Unlock()
+			if ok {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		w.Write(bytes.Repeat([]byte("w"), 32)) // 16 now, 16 after WINDOW_UPDATE
+		http.NewResponseController(w).Flush()
+		<-done
+	}))
+	rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 16})
+	b := openTunnel(t, rc, 1, bodies)
+	sc := b.st.sc
+	if got := readData(t, rc, 1, 16, false); len(got) != 16 {
+		t.Fatalf("first 16 bytes: %q", got)
+	}
+	waitState(t, sc, "Read leading, Write waiting for window", func() bool {
+		return sc.leader == b.st && sc.leaderBlocked && sc.sendWaiters == 1
+	})
+	sendTogether(t, rc, func(fr *http2.Framer) {
+		fr.WriteWindowUpdate(1, 16)
+		fr.WriteData(1, false, []byte("x"))
+	})
+	if got := readData(t, rc, 1, 16, false); len(got) != 16 {
+		t.Fatalf("rest: %q", got)
+	}
+	if !closeConn {
+		pingWithin(t, rc, sc, 10*time.Second, "reader away after its Read returned")
+		return
+	}
+	rc.c.Close()
+	select {
+	case <-ctxDone:
+	case <-time.After(10 * time.Second):
+		sc.mu.Lock()
+		t.Logf("state: leader set %v, stepping %v, leadTimerSet %v, sendWaiters %d", sc.leader != nil, sc.leaderStepping, sc.leadTimerSet, sc.sendWaiters)
+		sc.mu.Unlock()
+		t.Fatal("the client closed the connection 10 s ago; the request's context is still not done")
+	}
+}
+
+// TestLeadReadDeadlineWhileStepBlocksInWrite: the peer stops
+// reading while the tunnel's writer goroutine sends, so the writer
+// blocks in the connection's Write holding wmu. The tunnel's Read holds
+// the reading; the client's PING makes it answer, and that write waits
+// for wmu. A read deadline (or Close) must still end the Read, as it
+// does when the read loop reads (the Read waits on cond and the deadline
+// wakes it); here the Read is stuck in the write of the PING ACK until
+// the stall watchdog closes the connection (peerStallTimeout, 30 s).
+func TestLeadReadDeadlineWhileStepBlocksInWrite(t *testing.T) {
+	readErr := make(chan error, 1)
+	kick := make(chan struct{})
+	var written atomic.Int64
+	bodies := make(chan *requestBody, 1)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		rc.Flush()
+		b := r.Body.(*requestBody)
+		if tc, ok := b.st.sc.c.(*net.TCPConn); ok {
+			tc.SetWriteBuffer(4096)
+		}
+		go func() {
+			<-kick
+			rc.SetReadDeadline(time.Now())
+		}()
+		bodies <- b
+		readDone := make(chan struct{})
+		go func() {
+			defer close(readDone)
+			buf := make([]byte, 64)
+			for {
+				if _, err := b.Read(buf); err != nil {
+					readErr <- err
+					return
+				}
+			}
+		}()
+		sc := b.st.sc
+		for {
+			sc.mu.Lock()
+			ok := sc.leader == b.st && sc.leaderBlocked
+			sc.mu.Unlock()
+			if ok {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		chunk := bytes.Repeat([]byte("z"), 16<<10)
+		for range 4096 { // 64 MiB at most
+			if _, err := w.Write(chunk); err != nil {
+				break
+			}
+			if rc.Flush() != nil {
+				break
+			}
+			written.Add(1)
+		}
+		<-readDone
+	}))
+	rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	rc.fr.WriteWindowUpdate(0, 1<<31-1-(1<<20)-65535)
+	if tc, ok := rc.c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4096)
+	}
+	rc.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
+	b := <-bodies
+	sc := b.st.sc
+	// The writer is blocked once it has written nothing for a while
+	// (setup only; the client reads nothing from here on).
+	last, still := int64(-1), 0
+	for i := 0; still < 5; i++ {
+		if i == 200 {
+			t.Fatal("the writer never blocked")
+		}
+		time.Sleep(100 * time.Millisecond)
+		if n := written.Load(); n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+	}
+	waitState(t, sc, "the tunnel's Read reading", func() bool { return sc.leader == b.st && sc.leaderBlocked })
+	rc.fr.WritePing(false, [8]byte{'s', 't', 'u', 'c', 'k'})
+	waitState(t, sc, "the PING read", func() bool { return sc.leader != b.st || !sc.leaderBlocked })
+	close(kick)
+	select {
+	case err := <-readErr:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read: %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Read's deadline passed 10 s ago and the Read still has not returned (stuck answering the PING)")
+	}
+	rc.c.Close()
+}
+
+// TestLeadAfterOtherStreamCloses: a tunnel's Read that begins to
+// wait while another stream is open is not leadable then, and sets no
+// wantLead; when the other stream closes, nothing makes it look again,
+// so it never takes the reading while it waits (only after its next
+// message, at its next Read). This is what makes TestTunnelReadWakes/
+// leading flaky: its /close tunnel opens while the /deadline stream's
+// handler is still returning, and waiting() then waits 10 s in vain.
+func TestLeadAfterOtherStreamCloses(t *testing.T) {
+	bodies := make(chan *requestBody, 1)
+	ts := newTestServer(t, holding(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		b := r.Body.(*requestBody)
+		bodies <- b
+		buf := make([]byte, 64)
+		for {
+			n, err := b.Read(buf)
+			w.Write(buf[:n])
+			http.NewResponseController(w).Flush()
+			if err != nil {
+				return
+			}
+		}
+	}))
+	rc := dialRaw(t, ts)
+	rc.post(1, "/hold")
+	b := openTunnel(t, rc, 3, bodies)
+	sc := b.st.sc
+	waitState(t, sc, "the tunnel's Read waiting", func() bool { return b.st.rdst != nil })
+	rc.fr.WriteData(1, true, nil) // /hold ends
+	rc.readUntil("end of /hold", func(f http2.Frame) bool {
+		return f.Header().StreamID == 1 && f.Header().Flags.Has(http2.FlagDataEndStream)
+	})
+	waitState(t, sc, "stream 1 gone", func() bool { return len(sc.streams) == 1 })
+	if !leading(b) {
+		t.Error("the tunnel is the connection's only stream and its Read waits, but it never takes the reading")
+	}
+	echo(t, rc, 3, "x")
+	waitLeading(t, b) // after one message it does
+	rc.fr.WriteData(3, true, nil)
+}
