@@ -294,8 +294,8 @@ func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 			return true
 		}
 	}
-	if leader != nil && sc.pending.Load() > 0 && !sc.br.dataFor(leader.id) {
-		// A write holds wmu or waits for it, perhaps blocked by a peer
+	if leader != nil && !sc.br.dataFor(leader.id) && !sc.wmuFree() {
+		// A write holds wmu (even for its flush) or waits for it, perhaps blocked by a peer
 		// that does not read: the next frame may need an answer, and a
 		// Read waiting for that write could not be woken (by its read
 		// deadline, Close); the read loop handles it (lead.go).

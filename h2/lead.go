@@ -168,9 +168,16 @@ func (sc *serverConn) doneStepping(st *stream) {
 		sc.leaderStepping = true
 		sc.mu.Unlock()
 		sc.batching.Store(false)
-		sc.armStall(time.Now().UnixNano())
-		sc.flushHeld()
-		sc.disarmStall()
+		// A write holding wmu flushes as it leaves (batching is off
+		// now), what the leader held back with it: never wait for it.
+		if sc.wmu.TryLock() {
+			if sc.pending.Load() == 0 {
+				sc.armStall(time.Now().UnixNano())
+				sc.flushLocked()
+				sc.disarmStall()
+			}
+			sc.wmu.Unlock()
+		}
 		sc.mu.Lock()
 		sc.leaderStepping = false
 	}
@@ -307,4 +314,13 @@ func (sc *serverConn) awaitFrame(leader *stream, wakes uint32) bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// wmuFree reports whether no write holds wmu or waits for it now.
+func (sc *serverConn) wmuFree() bool {
+	if sc.pending.Load() > 0 || !sc.wmu.TryLock() {
+		return false
+	}
+	sc.wmu.Unlock()
+	return true
 }
