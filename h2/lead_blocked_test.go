@@ -3,6 +3,7 @@ package h2
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,158 +14,63 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// TestLeadReadDeadlineWhileFlushBlocks is
-// TestLeadReadDeadlineWhileStepBlocksInWrite with small writes, each
-// flushed: the writer then blocks in the flush that write makes after
-// it has counted itself out of sc.pending (write.go: pending.Add(-1),
-// then flushLocked, still holding wmu). The leader's check
-// (sc.pending.Load() > 0) sees no write, reads the PING and blocks on
-// wmu answering it; the Read's deadline cannot end it.
-func TestLeadReadDeadlineWhileFlushBlocks(t *testing.T) {
-	readErr := make(chan error, 1)
-	kick := make(chan struct{})
-	var written atomic.Int64
-	bodies := make(chan *requestBody, 1)
-	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		rc := http.NewResponseController(w)
-		rc.Flush()
-		b := r.Body.(*requestBody)
-		if tc, ok := b.st.sc.c.(*net.TCPConn); ok {
-			tc.SetWriteBuffer(4096)
-		}
-		go func() {
-			<-kick
-			rc.SetReadDeadline(time.Now())
-		}()
-		bodies <- b
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			buf := make([]byte, 64)
-			for {
-				if _, err := b.Read(buf); err != nil {
-					readErr <- err
-					return
-				}
-			}
-		}()
-		sc := b.st.sc
-		for {
-			sc.mu.Lock()
-			ok := sc.leader == b.st && sc.leaderBlocked
-			sc.mu.Unlock()
-			if ok {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		chunk := bytes.Repeat([]byte("z"), 1<<10) // through the buffer, flushed alone
-		for range 1 << 16 {                       // 64 MiB at most
-			if _, err := w.Write(chunk); err != nil {
-				break
-			}
-			if rc.Flush() != nil {
-				break
-			}
-			written.Add(1)
-		}
-		<-readDone
-	}))
-	rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
-	rc.fr.WriteWindowUpdate(0, 1<<31-1-(1<<20)-65535)
-	if tc, ok := rc.c.(*net.TCPConn); ok {
-		tc.SetReadBuffer(4096)
-	}
-	rc.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
-	b := <-bodies
-	sc := b.st.sc
-	last, still := int64(-1), 0
-	for i := 0; still < 5; i++ {
-		if i == 200 {
-			t.Fatal("the writer never blocked")
-		}
-		time.Sleep(100 * time.Millisecond)
-		if n := written.Load(); n == last {
-			still++
-		} else {
-			last, still = n, 0
-		}
-	}
-	sc.mu.Lock()
-	t.Logf("writer blocked: pending %d, leader is tunnel %v, leaderBlocked %v", sc.pending.Load(), sc.leader == b.st, sc.leaderBlocked)
-	sc.mu.Unlock()
-	waitState(t, sc, "the tunnel's Read reading", func() bool { return sc.leader == b.st && sc.leaderBlocked })
-	rc.fr.WritePing(false, [8]byte{'s', 't', 'u', 'c', 'k'})
-	waitState(t, sc, "the PING read", func() bool { return sc.leader != b.st || !sc.leaderBlocked })
-	close(kick)
-	select {
-	case err := <-readErr:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("Read: %v, want os.ErrDeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		sc.mu.Lock()
-		t.Logf("state: leader is tunnel %v, stepping %v, pending %d", sc.leader == b.st, sc.leaderStepping, sc.pending.Load())
-		sc.mu.Unlock()
-		t.Fatal("the Read's deadline passed 10 s ago and the Read still has not returned (stuck answering the PING)")
-	}
-	rc.c.Close()
+// A tunnel's reader must never wait for the write lock (lead.go): a
+// write blocked by a peer that reads nothing may hold it for as long as
+// the stall watchdog allows, and a Read waiting behind it could not be
+// woken by its deadline, nor return the data it has.
+
+// stalledTunnel is a tunnel whose handler writes to a client that reads
+// nothing, chunk bytes a write, each flushed, until the writes block
+// (the connection's send buffers, made small, are full), while another
+// goroutine of the handler reads its body and reports each Read on
+// reads. The tunnel's Read holds the connection's reading.
+type stalledTunnel struct {
+	rc    *rawConn
+	b     *requestBody
+	sc    *serverConn
+	ctl   *http.ResponseController // the handler's
+	reads chan stalledRead
 }
 
-// TestLeadReadReturnsWhileWriteBlocked: the tunnel's writer goroutine
-// is blocked in a write (the peer reads nothing), holding wmu. The
-// tunnel's Read holds the reading; two DATA frames for it arrive in one
-// read. The Read's step reads the first (its own DATA passes the
-// pending check) with the second buffered, so batching is set; as the
-// Read returns, doneStepping flushes "what was held back" and so waits
-// for wmu, behind the blocked write, although the leader wrote nothing.
-// The handler never gets bytes that have arrived (when the read loop
-// reads, the Read is woken with them at once), until the stall watchdog
-// closes the connection.
-func TestLeadReadReturnsWhileWriteBlocked(t *testing.T) {
-	got := make(chan string, 4)
+type stalledRead struct {
+	data string
+	err  error
+}
+
+func openStalledTunnel(t *testing.T, chunk int) *stalledTunnel {
+	t.Helper()
 	var written atomic.Int64
-	bodies := make(chan *requestBody, 1)
+	started := make(chan *stalledTunnel, 1)
+	reads := make(chan stalledRead, 16)
 	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
-		rc := http.NewResponseController(w)
-		rc.Flush()
+		ctl := http.NewResponseController(w)
+		ctl.Flush()
 		b := r.Body.(*requestBody)
 		if tc, ok := b.st.sc.c.(*net.TCPConn); ok {
 			tc.SetWriteBuffer(4096)
 		}
-		bodies <- b
+		started <- &stalledTunnel{b: b, sc: b.st.sc, ctl: ctl, reads: reads}
 		readDone := make(chan struct{})
 		go func() {
 			defer close(readDone)
 			buf := make([]byte, 64)
 			for {
 				n, err := b.Read(buf)
-				if n > 0 {
-					got <- string(buf[:n])
+				if n > 0 || err != nil {
+					reads <- stalledRead{string(buf[:n]), err}
 				}
 				if err != nil {
 					return
 				}
 			}
 		}()
-		sc := b.st.sc
-		for {
-			sc.mu.Lock()
-			ok := sc.leader == b.st && sc.leaderBlocked
-			sc.mu.Unlock()
-			if ok {
-				break
-			}
-			time.Sleep(time.Millisecond)
+		if !leading(b) {
+			return // the test fails on it
 		}
-		chunk := bytes.Repeat([]byte("z"), 16<<10)
-		for range 4096 {
-			if _, err := w.Write(chunk); err != nil {
-				break
-			}
-			if rc.Flush() != nil {
+		p := bytes.Repeat([]byte("z"), chunk)
+		for range (64 << 20) / chunk {
+			if _, err := w.Write(p); err != nil || ctl.Flush() != nil {
 				break
 			}
 			written.Add(1)
@@ -177,8 +83,16 @@ func TestLeadReadReturnsWhileWriteBlocked(t *testing.T) {
 		tc.SetReadBuffer(4096)
 	}
 	rc.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
-	b := <-bodies
-	sc := b.st.sc
+	var s *stalledTunnel
+	select {
+	case s = <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tunnel handler did not start")
+	}
+	s.rc = rc
+	waitLeading(t, s.b)
+	// The writer is blocked once it has written nothing for a while
+	// (setup only: were it not, the test would pass without testing).
 	last, still := int64(-1), 0
 	for i := 0; still < 5; i++ {
 		if i == 200 {
@@ -191,21 +105,58 @@ func TestLeadReadReturnsWhileWriteBlocked(t *testing.T) {
 			last, still = n, 0
 		}
 	}
-	waitState(t, sc, "the tunnel's Read reading", func() bool { return sc.leader == b.st && sc.leaderBlocked })
-	sendTogether(t, rc, func(fr *http2.Framer) {
+	waitLeading(t, s.b)
+	t.Cleanup(func() { rc.c.Close() })
+	return s
+}
+
+// nextRead returns the tunnel's next Read, failing t after 10 s.
+func (s *stalledTunnel) nextRead(t *testing.T, what string) stalledRead {
+	t.Helper()
+	select {
+	case r := <-s.reads:
+		return r
+	case <-time.After(10 * time.Second):
+		s.sc.mu.Lock()
+		state := fmt.Sprintf("leading %v, stepping %v, pending %d", s.sc.leader == s.b.st, s.sc.leaderStepping, s.sc.pending.Load())
+		s.sc.mu.Unlock()
+		t.Fatalf("%s: the tunnel's Read has not returned after 10 s (%s)", what, state)
+		return stalledRead{}
+	}
+}
+
+// TestLeadReadDeadlineWhileWriteBlocks: the client's PING reaches a
+// tunnel whose writer is blocked, holding the write lock, in a write of
+// 16 KiB (in the write itself) or of 1 KiB (in the flush each write
+// makes after counting itself out of pending). Whoever answers the PING
+// waits for that write; the tunnel's Read must still end at its
+// deadline.
+func TestLeadReadDeadlineWhileWriteBlocks(t *testing.T) {
+	for _, chunk := range []int{16 << 10, 1 << 10} {
+		t.Run(map[int]string{16 << 10: "write", 1 << 10: "flush"}[chunk], func(t *testing.T) {
+			s := openStalledTunnel(t, chunk)
+			s.rc.fr.WritePing(false, [8]byte{'s', 't', 'u', 'c', 'k'})
+			waitState(t, s.sc, "the PING read", func() bool { return s.sc.leader != s.b.st || !s.sc.leaderBlocked })
+			s.ctl.SetReadDeadline(time.Now())
+			if r := s.nextRead(t, "read deadline"); !errors.Is(r.err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Read: %+v, want os.ErrDeadlineExceeded", r)
+			}
+		})
+	}
+}
+
+// TestLeadReadReturnsWhileWriteBlocked: two DATA frames for the tunnel
+// arrive in one read while its writer is blocked holding the write lock.
+// The Read must return the first at once: with the second buffered, the
+// frames its reading held back are flushed by the lock's holder, not
+// waited for.
+func TestLeadReadReturnsWhileWriteBlocked(t *testing.T) {
+	s := openStalledTunnel(t, 16<<10)
+	sendTogether(t, s.rc, func(fr *http2.Framer) {
 		fr.WriteData(1, false, []byte("one"))
 		fr.WriteData(1, false, []byte("two"))
 	})
-	select {
-	case s := <-got:
-		if s != "one" && s != "onetwo" {
-			t.Fatalf("Read: %q", s)
-		}
-	case <-time.After(10 * time.Second):
-		sc.mu.Lock()
-		t.Logf("state: leader is tunnel %v, stepping %v, batching %v, pending %d", sc.leader == b.st, sc.leaderStepping, sc.batching.Load(), sc.pending.Load())
-		sc.mu.Unlock()
-		t.Fatal("DATA for the tunnel arrived 10 s ago; its Read has still not returned it")
+	if r := s.nextRead(t, "DATA"); r.err != nil || r.data != "one" && r.data != "onetwo" {
+		t.Fatalf("Read: %+v, want one (or onetwo)", r)
 	}
-	rc.c.Close()
 }

@@ -2,12 +2,8 @@ package h2
 
 import (
 	"bytes"
-	"errors"
-	"net"
 	"net/http"
-	"os"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,102 +149,6 @@ func testLeadTimerAfterWriteWoken(t *testing.T, closeConn bool) {
 		sc.mu.Unlock()
 		t.Fatal("the client closed the connection 10 s ago; the request's context is still not done")
 	}
-}
-
-// TestLeadReadDeadlineWhileStepBlocksInWrite: the peer stops
-// reading while the tunnel's writer goroutine sends, so the writer
-// blocks in the connection's Write holding wmu. The tunnel's Read holds
-// the reading; the client's PING makes it answer, and that write waits
-// for wmu. A read deadline (or Close) must still end the Read, as it
-// does when the read loop reads (the Read waits on cond and the deadline
-// wakes it); here the Read is stuck in the write of the PING ACK until
-// the stall watchdog closes the connection (peerStallTimeout, 30 s).
-func TestLeadReadDeadlineWhileStepBlocksInWrite(t *testing.T) {
-	readErr := make(chan error, 1)
-	kick := make(chan struct{})
-	var written atomic.Int64
-	bodies := make(chan *requestBody, 1)
-	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		rc := http.NewResponseController(w)
-		rc.Flush()
-		b := r.Body.(*requestBody)
-		if tc, ok := b.st.sc.c.(*net.TCPConn); ok {
-			tc.SetWriteBuffer(4096)
-		}
-		go func() {
-			<-kick
-			rc.SetReadDeadline(time.Now())
-		}()
-		bodies <- b
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			buf := make([]byte, 64)
-			for {
-				if _, err := b.Read(buf); err != nil {
-					readErr <- err
-					return
-				}
-			}
-		}()
-		sc := b.st.sc
-		for {
-			sc.mu.Lock()
-			ok := sc.leader == b.st && sc.leaderBlocked
-			sc.mu.Unlock()
-			if ok {
-				break
-			}
-			time.Sleep(time.Millisecond)
-		}
-		chunk := bytes.Repeat([]byte("z"), 16<<10)
-		for range 4096 { // 64 MiB at most
-			if _, err := w.Write(chunk); err != nil {
-				break
-			}
-			if rc.Flush() != nil {
-				break
-			}
-			written.Add(1)
-		}
-		<-readDone
-	}))
-	rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
-	rc.fr.WriteWindowUpdate(0, 1<<31-1-(1<<20)-65535)
-	if tc, ok := rc.c.(*net.TCPConn); ok {
-		tc.SetReadBuffer(4096)
-	}
-	rc.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
-	b := <-bodies
-	sc := b.st.sc
-	// The writer is blocked once it has written nothing for a while
-	// (setup only; the client reads nothing from here on).
-	last, still := int64(-1), 0
-	for i := 0; still < 5; i++ {
-		if i == 200 {
-			t.Fatal("the writer never blocked")
-		}
-		time.Sleep(100 * time.Millisecond)
-		if n := written.Load(); n == last {
-			still++
-		} else {
-			last, still = n, 0
-		}
-	}
-	waitState(t, sc, "the tunnel's Read reading", func() bool { return sc.leader == b.st && sc.leaderBlocked })
-	rc.fr.WritePing(false, [8]byte{'s', 't', 'u', 'c', 'k'})
-	waitState(t, sc, "the PING read", func() bool { return sc.leader != b.st || !sc.leaderBlocked })
-	close(kick)
-	select {
-	case err := <-readErr:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("Read: %v, want os.ErrDeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Read's deadline passed 10 s ago and the Read still has not returned (stuck answering the PING)")
-	}
-	rc.c.Close()
 }
 
 // TestLeadAfterOtherStreamCloses: a tunnel's Read that begins to
