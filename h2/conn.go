@@ -97,7 +97,7 @@ type serverConn struct {
 	budgetAt   int64                   // when it was last refilled
 	handedOff  bool                    // the reading is a tunnel's (lead.go); read loop only
 	upgraded   bool                    // stream 1 is the upgrade request; set before any handler runs
-	tunnels    atomic.Int32            // tunnel streams with a handler slot or queued for one
+	tunnels    atomic.Int32            // tunnel streams whose handler has started and not returned
 
 	// Write side, guarded by wmu (write.go).
 	wmu       sync.Mutex
@@ -159,7 +159,6 @@ type serverConn struct {
 	leader         *stream // the stream whose Read holds the reading; nil: the read loop does
 	wantLead       *stream // a tunnel's Read that waits, and may take the reading
 	leaderStepping bool    // the leader's Read or Write is in step
-	sendWaiters    int     // Writes waiting on sendCond
 	leaderBlocked  bool    // ... in fill, which only an interrupt ends early
 	loopBlocked    bool    // the read loop is in fill
 	interrupting   bool    // a read deadline in the past ends the current fill
@@ -169,6 +168,7 @@ type serverConn struct {
 	leadTimer      *time.Timer
 	leadTimerSet   bool
 	leadProbe      int8      // 1: the read deadline can be set; -1: it cannot; 0: not known yet
+	sendWaiters    int       // Writes waiting on sendCond
 	loopCond       sync.Cond // the reading is back (L is &mu)
 }
 
@@ -295,10 +295,11 @@ func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 		}
 	}
 	if leader != nil && !sc.br.dataFor(leader.id) && !sc.wmuFree() {
-		// A write holds wmu (even for its flush) or waits for it, perhaps blocked by a peer
-		// that does not read: the next frame may need an answer, and a
-		// Read waiting for that write could not be woken (by its read
-		// deadline, Close); the read loop handles it (lead.go).
+		// A write holds wmu (even for its flush) or waits for it,
+		// perhaps blocked by a peer that does not read: the next frame
+		// may need an answer, and a Read waiting for that write could
+		// not be woken (by its read deadline, Close); the read loop
+		// handles it (lead.go).
 		sc.mu.Lock()
 		sc.handBackLocked()
 		sc.mu.Unlock()

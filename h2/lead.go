@@ -24,7 +24,8 @@ import (
 //
 // The reading moves to the handler (giveLeadLocked) when the read loop,
 // about to wait for input, finds the only stream's Read waiting for data
-// (wantLead); a Write of that stream waiting for send window while no
+// (wantLead, or offerLeadLocked for a Read that began to wait beside a
+// stream since gone); a Write of that stream waiting for send window while no
 // Read of it reads takes the reading's steps too (awaitSend), so that an
 // echo of a message larger than the window does not hand the reading
 // back and forth. If the read loop is already waiting in fill, that Read
@@ -44,6 +45,10 @@ import (
 //   - when the handler has stayed out of Read for leadReclaim (the timer,
 //     onLeadTimer): a handler busy elsewhere leaves control frames,
 //     resets and new streams unread no longer than about that;
+//   - before a frame other than its own DATA while a write holds wmu or
+//     waits for it (step, wmuFree): answering the frame would wait for
+//     that write, which a peer that does not read may block, and a
+//     reader waiting for it could not be woken by its deadline or Close;
 //   - when the next frame cannot be buffered whole (frameTooLarge), which
 //     fill cannot wait for;
 //   - and when the handler's reading ends the connection (leadEnded),
@@ -51,6 +56,9 @@ import (
 //
 // A wake-up of the leader's body from elsewhere (a read deadline, Close)
 // interrupts its fill (wakeLocked), as a Read waiting on cond is woken.
+// Frames a reader held back while more input was buffered (batching) are
+// flushed as it leaves Read or Write (doneStepping), or by the holder of
+// wmu if it has one.
 
 // leadReclaim is how long a tunnel's handler may hold the connection's
 // reading while out of Read before the read loop takes it back; the

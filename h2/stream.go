@@ -78,7 +78,7 @@ type stream struct {
 	tunnelBusy bool // counted in tunnelsBusy
 
 	wakes uint32      // wakeLocked calls, guarded by sc.mu (lead.go)
-	leads atomic.Bool // a Read of st holds the connection's reading (sc.leader is st)
+	leads atomic.Bool // st holds the connection's reading (sc.leader is st), for its Reads and Writes
 
 	// Guarded by sc.wmu.
 	rstSent bool
