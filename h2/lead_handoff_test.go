@@ -60,17 +60,15 @@ func waitState(t *testing.T, sc *serverConn, what string, cond func() bool) {
 	t.Fatalf("never: %s", what)
 }
 
-// TestLeadTimerAfterWriteWoken: duplex tunnel. A Write waits for
-// send window while the Read (another goroutine) holds the reading.
-// WINDOW_UPDATE and DATA arrive together: the Read returns, and its
-// doneStepping finds sendWaiters > 0, so it only broadcasts and sets no
-// reclaim timer. The Write then finds window and returns without
-// stepping (so without a doneStepping of its own). The reader goroutine
-// is now away, out of Read, holding the reading, with no timer: nobody
-// reads the connection. A PING goes unanswered for as long as it stays
-// away ("ping"); the client closing the connection is never seen, so the
-// request's context is never cancelled and a handler waiting on it never
-// returns ("close").
+// TestLeadTimerAfterWriteWoken: a duplex tunnel's Write waits for send
+// window while its Read, in another goroutine, holds the reading; a
+// WINDOW_UPDATE and DATA arrive together, so the Read returns and the
+// Write is woken with window, neither reading any more. The reading must
+// still be watched (the reclaim timer, doneStepping): while the reader
+// goroutine is away a PING is answered ("ping"), and the client's
+// closing the connection is seen, cancelling the request's context
+// ("close"). Before 9e0615f no timer was set on this path and nobody
+// read the connection.
 func TestLeadTimerAfterWriteWoken(t *testing.T) {
 	for _, mode := range []string{"ping", "close"} {
 		t.Run(mode, func(t *testing.T) { testLeadTimerAfterWriteWoken(t, mode == "close") })
@@ -151,30 +149,14 @@ func testLeadTimerAfterWriteWoken(t *testing.T, closeConn bool) {
 	}
 }
 
-// TestLeadAfterOtherStreamCloses: a tunnel's Read that begins to
-// wait while another stream is open is not leadable then, and sets no
-// wantLead; when the other stream closes, nothing makes it look again,
-// so it never takes the reading while it waits (only after its next
-// message, at its next Read). This is what makes TestTunnelReadWakes/
-// leading flaky: its /close tunnel opens while the /deadline stream's
-// handler is still returning, and waiting() then waits 10 s in vain.
+// TestLeadAfterOtherStreamCloses: a tunnel's Read that begins to wait
+// while another stream is open cannot take the reading then; when the
+// other stream leaves, the reading must be offered to it at once
+// (offerLeadLocked), not only at its next Read. Before 9e0615f it was
+// not, which also made TestTunnelReadWakes/leading flaky.
 func TestLeadAfterOtherStreamCloses(t *testing.T) {
 	bodies := make(chan *requestBody, 1)
-	ts := newTestServer(t, holding(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		http.NewResponseController(w).Flush()
-		b := r.Body.(*requestBody)
-		bodies <- b
-		buf := make([]byte, 64)
-		for {
-			n, err := b.Read(buf)
-			w.Write(buf[:n])
-			http.NewResponseController(w).Flush()
-			if err != nil {
-				return
-			}
-		}
-	}))
+	ts := leadServer(t, bodies, nil)
 	rc := dialRaw(t, ts)
 	rc.post(1, "/hold")
 	b := openTunnel(t, rc, 3, bodies)

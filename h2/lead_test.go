@@ -19,9 +19,10 @@ import (
 
 // leadServer serves tunnels that echo what they read (handing their body
 // to bodies as they start, and the error that ends their Read to ends,
-// if not nil) and, on other streams, GET /other answering "other".
+// if not nil), POST /hold as holding does, and other requests answering
+// "other".
 func leadServer(t *testing.T, bodies chan<- *requestBody, ends chan<- error) *testServer {
-	return newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return newTestServer(t, holding(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect {
 			io.WriteString(w, "other")
 			return
@@ -47,11 +48,17 @@ func leadServer(t *testing.T, bodies chan<- *requestBody, ends chan<- error) *te
 	}))
 }
 
-// openTunnel opens an extended CONNECT on stream id, reads its response
-// headers and returns its body, from bodies.
+// openTunnel opens an extended CONNECT for / on stream id, reads its
+// response headers and returns its body, from bodies.
 func openTunnel(t *testing.T, rc *rawConn, id uint32, bodies <-chan *requestBody) *requestBody {
 	t.Helper()
-	rc.headers(id, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
+	return openTunnelPath(t, rc, id, "/", bodies)
+}
+
+// openTunnelPath is openTunnel for path.
+func openTunnelPath(t *testing.T, rc *rawConn, id uint32, path string, bodies <-chan *requestBody) *requestBody {
+	t.Helper()
+	rc.headers(id, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", path)
 	rc.readUntil("response headers", func(f http2.Frame) bool {
 		_, ok := f.(*http2.MetaHeadersFrame)
 		return ok && f.Header().StreamID == id

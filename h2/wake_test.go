@@ -146,18 +146,7 @@ func testTunnelReadWakes(t *testing.T, leading bool) {
 	}
 	open := func(rc *rawConn, id uint32, path string) *requestBody {
 		t.Helper()
-		rc.headers(id, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", path)
-		rc.readUntil("response headers", func(f http2.Frame) bool {
-			_, ok := f.(*http2.MetaHeadersFrame)
-			return ok && f.Header().StreamID == id
-		})
-		select {
-		case b := <-bodies:
-			return b
-		case <-time.After(10 * time.Second):
-			t.Fatal("handler did not start")
-			return nil
-		}
+		return openTunnelPath(t, rc, id, path, bodies)
 	}
 	how := func(r result) bool {
 		if leading {
