@@ -26,15 +26,24 @@ func putBuf(b *[]byte) { bufPool.Put(b) }
 
 // readBuffer is the read loop's buffered reader of the connection. After
 // release, while it is empty, it holds no pooled buffer: the next read
-// waits in small and takes a buffer from the pool once bytes arrive.
-// Read loop only.
+// waits in small, and what arrives there is read from small itself, so a
+// request of a few dozen bytes (the HEADERS frame that wakes an idle
+// connection, one after another under h2load -c 100 -m 1) is handled
+// without taking a buffer from the pool, copying it there and giving it
+// back. Once a read fills small (the input comes in larger pieces), or a
+// frame begun in small needs more room, the buffered bytes move into a
+// pooled buffer, which the reads that follow use. Read loop only.
 type readBuffer struct {
-	src   io.Reader
-	buf   *[]byte // nil while released
-	r, w  int     // (*buf)[r:w] is buffered
-	err   error   // from the read that also brought bytes; returned once they are read
-	last  int     // bytes the last read from src brought
-	small [idleReadSize]byte
+	src    io.Reader
+	buf    *[]byte // nil while released; &inSmall, or a pooled buffer
+	pooled bool    // buf is a pooled buffer
+	r, w   int     // (*buf)[r:w] is buffered
+	err    error   // from the read that also brought bytes; returned once they are read
+	last   int     // bytes the last read from src brought
+	small  [idleReadSize]byte
+	// inSmall is small as a slice, for buf to point at while the bytes
+	// buffered are small's.
+	inSmall []byte
 }
 
 // Buffered returns how many bytes can be read without reading from src.
@@ -79,7 +88,35 @@ func (b *readBuffer) frameLen() int {
 // buffered, can never be buffered whole: its payload and header are
 // larger than a buffer. fill cannot wait for it; the Framer reads it.
 func (b *readBuffer) frameTooLarge() bool {
-	return b.buf != nil && b.frameLen() > len(*b.buf)
+	return b.buf != nil && b.frameLen() > bufSize
+}
+
+// inSmallArray points buf at small, which a read has just filled with n
+// bytes.
+func (b *readBuffer) inSmallArray(n int) {
+	if b.inSmall == nil {
+		b.inSmall = b.small[:]
+	}
+	b.buf, b.pooled = &b.inSmall, false
+	b.r, b.w, b.last = 0, n, n
+}
+
+// smallFits reports whether the next read goes into small: nothing is
+// buffered, and the last read (if any) did not fill small.
+func (b *readBuffer) smallFits() bool {
+	return !b.pooled && b.r == b.w && (b.buf == nil || b.last < len(b.small))
+}
+
+// toPool moves what is buffered in small into a pooled buffer, which
+// buf then is.
+func (b *readBuffer) toPool() {
+	p := getBuf()
+	if b.buf != nil {
+		b.w = copy(*p, (*b.buf)[b.r:b.w])
+	} else {
+		b.w = 0
+	}
+	b.buf, b.pooled, b.r = p, true, 0
 }
 
 // fill reads from src once, adding what it brings to what is buffered,
@@ -91,13 +128,15 @@ func (b *readBuffer) fill() error {
 	if b.err != nil {
 		return b.err
 	}
-	if b.buf == nil {
+	if b.smallFits() {
 		n, err := b.src.Read(b.small[:])
 		if n > 0 {
-			b.buf = getBuf()
-			b.r, b.w, b.last = 0, copy(*b.buf, b.small[:n]), n
+			b.inSmallArray(n)
 		}
 		return err
+	}
+	if !b.pooled {
+		b.toPool() // a frame begun in small, or larger pieces coming
 	}
 	if b.r == b.w {
 		b.r, b.w = 0, 0
@@ -133,16 +172,24 @@ func (b *readBuffer) Read(p []byte) (int, error) {
 			b.err = nil
 			return 0, err
 		}
-		if b.buf == nil {
-			// Released: wait in the small array, then move what came
-			// into a pooled buffer.
+		if b.smallFits() {
+			if len(p) >= len(b.small) {
+				// Nothing gained by copying through small (a large
+				// payload, which the Framer reads whole).
+				n, err := b.src.Read(p)
+				b.last = n
+				return n, err
+			}
 			n, err := b.src.Read(b.small[:])
 			if n <= 0 {
 				return 0, err
 			}
-			b.buf = getBuf()
-			b.r, b.w, b.err, b.last = 0, copy(*b.buf, b.small[:n]), err, n
+			b.inSmallArray(n)
+			b.err = err
 		} else {
+			if !b.pooled {
+				b.toPool() // the last read filled small: larger pieces come
+			}
 			if len(p) >= len(*b.buf) {
 				return b.src.Read(p) // nothing gained by copying through buf
 			}
@@ -184,8 +231,10 @@ func (b *readBuffer) peek(n int) []byte {
 // larger ones, waiting there would cost a second read each time.
 func (b *readBuffer) release(idle func() bool) {
 	if b.buf != nil && b.r == b.w && (b.last < len(b.small) || idle()) {
-		putBuf(b.buf)
-		b.buf, b.r, b.w = nil, 0, 0
+		if b.pooled {
+			putBuf(b.buf)
+		}
+		b.buf, b.pooled, b.r, b.w = nil, false, 0, 0
 	}
 }
 

@@ -83,24 +83,34 @@ func TestReadBuffer(t *testing.T) {
 	}
 }
 
-// TestReadBufferReleases checks when the buffer goes back to the pool:
-// empty, and the input small or the connection idle.
+// TestReadBufferReleases checks when the buffer goes back to the pool
+// (empty, and the input small or the connection idle), and that small
+// input, read from the small array where it lands, takes no pooled
+// buffer at all.
 func TestReadBufferReleases(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		chunk int
-		idle  bool
-		want  bool
+		name   string
+		chunk  int
+		idle   bool
+		pooled bool // a pooled buffer is taken
+		want   bool // released
 	}{
-		{"small input", idleReadSize - 1, false, true},
-		{"large input, busy", idleReadSize * 4, false, false},
-		{"large input, idle", idleReadSize * 4, true, true},
+		{"small input", idleReadSize - 1, false, false, true},
+		{"large input, busy", idleReadSize * 4, false, true, false},
+		{"large input, idle", idleReadSize * 4, true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &chunkReader{chunks: [][]byte{make([]byte, tc.chunk)}, err: io.EOF}
 			b := &readBuffer{src: src}
-			if _, err := io.ReadFull(b, make([]byte, tc.chunk)); err != nil {
-				t.Fatal(err)
+			// Frame-header-sized reads, as the Framer makes: through the
+			// buffer, not around it.
+			for left := tc.chunk; left > 0; left -= 9 {
+				if _, err := io.ReadFull(b, make([]byte, min(9, left))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if b.pooled != tc.pooled {
+				t.Fatalf("took a pooled buffer: %v, want %v", b.pooled, tc.pooled)
 			}
 			b.release(func() bool { return tc.idle })
 			if got := b.buf == nil; got != tc.want {
@@ -118,6 +128,54 @@ func TestReadBufferReleases(t *testing.T) {
 	if b.buf == nil || b.Buffered() != 6 {
 		t.Fatalf("released a buffer holding %d bytes", b.Buffered())
 	}
+}
+
+// TestReadBufferFill checks fill's moves between the small array and a
+// pooled buffer: a frame that arrives whole in small is buffered there; a
+// frame begun in small whose rest arrives later moves, with its first
+// bytes, into a pooled buffer; and no byte is lost or reordered.
+func TestReadBufferFill(t *testing.T) {
+	small := frameBytes(0, 30)   // a frame of 39 bytes
+	large := frameBytes(1, 2000) // begun in small, ends in a pooled buffer
+	src := &chunkReader{chunks: [][]byte{small, large[:100], large[100:700], large[700:]}, err: io.EOF}
+	b := &readBuffer{src: src}
+	if err := b.fill(); err != nil {
+		t.Fatal(err)
+	}
+	if b.pooled || !b.frameBuffered() || b.frameLen() != len(small) {
+		t.Fatalf("first fill: pooled %v, frame buffered %v (%d bytes), want a whole frame of %d in small", b.pooled, b.frameBuffered(), b.frameLen(), len(small))
+	}
+	var got bytes.Buffer
+	p := make([]byte, len(small))
+	io.ReadFull(b, p)
+	got.Write(p)
+	b.release(func() bool { return false })
+	for !b.frameBuffered() {
+		if err := b.fill(); err != nil {
+			t.Fatalf("fill: %v", err)
+		}
+	}
+	if !b.pooled {
+		t.Fatal("a frame larger than the small array is buffered whole outside a pooled buffer")
+	}
+	p = make([]byte, len(large))
+	if _, err := io.ReadFull(b, p); err != nil {
+		t.Fatal(err)
+	}
+	got.Write(p)
+	if want := append(append([]byte(nil), small...), large...); !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read %d bytes, not the %d sent, in order", got.Len(), len(want))
+	}
+}
+
+// frameBytes returns a frame header announcing n bytes of payload, and
+// the payload, each byte of it seed plus its index.
+func frameBytes(seed byte, n int) []byte {
+	p := []byte{byte(n >> 16), byte(n >> 8), byte(n), 0, 0, 0, 0, 0, 1}
+	for i := 0; i < n; i++ {
+		p = append(p, seed+byte(i))
+	}
+	return p
 }
 
 // recordingWriter records the size of every Write.
