@@ -31,6 +31,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	noUpgrade := fs.Bool("no-h2c-upgrade", false, "serve \"Upgrade: h2c\" requests over HTTP/1.1 instead of switching to HTTP/2; use it behind a proxy that forwards Upgrade and Connection, which would otherwise let clients open HTTP/2 streams the proxy never sees")
 	noPrior := fs.Bool("no-h2c-prior", false, "do not serve HTTP/2 by prior knowledge: every connection is HTTP/1.1")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for benchmarks)")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to `file` as the server stops (for benchmarks)")
 	engine := fs.String("engine", "h2", "HTTP/2 engine: h2 (molt's own, package h2) or xnet (golang.org/x/net/http2)")
 	err := fs.Parse(args)
 	if err != nil {
@@ -47,6 +48,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer func() {
 			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintln(stderr, "molt serve: writing the allocation profile:", err)
+			}
 			f.Close()
 		}()
 	}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -70,5 +74,49 @@ func TestServeEngineFlag(t *testing.T) {
 	err := serve(context.Background(), []string{"-addr", "127.0.0.1:0", "-engine", "bogus"}, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "h2 or xnet") {
 		t.Errorf("serve -engine bogus: %v, want an error naming h2 and xnet", err)
+	}
+}
+
+// TestServeProfiles checks that -cpuprofile and -memprofile write their
+// profiles as the server stops: gzipped pprof protobufs whose sample
+// types are the CPU's and the allocations'.
+func TestServeProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	t.Run("serve", func(t *testing.T) {
+		m := startMolt(t, "-cpuprofile", cpu, "-memprofile", mem)
+		resp, err := http.Get(m.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}) // startMolt's cleanup has stopped the server
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{cpu, []string{"samples", "cpu", "nanoseconds"}},
+		{mem, []string{"alloc_objects", "alloc_space", "inuse_space"}},
+	} {
+		f, err := os.Open(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		p, err := io.ReadAll(zr)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		for _, w := range tc.want {
+			if !bytes.Contains(p, []byte(w)) {
+				t.Errorf("%s (%d bytes unzipped) names no sample type %q", tc.file, len(p), w)
+			}
+		}
 	}
 }
