@@ -17,7 +17,7 @@
 # requests/s, the server's CPU time (utime+stime from /proc/PID/stat) and
 # its read and write system calls (syscr, syscw from /proc/PID/io). It
 # prints per load the median of each over the rounds, per server, and the
-# ratios of the medians: molt h2 / molt xnet and molt h2 / nghttpd.
+# ratios of the medians: molt h2 (and h2_1p) / xnet, xnet_1p, nghttpd, h2o.
 #
 # PIN=1 (the default) pins every server to CPU 1 (the Go servers then run
 # with GOMAXPROCS=1; h2o runs with one thread) and h2load to CPU 0. PIN=0
@@ -31,8 +31,11 @@
 #
 # Knobs (environment): ROUNDS (default 3), DURATION (default 5), LOADS
 # (default "c8m32 c100m1 c1m100"), SERVERS (default "h2 xnet nghttpd h2o";
-# nghttpd comes from Debian's nghttp2-server, h2o from h2o), PIN (default
-# 1), KEEP=1 keeps the temporary directory with the raw output.
+# nghttpd comes from Debian's nghttp2-server, h2o from h2o; h2_1p and
+# xnet_1p are h2 and xnet run with GOMAXPROCS=1 however they are placed:
+# with PIN=0, one Go thread on a machine whose CPUs are all free to it),
+# PIN (default 1), KEEP=1 keeps the temporary directory with the raw
+# output.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -56,9 +59,9 @@ for s in $SERVERS; do
 	case $s in
 	nghttpd) need nghttpd "Debian: apt-get install nghttp2-server" ;;
 	h2o) need h2o "Debian: apt-get install h2o" ;;
-	h2 | xnet) ;;
+	h2 | xnet | h2_1p | xnet_1p) ;;
 	*)
-		echo "unknown server $s (want h2, xnet, nghttpd, h2o)" >&2
+		echo "unknown server $s (want h2, xnet, h2_1p, xnet_1p, nghttpd, h2o)" >&2
 		exit 2
 		;;
 	esac
@@ -100,6 +103,10 @@ start1() {
 	case $name in
 	h2 | xnet)
 		"${server_pin[@]}" "$work/molt" serve -addr "127.0.0.1:$port" -quiet -engine "$name" \
+			>"$work/$name.out" 2>&1 &
+		;;
+	h2_1p | xnet_1p)
+		GOMAXPROCS=1 "${server_pin[@]}" "$work/molt" serve -addr "127.0.0.1:$port" -quiet -engine "${name%_1p}" \
 			>"$work/$name.out" 2>&1 &
 		;;
 	nghttpd | h2o)
@@ -203,16 +210,19 @@ for load in $LOADS; do
 			"$(column "$load" "$s" 'rd / ok' | median)" "$(column "$load" "$s" 'wr / ok' | median)"
 	done
 done
-if [[ " $SERVERS " == *" h2 "* ]]; then
+if [[ " $SERVERS " == *" h2 "* || " $SERVERS " == *" h2_1p "* ]]; then
 	echo
 	printf '%-7s %-20s %14s %16s\n' load ratio req/s req/CPU-s
 	for load in $LOADS; do
-		for base in xnet nghttpd h2o; do
-			[[ " $SERVERS " == *" $base "* ]] || continue
-			awk -v l="$load" -v b="$base" \
-				-v hr="$(column "$load" h2 rps | median)" -v br="$(column "$load" "$base" rps | median)" \
-				-v he="$(column "$load" h2 '(cpu > 0 ? ok / cpu : 0)' | median)" -v be="$(column "$load" "$base" '(cpu > 0 ? ok / cpu : 0)' | median)" \
-				'BEGIN { printf "%-7s %-20s %14.2f %16.2f\n", l, "h2 / " b, (br > 0 ? hr / br : 0), (be > 0 ? he / be : 0) }'
+		for top in h2 h2_1p; do
+			[[ " $SERVERS " == *" $top "* ]] || continue
+			for base in xnet xnet_1p nghttpd h2o; do
+				[[ " $SERVERS " == *" $base "* ]] || continue
+				awk -v l="$load" -v t="$top" -v b="$base" \
+					-v hr="$(column "$load" "$top" rps | median)" -v br="$(column "$load" "$base" rps | median)" \
+					-v he="$(column "$load" "$top" '(cpu > 0 ? ok / cpu : 0)' | median)" -v be="$(column "$load" "$base" '(cpu > 0 ? ok / cpu : 0)' | median)" \
+					'BEGIN { printf "%-7s %-20s %14.2f %16.2f\n", l, t " / " b, (br > 0 ? hr / br : 0), (be > 0 ? he / be : 0) }'
+			done
 		done
 	done
 fi
