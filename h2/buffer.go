@@ -21,8 +21,16 @@ const idleReadSize = 512
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
-func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
-func putBuf(b *[]byte) { bufPool.Put(b) }
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+// putBuf gives b back to the pool, unless it is not a pooled buffer (a
+// readBuffer's small array, say): whatever a caller gets wrong, the pool
+// hands out nothing but whole buffers of bufSize.
+func putBuf(b *[]byte) {
+	if len(*b) == bufSize {
+		bufPool.Put(b)
+	}
+}
 
 // readBuffer is the read loop's buffered reader of the connection. After
 // release, while it is empty, it holds no pooled buffer: the next read

@@ -378,3 +378,17 @@ func TestWithinLimitNeverRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestPutBufRefusesOthers checks that the pool takes back only buffers of
+// bufSize: a readBuffer's small array given to putBuf by mistake would
+// otherwise be handed to another connection, as its own buffer.
+func TestPutBufRefusesOthers(t *testing.T) {
+	var b readBuffer
+	b.inSmallArray(1)
+	for range 100 {
+		putBuf(b.buf)
+		if p := getBuf(); p == b.buf || len(*p) != bufSize {
+			t.Fatalf("getBuf returned a buffer of %d bytes (the small array: %v)", len(*p), p == b.buf)
+		}
+	}
+}
