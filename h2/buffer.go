@@ -38,9 +38,11 @@ func putBuf(b *[]byte) {
 // request of a few dozen bytes (the HEADERS frame that wakes an idle
 // connection, one after another under h2load -c 100 -m 1) is handled
 // without taking a buffer from the pool, copying it there and giving it
-// back. Once a read fills small (the input comes in larger pieces), or a
-// frame begun in small needs more room, the buffered bytes move into a
-// pooled buffer, which the reads that follow use. Read loop only.
+// back. Once a read fills small (the input comes in larger pieces), or
+// the rest of a frame begun in small is to be read (even one small
+// enough for the array: a frame split across reads is rare), the
+// buffered bytes move into a pooled buffer, which the reads that follow
+// use. Read loop only.
 type readBuffer struct {
 	src    io.Reader
 	buf    *[]byte // nil while released; &inSmall, or a pooled buffer
