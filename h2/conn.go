@@ -316,9 +316,16 @@ func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 	sc.armStall(now)
 	defer sc.disarmStall()
 	if err != nil {
+		if sc.metaErr {
+			sc.meta.Release() // the block ended in its error
+		}
 		return sc.readError(err)
 	}
-	return sc.handleFrame(f, now)
+	ok := sc.handleFrame(f, now)
+	if _, meta := f.(*http2.MetaHeadersFrame); meta {
+		sc.meta.Release() // the request is built: its fields may go
+	}
+	return ok
 }
 
 // firstFlight sends what an upgraded connection's read loop has held

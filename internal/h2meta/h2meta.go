@@ -57,6 +57,11 @@ type Decoder struct {
 	repeats         uint64 // blocks answered from the repeat (for tests)
 }
 
+// keepFields is the most fields a Decoder's field slice keeps room for
+// from one header block to the next: more than requests and responses
+// have, so that the slice is reused for them.
+const keepFields = 128
+
 // NewDecoder returns a Decoder whose HPACK dynamic table starts at
 // tableSize bytes, and which marks a header block Truncated beyond
 // maxList bytes of fields (RFC 9113 section 6.5.2; 0 means 16 MiB, the
@@ -69,6 +74,19 @@ func NewDecoder(tableSize, maxList uint32) *Decoder {
 	d.hdec = hpack.NewDecoder(tableSize, d.emit)
 	d.hdec.SetMaxStringLength(int(min(d.maxList, 1<<30)))
 	return d
+}
+
+// Release tells the Decoder that the caller is done with the
+// MetaHeadersFrame it returned last. A field slice grown beyond
+// keepFields by a block of many fields then goes, so that a connection
+// does not keep, idle, the memory of the largest block a peer ever sent
+// (40 bytes a field, tens of thousands of fields within a header list
+// limit of 1 MiB); a smaller one stays for the next block.
+func (d *Decoder) Release() {
+	if cap(d.fields) > keepFields {
+		d.fields = nil
+		d.mh.Fields = nil
+	}
 }
 
 // SetAllowedMaxDynamicTableSize sets the largest dynamic table the peer
@@ -168,8 +186,12 @@ func (d *Decoder) assemble(hf *http2.HeadersFrame, frag []byte, ended bool) (htt
 	d.detail = nil
 	if hf != nil {
 		d.mh = http2.MetaHeadersFrame{HeadersFrame: hf}
-		clear(d.fields) // hold no strings of the last block
-		d.fields = d.fields[:0]
+		if cap(d.fields) > keepFields {
+			d.fields = nil // as Release, for a caller that did not call it
+		} else {
+			clear(d.fields) // hold no strings of the last block
+			d.fields = d.fields[:0]
+		}
 		d.invalid, d.sawRegular, d.truncated = nil, false, false
 		d.headersRemain, d.trailersRemain = d.maxList, d.maxList
 		d.hdec.SetEmitEnabled(true)

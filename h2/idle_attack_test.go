@@ -1,0 +1,101 @@
+package h2
+
+import (
+	"net/http"
+	"runtime"
+	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// heapAlloc returns the live heap after collecting garbage (sync.Pool
+// contents included, which take two cycles).
+func heapAlloc() uint64 {
+	var ms runtime.MemStats
+	for range 3 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestIdleConnAfterManyFieldsHoldsLittle attacks a live server with one
+// request per connection whose header list, within MaxHeaderListSize
+// (1 MiB by default), is some 31,000 tiny fields: one literal that adds
+// "a: " to the HPACK table, then one-byte references to it, about 32 KB
+// on the wire. Once the request has been answered the connection is
+// idle; what it still holds must not depend on how many fields a past
+// request had: the header-block decoder (h2meta.Decoder) reuses its
+// field slice from block to block, and gives back one grown by a block
+// of many fields (40 bytes a field: 1.5 MB, 48 times what the client
+// sent, kept for the connection's life, until stop 24).
+func TestIdleConnAfterManyFieldsHoldsLittle(t *testing.T) {
+	checkGoroutines(t)
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	const conns = 8
+	// Each field costs hpack's 32 bytes plus its name: 33.
+	const fields = (DefaultMaxHeaderListSize - 200) / 33
+
+	build := func(rc *rawConn, many bool) []byte {
+		rc.hbuf.Reset()
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"}, {":path", "/"}} {
+			rc.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		b := append([]byte(nil), rc.hbuf.Bytes()...)
+		if many {
+			b = append(b, 0x40, 1, 'a', 0) // literal with incremental indexing: "a: " is entry 62
+			for range fields {
+				b = append(b, 0x80|62)
+			}
+		}
+		return b
+	}
+	send := func(rc *rawConn, id uint32, block []byte) {
+		max := int(16384)
+		first := true
+		for first || len(block) > 0 {
+			frag := block[:min(max, len(block))]
+			block = block[len(frag):]
+			var err error
+			if first {
+				err = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: true, EndHeaders: len(block) == 0})
+			} else {
+				err = rc.fr.WriteContinuation(id, len(block) == 0, frag)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			first = false
+		}
+		if r := rc.response(id); r.status != "200" {
+			t.Fatalf("status %s", r.status)
+		}
+	}
+
+	// Connections that served a small request: the baseline.
+	var rcs []*rawConn
+	for range conns {
+		rc := dialRaw(t, ts)
+		send(rc, 1, build(rc, false))
+		rcs = append(rcs, rc)
+	}
+	rcs[0].ping()
+	base := heapAlloc()
+	// The same connections serve one request of many small fields each,
+	// and are idle again.
+	for _, rc := range rcs {
+		send(rc, 3, build(rc, true))
+		rc.ping()
+	}
+	grew := int64(heapAlloc()) - int64(base)
+	perConn := grew / conns
+	t.Logf("idle connections hold %d bytes more each after one request of %d fields", perConn, fields)
+	if perConn > 128<<10 {
+		t.Errorf("an idle connection holds %d bytes more after one request of %d header fields (~%d KB sent): the memory a past request cost stays with the connection", perConn, fields, fields/1024)
+	}
+	for _, rc := range rcs {
+		rc.c.Close()
+	}
+}
+
