@@ -99,3 +99,45 @@ func TestIdleConnAfterManyFieldsHoldsLittle(t *testing.T) {
 	}
 }
 
+// TestIdleConnAfterLargeFramesHoldsLittle attacks a live server on a
+// connection that cannot write a net.Buffers in one call (a *tls.Conn,
+// how the engine faces the internet; here a wrapped TCP connection):
+// the client allows DATA frames of 16 MiB (SETTINGS_MAX_FRAME_SIZE) and
+// windows to match, and fetches a 4 MiB body that its handler writes in
+// one Write. http2.Framer builds every frame it writes in a buffer that
+// keeps the size of the largest, so the engine writes no frame larger
+// than framerMaxFrame through it: in 4 MiB frames the idle connection
+// kept 4 MiB.
+func TestIdleConnAfterLargeFramesHoldsLittle(t *testing.T) {
+	checkGoroutines(t)
+	body := make([]byte, 4<<20)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
+	const conns = 4
+	var rcs []*rawConn
+	for range conns {
+		rc, _ := serveCounted(t, h, false,
+			http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1<<24 - 1},
+			http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+		rc.fr.WriteWindowUpdate(0, 1<<31-1-65535-1<<20)
+		rc.fr.SetMaxReadFrameSize(1<<24 - 1)
+		rc.ping() // the server has applied the settings
+		rcs = append(rcs, rc)
+	}
+	base := heapAlloc()
+	for _, rc := range rcs {
+		rc.get(1, "/")
+		if r := rc.response(1); len(r.body) != len(body) {
+			t.Fatalf("body of %d bytes, want %d", len(r.body), len(body))
+		}
+	}
+	for _, rc := range rcs {
+		rc.ping()
+	}
+	after := heapAlloc()
+	perConn := (int64(after) - int64(base)) / conns
+	t.Logf("an idle connection holds %d bytes more after one 4 MiB response", perConn)
+	if perConn > 256<<10 {
+		t.Errorf("an idle connection holds %d bytes more after one 4 MiB response in frames of the size the client allowed: the Framer's write buffer stays at the largest frame", perConn)
+	}
+}
+

@@ -245,7 +245,7 @@ func (rw *responseWriter) headerFields(fields []hpack.HeaderField, first []byte,
 // room for the body now, and reports whether it did.
 func (rw *responseWriter) sendWhole(body []byte) (bool, error) {
 	st, sc := rw.st, rw.sc
-	if len(body) > int(sc.peerMaxFrame.Load()) || !st.takeSend(len(body)) {
+	if len(body) > framerMaxFrame || !st.takeSend(len(body)) {
 		return false, nil
 	}
 	rw.sentHeader = true
@@ -340,7 +340,7 @@ func (st *stream) awaitSend(want int) (int, error) {
 		if st.writeErr != nil {
 			return 0, st.writeErr
 		}
-		run := int64(sc.peerMaxFrame.Load()) // one frame through the buffer
+		run := int64(framerMaxFrame) // one frame through the Framer
 		if sc.vectored {
 			run = max(run, dataRun)
 		}

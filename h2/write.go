@@ -146,6 +146,19 @@ const (
 	directData = 16 << 10
 )
 
+// framerMaxFrame is the largest frame the server writes through the
+// Framer (HEADERS, CONTINUATION, and DATA that does not go around it):
+// the Framer builds each frame in a buffer of its own that keeps, for the
+// life of the connection, the size of the largest frame it ever built.
+// Frames of the client's SETTINGS_MAX_FRAME_SIZE, up to 16 MiB, would
+// have an idle connection hold that much after one large response (on a
+// connection without vectored writes, such as TLS, every DATA frame goes
+// through the Framer); 16 KiB is the least every peer accepts (RFC 9113
+// section 4.2) and the largest TLS record. Large DATA on a connection
+// with vectored writes goes around the Framer in frames of the client's
+// size (writeData).
+const framerMaxFrame = 16384
+
 // write runs fn, which writes frames with sc.fr, under wmu. If st is not
 // nil and the server has already reset it, fn is skipped: nothing may
 // follow our RST_STREAM on a stream.
@@ -383,7 +396,7 @@ func (sc *serverConn) encodeHeaders(st *stream, status int, h *headerSnapshot, e
 	sc.encFields = fields
 	block := sc.encodeBlock(fields)
 	clear(fields) // hold no strings of the response
-	max := int(sc.peerMaxFrame.Load())
+	max := framerMaxFrame
 	first := true
 	for first || len(block) > 0 {
 		frag := block
