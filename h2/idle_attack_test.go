@@ -3,7 +3,11 @@ package h2
 import (
 	"net/http"
 	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -141,3 +145,92 @@ func TestIdleConnAfterLargeFramesHoldsLittle(t *testing.T) {
 	}
 }
 
+// TestQueuedStreamsResetNeverRun attacks a live server with streams
+// that wait for a handler slot (MaxConcurrentStreams handlers are
+// running) and are then ended before they got one: reset by the client,
+// or with the whole connection closed. Their handlers must not run: the
+// client has withdrawn the request, and the server would spend a
+// handler's work on an answer nobody can receive (x/net skips such
+// streams as a slot frees; CVE-2023-44487's amplification is exactly
+// work for streams the client has already cancelled). Before nextQueued
+// skipped them, every one ran, its context already cancelled, and
+// ServeConn waited for them all, long after the connection was gone.
+func TestQueuedStreamsResetNeverRun(t *testing.T) {
+	for _, how := range []string{"RST_STREAM", "connection closed"} {
+		t.Run(how, func(t *testing.T) {
+			checkGoroutines(t)
+			const limit = 4
+			release := make(chan struct{})
+			var once sync.Once
+			unblock := func() { once.Do(func() { close(release) }) }
+			var holding sync.WaitGroup
+			holding.Add(limit)
+			var queuedRan atomic.Int32
+			ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(r.URL.Path, "/hold") {
+					holding.Done()
+					<-release
+					return
+				}
+				queuedRan.Add(1)
+				time.Sleep(50 * time.Millisecond) // work that ignores the context
+			}), func(s *Server) { s.MaxConcurrentStreams = limit })
+			t.Cleanup(unblock)
+			rc := dialRaw(t, ts)
+			for i := range uint32(limit) {
+				rc.get(2*i+1, "/hold")
+			}
+			holding.Wait()
+			// The client resets the holders; their handlers run on
+			// (they keep their slots), so the next streams wait in the
+			// queue for a slot.
+			for i := range uint32(limit) {
+				rc.fr.WriteRSTStream(2*i+1, http2.ErrCodeCancel)
+			}
+			const queued = limit
+			for i := range uint32(queued) {
+				rc.get(2*(limit+i)+1, "/work")
+			}
+			rc.ping() // all read and queued
+			if how == "RST_STREAM" {
+				for i := range uint32(queued) {
+					rc.fr.WriteRSTStream(2*(limit+i)+1, http2.ErrCodeCancel)
+				}
+				rc.ping() // read: the connection lives on
+			}
+			rc.c.Close()
+			// The server sees the client go, and ends every stream,
+			// before the holders return: only then is it known that the
+			// queued ones were withdrawn.
+			waitTornDown(t, ts)
+			unblock()
+			// The holders return, and their workers look at the queue;
+			// ServeConn returns once every handler it started has.
+			ts.close()
+			if n := queuedRan.Load(); n != 0 {
+				t.Errorf("%d of %d queued streams ended before they had a handler slot (%s) still ran their handler", n, queued, how)
+			}
+		})
+	}
+}
+
+// waitTornDown waits until every connection of ts has begun its teardown
+// (the client gone: every stream ended), for up to 10 seconds.
+func waitTornDown(t *testing.T, ts *testServer) {
+	t.Helper()
+	for range 10000 {
+		closing := true
+		ts.srv.mu.Lock()
+		for sc := range ts.srv.conns {
+			sc.mu.Lock()
+			closing = closing && sc.closing
+			sc.mu.Unlock()
+		}
+		ts.srv.mu.Unlock()
+		if closing {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the server did not see the client close its connection within 10 s")
+}

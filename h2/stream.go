@@ -616,21 +616,34 @@ func (sc *serverConn) claimLocked(st *stream) {
 }
 
 // nextQueued takes the oldest queued stream if a slot is free, for the
-// worker whose handler has just returned to serve it.
+// worker whose handler has just returned to serve it. A stream that ended
+// while it waited (reset by the client or the server, or its connection
+// gone) is not served: its handler never runs, as x/net's does not, so
+// that streams reset as soon as they are queued cost no handler's work
+// (rapid reset behind a full set of slots); its slot is taken and given
+// back at once, and the next one is looked at.
 func (sc *serverConn) nextQueued() (handlerWork, bool) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if len(sc.queued) == 0 || uint32(sc.running) >= sc.cfg.maxStreams {
-		return handlerWork{}, false
+	for {
+		sc.mu.Lock()
+		if len(sc.queued) == 0 || uint32(sc.running) >= sc.cfg.maxStreams {
+			sc.mu.Unlock()
+			return handlerWork{}, false
+		}
+		w := sc.queued[0]
+		sc.queued[0] = handlerWork{}
+		sc.queued = sc.queued[1:]
+		if len(sc.queued) == 0 {
+			sc.queued = nil
+		}
+		sc.claimLocked(w.st)
+		ended := w.st.closed
+		sc.mu.Unlock()
+		if !ended {
+			return w, true
+		}
+		sc.handlerBegins() // counts it out of unstarted, and flushes if that was owed to it
+		sc.streamDone(w.st)
 	}
-	w := sc.queued[0]
-	sc.queued[0] = handlerWork{}
-	sc.queued = sc.queued[1:]
-	if len(sc.queued) == 0 {
-		sc.queued = nil
-	}
-	sc.claimLocked(w.st)
-	return w, true
 }
 
 // handlerWork is one stream for a worker to serve.
