@@ -342,7 +342,9 @@ func (st *stream) awaitSend(want int) (int, error) {
 		}
 		run := int64(framerMaxFrame) // one frame through the Framer
 		if sc.vectored {
-			run = max(run, dataRun)
+			// Runs around the Framer (writeData), in frames of the
+			// client's size.
+			run = max(int64(sc.peerMaxFrame.Load()), dataRun)
 		}
 		n := min(int64(want), st.send, sc.connSend, run)
 		if n > 0 {
