@@ -58,6 +58,7 @@ func (cc *ClientConn) readFrames() error {
 			var ce http2.ConnectionError
 			switch {
 			case errors.As(err, &se):
+				cc.meta.Release()
 				cc.resetStreamID(se.StreamID, se)
 				continue
 			case errors.As(err, &ce):
@@ -76,6 +77,9 @@ func (cc *ClientConn) readFrames() error {
 		}
 		if err := cc.processFrame(f); err != nil {
 			return err
+		}
+		if _, meta := f.(*http2.MetaHeadersFrame); meta {
+			cc.meta.Release() // a block of many fields gives its slice back
 		}
 		if cc.hasDone() {
 			if !holding {
