@@ -58,7 +58,9 @@ func (cc *ClientConn) readFrames() error {
 			var ce http2.ConnectionError
 			switch {
 			case errors.As(err, &se):
-				cc.meta.Release()
+				if fromMeta {
+					cc.meta.Release() // the block ended in its error
+				}
 				cc.resetStreamID(se.StreamID, se)
 				continue
 			case errors.As(err, &ce):
