@@ -282,6 +282,16 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 // awaitFrame says so, and reports whether the connection goes on.
 func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 	if !sc.br.frameBuffered() {
+		if leader != nil && !sc.wmuFree() {
+			// The flush below would wait for a write that holds wmu,
+			// perhaps blocked by a peer that does not read, and the
+			// Read with it, deaf to its deadline: the read loop, under
+			// its watchdog, flushes and reads instead (lead.go).
+			sc.mu.Lock()
+			sc.handBackLocked()
+			sc.mu.Unlock()
+			return true
+		}
 		// Every frame already received whole has been handled: send
 		// what was held back, in one write, before a read that may
 		// block (even for the rest of a frame begun in the buffer).

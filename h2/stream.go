@@ -814,6 +814,14 @@ func (st *stream) creditReadUnlock(n int, held bool) {
 	sc := st.sc
 	st.unacked += int64(n)
 	incr := st.takeCreditLocked()
+	if (incr > 0 || held) && sc.leader == st && !sc.leaderStepping && !sc.wmuFree() {
+		// The credit's write would wait for one that holds wmu,
+		// perhaps blocked by a peer that does not read, with this Read
+		// holding the reading: nobody would read the connection (its
+		// PINGs, RST_STREAM, GOAWAY), and no watchdog would end it.
+		// The read loop takes the reading back first (lead.go).
+		sc.handBackLocked()
+	}
 	sc.mu.Unlock()
 	if incr > 0 {
 		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
