@@ -49,6 +49,10 @@ import (
 //     waits for it (step, wmuFree): answering the frame would wait for
 //     that write, which a peer that does not read may block, and a
 //     reader waiting for it could not be woken by its deadline or Close;
+//     likewise before the flush that precedes a wait for input (step),
+//     and before a Read's own credit (WINDOW_UPDATE) is written while
+//     it holds the reading out of step (creditReadUnlock), where nobody
+//     would read the connection meanwhile and no watchdog would end it;
 //   - when the next frame cannot be buffered whole (frameTooLarge), which
 //     fill cannot wait for;
 //   - and when the handler's reading ends the connection (leadEnded),
