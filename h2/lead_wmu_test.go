@@ -167,4 +167,3 @@ func TestLeadCreditWhileWriteBlocked(t *testing.T) {
 		}
 	}
 }
-
