@@ -25,11 +25,12 @@ import (
 // goroutine of the handler reads its body and reports each Read on
 // reads. The tunnel's Read holds the connection's reading.
 type stalledTunnel struct {
-	rc    *rawConn
-	b     *requestBody
-	sc    *serverConn
-	ctl   *http.ResponseController // the handler's
-	reads chan stalledRead
+	rc      *rawConn
+	b       *requestBody
+	sc      *serverConn
+	ctl     *http.ResponseController // the handler's
+	reads   chan stalledRead
+	written *atomic.Int64 // the handler's writes that returned
 }
 
 type stalledRead struct {
@@ -39,9 +40,32 @@ type stalledRead struct {
 
 func openStalledTunnel(t *testing.T, chunk int) *stalledTunnel {
 	t.Helper()
-	var written atomic.Int64
+	s := startStalledTunnel(t, stalledSetup{chunk: chunk, readSize: 64, smallClientBuffer: true})
+	s.waitWriterStalled(t)
+	waitLeading(t, s.b)
+	return s
+}
+
+// stalledSetup is how startStalledTunnel sets a stalled tunnel up.
+type stalledSetup struct {
+	chunk             int           // bytes a write of the handler
+	readSize          int           // bytes a Read of the handler asks for
+	gate              chan struct{} // if set, the writes begin once it is closed, not once the Read leads
+	smallClientBuffer bool          // the client's receive buffer is made small before the tunnel opens
+	configure         func(*Server)
+}
+
+// startStalledTunnel opens the tunnel of openStalledTunnel and waits
+// for its Read to lead, but not for its writer to block.
+func startStalledTunnel(t *testing.T, setup stalledSetup) *stalledTunnel {
+	t.Helper()
+	written := new(atomic.Int64)
 	started := make(chan *stalledTunnel, 1)
-	reads := make(chan stalledRead, 16)
+	reads := make(chan stalledRead, 64)
+	var configure []func(*Server)
+	if setup.configure != nil {
+		configure = append(configure, setup.configure)
+	}
 	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		ctl := http.NewResponseController(w)
@@ -50,11 +74,11 @@ func openStalledTunnel(t *testing.T, chunk int) *stalledTunnel {
 		if tc, ok := b.st.sc.c.(*net.TCPConn); ok {
 			tc.SetWriteBuffer(4096)
 		}
-		started <- &stalledTunnel{b: b, sc: b.st.sc, ctl: ctl, reads: reads}
+		started <- &stalledTunnel{b: b, sc: b.st.sc, ctl: ctl, reads: reads, written: written}
 		readDone := make(chan struct{})
 		go func() {
 			defer close(readDone)
-			buf := make([]byte, 64)
+			buf := make([]byte, setup.readSize)
 			for {
 				n, err := b.Read(buf)
 				if n > 0 || err != nil {
@@ -65,21 +89,23 @@ func openStalledTunnel(t *testing.T, chunk int) *stalledTunnel {
 				}
 			}
 		}()
-		if !leading(b) {
+		if setup.gate != nil {
+			<-setup.gate
+		} else if !leading(b) {
 			return // the test fails on it
 		}
-		p := bytes.Repeat([]byte("z"), chunk)
-		for range (64 << 20) / chunk {
+		p := bytes.Repeat([]byte("z"), setup.chunk)
+		for range (64 << 20) / setup.chunk {
 			if _, err := w.Write(p); err != nil || ctl.Flush() != nil {
 				break
 			}
 			written.Add(1)
 		}
 		<-readDone
-	}))
+	}), configure...)
 	rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
 	rc.fr.WriteWindowUpdate(0, 1<<31-1-(1<<20)-65535)
-	if tc, ok := rc.c.(*net.TCPConn); ok {
+	if tc, ok := rc.c.(*net.TCPConn); ok && setup.smallClientBuffer {
 		tc.SetReadBuffer(4096)
 	}
 	rc.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
@@ -91,23 +117,27 @@ func openStalledTunnel(t *testing.T, chunk int) *stalledTunnel {
 	}
 	s.rc = rc
 	waitLeading(t, s.b)
-	// The writer is blocked once it has written nothing for a while
-	// (setup only: were it not, the test would pass without testing).
+	t.Cleanup(func() { rc.c.Close() })
+	return s
+}
+
+// waitWriterStalled waits until the handler's writer is blocked: it has
+// written nothing for a while (setup only: were it not blocked, the test
+// would pass without testing).
+func (s *stalledTunnel) waitWriterStalled(t *testing.T) {
+	t.Helper()
 	last, still := int64(-1), 0
 	for i := 0; still < 5; i++ {
 		if i == 200 {
 			t.Fatal("the writer never blocked")
 		}
 		time.Sleep(100 * time.Millisecond)
-		if n := written.Load(); n == last {
+		if n := s.written.Load(); n == last {
 			still++
 		} else {
 			last, still = n, 0
 		}
 	}
-	waitLeading(t, s.b)
-	t.Cleanup(func() { rc.c.Close() })
-	return s
 }
 
 // nextRead returns the tunnel's next Read, failing t after 10 s.

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"net/http"
 	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,50 +54,10 @@ func TestLeadCreditWhileWriteBlocked(t *testing.T) {
 	old := peerStallTimeout
 	peerStallTimeout = 300 * time.Millisecond
 	t.Cleanup(func() { peerStallTimeout = old }) // after the server's close
-	var written atomic.Int64
 	gate := make(chan struct{})
-	started := make(chan *stalledTunnel, 1)
-	reads := make(chan stalledRead, 64)
-	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		ctl := http.NewResponseController(w)
-		ctl.Flush()
-		b := r.Body.(*requestBody)
-		if tc, ok := b.st.sc.c.(*net.TCPConn); ok {
-			tc.SetWriteBuffer(4096)
-		}
-		started <- &stalledTunnel{b: b, sc: b.st.sc, ctl: ctl, reads: reads}
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := b.Read(buf)
-				if n > 0 || err != nil {
-					reads <- stalledRead{string(buf[:n]), err}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		<-gate
-		p := bytes.Repeat([]byte("z"), 16<<10)
-		for range 4096 {
-			if _, err := w.Write(p); err != nil || ctl.Flush() != nil {
-				break
-			}
-			written.Add(1)
-		}
-		<-readDone
-	}), func(s *Server) { s.MaxUploadBufferPerConnection = 16 << 20 })
-	rc := dialRaw(t, ts, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
-	rc.fr.WriteWindowUpdate(0, 1<<31-1-(1<<20)-65535)
-	rc.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":authority", "a", ":path", "/")
-	s := <-started
-	s.rc = rc
-	sc := s.sc
-	waitLeading(t, s.b)
+	s := startStalledTunnel(t, stalledSetup{chunk: 16 << 10, readSize: 64 << 10, gate: gate,
+		configure: func(s *Server) { s.MaxUploadBufferPerConnection = 16 << 20 }})
+	rc, sc := s.rc, s.sc
 	p := bytes.Repeat([]byte("d"), 16<<10)
 	for range 15 { // 240 KiB
 		rc.fr.WriteData(1, false, p)
@@ -116,18 +74,7 @@ func TestLeadCreditWhileWriteBlocked(t *testing.T) {
 	}
 	waitLeading(t, s.b) // in fill: the writer's blocking makes it take no step
 	close(gate)
-	last, still := int64(-1), 0
-	for i := 0; still < 5; i++ {
-		if i == 200 {
-			t.Fatal("the writer never blocked")
-		}
-		time.Sleep(100 * time.Millisecond)
-		if n := written.Load(); n == last {
-			still++
-		} else {
-			last, still = n, 0
-		}
-	}
+	s.waitWriterStalled(t)
 	sendTogether(t, rc, func(fr *http2.Framer) { fr.WriteData(1, false, p); fr.WriteData(1, false, p) })
 	time.Sleep(200 * time.Millisecond)
 	sc.mu.Lock()
