@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"bytes"
 	"net/http"
 	"runtime"
 	"strings"
@@ -42,11 +43,7 @@ func TestIdleConnAfterManyFieldsHoldsLittle(t *testing.T) {
 	const fields = (DefaultMaxHeaderListSize - 200) / 33
 
 	build := func(rc *rawConn, many bool) []byte {
-		rc.hbuf.Reset()
-		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"}, {":path", "/"}} {
-			rc.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-		}
-		b := append([]byte(nil), rc.hbuf.Bytes()...)
+		b := requestBlock(rc)
 		if many {
 			b = append(b, 0x40, 1, 'a', 0) // literal with incremental indexing: "a: " is entry 62
 			for range fields {
@@ -55,27 +52,7 @@ func TestIdleConnAfterManyFieldsHoldsLittle(t *testing.T) {
 		}
 		return b
 	}
-	send := func(rc *rawConn, id uint32, block []byte) {
-		max := int(16384)
-		first := true
-		for first || len(block) > 0 {
-			frag := block[:min(max, len(block))]
-			block = block[len(frag):]
-			var err error
-			if first {
-				err = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: true, EndHeaders: len(block) == 0})
-			} else {
-				err = rc.fr.WriteContinuation(id, len(block) == 0, frag)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			first = false
-		}
-		if r := rc.response(id); r.status != "200" {
-			t.Fatalf("status %s", r.status)
-		}
-	}
+	send := func(rc *rawConn, id uint32, block []byte) { sendBlock(t, rc, id, block, 16384) }
 
 	// Connections that served a small request: the baseline.
 	var rcs []*rawConn
@@ -97,6 +74,92 @@ func TestIdleConnAfterManyFieldsHoldsLittle(t *testing.T) {
 	t.Logf("idle connections hold %d bytes more each after one request of %d fields", perConn, fields)
 	if perConn > 128<<10 {
 		t.Errorf("an idle connection holds %d bytes more after one request of %d header fields (~%d KB sent): the memory a past request cost stays with the connection", perConn, fields, fields/1024)
+	}
+	for _, rc := range rcs {
+		rc.c.Close()
+	}
+}
+
+// requestBlock returns the header block of GET / on rc's HPACK encoder.
+func requestBlock(rc *rawConn) []byte {
+	rc.hbuf.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"}, {":path", "/"}} {
+		rc.henc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	return append([]byte(nil), rc.hbuf.Bytes()...)
+}
+
+// sendBlock sends block on stream id as a HEADERS frame and as many
+// CONTINUATION frames of at most frag bytes as it takes, the stream
+// ended, and wants a 200 answer.
+func sendBlock(t *testing.T, rc *rawConn, id uint32, block []byte, frag int) {
+	t.Helper()
+	first := true
+	for first || len(block) > 0 {
+		f := block[:min(frag, len(block))]
+		block = block[len(f):]
+		var err error
+		if first {
+			err = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: f, EndStream: true, EndHeaders: len(block) == 0})
+		} else {
+			err = rc.fr.WriteContinuation(id, len(block) == 0, f)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		first = false
+	}
+	if r := rc.response(id); r.status != "200" {
+		t.Fatalf("status %s", r.status)
+	}
+}
+
+// TestIdleConnAfterSplitFieldHoldsLittle attacks a live server with one
+// request per connection that has one header field of half a MiB, its
+// value split across CONTINUATION frames. x/net's hpack.Decoder keeps
+// the part of a field that a fragment ends in, to decode it with the
+// next fragment, in a buffer that never shrinks: fed fragment by
+// fragment, each idle connection kept the largest field a client ever
+// split (up to MaxHeaderListSize), until stop 25. h2meta.Decoder now
+// hands the HPACK decoder whole fields only and keeps the split field
+// itself, giving its buffer back once the block is complete.
+func TestIdleConnAfterSplitFieldHoldsLittle(t *testing.T) {
+	checkGoroutines(t)
+	var whole atomic.Int32 // requests that had all of the field
+	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.Header.Get("X-Big")) == 512<<10 {
+			whole.Add(1)
+		}
+	}))
+	const conns = 8
+	big := func(rc *rawConn) []byte {
+		// A never-indexed literal leaves the table alone: a fresh
+		// encoder writes it, whose buffers go with it (they are not
+		// the server's memory).
+		var field bytes.Buffer
+		hpack.NewEncoder(&field).WriteField(hpack.HeaderField{Name: "x-big", Value: strings.Repeat("v", 512<<10), Sensitive: true})
+		return append(requestBlock(rc), field.Bytes()...)
+	}
+	var rcs []*rawConn
+	for range conns {
+		rc := dialRaw(t, ts)
+		sendBlock(t, rc, 1, requestBlock(rc), 16384)
+		rcs = append(rcs, rc)
+	}
+	rcs[0].ping()
+	base := heapAlloc()
+	for _, rc := range rcs {
+		sendBlock(t, rc, 3, big(rc), 16384)
+		rc.ping()
+	}
+	grew := int64(heapAlloc()) - int64(base)
+	perConn := grew / conns
+	t.Logf("idle connections hold %d bytes more each after one request with a field of 512 KiB split across CONTINUATION frames", perConn)
+	if n := whole.Load(); n != conns {
+		t.Errorf("%d of %d handlers saw the whole field", n, conns)
+	}
+	if perConn > 128<<10 {
+		t.Errorf("an idle connection holds %d bytes more after one request with a field of 512 KiB split across CONTINUATION frames: the HPACK decoder keeps the split field's buffer", perConn)
 	}
 	for _, rc := range rcs {
 		rc.c.Close()

@@ -33,6 +33,15 @@ import (
 type Decoder struct {
 	hdec    *hpack.Decoder
 	maxList uint32
+	maxStr  uint64 // the HPACK decoder's longest string
+
+	// The start of a field that a fragment ended in, kept until the
+	// fragments that complete it arrive: the HPACK decoder is given
+	// whole fields only (see write). unhook is set when the last Write
+	// was from a large split buffer, which the HPACK decoder then still
+	// refers to.
+	split  []byte
+	unhook bool
 
 	mh             http2.MetaHeadersFrame
 	fields         []hpack.HeaderField
@@ -57,6 +66,10 @@ type Decoder struct {
 	repeats         uint64 // blocks answered from the repeat (for tests)
 }
 
+// keepSplit is the largest buffer a Decoder keeps for fields split
+// across fragments once their header block is complete.
+const keepSplit = 4 << 10
+
 // keepFields is the most fields a Decoder's field slice keeps room for
 // from one header block to the next: more than requests and responses
 // have, so that the slice is reused for them.
@@ -72,20 +85,23 @@ func NewDecoder(tableSize, maxList uint32) *Decoder {
 		d.maxList = 16 << 20
 	}
 	d.hdec = hpack.NewDecoder(tableSize, d.emit)
-	d.hdec.SetMaxStringLength(int(min(d.maxList, 1<<30)))
+	d.maxStr = uint64(min(d.maxList, 1<<30))
+	d.hdec.SetMaxStringLength(int(d.maxStr))
 	return d
 }
 
 // Release tells the Decoder that the caller is done with the
-// MetaHeadersFrame it returned last. A field slice grown beyond
-// keepFields by a block of many fields then goes, so that a connection
-// does not keep, idle, the memory of the largest block a peer ever sent
-// (40 bytes a field, tens of thousands of fields within a header list
-// limit of 1 MiB); a smaller one stays for the next block.
+// MetaHeadersFrame it returned last. Its fields are let go, so that an
+// idle connection does not keep the strings of the last header block (a
+// field may be as large as the header list); a field slice grown beyond
+// keepFields by a block of many fields goes too (40 bytes a field, tens
+// of thousands of fields within a header list limit of 1 MiB), and a
+// smaller one stays for the next block.
 func (d *Decoder) Release() {
+	clear(d.fields)
+	d.mh.Fields = nil
 	if cap(d.fields) > keepFields {
 		d.fields = nil
-		d.mh.Fields = nil
 	}
 }
 
@@ -192,6 +208,7 @@ func (d *Decoder) assemble(hf *http2.HeadersFrame, frag []byte, ended bool) (htt
 			clear(d.fields) // hold no strings of the last block
 			d.fields = d.fields[:0]
 		}
+		d.split = d.split[:0]
 		d.invalid, d.sawRegular, d.truncated = nil, false, false
 		d.headersRemain, d.trailersRemain = d.maxList, d.maxList
 		d.hdec.SetEmitEnabled(true)
@@ -223,7 +240,7 @@ func (d *Decoder) assemble(hf *http2.HeadersFrame, frag []byte, ended bool) (htt
 	if !neutral {
 		d.repeatOK = false // this block may change the dynamic table
 	}
-	if _, err := d.hdec.Write(frag); err != nil {
+	if err := d.write(frag, ended); err != nil {
 		d.detail = err
 		return nil, http2.ConnectionError(http2.ErrCodeCompression)
 	}
@@ -233,6 +250,9 @@ func (d *Decoder) assemble(hf *http2.HeadersFrame, frag []byte, ended bool) (htt
 	if err := d.hdec.Close(); err != nil {
 		d.detail = err
 		return nil, http2.ConnectionError(http2.ErrCodeCompression)
+	}
+	if d.unhook {
+		d.unhookSplit()
 	}
 	id := d.mh.StreamID
 	if d.invalid != nil {
@@ -252,6 +272,160 @@ func (d *Decoder) assemble(hf *http2.HeadersFrame, frag []byte, ended bool) (htt
 		d.repeatOK = true
 	}
 	return &d.mh, nil
+}
+
+// write decodes a fragment of a header block, the last one if ended.
+// The HPACK decoder is given whole field representations only: it keeps
+// the part of a field that one Write ends in, to finish it with the next
+// Write, in a buffer that never shrinks, so that a connection would keep
+// for its life the largest field a peer ever split across CONTINUATION
+// frames (up to the header list size). The split field waits in
+// d.split instead, whose buffer goes once the block is complete if it
+// has grown beyond keepSplit.
+func (d *Decoder) write(frag []byte, ended bool) error {
+	b := frag
+	fromSplit := len(d.split) > 0
+	if fromSplit {
+		d.split = append(d.split, frag...)
+		b = d.split
+	}
+	cut := len(b)
+	if !ended {
+		cut = wholeFields(b, d.maxStr)
+	}
+	_, err := d.hdec.Write(b[:cut])
+	if err == nil && !ended {
+		// The decoder has copied the strings it emitted: the rest may
+		// move to the front of d.split.
+		if fromSplit {
+			d.split = d.split[:copy(d.split, b[cut:])]
+		} else {
+			d.split = append(d.split, b[cut:]...)
+		}
+		return nil
+	}
+	d.split = d.split[:0]
+	if cap(d.split) > keepSplit {
+		d.split = nil
+		d.unhook = fromSplit
+	}
+	return err
+}
+
+// incomplete is the start of an indexed field whose index goes on in
+// bytes that never come.
+var incomplete = [1]byte{0xff}
+
+// unhookSplit makes the HPACK decoder, between two header blocks, let go
+// of the split buffer it was last given: hpack.Decoder refers to the
+// slice of its last Write until the next one. It is given a field
+// representation that does not complete, which it keeps (one byte, in
+// its own buffer, which a Write that completes nothing never grows)
+// without decoding anything, and closed again, which drops that byte
+// with an error to ignore. The decoder is as before: between blocks,
+// with nothing saved and the next field the first of a block.
+func (d *Decoder) unhookSplit() {
+	d.unhook = false
+	d.hdec.Write(incomplete[:])
+	d.hdec.Close()
+}
+
+// wholeFields returns the length of the field representations at the
+// start of b that are complete (RFC 7541 section 6): the start of the
+// one b ends in. It returns len(b) when what it reads is malformed or
+// declares a string longer than maxStr, for the HPACK decoder to say
+// what is wrong.
+func wholeFields(b []byte, maxStr uint64) int {
+	i := 0
+	for i < len(b) {
+		next, st := fieldEnd(b, i, maxStr)
+		switch st {
+		case partShort:
+			return i
+		case partBad:
+			return len(b)
+		}
+		i = next
+	}
+	return i
+}
+
+// What fieldEnd and its parts find.
+const (
+	partDone  = iota // complete
+	partShort        // b ends inside it
+	partBad          // malformed, or a string longer than allowed
+)
+
+// fieldEnd returns the index after the field representation at b[i].
+func fieldEnd(b []byte, i int, maxStr uint64) (int, int) {
+	c := b[i]
+	var prefix uint
+	switch {
+	case c&0x80 != 0: // indexed
+		_, next, st := varint(b, i, 7)
+		return next, st
+	case c&0xe0 == 0x20: // dynamic table size update
+		_, next, st := varint(b, i, 5)
+		return next, st
+	case c&0xc0 == 0x40: // literal with incremental indexing
+		prefix = 6
+	default: // literal without indexing, never indexed
+		prefix = 4
+	}
+	name, next, st := varint(b, i, prefix)
+	if st != partDone {
+		return next, st
+	}
+	if name == 0 { // a literal name
+		if next, st = stringEnd(b, next, maxStr); st != partDone {
+			return next, st
+		}
+	}
+	return stringEnd(b, next, maxStr)
+}
+
+// stringEnd returns the index after the string literal at b[i].
+func stringEnd(b []byte, i int, maxStr uint64) (int, int) {
+	if i >= len(b) {
+		return i, partShort
+	}
+	n, next, st := varint(b, i, 7)
+	if st != partDone {
+		return next, st
+	}
+	if n > maxStr {
+		return next, partBad
+	}
+	if n > uint64(len(b)-next) {
+		return next, partShort
+	}
+	return next + int(n), partDone
+}
+
+// varint decodes the integer with an n-bit prefix at b[i] as the HPACK
+// decoder does, which refuses one of more than 63 bits.
+func varint(b []byte, i int, n uint) (uint64, int, int) {
+	mask := uint64(1)<<n - 1
+	v := uint64(b[i]) & mask
+	i++
+	if v < mask {
+		return v, i, partDone
+	}
+	for shift := uint(0); ; shift += 7 {
+		if shift >= 63 {
+			return 0, i, partBad
+		}
+		if i >= len(b) {
+			return 0, i, partShort
+		}
+		c := b[i]
+		i++
+		v += uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, i, partDone
+		}
+	}
 }
 
 // TableNeutral reports whether decoding block leaves an HPACK dynamic
