@@ -296,9 +296,13 @@ func (d *Decoder) write(frag []byte, ended bool) error {
 	_, err := d.hdec.Write(b[:cut])
 	if err == nil && !ended {
 		// The decoder has copied the strings it emitted: the rest may
-		// move to the front of d.split.
+		// move to the front of d.split. A fragment that completes no
+		// field costs its own length, not the split field's (one byte
+		// of a long field per CONTINUATION frame would be quadratic).
 		if fromSplit {
-			d.split = d.split[:copy(d.split, b[cut:])]
+			if cut > 0 {
+				d.split = d.split[:copy(d.split, b[cut:])]
+			}
 		} else {
 			d.split = append(d.split, b[cut:]...)
 		}
