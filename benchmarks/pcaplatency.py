@@ -2,6 +2,8 @@
 """pcaplatency.py: per-stream HTTP/2 latency from a loopback packet capture.
 
     pcaplatency.py FILE.pcap SERVER_PORT  ->  one JSON line
+    pcaplatency.py FILE.pcap SERVER_PORT --per-connection
+        ->  and then one JSON line per connection, in the order they began
 
 A clock that belongs to neither load generator: for every stream of every
 cleartext HTTP/2 connection to SERVER_PORT in the capture, the time from
@@ -18,6 +20,12 @@ sequence number; a gap (a packet the capture dropped) ends that
 direction's parsing and is counted, not guessed over. Streams without both
 ends in the capture are not counted. Prints count, gaps, mean, p50, p90,
 p99 and max in microseconds.
+
+--per-connection tells the connections apart: two clients run side by
+side against one server (the first to connect owning the first
+connections), each under the same conditions of the machine, are timed
+apart. Each line also counts what the connection carried each way:
+packets with payload and HTTP/2 frames by type.
 """
 import json
 import struct
@@ -96,10 +104,28 @@ class Direction:
         return 0
 
 
+FRAME_TYPES = ("DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS", "PUSH_PROMISE",
+               "PING", "GOAWAY", "WINDOW_UPDATE", "CONTINUATION")
+
+
+def summary(lat):
+    """count, mean and percentiles of the sorted latencies lat (us)."""
+    def pct(q):
+        return lat[max(0, int(-(-len(lat) * q // 1)) - 1)] if lat else float("nan")
+    return {
+        "count": len(lat),
+        "mean_us": sum(lat) / len(lat) if lat else float("nan"),
+        "p50_us": pct(0.5), "p90_us": pct(0.9), "p99_us": pct(0.99),
+        "max_us": lat[-1] if lat else float("nan"),
+    }
+
+
 def main():
-    if len(sys.argv) != 3:
+    per_conn = len(sys.argv) == 4 and sys.argv[3] == "--per-connection"
+    if len(sys.argv) != 3 and not per_conn:
         sys.exit(__doc__)
     path, port = sys.argv[1], int(sys.argv[2])
+    conns = {}  # client port -> its figures, in the order the connections began
     dirs = {}  # (src port, dst port) -> Direction
     sent = {}  # (client port, stream) -> time of the request's HEADERS end
     lat = []
@@ -125,13 +151,22 @@ def main():
         if flags & 0x02:  # SYN: a new connection on this port pair
             dirs[key] = Direction(dport == port)
             dirs[key].next_seq = (seq + 1) & 0xFFFFFFFF
+            if dport == port:
+                conns[sport] = {"lat": [], "to_server": {"packets": 0}, "to_client": {"packets": 0}}
             continue
         d = dirs.get(key)
         if d is None:
             continue  # a connection whose start was not captured
         cport = sport if d.client else dport
+        conn = conns.get(cport)
+        way = "to_server" if d.client else "to_client"
+        if conn is not None and payload:
+            conn[way]["packets"] += 1
 
-        def on_frame(ftype, fflags, stream, t, d=d, cport=cport):
+        def on_frame(ftype, fflags, stream, t, d=d, cport=cport, conn=conn, way=way):
+            if conn is not None:
+                name = FRAME_TYPES[ftype] if ftype < len(FRAME_TYPES) else str(ftype)
+                conn[way][name] = conn[way].get(name, 0) + 1
             if stream == 0:
                 return
             if d.client and ftype == 1:  # HEADERS (a request)
@@ -141,6 +176,8 @@ def main():
                 t0 = sent.pop((cport, stream), None)
                 if t0 is not None:
                     lat.append((t - t0) / 1e3)
+                    if conn is not None:
+                        conn["lat"].append((t - t0) / 1e3)
 
         gaps += d.feed(seq, payload, t, on_frame)
     lat.sort()
@@ -152,17 +189,17 @@ def main():
     packets_with_requests = len(set(sends))
     close = sum(1 for a, b in zip(sends, sends[1:]) if b - a < 50e3)
 
-    def pct(q):
-        return lat[max(0, int(-(-len(lat) * q // 1)) - 1)] if lat else float("nan")
-
     print(json.dumps({
-        "count": len(lat), "gaps": gaps,
+        "gaps": gaps,
         "requests_per_packet": len(sends) / packets_with_requests if sends else float("nan"),
         "sent_within_50us": close / (len(sends) - 1) if len(sends) > 1 else float("nan"),
-        "mean_us": sum(lat) / len(lat) if lat else float("nan"),
-        "p50_us": pct(0.5), "p90_us": pct(0.9), "p99_us": pct(0.99),
-        "max_us": lat[-1] if lat else float("nan"),
+        **summary(lat),
     }))
+    if per_conn:
+        for i, (cport, c) in enumerate(conns.items()):
+            c["lat"].sort()
+            print(json.dumps({"connection": i, "client_port": cport, **summary(c["lat"]),
+                              "to_server": c["to_server"], "to_client": c["to_client"]}))
 
 
 if __name__ == "__main__":
