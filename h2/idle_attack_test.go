@@ -2,6 +2,7 @@ package h2
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -52,7 +53,7 @@ func TestIdleConnAfterManyFieldsHoldsLittle(t *testing.T) {
 		}
 		return b
 	}
-	send := func(rc *rawConn, id uint32, block []byte) { sendBlock(t, rc, id, block, 16384) }
+	send := func(rc *rawConn, id uint32, block []byte) { sendBlock(t, rc, id, block, 16384, false) }
 
 	// Connections that served a small request: the baseline.
 	var rcs []*rawConn
@@ -91,23 +92,30 @@ func requestBlock(rc *rawConn) []byte {
 
 // sendBlock sends block on stream id as a HEADERS frame and as many
 // CONTINUATION frames of at most frag bytes as it takes, the stream
-// ended, and wants a 200 answer.
-func sendBlock(t *testing.T, rc *rawConn, id uint32, block []byte, frag int) {
+// ended, and wants a 200 answer. With emptyEnd, an empty CONTINUATION
+// frame ends the block.
+func sendBlock(t *testing.T, rc *rawConn, id uint32, block []byte, frag int, emptyEnd bool) {
 	t.Helper()
 	first := true
 	for first || len(block) > 0 {
 		f := block[:min(frag, len(block))]
 		block = block[len(f):]
+		end := len(block) == 0 && !emptyEnd
 		var err error
 		if first {
-			err = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: f, EndStream: true, EndHeaders: len(block) == 0})
+			err = rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: f, EndStream: true, EndHeaders: end})
 		} else {
-			err = rc.fr.WriteContinuation(id, len(block) == 0, f)
+			err = rc.fr.WriteContinuation(id, end, f)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		first = false
+	}
+	if emptyEnd {
+		if err := rc.fr.WriteContinuation(id, true, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if r := rc.response(id); r.status != "200" {
 		t.Fatalf("status %s", r.status)
@@ -122,8 +130,18 @@ func sendBlock(t *testing.T, rc *rawConn, id uint32, block []byte, frag int) {
 // fragment, each idle connection kept the largest field a client ever
 // split (up to MaxHeaderListSize), until stop 25. h2meta.Decoder now
 // hands the HPACK decoder whole fields only and keeps the split field
-// itself, giving its buffer back once the block is complete.
+// itself, giving its buffer back once the block is complete. The block
+// ends with the field, or after it with an empty CONTINUATION frame
+// (then the HPACK decoder's last Write was the split buffer).
 func TestIdleConnAfterSplitFieldHoldsLittle(t *testing.T) {
+	for _, emptyEnd := range []bool{false, true} {
+		t.Run(fmt.Sprintf("emptyEnd=%v", emptyEnd), func(t *testing.T) {
+			testIdleConnAfterSplitField(t, emptyEnd)
+		})
+	}
+}
+
+func testIdleConnAfterSplitField(t *testing.T, emptyEnd bool) {
 	checkGoroutines(t)
 	var whole atomic.Int32 // requests that had all of the field
 	ts := newTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -143,13 +161,13 @@ func TestIdleConnAfterSplitFieldHoldsLittle(t *testing.T) {
 	var rcs []*rawConn
 	for range conns {
 		rc := dialRaw(t, ts)
-		sendBlock(t, rc, 1, requestBlock(rc), 16384)
+		sendBlock(t, rc, 1, requestBlock(rc), 16384, false)
 		rcs = append(rcs, rc)
 	}
 	rcs[0].ping()
 	base := heapAlloc()
 	for _, rc := range rcs {
-		sendBlock(t, rc, 3, big(rc), 16384)
+		sendBlock(t, rc, 3, big(rc), 16384, emptyEnd)
 		rc.ping()
 	}
 	grew := int64(heapAlloc()) - int64(base)

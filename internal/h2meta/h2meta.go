@@ -37,11 +37,13 @@ type Decoder struct {
 
 	// The start of a field that a fragment ended in, kept until the
 	// fragments that complete it arrive: the HPACK decoder is given
-	// whole fields only (see write). unhook is set when the last Write
-	// was from a large split buffer, which the HPACK decoder then still
-	// refers to.
-	split  []byte
-	unhook bool
+	// whole fields only (see write). onSplit: the HPACK decoder's last
+	// Write (of something: an empty one changes nothing) was from
+	// d.split, which it still refers to. unhook is set when that buffer
+	// was large and the Decoder has let it go.
+	split   []byte
+	onSplit bool
+	unhook  bool
 
 	mh             http2.MetaHeadersFrame
 	fields         []hpack.HeaderField
@@ -293,6 +295,9 @@ func (d *Decoder) write(frag []byte, ended bool) error {
 	if !ended {
 		cut = wholeFields(b, d.maxStr)
 	}
+	if cut > 0 {
+		d.onSplit = fromSplit
+	}
 	_, err := d.hdec.Write(b[:cut])
 	if err == nil && !ended {
 		// The decoder has copied the strings it emitted: the rest may
@@ -311,7 +316,7 @@ func (d *Decoder) write(frag []byte, ended bool) error {
 	d.split = d.split[:0]
 	if cap(d.split) > keepSplit {
 		d.split = nil
-		d.unhook = fromSplit
+		d.unhook = d.onSplit
 	}
 	return err
 }
@@ -329,7 +334,7 @@ var incomplete = [1]byte{0xff}
 // with an error to ignore. The decoder is as before: between blocks,
 // with nothing saved and the next field the first of a block.
 func (d *Decoder) unhookSplit() {
-	d.unhook = false
+	d.unhook, d.onSplit = false, false
 	d.hdec.Write(incomplete[:])
 	d.hdec.Close()
 }
