@@ -1,5 +1,5 @@
-# lib.sh holds what engines.sh, transfer.sh, builds.sh and
-# vs-h2load-rate.sh share: CPU placement, free ports, starting a server
+# lib.sh holds what engines.sh, transfer.sh, builds.sh,
+# vs-h2load-rate.sh and vs-h2load-side.sh share: CPU placement, free ports, starting a server
 # with retries (the C servers with start_c_server) and waiting for it to
 # answer, and the per-process
 # counters read from /proc. Source it after `set -euo
@@ -108,3 +108,93 @@ counters() {
 }
 
 clk_tck=$(getconf CLK_TCK)
+
+# The setup that vs-h2load-rate.sh and vs-h2load-side.sh share. They set
+# work, here, KEEP, CAPTURE and the array pids, and call:
+#
+# c_bench_cleanup (the EXIT trap) stops the capture and the servers,
+# removes logdir and, unless KEEP=1, work.
+c_bench_cleanup() {
+	if [[ -n ${capture_pid:-} ]]; then kill "$capture_pid" 2>/dev/null || true; fi
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [[ ${logdir:-$work} != "$work" ]]; then rm -rf "$logdir"; fi
+	if [[ $KEEP == 1 ]]; then echo "raw output kept in $work" >&2; else rm -rf "$work"; fi
+}
+
+# c_bench_setup builds molt into $work/molt (or copies MOLT_BIN), writes
+# the 5-byte file the servers serve, places the processes with the
+# clients on CPU 0 (pin_setup), starts SERVERS and makes logdir, on
+# /dev/shm where it can (for h2load's log and the capture).
+c_bench_setup() {
+	if [[ -n ${MOLT_BIN:-} ]]; then
+		cp "$MOLT_BIN" "$work/molt"
+	else
+		(cd "$here/.." && go build -o "$work/molt" ./cmd/molt)
+	fi
+	mkdir -p "$work/www"
+	chmod 755 "$work" # h2o run as root serves files as nobody
+	printf hello >"$work/www/index.html"
+	pin_setup clients
+	local s
+	for s in $SERVERS; do
+		start "$s"
+	done
+	logdir=$work
+	if [[ -d /dev/shm && -w /dev/shm ]]; then
+		logdir=$(mktemp -d /dev/shm/molt-c-bench.XXXXXX)
+	fi
+}
+
+# c_start1 NAME starts C server NAME on a free port and waits until it
+# answers; it sets port_NAME and pid_NAME. The scripts that serve only
+# nghttpd and h2o make it their start1 (for start).
+c_start1() {
+	local name=$1 port
+	port=$(free_port)
+	case $name in
+	nghttpd | h2o) start_c_server "$name" "$port" ;;
+	*)
+		echo "unknown server $name" >&2
+		exit 2
+		;;
+	esac
+	pids+=("$!")
+	await_server "$name" "$!" "$port" /index.html
+}
+
+# url NAME is the URL of the file on server NAME.
+url() { local p="port_$1"; echo "http://127.0.0.1:${!p}/index.html"; }
+
+# capture_start NAME starts tcpdump on the loopback for server NAME's
+# port, with CAPTURE=1, placed with the servers; capture_stop NAME OUT
+# [ARGS] stops it and writes pcaplatency.py's figures (with ARGS) to
+# OUT.
+capture_start() {
+	[[ $CAPTURE == 1 ]] || return 0
+	local p="port_$1" i
+	"${server_pin[@]}" tcpdump -i lo -B 65536 --time-stamp-precision=nano -w "$logdir/cap.pcap" "tcp port ${!p}" 2>"$work/tcpdump.err" &
+	capture_pid=$!
+	for ((i = 0; i < 50; i++)); do
+		# "listening" comes a moment before packets are captured (a run
+		# whose SYNs were missed has no stream to time): wait a little.
+		grep -q listening "$work/tcpdump.err" 2>/dev/null && sleep 0.5 && return 0
+		sleep 0.1
+	done
+	echo "tcpdump did not start:" >&2
+	cat "$work/tcpdump.err" >&2
+	exit 1
+}
+capture_stop() {
+	[[ $CAPTURE == 1 ]] || return 0
+	kill -INT "$capture_pid"
+	wait "$capture_pid" || true
+	capture_pid=
+	local p="port_$1" out=$2
+	shift 2
+	if grep -q ' [1-9][0-9]* packets dropped by kernel' "$work/tcpdump.err"; then
+		echo "capture for $out dropped packets: $(grep dropped "$work/tcpdump.err")" >&2
+	fi
+	python3 "$here/pcaplatency.py" "$logdir/cap.pcap" "${!p}" "$@" >"$out"
+	rm -f "$logdir/cap.pcap"
+}

@@ -119,75 +119,10 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/molt-vs-h2load-side.XXXXXX")
 pids=()
 capture_pid=
-cleanup() {
-	if [[ -n $capture_pid ]]; then kill "$capture_pid" 2>/dev/null || true; fi
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [[ ${logdir:-$work} != "$work" ]]; then rm -rf "$logdir"; fi
-	if [[ $KEEP == 1 ]]; then echo "raw output kept in $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+trap c_bench_cleanup EXIT
+start1() { c_start1 "$1"; }
+c_bench_setup
 
-if [[ -n ${MOLT_BIN:-} ]]; then
-	cp "$MOLT_BIN" "$work/molt"
-else
-	(cd "$here/.." && go build -o "$work/molt" ./cmd/molt)
-fi
-mkdir -p "$work/www"
-chmod 755 "$work" # h2o run as root serves files as nobody
-printf hello >"$work/www/index.html"
-pin_setup clients
-
-# start1 NAME (for lib.sh's start) starts server NAME on a free port and
-# waits until it answers; it sets port_NAME and pid_NAME.
-start1() {
-	local name=$1 port
-	port=$(free_port)
-	case $name in
-	nghttpd | h2o) start_c_server "$name" "$port" ;;
-	*)
-		echo "unknown server $name" >&2
-		exit 2
-		;;
-	esac
-	pids+=("$!")
-	await_server "$name" "$!" "$port" /index.html
-}
-for s in $SERVERS; do
-	start "$s"
-done
-url() { local p="port_$1"; echo "http://127.0.0.1:${!p}/index.html"; }
-
-logdir=$work
-if [[ -d /dev/shm && -w /dev/shm ]]; then
-	logdir=$(mktemp -d /dev/shm/molt-vs-h2load-side.XXXXXX)
-fi
-capture_start() { # NAME: tcpdump on the loopback for the server's port
-	[[ $CAPTURE == 1 ]] || return 0
-	local p="port_$1" i
-	"${server_pin[@]}" tcpdump -i lo -B 65536 --time-stamp-precision=nano -w "$logdir/cap.pcap" "tcp port ${!p}" 2>"$work/tcpdump.err" &
-	capture_pid=$!
-	for ((i = 0; i < 50; i++)); do
-		# "listening" comes a moment before packets are captured.
-		grep -q listening "$work/tcpdump.err" 2>/dev/null && sleep 0.5 && return 0
-		sleep 0.1
-	done
-	echo "tcpdump did not start:" >&2
-	cat "$work/tcpdump.err" >&2
-	exit 1
-}
-capture_stop() { # NAME OUT: stop it, write OUT.wire.txt
-	[[ $CAPTURE == 1 ]] || return 0
-	kill -INT "$capture_pid"
-	wait "$capture_pid" || true
-	capture_pid=
-	local p="port_$1"
-	if grep -q ' [1-9][0-9]* packets dropped by kernel' "$work/tcpdump.err"; then
-		echo "capture of $2 dropped packets: $(grep dropped "$work/tcpdump.err")" >&2
-	fi
-	python3 "$here/pcaplatency.py" "$logdir/cap.pcap" "${!p}" --per-connection >"$2.wire.txt"
-	rm -f "$logdir/cap.pcap"
-}
 run_h2load() { # server out
 	"${client_pin[@]}" h2load -t 1 -c 1 -m 32 --rps "$RATE" -D "$DURATION" \
 		--log-file="$logdir/h2load.log" "$(url "$1")" >"$2.h2load.txt" 2>&1
@@ -218,7 +153,7 @@ for r in $(seq "$ROUNDS"); do
 		b=$!
 		wait "$a"
 		wait "$b"
-		capture_stop "$s" "$out"
+		capture_stop "$s" "$out.wire.txt" --per-connection
 	done
 	echo "round $r/$ROUNDS done, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done
