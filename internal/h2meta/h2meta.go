@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -461,65 +462,18 @@ func tableNeutral(block []byte) bool {
 		return false
 	}
 	for i := 0; i < len(block); {
-		b := block[i]
-		var ok bool
-		switch {
-		case b&0x80 != 0: // indexed
-			_, i, ok = hpackInt(block, i, 7)
-			if !ok {
-				return false
-			}
-		case b&0xe0 == 0: // literal without indexing (0000) or never indexed (0001)
-			var name uint64
-			name, i, ok = hpackInt(block, i, 4)
-			if !ok {
-				return false
-			}
-			if name == 0 { // a literal name
-				if i, ok = skipString(block, i); !ok {
-					return false
-				}
-			}
-			if i, ok = skipString(block, i); !ok {
-				return false
-			}
-		default: // incremental indexing (01), table size update (001)
+		if b := block[i]; b&0x80 == 0 && b&0xe0 != 0 {
+			return false // incremental indexing (01), table size update (001)
+		}
+		// Indexed, or a literal without indexing (0000) or never
+		// indexed (0001).
+		next, st := fieldEnd(block, i, math.MaxUint64)
+		if st != partDone {
 			return false
 		}
+		i = next
 	}
 	return true
-}
-
-// hpackInt decodes the integer with an n-bit prefix at block[i] and
-// returns it and the index after it.
-func hpackInt(block []byte, i int, n uint) (uint64, int, bool) {
-	mask := uint64(1)<<n - 1
-	v := uint64(block[i]) & mask
-	i++
-	if v < mask {
-		return v, i, true
-	}
-	for shift := uint(0); i < len(block) && shift < 56; shift += 7 {
-		c := block[i]
-		i++
-		v += uint64(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v, i, true
-		}
-	}
-	return 0, i, false
-}
-
-// skipString returns the index after the string literal at block[i].
-func skipString(block []byte, i int) (int, bool) {
-	if i >= len(block) {
-		return i, false
-	}
-	n, i, ok := hpackInt(block, i, 7)
-	if !ok || n > uint64(len(block)-i) {
-		return i, false
-	}
-	return i + int(n), true
 }
 
 // checkPseudos rejects unknown, duplicate and mixed pseudo-header fields.
