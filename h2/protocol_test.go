@@ -1253,7 +1253,16 @@ func TestUpgradeLingerKeptByPreface(t *testing.T) {
 	dc := &deadlinesConn{Conn: s}
 	srv := &Server{PingTimeout: 20 * time.Millisecond}
 	_, done := serveUpgraded(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }), c, dc)
-	go io.Copy(io.Discard, c) // whatever comes next, the server never waits on the pipe
+	t.Cleanup(func() { c.Close(); <-done }) // a failure below leaves no server behind
+	go io.Copy(io.Discard, c)               // whatever comes next, the server never waits on the pipe
+	// The SETTINGS the server wrote can reach us before its read loop
+	// has set the preface deadline: wait for that one.
+	for i := 0; len(dc.recorded()) < 1; i++ {
+		if i == 1000 {
+			t.Fatal("no preface deadline after 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := len(dc.recorded()); n != 1 {
 		t.Fatalf("%d read deadlines before the drain, want the preface's", n)
 	}
@@ -1298,6 +1307,8 @@ func TestUpgradeLingerBeforePrefaceDeadline(t *testing.T) {
 	dc := &deadlinesConn{Conn: s}
 	srv := &Server{PingTimeout: 20 * time.Millisecond}
 	_, done := serveUpgraded(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }), c, dc)
+	gateOnce := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(func() { gateOnce(); c.Close(); <-done })
 	go io.Copy(io.Discard, c)
 	<-entered
 	srv.Drain()
@@ -1307,7 +1318,7 @@ func TestUpgradeLingerBeforePrefaceDeadline(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	close(gate)
+	gateOnce()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
