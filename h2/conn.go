@@ -579,8 +579,8 @@ func (sc *serverConn) spend(now int64) bool {
 // timeout.
 func (sc *serverConn) readPreface() error {
 	if d := sc.cfg.settingsTimeout; d > 0 {
-		if testHookPrefaceDeadline != nil {
-			testHookPrefaceDeadline()
+		if hook := sc.srv.testHookPrefaceDeadline; hook != nil {
+			hook()
 		}
 		sc.setPrefaceDeadline(time.Now().Add(d))
 		defer sc.setPrefaceDeadline(time.Time{})
@@ -608,10 +608,6 @@ func (sc *serverConn) setPrefaceDeadline(t time.Time) {
 		sc.c.SetReadDeadline(t)
 	}
 }
-
-// testHookPrefaceDeadline, if set, runs before readPreface sets its
-// deadline.
-var testHookPrefaceDeadline func()
 
 // readError handles an error from ReadFrame and reports whether the read
 // loop goes on.

@@ -1297,15 +1297,14 @@ func TestUpgradeLingerKeptByPreface(t *testing.T) {
 func TestUpgradeLingerBeforePrefaceDeadline(t *testing.T) {
 	checkGoroutines(t)
 	entered, gate := make(chan struct{}), make(chan struct{})
-	testHookPrefaceDeadline = func() {
-		close(entered)
-		<-gate
-	}
-	t.Cleanup(func() { testHookPrefaceDeadline = nil })
 	c, s := net.Pipe()
 	defer c.Close()
 	dc := &deadlinesConn{Conn: s}
 	srv := &Server{PingTimeout: 20 * time.Millisecond}
+	srv.testHookPrefaceDeadline = func() {
+		close(entered)
+		<-gate
+	}
 	_, done := serveUpgraded(t, srv, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }), c, dc)
 	gateOnce := sync.OnceFunc(func() { close(gate) })
 	t.Cleanup(func() { gateOnce(); c.Close(); <-done })

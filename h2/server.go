@@ -99,6 +99,11 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*serverConn]struct{}
 	draining bool // Drain has been called
+
+	// testHookPrefaceDeadline, if set, runs before a connection's
+	// readPreface sets its deadline. A field rather than a package
+	// variable, so that a test's hook reaches its own servers only.
+	testHookPrefaceDeadline func()
 }
 
 // ServeConnOpts are the per-connection options of [Server.ServeConn].
