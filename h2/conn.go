@@ -105,12 +105,18 @@ type serverConn struct {
 	unstarted atomic.Int32 // streams given a handler slot whose handler has not begun
 	busy      atomic.Int32 // streams given a handler slot whose response has not ended
 	flushOwed atomic.Bool  // a writer left its frames to handlerBegins to flush
-	batching  atomic.Bool  // the read loop has a whole frame more buffered
-	failed    atomic.Bool  // a connection error's GOAWAY has been sent
-	bw        writeBuffer
-	henc      *hpack.Encoder
-	hbuf      bytes.Buffer
-	encFields []hpack.HeaderField // encodeHeaders' scratch
+
+	// flushOwedFn and flushAfterYieldFn are the methods as func values,
+	// made once: a go statement that calls a method allocates for its
+	// receiver at every call, one that calls a func value with no
+	// arguments does not.
+	flushOwedFn, flushAfterYieldFn func()
+	batching                       atomic.Bool // the read loop has a whole frame more buffered
+	failed                         atomic.Bool // a connection error's GOAWAY has been sent
+	bw                             writeBuffer
+	henc                           *hpack.Encoder
+	hbuf                           bytes.Buffer
+	encFields                      []hpack.HeaderField // encodeHeaders' scratch
 	// The last table-neutral header block and its fields (encodeBlock).
 	encRepeatBlock  []byte
 	encRepeatFields []hpack.HeaderField
@@ -191,6 +197,7 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 	if sc.handler == nil {
 		sc.handler = http.DefaultServeMux
 	}
+	sc.flushOwedFn, sc.flushAfterYieldFn = sc.flushOwedNow, sc.flushAfterYield
 	sc.sendCond.L = &sc.mu
 	sc.loopCond.L = &sc.mu
 	sc.stallTimer = time.AfterFunc(time.Hour, sc.onStall)
@@ -283,10 +290,11 @@ func (sc *serverConn) serve(opts *ServeConnOpts) {
 func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 	if !sc.br.frameBuffered() {
 		if leader != nil && !sc.wmuFree() {
-			// The flush below would wait for a write that holds wmu,
-			// perhaps blocked by a peer that does not read, and the
-			// Read with it, deaf to its deadline: the read loop, under
-			// its watchdog, flushes and reads instead (lead.go).
+			// A write holds wmu, perhaps blocked by a peer that does
+			// not read: the frames held back go out with it, and the
+			// next frame's answer would wait for it, and the Read with
+			// it, deaf to its deadline: the read loop, under its
+			// watchdog, reads instead (lead.go).
 			sc.mu.Lock()
 			sc.handBackLocked()
 			sc.mu.Unlock()
@@ -294,29 +302,38 @@ func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 		}
 		// Every frame already received whole has been handled: send
 		// what was held back, in one write, before a read that may
-		// block (even for the rest of a frame begun in the buffer).
+		// block (even for the rest of a frame begun in the buffer). A
+		// leader's Read does not wait in that write, which a peer that
+		// does not read would block (lead.go): a goroutine makes it.
 		sc.batching.Store(false)
-		sc.armStall(time.Now().UnixNano())
-		sc.flushHeld()
-		sc.disarmStall()
+		if leader != nil {
+			sc.flushSoon()
+		} else {
+			sc.armStall(time.Now().UnixNano())
+			sc.flushHeld()
+			sc.disarmStall()
+		}
 		sc.br.release(sc.idle) // wait for the next bytes holding no buffer
 		if !sc.awaitFrame(leader, wakes) {
 			return true
 		}
 	}
-	if leader != nil && !sc.br.dataFor(leader.id) && !sc.wmuFree() {
+	if leader != nil && !sc.br.dataFor(leader.id) && !sc.answerRoom() {
 		// A write holds wmu (even for its flush) or waits for it,
-		// perhaps blocked by a peer that does not read: the next frame
-		// may need an answer, and a Read waiting for that write could
-		// not be woken (by its read deadline, Close); the read loop
-		// handles it (lead.go).
+		// perhaps blocked by a peer that does not read, or the buffer
+		// holds so much that an answer could have to flush it: the next
+		// frame may need an answer, and a Read waiting for that write
+		// could not be woken (by its read deadline, Close); the read
+		// loop handles it (lead.go).
 		sc.mu.Lock()
 		sc.handBackLocked()
 		sc.mu.Unlock()
 		return true
 	}
 	f, err := sc.readFrame()
-	if sc.br.frameBuffered() {
+	if sc.br.frameBuffered() || leader != nil {
+		// Answers are held for one write before the next wait for
+		// input; a leader's always are, as it never flushes itself.
 		sc.batching.Store(true)
 	}
 	if f == nil && err == nil {
@@ -986,16 +1003,31 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 // always does in x/net: memory per connection stays bounded, however many
 // streams there are.
 func (sc *serverConn) giveBackConn() {
+	if incr := sc.takeConnCredit(); incr > 0 {
+		sc.write(nil, func() error { return sc.fr.WriteWindowUpdate(0, incr) })
+	}
+}
+
+// giveBackConnFromRead is giveBackConn for a handler's Read, which never
+// waits in a write (creditFromRead).
+func (sc *serverConn) giveBackConnFromRead() {
+	if incr := sc.takeConnCredit(); incr > 0 {
+		sc.creditFromRead(nil, incr)
+	}
+}
+
+// takeConnCredit returns the connection credit due, if enough is, and
+// counts it as given.
+func (sc *serverConn) takeConnCredit() uint32 {
 	w := int64(sc.cfg.connWindow)
 	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	incr := min(w, 2*w-sc.buffered) - sc.connRecv
 	if incr < w/4 {
-		sc.mu.Unlock()
-		return
+		return 0
 	}
 	sc.connRecv += incr
-	sc.mu.Unlock()
-	sc.write(nil, func() error { return sc.fr.WriteWindowUpdate(0, uint32(incr)) })
+	return uint32(incr)
 }
 
 // connCreditHeldLocked reports whether so much is buffered that

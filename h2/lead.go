@@ -175,23 +175,11 @@ func (sc *serverConn) doneStepping(st *stream) {
 	if sc.batching.Load() {
 		// Frames answered while input was buffered are held; the read
 		// loop would send them before its next read, and so must the
-		// handler before it goes about its work, still as the holder
-		// of the reading (in step, for the others).
-		sc.leaderStepping = true
-		sc.mu.Unlock()
+		// handler before it goes about its work, but without waiting in
+		// the write (a goroutine makes it, flushSoon); a write holding
+		// wmu flushes them as it leaves (batching is off now).
 		sc.batching.Store(false)
-		// A write holding wmu flushes as it leaves (batching is off
-		// now), what the leader held back with it: never wait for it.
-		if sc.wmu.TryLock() {
-			if sc.pending.Load() == 0 {
-				sc.armStall(time.Now().UnixNano())
-				sc.flushLocked()
-				sc.disarmStall()
-			}
-			sc.wmu.Unlock()
-		}
-		sc.mu.Lock()
-		sc.leaderStepping = false
+		sc.flushSoon()
 	}
 	if sc.br.frameBuffered() && !sc.br.dataFor(st.id) || len(sc.streams) != 1 || st.closed || st.bodyClosed || sc.closing {
 		sc.handBackLocked()
@@ -326,6 +314,19 @@ func (sc *serverConn) awaitFrame(leader *stream, wakes uint32) bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// answerRoom reports whether no write holds wmu or waits for it now,
+// and the buffer has room for the answers to a frame (half of it free):
+// a leader's answers then go into the buffer, which only a flush empties,
+// without a write.
+func (sc *serverConn) answerRoom() bool {
+	if sc.pending.Load() > 0 || !sc.wmu.TryLock() {
+		return false
+	}
+	room := sc.bw.n <= bufSize/2
+	sc.wmu.Unlock()
+	return room
 }
 
 // wmuFree reports whether no write holds wmu or waits for it now.

@@ -824,10 +824,10 @@ func (st *stream) creditReadUnlock(n int, held bool) {
 	}
 	sc.mu.Unlock()
 	if incr > 0 {
-		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+		sc.creditFromRead(st, uint32(incr))
 	}
 	if held {
-		sc.giveBackConn()
+		sc.giveBackConnFromRead()
 	}
 }
 
@@ -937,10 +937,10 @@ func (b *requestBody) Close() error {
 	st.wakeLocked()
 	sc.mu.Unlock()
 	if incr > 0 {
-		sc.write(st, func() error { return sc.fr.WriteWindowUpdate(st.id, uint32(incr)) })
+		sc.creditFromRead(st, uint32(incr))
 	}
 	if held && unread > 0 {
-		sc.giveBackConn()
+		sc.giveBackConnFromRead()
 	}
 	return nil
 }

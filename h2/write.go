@@ -197,7 +197,7 @@ func (sc *serverConn) write(st *stream, fn func() error) error {
 			owed := sc.flushOwed.Swap(true)
 			sc.wmu.Unlock()
 			if !owed {
-				go sc.flushAfterYield()
+				go sc.flushAfterYieldFn()
 			}
 			return err
 		}
@@ -234,7 +234,7 @@ func (sc *serverConn) handlerBegins() {
 	if sc.unstarted.Add(-1) != 0 || !sc.flushOwed.Load() {
 		return
 	}
-	go sc.flushOwedNow()
+	go sc.flushOwedFn()
 }
 
 // flushOwedNow is handlerBegins' flush. It may run after teardown, when
@@ -261,6 +261,55 @@ func (sc *serverConn) flushOwedNow() {
 func (sc *serverConn) flushAfterYield() {
 	runtime.Gosched()
 	sc.flushOwedNow()
+}
+
+// creditFromRead writes a WINDOW_UPDATE of incr that a handler's Read
+// gives (st's credit, or with st nil the connection's). A Read never
+// waits in a write, which a peer that does not read may block for as
+// long as it likes, deaf to the Read's deadline and to Close (net/http's
+// Read, and x/net's, never write). If wmu is free, the frame goes into
+// the buffer and a goroutine of its own flushes it, unless more input is
+// being handled (batching), whose holder flushes, or another writer
+// waits, which flushes as it leaves; if wmu is held, or waited for, a
+// goroutine writes the frame behind the holder (that closure is the only
+// allocation, and only then). Only that goroutine waits, as a handler's
+// Write would; st's reset still drops the frame (write).
+func (sc *serverConn) creditFromRead(st *stream, incr uint32) {
+	var id uint32
+	if st != nil {
+		id = st.id
+	}
+	if sc.pending.Load() > 0 || !sc.wmu.TryLock() {
+		go sc.write(st, func() error { return sc.fr.WriteWindowUpdate(id, incr) })
+		return
+	}
+	if sc.werr == nil && (st == nil || !st.rstSent) {
+		sc.dirty = true
+		if err := sc.fr.WriteWindowUpdate(id, incr); err != nil {
+			sc.failWriteLocked(err)
+		}
+	}
+	owed := sc.pending.Load() != 0 || sc.batching.Load() || sc.flushOwed.Swap(true)
+	sc.wmu.Unlock()
+	if !owed {
+		go sc.flushOwedFn()
+	}
+}
+
+// flushSoon has the frames held in the buffer flushed by a goroutine of
+// its own, for a Read that holds the reading (lead.go) and must not wait
+// in the flush. If a write holds wmu, it flushes them as it leaves
+// (batching is off by then).
+func (sc *serverConn) flushSoon() {
+	if !sc.wmu.TryLock() {
+		return
+	}
+	dirty := sc.dirty && sc.werr == nil
+	owed := !dirty || sc.pending.Load() != 0 || sc.flushOwed.Swap(true)
+	sc.wmu.Unlock()
+	if !owed {
+		go sc.flushOwedFn()
+	}
 }
 
 // flushHeld flushes frames the read loop held back.
