@@ -332,7 +332,10 @@ func TestLeadAttackOtherFloods(t *testing.T) {
 // With MaxConcurrentStreams 8, the tunnel's handler and 7 of theirs take
 // the handler slots, 8 more streams wait for one, and every other one is
 // refused with REFUSED_STREAM, before the PING that follows is answered;
-// the connection is not ended. No more than those 7 handlers ever run,
+// the connection is not ended, whether the tunnel's Read reads the whole
+// attack or hands the reading back to the read loop part way through
+// (when the flush of its answers is still under way as it reads on). No
+// more than those 7 handlers ever run,
 // even once they return: the 8 queued streams were reset, so theirs
 // never run. The tunnel echoes on, and its Read leads again once the
 // queue is empty.
@@ -389,8 +392,11 @@ func TestLeadAttackRapidReset(t *testing.T) {
 	})
 	led := leadSteps(sc) - steps
 	t.Logf("%d of %d streams refused; the tunnel's Read took %d steps", refused, n, led)
-	if led < 2*n {
-		t.Errorf("the tunnel's Read took %d steps, fewer than the attack's %d frames: the attack was not read while it led", led, 2*n)
+	// The tunnel's Read reads the attack until it finds the flush of its
+	// answers (the refusals) still under way, which it never waits for:
+	// then the read loop reads the rest. Either way the limits hold.
+	if led < 2 {
+		t.Errorf("the tunnel's Read took %d steps: the attack was not read while it led", led)
 	}
 	if want := n - (limit - 1) - limit; refused != want {
 		t.Errorf("%d streams refused, want %d (%d streams, %d handler slots of which the tunnel has one, %d queued)", refused, want, n, limit, limit)
