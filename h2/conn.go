@@ -318,7 +318,8 @@ func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 			return true
 		}
 	}
-	if leader != nil && !sc.br.dataFor(leader.id) && !sc.answerRoom() {
+	ownData := leader != nil && sc.br.dataFor(leader.id)
+	if leader != nil && !ownData && !sc.answerRoom() {
 		// A write holds wmu (even for its flush) or waits for it,
 		// perhaps blocked by a peer that does not read, or the buffer
 		// holds so much that an answer could have to flush it: the next
@@ -331,9 +332,13 @@ func (sc *serverConn) step(leader *stream, wakes uint32) bool {
 		return true
 	}
 	f, err := sc.readFrame()
-	if sc.br.frameBuffered() || leader != nil {
+	if sc.br.frameBuffered() || leader != nil && !ownData && !isWindowUpdate(f) {
 		// Answers are held for one write before the next wait for
-		// input; a leader's always are, as it never flushes itself.
+		// input; a leader's always are, as it never flushes them
+		// itself. Its own DATA needs none, nor does a valid
+		// WINDOW_UPDATE, the frame a Write waiting for window reads,
+		// whose DATA holding back would delay (an invalid one's answer
+		// is flushed under the watchdog, as the read loop's are).
 		sc.batching.Store(true)
 	}
 	if f == nil && err == nil {
@@ -590,6 +595,12 @@ func (sc *serverConn) spend(now int64) bool {
 	}
 	sc.budget--
 	return sc.budget >= 0
+}
+
+// isWindowUpdate reports whether f is a WINDOW_UPDATE frame.
+func isWindowUpdate(f http2.Frame) bool {
+	_, ok := f.(*http2.WindowUpdateFrame)
+	return ok
 }
 
 // readPreface reads and checks the client preface, within the settings

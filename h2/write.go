@@ -165,6 +165,12 @@ const framerMaxFrame = 16384
 func (sc *serverConn) write(st *stream, fn func() error) error {
 	sc.pending.Add(1)
 	sc.wmu.Lock()
+	return sc.writeLocked(st, fn)
+}
+
+// writeLocked is write with wmu held and counted in pending; it unlocks
+// wmu.
+func (sc *serverConn) writeLocked(st *stream, fn func() error) error {
 	err := sc.werr
 	switch {
 	case err != nil:
@@ -264,16 +270,14 @@ func (sc *serverConn) flushAfterYield() {
 }
 
 // creditFromRead writes a WINDOW_UPDATE of incr that a handler's Read
-// gives (st's credit, or with st nil the connection's). A Read never
-// waits in a write, which a peer that does not read may block for as
-// long as it likes, deaf to the Read's deadline and to Close (net/http's
-// Read, and x/net's, never write). If wmu is free, the frame goes into
-// the buffer and a goroutine of its own flushes it, unless more input is
-// being handled (batching), whose holder flushes, or another writer
-// waits, which flushes as it leaves; if wmu is held, or waited for, a
+// gives (st's credit, or with st nil the connection's), as write does,
+// but never waits for wmu: a write that holds it may be blocked by a
+// peer that does not read, for as long as the peer likes, and the Read
+// with it, deaf to its deadline and to Close (net/http's Read, and
+// x/net's, never wait for a write). If wmu is held or waited for, a
 // goroutine writes the frame behind the holder (that closure is the only
-// allocation, and only then). Only that goroutine waits, as a handler's
-// Write would; st's reset still drops the frame (write).
+// allocation, and only then); only that goroutine waits, as a handler's
+// Write would. st's reset still drops the frame (write).
 func (sc *serverConn) creditFromRead(st *stream, incr uint32) {
 	var id uint32
 	if st != nil {
@@ -283,17 +287,8 @@ func (sc *serverConn) creditFromRead(st *stream, incr uint32) {
 		go sc.write(st, func() error { return sc.fr.WriteWindowUpdate(id, incr) })
 		return
 	}
-	if sc.werr == nil && (st == nil || !st.rstSent) {
-		sc.dirty = true
-		if err := sc.fr.WriteWindowUpdate(id, incr); err != nil {
-			sc.failWriteLocked(err)
-		}
-	}
-	owed := sc.pending.Load() != 0 || sc.batching.Load() || sc.flushOwed.Swap(true)
-	sc.wmu.Unlock()
-	if !owed {
-		go sc.flushOwedFn()
-	}
+	sc.pending.Add(1)
+	sc.writeLocked(st, func() error { return sc.fr.WriteWindowUpdate(id, incr) })
 }
 
 // flushSoon has the frames held in the buffer flushed by a goroutine of
