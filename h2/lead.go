@@ -46,23 +46,28 @@ import (
 //     onLeadTimer): a handler busy elsewhere leaves control frames,
 //     resets and new streams unread no longer than about that;
 //   - before a frame other than its own DATA while a write holds wmu or
-//     waits for it (step, wmuFree): answering the frame would wait for
-//     that write, which a peer that does not read may block, and a
-//     reader waiting for it could not be woken by its deadline or Close;
-//     likewise before the flush that precedes a wait for input (step),
-//     and before a Read's own credit (WINDOW_UPDATE) is written while
-//     it holds the reading out of step (creditReadUnlock), where nobody
-//     would read the connection meanwhile and no watchdog would end it;
+//     waits for it, or while the answers held in the buffer fill half of
+//     it (step, answerRoom): answering the frame would wait for that
+//     write, or make the buffer flush, which a peer that does not read
+//     may block, and a reader waiting for it could not be woken by its
+//     deadline or Close; likewise before the wait for input when a write
+//     holds wmu (step), and before a Read's own credit (WINDOW_UPDATE)
+//     is written while it holds the reading out of step
+//     (creditReadUnlock), where nobody would read the connection
+//     meanwhile and no watchdog would end it;
 //   - when the next frame cannot be buffered whole (frameTooLarge), which
 //     fill cannot wait for;
 //   - and when the handler's reading ends the connection (leadEnded),
 //     for the read loop to tear it down.
 //
 // A wake-up of the leader's body from elsewhere (a read deadline, Close)
-// interrupts its fill (wakeLocked), as a Read waiting on cond is woken.
-// Frames a reader held back while more input was buffered (batching) are
-// flushed as it leaves Read or Write (doneStepping), or by the holder of
-// wmu if it has one.
+// interrupts its fill (wakeLocked), as a Read waiting on cond is woken;
+// nothing can interrupt a write, so the leader never flushes its answers
+// itself. It holds them (batching, for every frame but its own DATA and
+// WINDOW_UPDATE, which need none), and a goroutine flushes them
+// (flushSoon) before the leader waits for input and as it leaves Read or
+// Write (doneStepping), unless the holder of wmu, if there is one, does
+// as it leaves.
 
 // leadReclaim is how long a tunnel's handler may hold the connection's
 // reading while out of Read before the read loop takes it back; the
