@@ -98,37 +98,6 @@ func attackPeaks(t *testing.T) func() (goroutines int, heap int64) {
 	}
 }
 
-// tunnelOr serves a CONNECT stream as leadServer does, echoing what its
-// Read returns (handing its body to bodies as it starts, and the error
-// that ends its Read to ends, if not nil), and any other stream with
-// other.
-func tunnelOr(bodies chan<- *requestBody, ends chan<- error, other http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodConnect {
-			other(w, r)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-		http.NewResponseController(w).Flush()
-		b := r.Body.(*requestBody)
-		bodies <- b
-		buf := make([]byte, 64)
-		for {
-			n, err := b.Read(buf)
-			if n > 0 {
-				w.Write(buf[:n])
-				http.NewResponseController(w).Flush()
-			}
-			if err != nil {
-				if ends != nil {
-					ends <- err
-				}
-				return
-			}
-		}
-	})
-}
-
 // quietLog silences a test server's debug lines: a flood's 10,000
 // stream errors would each make one, and a test's log is kept in memory
 // (the heap the flood tests measure).

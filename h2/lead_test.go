@@ -22,9 +22,16 @@ import (
 // if not nil), POST /hold as holding does, and other requests answering
 // "other".
 func leadServer(t *testing.T, bodies chan<- *requestBody, ends chan<- error) *testServer {
-	return newTestServer(t, holding(func(w http.ResponseWriter, r *http.Request) {
+	return newTestServer(t, holding(tunnelOr(bodies, ends, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "other") })))
+}
+
+// tunnelOr serves a CONNECT stream by echoing what its Read returns
+// (handing its body to bodies as it starts, and the error that ends its
+// Read to ends, if not nil), and any other stream with other.
+func tunnelOr(bodies chan<- *requestBody, ends chan<- error, other http.HandlerFunc) http.HandlerFunc {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect {
-			io.WriteString(w, "other")
+			other(w, r)
 			return
 		}
 		w.WriteHeader(http.StatusOK)
@@ -45,7 +52,7 @@ func leadServer(t *testing.T, bodies chan<- *requestBody, ends chan<- error) *te
 				return
 			}
 		}
-	}))
+	})
 }
 
 // openTunnel opens an extended CONNECT for / on stream id, reads its
