@@ -106,17 +106,19 @@ type serverConn struct {
 	busy      atomic.Int32 // streams given a handler slot whose response has not ended
 	flushOwed atomic.Bool  // a writer left its frames to handlerBegins to flush
 
-	// flushOwedFn and flushAfterYieldFn are the methods as func values,
-	// made once: a go statement that calls a method allocates for its
-	// receiver at every call, one that calls a func value with no
-	// arguments does not.
-	flushOwedFn, flushAfterYieldFn func()
-	batching                       atomic.Bool // the read loop has a whole frame more buffered
-	failed                         atomic.Bool // a connection error's GOAWAY has been sent
-	bw                             writeBuffer
-	henc                           *hpack.Encoder
-	hbuf                           bytes.Buffer
-	encFields                      []hpack.HeaderField // encodeHeaders' scratch
+	batching  atomic.Bool // the read loop has a whole frame more buffered
+	failed    atomic.Bool // a connection error's GOAWAY has been sent
+	bw        writeBuffer
+	henc      *hpack.Encoder
+	hbuf      bytes.Buffer
+	encFields []hpack.HeaderField // encodeHeaders' scratch
+
+	// flushOwedFn, flushAfterYieldFn and flushHeldFn are the methods as
+	// func values, made once: a go statement that calls a method
+	// allocates for its receiver at every call, one that calls a func
+	// value with no arguments does not.
+	flushOwedFn, flushAfterYieldFn, flushHeldFn func()
+
 	// The last table-neutral header block and its fields (encodeBlock).
 	encRepeatBlock  []byte
 	encRepeatFields []hpack.HeaderField
@@ -197,7 +199,7 @@ func newServerConn(s *Server, c net.Conn, opts *ServeConnOpts) *serverConn {
 	if sc.handler == nil {
 		sc.handler = http.DefaultServeMux
 	}
-	sc.flushOwedFn, sc.flushAfterYieldFn = sc.flushOwedNow, sc.flushAfterYield
+	sc.flushOwedFn, sc.flushAfterYieldFn, sc.flushHeldFn = sc.flushOwedNow, sc.flushAfterYield, sc.flushHeld
 	sc.sendCond.L = &sc.mu
 	sc.loopCond.L = &sc.mu
 	sc.stallTimer = time.AfterFunc(time.Hour, sc.onStall)

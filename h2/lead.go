@@ -66,8 +66,8 @@ import (
 // itself. It holds them (batching, for every frame but its own DATA and
 // WINDOW_UPDATE, which need none), and a goroutine flushes them
 // (flushSoon) before the leader waits for input and as it leaves Read or
-// Write (doneStepping), unless the holder of wmu, if there is one, does
-// as it leaves.
+// Write (doneStepping), waiting for wmu in the leader's place if another
+// write holds it.
 
 // leadReclaim is how long a tunnel's handler may hold the connection's
 // reading while out of Read before the read loop takes it back; the
@@ -181,8 +181,7 @@ func (sc *serverConn) doneStepping(st *stream) {
 		// Frames answered while input was buffered are held; the read
 		// loop would send them before its next read, and so must the
 		// handler before it goes about its work, but without waiting in
-		// the write (a goroutine makes it, flushSoon); a write holding
-		// wmu flushes them as it leaves (batching is off now).
+		// the write or for wmu (a goroutine makes it, flushSoon).
 		sc.batching.Store(false)
 		sc.flushSoon()
 	}

@@ -293,10 +293,12 @@ func (sc *serverConn) creditFromRead(st *stream, incr uint32) {
 
 // flushSoon has the frames held in the buffer flushed by a goroutine of
 // its own, for a Read that holds the reading (lead.go) and must not wait
-// in the flush. If a write holds wmu, it flushes them as it leaves
-// (batching is off by then).
+// in the flush. If wmu is held, the goroutine waits for it and flushes
+// (flushHeld): its holder may have decided not to flush while batching
+// was still on, so it cannot be left to flush as it leaves.
 func (sc *serverConn) flushSoon() {
 	if !sc.wmu.TryLock() {
+		go sc.flushHeldFn()
 		return
 	}
 	dirty := sc.dirty && sc.werr == nil
